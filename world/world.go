@@ -1,0 +1,370 @@
+// Package world is txxt's domain: tasks, services and users on a shared
+// calendar grid, the commands that change them, the events those commands
+// yield, and the rules that decide which commands are accepted.
+//
+// The world is a pure state machine. It does no IO, reads no clock and draws
+// no random numbers: identifiers for new entities arrive inside the command
+// (the engine draws them), so applying the same commands, or replaying the
+// same events, always yields the same world. It imports nothing of txxt.
+//
+// A World is not safe for concurrent use. Exactly one goroutine (the engine's)
+// owns it; everyone else talks to that goroutine.
+package world
+
+import (
+	"encoding/hex"
+	"sort"
+)
+
+// ID is a 16-byte UUID. The zero ID means "none" (an unassigned task).
+type ID [16]byte
+
+// IsZero reports whether id is the zero ID.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// String returns id in the canonical 8-4-4-4-12 hexadecimal form.
+func (id ID) String() string {
+	var b [36]byte
+	hex.Encode(b[0:8], id[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], id[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], id[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], id[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], id[10:])
+	return string(b[:])
+}
+
+// ParseID parses a UUID written with or without dashes.
+func ParseID(s string) (ID, bool) {
+	var id ID
+	clean := make([]byte, 0, 32)
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			clean = append(clean, s[i])
+		}
+	}
+	if len(clean) != 32 {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], clean); err != nil {
+		return ID{}, false
+	}
+	return id, true
+}
+
+// Status is where a task stands. The values are the wire's.
+type Status uint8
+
+const (
+	Staged    Status = 0 // in the staging queue, no slot
+	Scheduled Status = 1 // has a slot on the grid
+	Active    Status = 2 // has a slot and is being worked on
+	Completed Status = 3 // done; keeps its slot
+)
+
+func (s Status) String() string {
+	switch s {
+	case Staged:
+		return "staged"
+	case Scheduled:
+		return "scheduled"
+	case Active:
+		return "active"
+	case Completed:
+		return "completed"
+	}
+	return "invalid"
+}
+
+// Priority orders the staging queue. The values are the wire's.
+type Priority uint8
+
+const (
+	Low    Priority = 0
+	Medium Priority = 1
+	High   Priority = 2
+	Urgent Priority = 3
+)
+
+func (p Priority) String() string {
+	switch p {
+	case Low:
+		return "low"
+	case Medium:
+		return "medium"
+	case High:
+		return "high"
+	case Urgent:
+		return "urgent"
+	}
+	return "invalid"
+}
+
+// NoDate is the date of a task that has no slot.
+const NoDate uint16 = 0xFFFF
+
+// MinutesPerDay bounds every slot: a task never crosses midnight.
+const MinutesPerDay = 1440
+
+// DefaultGrid is the time grid, in minutes, of a new world.
+const DefaultGrid = 5
+
+// Limits on text fields, in bytes of UTF-8 (the wire's field sizes).
+const (
+	MaxTitle = 128
+	MaxName  = 64
+)
+
+// Slot is a task's place on the grid. Date counts days since 1970-01-01
+// (NoDate when the task has no slot); Start and Duration count minutes.
+type Slot struct {
+	Date     uint16
+	Start    uint16
+	Duration uint16
+}
+
+// NoSlot is the slot of a staged task.
+var NoSlot = Slot{Date: NoDate}
+
+// Task is one block of work.
+type Task struct {
+	ID       ID
+	Status   Status
+	Priority Priority
+	Slot     Slot
+	Service  ID
+	Assignee ID // zero: unassigned
+	Title    string
+	// Created is the revision at which the task was created; it orders the
+	// staging queue among tasks of equal priority.
+	Created uint64
+}
+
+// Service is who pays for the time.
+type Service struct {
+	ID   ID
+	Name string
+}
+
+// User is a member of the team as the world sees them: someone a task can be
+// assigned to. Passwords and sessions are not the world's business.
+type User struct {
+	ID   ID
+	Name string
+}
+
+// World is the whole state of one team's calendar at one revision.
+type World struct {
+	rev      uint64
+	grid     uint16
+	tasks    map[ID]*Task
+	services map[ID]*Service
+	users    map[ID]*User
+
+	// journal records how to undo each change since Begin; nil when no
+	// batch is open. See Begin, Rollback and Commit.
+	journal []undo
+	inBatch bool
+}
+
+// New returns an empty world at revision 0 with the default grid.
+func New() *World {
+	return &World{
+		grid:     DefaultGrid,
+		tasks:    make(map[ID]*Task),
+		services: make(map[ID]*Service),
+		users:    make(map[ID]*User),
+	}
+}
+
+// Revision is the revision of the last accepted command (0 for a new world).
+func (w *World) Revision() uint64 { return w.rev }
+
+// Grid is the time grid in minutes: every start and duration is a multiple.
+func (w *World) Grid() uint16 { return w.grid }
+
+// Task returns a copy of the task with the given id.
+func (w *World) Task(id ID) (Task, bool) {
+	t, ok := w.tasks[id]
+	if !ok {
+		return Task{}, false
+	}
+	return *t, true
+}
+
+// Service returns a copy of the service with the given id.
+func (w *World) Service(id ID) (Service, bool) {
+	s, ok := w.services[id]
+	if !ok {
+		return Service{}, false
+	}
+	return *s, true
+}
+
+// User returns a copy of the user with the given id.
+func (w *World) User(id ID) (User, bool) {
+	u, ok := w.users[id]
+	if !ok {
+		return User{}, false
+	}
+	return *u, true
+}
+
+// Counts returns how many tasks, services and users the world holds.
+func (w *World) Counts() (tasks, services, users int) {
+	return len(w.tasks), len(w.services), len(w.users)
+}
+
+// Tasks returns every task in creation order (oldest first).
+func (w *World) Tasks() []Task {
+	out := make([]Task, 0, len(w.tasks))
+	for _, t := range w.tasks {
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created < out[j].Created })
+	return out
+}
+
+// Services returns every service, ordered by name then id.
+func (w *World) Services() []Service {
+	out := make([]Service, 0, len(w.services))
+	for _, s := range w.services {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return lessID(out[i].ID, out[j].ID)
+	})
+	return out
+}
+
+// Users returns every user, ordered by name then id.
+func (w *World) Users() []User {
+	out := make([]User, 0, len(w.users))
+	for _, u := range w.users {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return lessID(out[i].ID, out[j].ID)
+	})
+	return out
+}
+
+// StagingQueue returns the Staged tasks in the order the staging panel shows
+// them: by priority, Urgent first, then by creation, oldest first.
+func (w *World) StagingQueue() []Task {
+	var out []Task
+	for _, t := range w.tasks {
+		if t.Status == Staged {
+			out = append(out, *t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Priority != out[j].Priority {
+			return out[i].Priority > out[j].Priority
+		}
+		return out[i].Created < out[j].Created
+	})
+	return out
+}
+
+// State is a world's full content, as a snapshot carries it.
+type State struct {
+	Revision uint64
+	Grid     uint16
+	Tasks    []Task // in creation order
+	Services []Service
+	Users    []User
+}
+
+// State returns the world's full content.
+func (w *World) State() State {
+	return State{
+		Revision: w.rev,
+		Grid:     w.grid,
+		Tasks:    w.Tasks(),
+		Services: w.Services(),
+		Users:    w.Users(),
+	}
+}
+
+// FromState builds a world holding exactly s. It trusts s (a snapshot the
+// store has checksummed) except where trusting it would break the world's
+// invariants: duplicate ids and a zero grid are refused.
+func FromState(s State) (*World, error) {
+	w := New()
+	w.rev = s.Revision
+	if s.Grid != 0 {
+		w.grid = s.Grid
+	}
+	if !validGrid(w.grid) {
+		return nil, errorf(CodeInvalidGrid, "snapshot grid %d minutes does not divide a day", w.grid)
+	}
+	for i := range s.Tasks {
+		t := s.Tasks[i]
+		if _, dup := w.tasks[t.ID]; dup {
+			return nil, errorf(CodeDuplicateID, "snapshot holds task %s twice", t.ID)
+		}
+		w.tasks[t.ID] = &t
+	}
+	for i := range s.Services {
+		sv := s.Services[i]
+		if _, dup := w.services[sv.ID]; dup {
+			return nil, errorf(CodeDuplicateID, "snapshot holds service %s twice", sv.ID)
+		}
+		w.services[sv.ID] = &sv
+	}
+	for i := range s.Users {
+		u := s.Users[i]
+		if _, dup := w.users[u.ID]; dup {
+			return nil, errorf(CodeDuplicateID, "snapshot holds user %s twice", u.ID)
+		}
+		w.users[u.ID] = &u
+	}
+	return w, nil
+}
+
+// Equal reports whether two worlds hold the same content at the same
+// revision.
+func Equal(a, b *World) bool {
+	if a.rev != b.rev || a.grid != b.grid ||
+		len(a.tasks) != len(b.tasks) || len(a.services) != len(b.services) || len(a.users) != len(b.users) {
+		return false
+	}
+	for id, t := range a.tasks {
+		u, ok := b.tasks[id]
+		if !ok || *t != *u {
+			return false
+		}
+	}
+	for id, s := range a.services {
+		u, ok := b.services[id]
+		if !ok || *s != *u {
+			return false
+		}
+	}
+	for id, s := range a.users {
+		u, ok := b.users[id]
+		if !ok || *s != *u {
+			return false
+		}
+	}
+	return true
+}
+
+func lessID(a, b ID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
