@@ -1,0 +1,97 @@
+package wire
+
+import "txxt/world"
+
+// SnapshotSize is the exact length of st's Snapshot frame.
+func SnapshotSize(st *world.State, v1 bool) int {
+	n := snapshotHeader + TaskRecordSize*len(st.Tasks) + ServiceRecordSize*len(st.Services)
+	if v1 {
+		n += 6 + UserRecordSize*len(st.Users)
+	}
+	return n
+}
+
+// AppendSnapshot appends st as a Snapshot frame. The original protocol's
+// (v1 false) has zero in bytes 184-191 of each task and no tail; v1 adds the
+// created revisions and a tail with the users and the grid.
+func AppendSnapshot(dst []byte, st *world.State, v1 bool) []byte {
+	dst = append(dst, TypeSnapshot)
+	dst = appendU64(dst, st.Revision)
+	dst = appendU32(dst, uint32(len(st.Tasks)))
+	dst = appendU32(dst, uint32(len(st.Services)))
+	for i := range st.Tasks {
+		dst = appendTask(dst, &st.Tasks[i], v1)
+	}
+	for _, s := range st.Services {
+		dst = appendNamed(dst, s.ID, s.Name)
+	}
+	if !v1 {
+		return dst
+	}
+	dst = appendU32(dst, uint32(len(st.Users)))
+	dst = appendU16(dst, st.Grid)
+	for _, u := range st.Users {
+		dst = appendNamed(dst, u.ID, u.Name)
+	}
+	return dst
+}
+
+// DecodeSnapshot decodes a Snapshot frame of either version. One without
+// the v1 tail has the default grid and no users. Counts are checked
+// against the frame's length before anything is allocated.
+func DecodeSnapshot(frame []byte) (*world.State, error) {
+	if len(frame) < snapshotHeader {
+		return nil, badFrame("snapshot shorter than its 17-byte header")
+	}
+	if frame[0] != TypeSnapshot {
+		return nil, unknownType(frame[0])
+	}
+	nt, ns := uint64(le.Uint32(frame[9:])), uint64(le.Uint32(frame[13:]))
+	body := uint64(len(frame) - snapshotHeader)
+	base := nt*TaskRecordSize + ns*ServiceRecordSize
+	if base > body {
+		return nil, badFrame("snapshot shorter than its counts say")
+	}
+	st := &world.State{Revision: le.Uint64(frame[1:]), Grid: world.DefaultGrid}
+	var nu uint64
+	tail := frame[snapshotHeader+base:]
+	switch {
+	case len(tail) == 0:
+	case len(tail) < 6:
+		return nil, badFrame("snapshot tail shorter than 6 bytes")
+	default:
+		nu = uint64(le.Uint32(tail))
+		st.Grid = le.Uint16(tail[4:])
+		if uint64(len(tail)-6) != nu*UserRecordSize {
+			return nil, badFrame("snapshot user count does not match its length")
+		}
+	}
+	b := frame[snapshotHeader:]
+	if nt > 0 {
+		st.Tasks = make([]world.Task, nt)
+	}
+	for i := range st.Tasks {
+		t, err := readTask(b[:TaskRecordSize])
+		if err != nil {
+			return nil, err
+		}
+		st.Tasks[i] = t
+		b = b[TaskRecordSize:]
+	}
+	if ns > 0 {
+		st.Services = make([]world.Service, ns)
+	}
+	for i := range st.Services {
+		st.Services[i].ID, st.Services[i].Name = readNamed(b)
+		b = b[ServiceRecordSize:]
+	}
+	if nu > 0 {
+		st.Users = make([]world.User, nu)
+		b = tail[6:]
+		for i := range st.Users {
+			st.Users[i].ID, st.Users[i].Name = readNamed(b)
+			b = b[UserRecordSize:]
+		}
+	}
+	return st, nil
+}

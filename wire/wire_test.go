@@ -1,0 +1,380 @@
+package wire
+
+import (
+	"errors"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"txxt/world"
+)
+
+func tid(n byte) world.ID {
+	var id world.ID
+	id[0], id[15] = 0x7E, n
+	return id
+}
+
+var sampleTask = world.Task{ID: tid(1), Status: world.Active, Priority: world.High,
+	Slot: world.Slot{Date: 20412, Start: 540, Duration: 90}, Service: tid(2), Assignee: tid(3),
+	Title: "Rotate the certificates ✓", Created: 4}
+
+func sampleEvents() []world.Event {
+	id := world.Task{ID: tid(1)}
+	return []world.Event{
+		{Revision: 1, Kind: world.EvTaskCreated, Task: sampleTask},
+		{Revision: 2, Kind: world.EvTaskScheduled, Task: world.Task{ID: tid(1), Slot: sampleTask.Slot}},
+		{Revision: 3, Kind: world.EvTaskMoved, Task: world.Task{ID: tid(1), Slot: world.Slot{Date: 1, Start: 0, Duration: 1440}}},
+		{Revision: 4, Kind: world.EvTaskUnscheduled, Task: id},
+		{Revision: 5, Kind: world.EvTaskCompleted, Task: id},
+		{Revision: 6, Kind: world.EvTaskDeleted, Task: id},
+		{Revision: 7, Kind: world.EvTaskRenamed, Task: world.Task{ID: tid(1), Title: strings.Repeat("é", 64)}},
+		{Revision: 8, Kind: world.EvTaskPrioritized, Task: world.Task{ID: tid(1), Priority: world.Urgent}},
+		{Revision: 9, Kind: world.EvTaskAssigned, Task: world.Task{ID: tid(1), Assignee: tid(9)}},
+		{Revision: 10, Kind: world.EvTaskStarted, Task: id},
+		{Revision: 11, Kind: world.EvTaskReopened, Task: id},
+		{Revision: 12, Kind: world.EvServiceCreated, Service: world.Service{ID: tid(2), Name: "Platform"}},
+		{Revision: 13, Kind: world.EvServiceRenamed, Service: world.Service{ID: tid(2), Name: strings.Repeat("n", 64)}},
+		{Revision: 14, Kind: world.EvUserCreated, User: world.User{ID: tid(3), Name: "alice"}},
+		{Revision: 15, Kind: world.EvUserRenamed, User: world.User{ID: tid(3), Name: "Alice"}},
+		{Revision: 1 << 40, Kind: world.EvGridChanged, Grid: 15},
+	}
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	for _, ev := range sampleEvents() {
+		t.Run(ev.Kind.String(), func(t *testing.T) {
+			frame := AppendEvent(nil, &ev)
+			if len(frame) != eventSizes[frame[0]] {
+				t.Fatalf("length %d", len(frame))
+			}
+			got, err := DecodeEvent(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, ev) {
+				t.Errorf("round trip\n got %+v\nwant %+v", got, ev)
+			}
+			for _, n := range []int{len(frame) - 1, len(frame) + 1} {
+				bad := append(frame[:len(frame):len(frame)], 0)[:n]
+				if _, err := DecodeEvent(bad); code(err) != world.CodeBadFrame {
+					t.Errorf("length %d: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+func code(err error) world.Code {
+	var e *world.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return world.CodeNone
+}
+
+// TestLegacy checks what a client of the original protocol receives.
+func TestLegacy(t *testing.T) {
+	after := sampleTask
+	for _, ev := range sampleEvents() {
+		frames := AppendLegacy(nil, &ev, after)
+		switch ev.Kind {
+		case world.EvTaskCreated:
+			if len(frames) != 1 || frames[0][0] != TypeTaskCreated {
+				t.Fatalf("%v: %x", ev.Kind, frames)
+			}
+			if got, _ := DecodeEvent(frames[0]); got.Task.Created != 0 {
+				t.Errorf("v0 record carries created %d: bytes 184-191 must be zero", got.Task.Created)
+			}
+		case world.EvTaskScheduled, world.EvTaskMoved, world.EvTaskUnscheduled, world.EvTaskCompleted, world.EvTaskDeleted:
+			if len(frames) != 1 || string(frames[0]) != string(AppendEvent(nil, &ev)) {
+				t.Errorf("%v: base event changed: %x", ev.Kind, frames)
+			}
+		case world.EvTaskRenamed, world.EvTaskPrioritized, world.EvTaskAssigned, world.EvTaskStarted, world.EvTaskReopened:
+			if len(frames) != 2 || frames[0][0] != TypeTaskDeleted || frames[1][0] != TypeTaskCreated {
+				t.Fatalf("%v: %x", ev.Kind, frames)
+			}
+			del, _ := DecodeEvent(frames[0])
+			add, _ := DecodeEvent(frames[1])
+			want := after
+			want.Created = 0
+			if del.Revision != ev.Revision || add.Revision != ev.Revision || del.Task.ID != ev.Task.ID || add.Task != want {
+				t.Errorf("%v: translated to %+v then %+v", ev.Kind, del, add)
+			}
+		default:
+			if len(frames) != 0 {
+				t.Errorf("%v reaches a v0 client: %x", ev.Kind, frames)
+			}
+		}
+	}
+}
+
+func sampleState(tasks int) *world.State {
+	st := &world.State{Revision: 99, Grid: 15,
+		Services: []world.Service{{ID: tid(2), Name: "Platform"}, {ID: tid(4), Name: "Billing"}},
+		Users:    []world.User{{ID: tid(3), Name: "alice"}}}
+	for i := range tasks {
+		t := sampleTask
+		t.ID[1], t.ID[2], t.ID[3] = byte(i), byte(i>>8), byte(i>>16)
+		t.Created = uint64(i + 1)
+		if i%5 == 0 {
+			t.Status, t.Slot = world.Staged, world.NoSlot
+		}
+		st.Tasks = append(st.Tasks, t)
+	}
+	return st
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 100} {
+		st := sampleState(n)
+		frame := AppendSnapshot(nil, st, true)
+		if len(frame) != SnapshotSize(st, true) {
+			t.Errorf("v1 size %d, SnapshotSize %d", len(frame), SnapshotSize(st, true))
+		}
+		got, err := DecodeSnapshot(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, st) && !(n == 0 && got.Tasks == nil) {
+			t.Errorf("v1 round trip of %d tasks differs", n)
+		}
+		// The original protocol: no tail, no created revisions.
+		frame0 := AppendSnapshot(nil, st, false)
+		if len(frame0) != SnapshotSize(st, false) {
+			t.Errorf("v0 size %d, SnapshotSize %d", len(frame0), SnapshotSize(st, false))
+		}
+		got0, err := DecodeSnapshot(frame0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got0.Grid != world.DefaultGrid || got0.Users != nil || len(got0.Tasks) != n {
+			t.Errorf("v0 snapshot decoded as %+v", got0)
+		}
+		for _, task := range got0.Tasks {
+			if task.Created != 0 {
+				t.Fatal("v0 snapshot carries created revisions")
+			}
+		}
+	}
+	// Counts that promise more than the frame holds are refused before
+	// anything is allocated.
+	huge := AppendSnapshot(nil, sampleState(1), true)
+	huge[9], huge[10], huge[11], huge[12] = 0xFF, 0xFF, 0xFF, 0xFF
+	if _, err := DecodeSnapshot(huge); code(err) != world.CodeBadFrame {
+		t.Errorf("huge count: %v", err)
+	}
+	bad := AppendSnapshot(nil, sampleState(1), true)
+	bad[17+16] = 4 // status
+	if _, err := DecodeSnapshot(bad); code(err) != world.CodeBadFrame {
+		t.Errorf("status 4: %v", err)
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	slot := world.Slot{Date: 20412, Start: 600, Duration: 45}
+	cmds := []world.Command{
+		{Kind: world.CmdCreateTask, Priority: world.Urgent, Service: tid(2), Assignee: tid(3), Slot: slot, Text: "deploy"},
+		{Kind: world.CmdCreateTask, Service: tid(2), Slot: world.Slot{Date: world.NoDate}},
+		{Kind: world.CmdScheduleTask, Task: tid(1), Slot: slot},
+		{Kind: world.CmdMoveTask, Task: tid(1), Slot: slot},
+		{Kind: world.CmdUnscheduleTask, Task: tid(1)},
+		{Kind: world.CmdCompleteTask, Task: tid(1)},
+		{Kind: world.CmdDeleteTask, Task: tid(1)},
+		{Kind: world.CmdCloneTask, Source: tid(1), Slot: slot},
+		{Kind: world.CmdRenameTask, Task: tid(1), Text: "renamed"},
+		{Kind: world.CmdRenameTask, Task: tid(1)},
+		{Kind: world.CmdSetPriority, Task: tid(1), Priority: 9}, // passed through: the world refuses it
+		{Kind: world.CmdAssignTask, Task: tid(1), Assignee: tid(3)},
+		{Kind: world.CmdStartTask, Task: tid(1)},
+		{Kind: world.CmdReopenTask, Task: tid(1)},
+		{Kind: world.CmdCreateService, Text: "Ops"},
+		{Kind: world.CmdRenameService, Service: tid(2), Text: "Infra"},
+		{Kind: world.CmdSetGrid, Grid: 30},
+	}
+	for _, c := range cmds {
+		for _, v1 := range []bool{false, true} {
+			frame := AppendCommand(nil, v1, 77, &c)
+			f, err := DecodeCommand(frame, v1)
+			if !v1 && !v0Type(frame[0]) {
+				if code(err) != world.CodeUnknownType {
+					t.Errorf("%v on v0: %v, want UNKNOWN_TYPE", c.Kind, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%v v1=%v: %v", c.Kind, v1, err)
+			}
+			if f.Command != c {
+				t.Errorf("%v v1=%v: got %+v", c.Kind, v1, f.Command)
+			}
+			if want := map[bool]uint32{false: 0, true: 77}[v1]; f.Request != want {
+				t.Errorf("%v: request %d", c.Kind, f.Request)
+			}
+			if textFrames[frame[0]] {
+				continue
+			}
+			for _, n := range []int{len(frame) - 1, len(frame) + 1} {
+				bad := append(frame[:len(frame):len(frame)], 0)[:n]
+				f, err := DecodeCommand(bad, v1)
+				if code(err) != world.CodeBadFrame {
+					t.Errorf("%v v1=%v length %d: %v", c.Kind, v1, n, err)
+				}
+				if v1 && n >= 5 && f.Request != 77 {
+					t.Errorf("%v: request id %d not reported with the error", c.Kind, f.Request)
+				}
+			}
+		}
+	}
+}
+
+func TestCommandRefusals(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame []byte
+		v1    bool
+		want  world.Code
+	}{
+		{"empty", nil, true, world.CodeBadFrame},
+		{"unknown type", []byte{0x42, 1, 2, 3, 4}, true, world.CodeUnknownType},
+		{"server type from a client", []byte{TypeAck, 1, 2, 3, 4}, true, world.CodeUnknownType},
+		{"v1-only on v0", append([]byte{TypeStartTask}, make([]byte, 16)...), false, world.CodeUnknownType},
+		{"ping on v0", append([]byte{TypePing}, make([]byte, 12)...), false, world.CodeUnknownType},
+		{"v1 without request id", []byte{TypeDeleteTask, 1, 2}, true, world.CodeBadFrame},
+		{"create task one short", make([]byte, 39), false, world.CodeBadFrame},
+		{"create task v1 one short", make([]byte, 43), true, world.CodeBadFrame},
+		{"ping short", make([]byte, 12), true, world.CodeBadFrame},
+		{"stats long", make([]byte, 12), true, world.CodeBadFrame},
+	}
+	for _, tc := range tests {
+		if len(tc.frame) > 0 && tc.frame[0] == 0 {
+			switch len(tc.frame) {
+			case 39, 43:
+				tc.frame[0] = TypeCreateTask
+			case 12:
+				tc.frame[0] = map[bool]byte{true: TypePing, false: TypeClientStats}[tc.name == "ping short"]
+			}
+		}
+		if _, err := DecodeCommand(tc.frame, tc.v1); code(err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// Invalid UTF-8 and long titles are the world's to refuse, not the
+	// codec's: they pass through.
+	frame := AppendCommand(nil, true, 1, &world.Command{Kind: world.CmdRenameTask, Task: tid(1), Text: "\xff" + strings.Repeat("x", 200)})
+	if f, err := DecodeCommand(frame, true); err != nil || len(f.Command.Text) != 201 {
+		t.Errorf("text passed through: %v", err)
+	}
+}
+
+func TestEncodersDoNotAllocate(t *testing.T) {
+	buf := make([]byte, 0, 512)
+	for _, ev := range sampleEvents() {
+		if n := testing.AllocsPerRun(100, func() { buf = AppendEvent(buf[:0], &ev) }); n != 0 {
+			t.Errorf("AppendEvent(%v) allocates %v times", ev.Kind, n)
+		}
+	}
+	ack := Ack{Request: 1, Revision: 2}
+	if n := testing.AllocsPerRun(100, func() { buf = AppendAck(buf[:0], &ack) }); n != 0 {
+		t.Errorf("AppendAck allocates %v times", n)
+	}
+	st := sampleState(10)
+	snap := make([]byte, 0, SnapshotSize(st, true))
+	if n := testing.AllocsPerRun(10, func() { snap = AppendSnapshot(snap[:0], st, true) }); n != 0 {
+		t.Errorf("AppendSnapshot allocates %v times", n)
+	}
+}
+
+// checkAlloc fails when decode allocated more than the frame's size plus a
+// little for headers: no length field may make a decoder allocate what the
+// frame does not hold.
+func checkAlloc(t *testing.T, frame []byte, decode func()) {
+	// The allocation counters are the process's, and the fuzzer allocates
+	// too: average over many runs so its noise washes out.
+	const runs = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		decode()
+	}
+	runtime.ReadMemStats(&after)
+	// A task is 192 bytes on the wire and at most 88 + 128 (title) in
+	// memory, so the bound is a little over the frame's size.
+	if got, limit := (after.TotalAlloc-before.TotalAlloc)/runs, uint64(2*len(frame)+1024); got > limit {
+		t.Fatalf("decoding %d bytes allocated %d bytes", len(frame), got)
+	}
+}
+
+func seed(f *testing.F, dir string) {
+	for _, v := range loadVectors(f) {
+		if v.Dir == dir {
+			f.Add(v.bytes(f), v.Version == 1)
+		}
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	seed(f, "client")
+	f.Fuzz(func(t *testing.T, frame []byte, v1 bool) {
+		var cf ClientFrame
+		var err error
+		checkAlloc(t, frame, func() { cf, err = DecodeCommand(frame, v1) })
+		if err != nil {
+			if code(err) == world.CodeNone {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		switch cf.Type {
+		case TypePing, TypeClientStats:
+			return
+		}
+		// A decoded command encodes back to the same bytes, except for the
+		// trailing zeros of text the decoder strips.
+		again := AppendCommand(nil, v1, cf.Request, &cf.Command)
+		if !textFrames[cf.Type] && string(again) != string(frame) {
+			t.Fatalf("re-encoding differs:\n%x\n%x", frame, again)
+		}
+	})
+}
+
+func FuzzDecodeServerFrame(f *testing.F) {
+	seed(f, "server")
+	f.Fuzz(func(t *testing.T, frame []byte, v1 bool) {
+		var sf ServerFrame
+		var err error
+		checkAlloc(t, frame, func() { sf, err = DecodeServerFrame(frame, v1) })
+		if err != nil {
+			if code(err) == world.CodeNone {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		if IsEvent(sf.Type) && sf.Type != TypeTaskCreated && sf.Type != TypeTaskRenamed &&
+			sf.Type != TypeServiceCreated && sf.Type != TypeServiceRenamed && sf.Type != TypeUserCreated && sf.Type != TypeUserRenamed {
+			if again := AppendEvent(nil, &sf.Event); string(again) != string(frame) {
+				t.Fatalf("re-encoding differs:\n%x\n%x", frame, again)
+			}
+		}
+	})
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	seed(f, "server")
+	f.Fuzz(func(t *testing.T, frame []byte, _ bool) {
+		checkAlloc(t, frame, func() { DecodeEvent(frame) })
+	})
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	seed(f, "server")
+	f.Fuzz(func(t *testing.T, frame []byte, _ bool) {
+		var st *world.State
+		var err error
+		checkAlloc(t, frame, func() { st, err = DecodeSnapshot(frame) })
+		if err == nil && len(frame) != SnapshotSize(st, true) && len(frame) != SnapshotSize(st, false) {
+			t.Fatalf("accepted a snapshot of %d bytes holding %d tasks", len(frame), len(st.Tasks))
+		}
+	})
+}
