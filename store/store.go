@@ -1,0 +1,478 @@
+// Package store is txxt's save file: one bbolt database holding the event
+// log, the newest world snapshots, and the small tables the server keeps
+// (users, sessions, settings, profiles).
+//
+// Layout (bucket: key → value; integers big-endian in keys so that bbolt's
+// byte order is revision order, little-endian in values like the wire):
+//
+//	meta:      "magic" → "txxt-save"; "version" → u32 format version; "created" → RFC 3339 time
+//	log:       revision u64 → crc32c u32 · time i64 (unix ns) · actor 16 · client 16 · request u32 · frame
+//	snapshots: revision u64 → crc32c u32 · frame
+//	users, sessions, settings, profiles: string → bytes (owned by the server)
+//
+// Every log record and snapshot carries a CRC-32C (Castagnoli) of the rest
+// of its value: bbolt checksums only its meta pages, and a flipped bit in a
+// record must be found, not replayed. The store treats frames as opaque.
+//
+// A Store is safe for concurrent use; bbolt serialises writers.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"txxt/world"
+)
+
+// FormatVersion is the layout version this code writes and reads.
+const FormatVersion = 1
+
+const magic = "txxt-save"
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketLog       = []byte("log")
+	bucketSnapshots = []byte("snapshots")
+	tableNames      = []string{"users", "sessions", "settings", "profiles"}
+)
+
+// Errors wrapped by the store's errors, for callers to act on.
+var (
+	ErrNotSaveFile = errors.New("not a txxt save file")
+	ErrDamaged     = errors.New("save file damaged")
+	ErrVersion     = errors.New("save file written by a newer txxt")
+	ErrGap         = errors.New("records do not continue the log")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Record is one log entry: the event frame committed at Revision and where
+// the command came from.
+type Record struct {
+	Revision uint64
+	Time     int64    // unix nanoseconds, when the engine applied it
+	Actor    world.ID // the user who sent the command
+	Client   world.ID // the client's id and its request id: the retry key
+	Request  uint32
+	Frame    []byte // the encoded event
+}
+
+// record value: crc 4 · time 8 · actor 16 · client 16 · request 4 · frame
+const recordHeader = 4 + 8 + 16 + 16 + 4
+
+// Options tune Open.
+type Options struct {
+	// NoSync skips fsync on commit. Only for building benchmark fixtures:
+	// a crash loses what it wrote.
+	NoSync bool
+	// Timeout is how long Open waits for another process's lock on the
+	// file (default 1s).
+	Timeout time.Duration
+}
+
+// Store is an open save file.
+type Store struct {
+	db      *bolt.DB
+	path    string
+	created bool
+	last    atomic.Uint64 // last revision in the log; updated after each commit
+	first   atomic.Uint64 // first revision still in the log (0: empty)
+}
+
+// Open opens the save file at path, creating it if it does not exist. An
+// existing file that is not a txxt save file, is damaged, or was written by
+// a newer format is refused and left untouched.
+func Open(path string, opts Options) (s *Store, err error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	created := false
+	switch fi, err := os.Stat(path); {
+	case errors.Is(err, os.ErrNotExist):
+		created = true
+	case err != nil:
+		return nil, err
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s is a directory: %w", path, ErrNotSaveFile)
+	case fi.Size() == 0:
+		// bbolt would quietly initialise an empty file; an existing
+		// empty file is more likely a mistake than a new save file.
+		return nil, fmt.Errorf("%s is empty: %w", path, ErrNotSaveFile)
+	}
+	if !created {
+		if err := checkHeader(path); err != nil {
+			return nil, err
+		}
+	}
+	// bbolt panics on some damaged files, and reading a damaged memory
+	// map faults; a damaged file must be an error.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%s: %v: %w", path, r, ErrDamaged)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s is in use by another process (is a txxt server running on it?)", path)
+		}
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			return nil, fmt.Errorf("%s: %v: %w", path, err, ErrDamaged)
+		}
+		return nil, err
+	}
+	s = &Store{db: db, path: path, created: created}
+	if created {
+		err = s.initialise()
+	} else {
+		err = s.verify()
+	}
+	if err != nil {
+		db.Close()
+		if created {
+			os.Remove(path)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkHeader refuses a file that is not a bbolt database before bbolt
+// sees it: bbolt would try to read (and maybe map) whatever it is.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 32)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return fmt.Errorf("%s is too short to be a save file: %w", path, ErrNotSaveFile)
+	}
+	// bbolt's first page holds its meta: page header (16 bytes), then the
+	// magic 0xED0CDAED as a u32 in the machine's byte order.
+	if binary.LittleEndian.Uint32(buf[16:20]) != 0xED0CDAED {
+		return fmt.Errorf("%s: %w", path, ErrNotSaveFile)
+	}
+	return nil
+}
+
+func (s *Store) initialise() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		var v [4]byte
+		binary.LittleEndian.PutUint32(v[:], FormatVersion)
+		meta.Put([]byte("magic"), []byte(magic))
+		meta.Put([]byte("version"), v[:])
+		meta.Put([]byte("created"), []byte(time.Now().UTC().Format(time.RFC3339)))
+		for _, name := range append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...) {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// verify checks an existing file's identity and the log's shape: the
+// buckets exist, and the log's keys are contiguous (first, last and count
+// agree). It does not read every record: Records checks each one's CRC.
+func (s *Store) verify() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		// A file cut short holds pages bbolt's meta still points to;
+		// reading them through the memory map would fault.
+		if fi, err := os.Stat(s.path); err != nil {
+			return err
+		} else if fi.Size() < tx.Size() {
+			return fmt.Errorf("%s is %d bytes but its pages need %d: truncated: %w", s.path, fi.Size(), tx.Size(), ErrDamaged)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get([]byte("magic"))) != magic {
+			return fmt.Errorf("%s: %w", s.path, ErrNotSaveFile)
+		}
+		v := meta.Get([]byte("version"))
+		if len(v) != 4 {
+			return fmt.Errorf("%s: no format version: %w", s.path, ErrDamaged)
+		}
+		if ver := binary.LittleEndian.Uint32(v); ver > FormatVersion {
+			return fmt.Errorf("%s has format %d, this txxt reads up to %d: %w", s.path, ver, FormatVersion, ErrVersion)
+		}
+		for _, name := range append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...) {
+			if tx.Bucket([]byte(name)) == nil {
+				return fmt.Errorf("%s: bucket %s missing: %w", s.path, name, ErrDamaged)
+			}
+		}
+		log := tx.Bucket(bucketLog)
+		c := log.Cursor()
+		fk, _ := c.First()
+		lk, _ := c.Last()
+		if fk == nil {
+			return nil
+		}
+		if len(fk) != 8 || len(lk) != 8 {
+			return fmt.Errorf("%s: log key of %d bytes: %w", s.path, len(fk), ErrDamaged)
+		}
+		first, last := binary.BigEndian.Uint64(fk), binary.BigEndian.Uint64(lk)
+		if n := uint64(log.Stats().KeyN); first == 0 || last-first+1 != n {
+			return fmt.Errorf("%s: log holds %d records for revisions %d to %d: %w", s.path, n, first, last, ErrDamaged)
+		}
+		s.first.Store(first)
+		s.last.Store(last)
+		return nil
+	})
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Created reports whether Open created the file.
+func (s *Store) Created() bool { return s.created }
+
+// Size is the file's size in bytes.
+func (s *Store) Size() (int64, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// LastRevision is the revision of the newest record (0 for an empty log).
+func (s *Store) LastRevision() uint64 { return s.last.Load() }
+
+// FirstRevision is the revision of the oldest record still in the log (0
+// for an empty log).
+func (s *Store) FirstRevision() uint64 { return s.first.Load() }
+
+func revKey(rev uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], rev)
+	return k[:]
+}
+
+// Append makes recs durable in one transaction (one commit, one fsync of
+// data and one of meta, as bbolt commits). The records must continue the
+// log: the first at LastRevision+1, each the previous plus one. On error
+// nothing was written and LastRevision is unchanged.
+func (s *Store) Append(recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	last := s.last.Load()
+	for i := range recs {
+		if recs[i].Revision != last+1+uint64(i) {
+			return fmt.Errorf("append revision %d after %d: %w", recs[i].Revision, last+uint64(i), ErrGap)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		b.FillPercent = 1 // keys only grow: pack pages full
+		for i := range recs {
+			if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append revisions %d to %d: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
+	}
+	s.first.CompareAndSwap(0, recs[0].Revision)
+	s.last.Store(recs[len(recs)-1].Revision)
+	return nil
+}
+
+func encodeRecord(r *Record) []byte {
+	v := make([]byte, recordHeader+len(r.Frame))
+	binary.LittleEndian.PutUint64(v[4:], uint64(r.Time))
+	copy(v[12:], r.Actor[:])
+	copy(v[28:], r.Client[:])
+	binary.LittleEndian.PutUint32(v[44:], r.Request)
+	copy(v[recordHeader:], r.Frame)
+	binary.LittleEndian.PutUint32(v, crc32.Checksum(v[4:], castagnoli))
+	return v
+}
+
+func decodeRecord(rev uint64, v []byte) (Record, error) {
+	if len(v) < recordHeader || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return Record{}, fmt.Errorf("log record %d fails its checksum: %w", rev, ErrDamaged)
+	}
+	r := Record{Revision: rev, Time: int64(binary.LittleEndian.Uint64(v[4:])), Request: binary.LittleEndian.Uint32(v[44:])}
+	copy(r.Actor[:], v[12:])
+	copy(r.Client[:], v[28:])
+	r.Frame = v[recordHeader:]
+	return r, nil
+}
+
+// Records calls fn for every record with a revision after after, in order,
+// checking each one's checksum and the log's continuity. It stops at fn's
+// first error and returns it. The Frame given to fn is valid only during
+// the call (it points into the file's memory map): copy it to keep it.
+func (s *Store) Records(after uint64, fn func(Record) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		want := uint64(0)
+		for k, v := c.Seek(revKey(after + 1)); k != nil; k, v = c.Next() {
+			rev := binary.BigEndian.Uint64(k)
+			if want != 0 && rev != want {
+				return fmt.Errorf("log jumps from revision %d to %d: %w", want-1, rev, ErrDamaged)
+			}
+			want = rev + 1
+			r, err := decodeRecord(rev, v)
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SaveSnapshot stores the encoded world at rev and keeps only the two
+// newest snapshots (the older one is a fallback, should the newest prove
+// damaged).
+func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
+	v := make([]byte, 4+len(frame))
+	copy(v[4:], frame)
+	binary.LittleEndian.PutUint32(v, crc32.Checksum(frame, castagnoli))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		if err := b.Put(revKey(rev), v); err != nil {
+			return err
+		}
+		var old [][]byte
+		c := b.Cursor()
+		n := 0
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			if n++; n > 2 {
+				old = append(old, bytes.Clone(k))
+			}
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save snapshot at revision %d: %w", rev, err)
+	}
+	return nil
+}
+
+// LatestSnapshot returns the newest snapshot (0, nil, nil when there is
+// none), checksum verified; the frame is a copy.
+func (s *Store) LatestSnapshot() (rev uint64, frame []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bucketSnapshots).Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		rev = binary.BigEndian.Uint64(k)
+		if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+			return fmt.Errorf("snapshot at revision %d fails its checksum: %w", rev, ErrDamaged)
+		}
+		frame = bytes.Clone(v[4:])
+		return nil
+	})
+	return rev, frame, err
+}
+
+// compactChunk bounds one compaction transaction, so deleting a long log
+// does not hold the writer lock (and grow a transaction) without bound.
+const compactChunk = 10000
+
+// Compact deletes the log's records up to keepAfter, but never past the
+// newest snapshot (those records are still needed to boot) and never the
+// last record (it holds LastRevision).
+func (s *Store) Compact(keepAfter uint64) error {
+	snapRev, _, err := s.LatestSnapshot()
+	if err != nil {
+		return err
+	}
+	limit := min(keepAfter, snapRev, s.last.Load()-1)
+	for {
+		first := s.first.Load()
+		if first == 0 || first > limit {
+			return nil
+		}
+		end := min(limit, first+compactChunk-1)
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketLog).Cursor()
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= end; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("compact log to revision %d: %w", end, err)
+		}
+		s.first.Store(end + 1)
+	}
+}
+
+// Table is one of the server's key-value tables. Each call is its own
+// durable transaction.
+type Table struct {
+	s    *Store
+	name []byte
+}
+
+// Table returns the named table: "users", "sessions", "settings" or
+// "profiles". Any other name panics: the set is fixed by the file format.
+func (s *Store) Table(name string) *Table {
+	for _, n := range tableNames {
+		if n == name {
+			return &Table{s: s, name: []byte(name)}
+		}
+	}
+	panic("store: no table " + name)
+}
+
+// Get returns a copy of the value at key, or nil when there is none.
+func (t *Table) Get(key string) ([]byte, error) {
+	var out []byte
+	err := t.s.db.View(func(tx *bolt.Tx) error {
+		out = bytes.Clone(tx.Bucket(t.name).Get([]byte(key)))
+		return nil
+	})
+	return out, err
+}
+
+// Put stores val at key.
+func (t *Table) Put(key string, val []byte) error {
+	return t.s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Put([]byte(key), val) })
+}
+
+// Delete removes key; a missing key is not an error.
+func (t *Table) Delete(key string) error {
+	return t.s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Delete([]byte(key)) })
+}
+
+// ForEach calls fn for every key in order; val is valid only during fn.
+func (t *Table) ForEach(fn func(key string, val []byte) error) error {
+	return t.s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(t.name).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	})
+}

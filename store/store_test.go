@@ -1,0 +1,329 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func records(from, to uint64) []Record {
+	var out []Record
+	for r := from; r <= to; r++ {
+		rec := Record{Revision: r, Time: int64(r) * 1000, Request: uint32(r), Frame: []byte(fmt.Sprintf("frame-%d", r))}
+		rec.Actor[0], rec.Client[0] = byte(r), byte(r+1)
+		out = append(out, rec)
+	}
+	return out
+}
+
+func readAll(t *testing.T, s *Store, after uint64) []Record {
+	t.Helper()
+	var out []Record
+	if err := s.Records(after, func(r Record) error {
+		r.Frame = bytes.Clone(r.Frame)
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func equalRecords(a, b []Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Revision != y.Revision || x.Time != y.Time || x.Actor != y.Actor || x.Client != y.Client ||
+			x.Request != y.Request || !bytes.Equal(x.Frame, y.Frame) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Created() {
+		t.Error("a new file is not Created")
+	}
+	if err := s.Append(records(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(records(4, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(5, []byte("snapshot-5")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = open(t, path)
+	if s.Created() {
+		t.Error("an existing file is Created")
+	}
+	if s.LastRevision() != 10 || s.FirstRevision() != 1 {
+		t.Errorf("revisions %d..%d", s.FirstRevision(), s.LastRevision())
+	}
+	if got := readAll(t, s, 0); !equalRecords(got, records(1, 10)) {
+		t.Errorf("records differ after reopen: %+v", got)
+	}
+	if got := readAll(t, s, 7); !equalRecords(got, records(8, 10)) {
+		t.Errorf("Records(7) = %+v", got)
+	}
+	rev, frame, err := s.LatestSnapshot()
+	if err != nil || rev != 5 || string(frame) != "snapshot-5" {
+		t.Errorf("snapshot %d %q %v", rev, frame, err)
+	}
+}
+
+func TestAppendRefusesGaps(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "save"))
+	if err := s.Append(records(2, 3)); !errors.Is(err, ErrGap) {
+		t.Errorf("first append at 2: %v", err)
+	}
+	s.Append(records(1, 3))
+	for _, recs := range [][]Record{records(3, 4), records(5, 6), {records(4, 4)[0], records(6, 6)[0]}} {
+		if err := s.Append(recs); !errors.Is(err, ErrGap) {
+			t.Errorf("append %d..: %v", recs[0].Revision, err)
+		}
+	}
+	if s.LastRevision() != 3 || len(readAll(t, s, 0)) != 3 {
+		t.Error("a refused append changed the log")
+	}
+}
+
+func TestRecordsStopsOnError(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "save"))
+	s.Append(records(1, 10))
+	stop := errors.New("stop")
+	n := 0
+	err := s.Records(0, func(Record) error {
+		if n++; n == 4 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 4 {
+		t.Errorf("err %v after %d records", err, n)
+	}
+}
+
+// corrupt changes the file behind the store's back, through bbolt.
+func corrupt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}
+
+func TestChecksums(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	s, _ := Open(path, Options{})
+	s.Append(records(1, 5))
+	s.SaveSnapshot(5, []byte("snap"))
+	s.Close()
+	corrupt(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		v := bytes.Clone(b.Get(revKey(3)))
+		v[len(v)-1] ^= 0x01
+		if err := b.Put(revKey(3), v); err != nil {
+			return err
+		}
+		sb := tx.Bucket(bucketSnapshots)
+		sv := bytes.Clone(sb.Get(revKey(5)))
+		sv[5] ^= 0x80
+		return sb.Put(revKey(5), sv)
+	})
+	s = open(t, path)
+	err := s.Records(0, func(Record) error { return nil })
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "record 3") {
+		t.Errorf("flipped bit in record 3: %v", err)
+	}
+	if _, _, err := s.LatestSnapshot(); !errors.Is(err, ErrDamaged) {
+		t.Errorf("flipped bit in the snapshot: %v", err)
+	}
+}
+
+func TestSnapshotsKeepTwo(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "save"))
+	for _, rev := range []uint64{10, 20, 30} {
+		if err := s.SaveSnapshot(rev, []byte(fmt.Sprint("s", rev))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var revs []uint64
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, _ []byte) error {
+			revs = append(revs, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	if fmt.Sprint(revs) != "[20 30]" {
+		t.Errorf("snapshots kept: %v", revs)
+	}
+	if rev, frame, _ := s.LatestSnapshot(); rev != 30 || string(frame) != "s30" {
+		t.Errorf("latest %d %q", rev, frame)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	s := open(t, path)
+	s.Append(records(1, 100))
+	// Without a snapshot nothing may go: boot needs the whole log.
+	s.Compact(50)
+	if s.FirstRevision() != 1 {
+		t.Errorf("compacted without a snapshot: first %d", s.FirstRevision())
+	}
+	s.SaveSnapshot(60, []byte("snap"))
+	if err := s.Compact(80); err != nil { // limited by the snapshot
+		t.Fatal(err)
+	}
+	if s.FirstRevision() != 61 || s.LastRevision() != 100 {
+		t.Errorf("after compact: %d..%d", s.FirstRevision(), s.LastRevision())
+	}
+	if got := readAll(t, s, 0); !equalRecords(got, records(61, 100)) {
+		t.Errorf("records after compact: %d of them", len(got))
+	}
+	// The last record always stays: it holds LastRevision.
+	s.SaveSnapshot(100, []byte("snap"))
+	s.Compact(1000)
+	if s.FirstRevision() != 100 || s.LastRevision() != 100 {
+		t.Errorf("after full compact: %d..%d", s.FirstRevision(), s.LastRevision())
+	}
+	s.Close()
+	s = open(t, path)
+	if s.FirstRevision() != 100 || s.LastRevision() != 100 {
+		t.Errorf("after reopen: %d..%d", s.FirstRevision(), s.LastRevision())
+	}
+	if err := s.Append(records(101, 101)); err != nil {
+		t.Errorf("append after compaction: %v", err)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	s, _ := Open(good, Options{})
+	s.Append(records(1, 50))
+	s.Close()
+	raw, _ := os.ReadFile(good)
+
+	foreign := filepath.Join(dir, "foreign.db")
+	db, _ := bolt.Open(foreign, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("other")); return err })
+	db.Close()
+
+	gap := filepath.Join(dir, "gap")
+	os.WriteFile(gap, raw, 0o600)
+	corrupt(t, gap, func(tx *bolt.Tx) error { return tx.Bucket(bucketLog).Delete(revKey(20)) })
+
+	newer := filepath.Join(dir, "newer")
+	os.WriteFile(newer, raw, 0o600)
+	corrupt(t, newer, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte{9, 0, 0, 0})
+	})
+
+	tests := []struct {
+		name    string
+		content []byte // written to the file unless nil
+		path    string
+		want    error
+	}{
+		{"text file", []byte(strings.Repeat("not a database\n", 4096)), "", ErrNotSaveFile},
+		{"empty file", []byte{}, "", ErrNotSaveFile},
+		{"short file", []byte("txxt"), "", ErrNotSaveFile},
+		{"truncated save file", raw[:len(raw)/2], "", ErrDamaged},
+		{"another program's bbolt file", nil, foreign, ErrNotSaveFile},
+		{"log with a hole", nil, gap, ErrDamaged},
+		{"newer format", nil, newer, ErrVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.path
+			if path == "" {
+				path = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+				os.WriteFile(path, tc.content, 0o600)
+			}
+			before, _ := os.ReadFile(path)
+			s, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+			if err == nil {
+				s.Close()
+				t.Fatal("opened")
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("error %v, want %v", err, tc.want)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+				t.Error("a refused file was modified")
+			}
+		})
+	}
+}
+
+func TestLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	open(t, path)
+	_, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second open: %v", err)
+	}
+}
+
+func TestTables(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	s, _ := Open(path, Options{})
+	users := s.Table("users")
+	users.Put("alice", []byte("a"))
+	users.Put("bob", []byte("b"))
+	users.Put("carol", []byte("c"))
+	users.Delete("bob")
+	users.Delete("nobody")
+	s.Table("settings").Put("grid", []byte("15"))
+	s.Close()
+
+	s = open(t, path)
+	var keys []string
+	s.Table("users").ForEach(func(k string, v []byte) error {
+		keys = append(keys, k+"="+string(v))
+		return nil
+	})
+	if fmt.Sprint(keys) != "[alice=a carol=c]" {
+		t.Errorf("users %v", keys)
+	}
+	if v, err := s.Table("settings").Get("grid"); err != nil || string(v) != "15" {
+		t.Errorf("settings %q %v", v, err)
+	}
+	if v, err := s.Table("profiles").Get("none"); err != nil || v != nil {
+		t.Errorf("missing key: %q %v", v, err)
+	}
+}
