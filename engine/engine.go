@@ -1,0 +1,562 @@
+// Package engine is txxt's single writer. One goroutine per world owns the
+// world; commands reach it through a bounded queue; it applies them in
+// batches and makes each batch durable with one store transaction before it
+// answers anyone.
+//
+// The order of one batch is a contract (see Engine.process):
+//
+//  1. take every queued command, up to MaxBatch, as one batch;
+//  2. apply each to the world (accepted ones yield events, refused ones
+//     errors), recording how to undo the changes;
+//  3. append all the batch's events to the store in ONE transaction, ONE fsync;
+//  4. only then answer each command (Ack with its revision, or its error) and
+//     publish the events, in revision order, to the subscribers.
+//
+// If step 3 fails, the world is rolled back to the last durable revision,
+// every command of the batch is answered STORAGE_UNAVAILABLE (retry with the
+// same request id), nothing is published, and the engine reports itself
+// degraded until a write succeeds again.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"txxt/store"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// Log is what the engine needs of the save file. *store.Store implements it;
+// tests put a failing one in its place.
+type Log interface {
+	// Append makes recs durable in one transaction, or returns an error and
+	// leaves LastRevision as it was.
+	Append(recs []store.Record) error
+	LastRevision() uint64
+	Records(after uint64, fn func(store.Record) error) error
+	LatestSnapshot() (rev uint64, frame []byte, err error)
+	SaveSnapshot(rev uint64, frame []byte) error
+	Compact(keepAfter uint64) error
+}
+
+// Errors returned by Submit.
+var (
+	ErrOverloaded = errors.New("engine queue is full")
+	ErrClosed     = errors.New("engine is closed")
+)
+
+// Options tune an engine. The zero value is usable: every field has a default.
+type Options struct {
+	QueueSize int // commands waiting for the engine; Submit refuses past it (default 4096)
+	MaxBatch  int // commands per batch (default 1024)
+
+	// CommitPerCommand makes every command its own transaction: the
+	// original design, kept so group commit's gain is measured in one run.
+	CommitPerCommand bool
+
+	TailSize      int    // events kept in memory for resume (default 8192)
+	DedupSize     int    // (client, request) pairs remembered for retries (default 65536)
+	SnapshotEvery uint64 // revisions between snapshots in the store (default 10000)
+	KeepLog       uint64 // log records kept before the newest snapshot, for resume (default 100000)
+
+	Now    func() time.Time // the clock (default time.Now)
+	NewID  func() world.ID  // ids for new entities (default: random UUIDv4)
+	Logger *slog.Logger     // default: discard
+}
+
+func (o *Options) fill() {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 4096
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	if o.CommitPerCommand {
+		o.MaxBatch = 1
+	}
+	if o.TailSize <= 0 {
+		o.TailSize = 8192
+	}
+	if o.DedupSize <= 0 {
+		o.DedupSize = 65536
+	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = 10000
+	}
+	if o.KeepLog == 0 {
+		o.KeepLog = 100000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = RandomID
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// RandomID returns a random (version 4) UUID.
+func RandomID() world.ID {
+	var id world.ID
+	rand.Read(id[:])
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}
+
+// Origin identifies a command for idempotency: a client's id and its request
+// id. A command arriving with an Origin the engine has already committed is
+// answered with the revision it got then and is not applied again. The zero
+// Origin disables the check.
+type Origin struct {
+	Client  world.ID
+	Request uint32
+}
+
+// Request is one command on its way to the engine.
+type Request struct {
+	Command world.Command
+	Actor   world.ID // who sent it (recorded in the log)
+	Origin  Origin
+
+	// Done receives the command's one answer. It runs on the engine's
+	// goroutine, so it must not block: hand the result to a bounded outbox.
+	Done func(Result)
+}
+
+// Result is a command's answer: accepted at Revision, or refused with Err.
+type Result struct {
+	Revision  uint64
+	Err       *world.Error
+	Duplicate bool // a retry of a command committed earlier; Revision is its revision
+}
+
+// Health is whether the engine can make changes durable.
+type Health struct {
+	Degraded bool
+	Reason   string
+	Since    time.Time
+}
+
+// Engine owns one world. Its methods are safe for concurrent use; the world
+// itself is touched only by the engine's goroutine.
+type Engine struct {
+	opts      Options
+	log       Log
+	queue     chan Request
+	reads     chan func(*world.World)
+	snapshots chan snapshotRequest
+	stop      chan struct{}
+	done      chan struct{}
+
+	closeMu sync.RWMutex // held for reading by Submit, for writing by Close
+	closed  bool
+
+	feed *feed
+
+	revision atomic.Uint64 // last durable revision, readable by anyone
+	health   atomic.Pointer[Health]
+	stats    counters
+
+	// Owned by the engine goroutine.
+	world   *world.World
+	dedup   *dedup
+	snap    snapshotCache
+	snapRev uint64 // revision of the newest snapshot in the store
+	saving  chan struct{}
+	batch   []pending
+	records []store.Record
+	pubs    []Published
+}
+
+type pending struct {
+	req    Request
+	result Result
+	event  int // index into records, or -1
+}
+
+type counters struct {
+	batches, accepted, rejected, duplicates, failedCommits, overloaded atomic.Uint64
+}
+
+// Stats are running totals since the engine opened.
+type Stats struct {
+	Revision                                uint64
+	Batches, Accepted, Rejected, Duplicates uint64
+	FailedCommits, Overloaded               uint64
+	QueueLength, QueueCapacity              int
+	Health                                  Health
+}
+
+// Open boots the world from log (newest snapshot, then the log after it) and
+// starts the engine's goroutine. Close stops it.
+func Open(log Log, opts Options) (*Engine, error) {
+	opts.fill()
+	e := &Engine{
+		opts:      opts,
+		log:       log,
+		queue:     make(chan Request, opts.QueueSize),
+		reads:     make(chan func(*world.World)),
+		snapshots: make(chan snapshotRequest),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		feed:      newFeed(opts.TailSize),
+		dedup:     newDedup(opts.DedupSize),
+		saving:    make(chan struct{}, 1),
+	}
+	e.health.Store(&Health{})
+	if err := e.boot(); err != nil {
+		return nil, err
+	}
+	e.revision.Store(e.world.Revision())
+	go e.run()
+	return e, nil
+}
+
+// boot loads the newest snapshot and replays the log after it. It also
+// refills the resume tail and the idempotency table from the log's end.
+func (e *Engine) boot() error {
+	snapRev, frame, err := e.log.LatestSnapshot()
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	e.world = world.New()
+	if frame != nil {
+		st, err := wire.DecodeSnapshot(frame)
+		if err != nil {
+			return fmt.Errorf("decode snapshot at revision %d: %w", snapRev, err)
+		}
+		if st.Revision != snapRev {
+			return fmt.Errorf("snapshot stored at revision %d holds revision %d", snapRev, st.Revision)
+		}
+		if e.world, err = world.FromState(*st); err != nil {
+			return fmt.Errorf("load snapshot at revision %d: %w", snapRev, err)
+		}
+	}
+	e.snapRev = snapRev
+	last := e.log.LastRevision()
+	if last < snapRev {
+		return fmt.Errorf("log ends at revision %d, before the snapshot at %d", last, snapRev)
+	}
+
+	// Read from far enough back to refill the tail and the dedup table;
+	// records the snapshot already holds are not replayed.
+	keep := uint64(max(e.opts.TailSize, e.opts.DedupSize))
+	from := snapRev
+	if last-from < keep {
+		from = last - min(last, keep)
+	}
+	var tail []Published
+	err = e.log.Records(from, func(r store.Record) error {
+		if r.Revision > snapRev {
+			ev, err := wire.DecodeEvent(r.Frame)
+			if err != nil {
+				return fmt.Errorf("decode event at revision %d: %w", r.Revision, err)
+			}
+			if ev.Revision != r.Revision {
+				return fmt.Errorf("record %d holds an event at revision %d", r.Revision, ev.Revision)
+			}
+			if err := e.world.Replay(ev); err != nil {
+				return fmt.Errorf("replay revision %d: %w", r.Revision, err)
+			}
+		}
+		e.dedup.add(Origin{r.Client, r.Request}, r.Revision)
+		// Events read back from disk have no v0 translation: a v0
+		// subscriber that needs one gets a snapshot instead.
+		tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true})
+		if len(tail) > e.opts.TailSize {
+			tail = tail[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if e.world.Revision() != last {
+		return fmt.Errorf("replay ended at revision %d but the log ends at %d", e.world.Revision(), last)
+	}
+	e.feed.reset(last, tail)
+	return nil
+}
+
+// Submit queues r without waiting. It returns ErrOverloaded when the queue is
+// full (the caller answers OVERLOADED) and ErrClosed after Close. When Submit
+// returns nil, r.Done will be called exactly once.
+func (e *Engine) Submit(r Request) error {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	select {
+	case e.queue <- r:
+		return nil
+	default:
+		e.stats.overloaded.Add(1)
+		return ErrOverloaded
+	}
+}
+
+// Do submits r, waiting for room in the queue, and waits for its answer.
+func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
+	answer := make(chan Result, 1)
+	r.Done = func(res Result) { answer <- res }
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return Result{}, ErrClosed
+	}
+	select {
+	case e.queue <- r:
+		e.closeMu.RUnlock()
+	case <-ctx.Done():
+		e.closeMu.RUnlock()
+		return Result{}, ctx.Err()
+	}
+	// Once queued, the command will be answered even if ctx ends: wait
+	// for it so the caller learns the truth.
+	return <-answer, nil
+}
+
+// Read runs fn on the engine's goroutine with the world at its last durable
+// revision, between batches. fn must not keep the world or anything it
+// points to, and must be quick: the engine waits for it.
+func (e *Engine) Read(ctx context.Context, fn func(*world.World)) error {
+	ran := make(chan struct{})
+	select {
+	case e.reads <- func(w *world.World) { fn(w); close(ran) }:
+	case <-e.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-ran
+	return nil
+}
+
+// Revision is the last durable revision.
+func (e *Engine) Revision() uint64 { return e.revision.Load() }
+
+// Health reports whether the engine can write.
+func (e *Engine) Health() Health { return *e.health.Load() }
+
+// Stats returns running totals.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Revision:      e.Revision(),
+		Batches:       e.stats.batches.Load(),
+		Accepted:      e.stats.accepted.Load(),
+		Rejected:      e.stats.rejected.Load(),
+		Duplicates:    e.stats.duplicates.Load(),
+		FailedCommits: e.stats.failedCommits.Load(),
+		Overloaded:    e.stats.overloaded.Load(),
+		QueueLength:   len(e.queue),
+		QueueCapacity: cap(e.queue),
+		Health:        e.Health(),
+	}
+}
+
+// Close stops taking commands, answers every command already queued, writes
+// a final snapshot, and stops the engine. Subscribers' Next returns ErrClosed.
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	if e.closed {
+		e.closeMu.Unlock()
+		<-e.done
+		return nil
+	}
+	e.closed = true
+	e.closeMu.Unlock()
+	close(e.stop)
+	<-e.done
+	return nil
+}
+
+func (e *Engine) run() {
+	defer close(e.done)
+	defer e.feed.close()
+	for {
+		select {
+		case r := <-e.queue:
+			e.collect(r)
+		case fn := <-e.reads:
+			fn(e.world)
+		case req := <-e.snapshots:
+			req.answer <- e.snapshot(req.v1)
+		case <-e.stop:
+			// No Submit can add to the queue now (closed is set under
+			// closeMu): answer what is left, then stop.
+			for len(e.queue) > 0 {
+				e.collect(<-e.queue)
+			}
+			e.finalSnapshot()
+			return
+		}
+	}
+}
+
+// collect takes first and everything queued behind it, up to MaxBatch, and
+// processes the batches.
+func (e *Engine) collect(first Request) {
+	e.batch = append(e.batch[:0], pending{req: first})
+	for len(e.batch) < e.opts.MaxBatch {
+		select {
+		case r := <-e.queue:
+			e.batch = append(e.batch, pending{req: r})
+			continue
+		default:
+		}
+		break
+	}
+	e.process()
+}
+
+// process runs one batch: apply, commit, then answer and publish.
+func (e *Engine) process() {
+	now := e.opts.Now()
+	e.records = e.records[:0]
+	e.world.Begin()
+	var arena []byte
+	for i := range e.batch {
+		p := &e.batch[i]
+		p.event = -1
+		if rev, ok := e.dedup.get(p.req.Origin); ok {
+			p.result = Result{Revision: rev, Duplicate: true}
+			continue
+		}
+		cmd := p.req.Command
+		e.fillIDs(&cmd)
+		ev, err := e.world.Apply(cmd)
+		if err != nil {
+			var werr *world.Error
+			if !errors.As(err, &werr) {
+				werr = &world.Error{Code: world.CodeInternal, Message: err.Error()}
+			}
+			p.result = Result{Err: werr}
+			continue
+		}
+		p.result = Result{Revision: ev.Revision}
+		start := len(arena)
+		arena = wire.AppendEvent(arena, &ev)
+		p.event = len(e.records)
+		e.records = append(e.records, store.Record{
+			Revision: ev.Revision,
+			Time:     now.UnixNano(),
+			Actor:    p.req.Actor,
+			Client:   p.req.Origin.Client,
+			Request:  p.req.Origin.Request,
+			Frame:    arena[start:len(arena):len(arena)],
+		})
+		e.dedup.add(p.req.Origin, ev.Revision)
+		e.pubs = append(e.pubs, e.publication(&ev))
+	}
+	// The arena may have moved while growing: point every frame at its
+	// final place.
+	off := 0
+	for i := range e.records {
+		n := len(e.records[i].Frame)
+		e.records[i].Frame = arena[off : off+n : off+n]
+		e.pubs[i].Frame = e.records[i].Frame
+		off += n
+	}
+
+	if len(e.records) > 0 {
+		if err := e.log.Append(e.records); err != nil {
+			e.fail(err)
+			return
+		}
+	}
+	e.world.Commit()
+	e.revision.Store(e.world.Revision())
+	e.stats.batches.Add(1)
+	if h := e.health.Load(); h.Degraded {
+		e.opts.Logger.Info("storage recovered", "revision", e.world.Revision(), "degraded_for", e.opts.Now().Sub(h.Since))
+		e.health.Store(&Health{})
+	}
+
+	// Durable: now answer, then publish.
+	for i := range e.batch {
+		p := &e.batch[i]
+		switch {
+		case p.result.Err != nil:
+			e.stats.rejected.Add(1)
+		case p.result.Duplicate:
+			e.stats.duplicates.Add(1)
+		default:
+			e.stats.accepted.Add(1)
+		}
+		if p.req.Done != nil {
+			p.req.Done(p.result)
+		}
+		p.req = Request{}
+	}
+	e.feed.publish(e.pubs)
+	clear(e.pubs)
+	e.pubs = e.pubs[:0]
+	e.maybeSnapshot()
+}
+
+// publication builds what subscribers receive for ev; the v1 frame is filled
+// in by process once the arena stops moving.
+func (e *Engine) publication(ev *world.Event) Published {
+	after, _ := e.world.Task(ev.Task.ID)
+	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev, after)}
+}
+
+// fail handles a batch the store refused: nothing of it happened.
+func (e *Engine) fail(err error) {
+	e.world.Rollback()
+	for i := range e.batch {
+		if e.batch[i].event >= 0 {
+			e.dedup.remove(e.batch[i].req.Origin)
+		}
+	}
+	e.stats.failedCommits.Add(1)
+	if h := e.health.Load(); !h.Degraded {
+		// Say it once, not once per command.
+		e.opts.Logger.Error("storage unavailable: refusing changes until a write succeeds", "err", err, "revision", e.world.Revision())
+		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: e.opts.Now()})
+	}
+	refusal := &world.Error{
+		Code:    world.CodeStorageUnavailable,
+		Message: "the save file refused the write (" + err.Error() + "); retry with the same request id",
+	}
+	for i := range e.batch {
+		p := &e.batch[i]
+		e.stats.rejected.Add(1)
+		if p.req.Done != nil {
+			p.req.Done(Result{Err: refusal})
+		}
+		p.req = Request{}
+	}
+	clear(e.pubs)
+	e.pubs = e.pubs[:0]
+}
+
+// fillIDs draws ids for the entities a command creates, unless it names them.
+func (e *Engine) fillIDs(c *world.Command) {
+	switch c.Kind {
+	case world.CmdCreateTask, world.CmdCloneTask:
+		if c.Task.IsZero() {
+			c.Task = e.opts.NewID()
+		}
+	case world.CmdCreateService:
+		if c.Service.IsZero() {
+			c.Service = e.opts.NewID()
+		}
+	case world.CmdCreateUser:
+		if c.User.IsZero() {
+			c.User = e.opts.NewID()
+		}
+	}
+}

@@ -1,0 +1,493 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"txxt/store"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// testLog wraps a real store so a test can hold a commit at the gate or make
+// it fail; everything else goes to the real file.
+type testLog struct {
+	*store.Store
+	mu      sync.Mutex
+	fail    error         // returned by Append while set
+	gate    chan struct{} // when set, Append waits for it to close
+	entered chan struct{} // signalled when an Append reaches the gate
+	sizes   []int         // records per Append that reached the store
+	durable atomic.Uint64 // last revision Append returned nil for
+}
+
+func (l *testLog) Append(recs []store.Record) error {
+	l.mu.Lock()
+	gate, entered, fail := l.gate, l.entered, l.fail
+	l.mu.Unlock()
+	if gate != nil {
+		if entered != nil {
+			entered <- struct{}{}
+		}
+		<-gate
+	}
+	if fail != nil {
+		return fail
+	}
+	if err := l.Store.Append(recs); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.sizes = append(l.sizes, len(recs))
+	l.mu.Unlock()
+	l.durable.Store(recs[len(recs)-1].Revision)
+	return nil
+}
+
+func (l *testLog) setFail(err error) {
+	l.mu.Lock()
+	l.fail = err
+	l.mu.Unlock()
+}
+
+func openStore(t testing.TB, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func openEngine(t testing.TB, log Log, opts Options) *Engine {
+	t.Helper()
+	e, err := Open(log, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// seqIDs returns an id source that counts, so tests know the ids in advance.
+func seqIDs() func() world.ID {
+	var n atomic.Uint32
+	return func() world.ID {
+		var id world.ID
+		v := n.Add(1)
+		id[0], id[1], id[2], id[3] = 0xee, byte(v>>16), byte(v>>8), byte(v)
+		return id
+	}
+}
+
+func seqID(n uint32) world.ID {
+	var id world.ID
+	id[0], id[1], id[2], id[3] = 0xee, byte(n>>16), byte(n>>8), byte(n)
+	return id
+}
+
+var serviceID = world.ID{0x5e}
+
+func do(t testing.TB, e *Engine, c world.Command) Result {
+	t.Helper()
+	res, err := e.Do(context.Background(), Request{Command: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func mustDo(t testing.TB, e *Engine, c world.Command) uint64 {
+	t.Helper()
+	res := do(t, e, c)
+	if res.Err != nil {
+		t.Fatalf("%s refused: %v", c.Kind, res.Err)
+	}
+	return res.Revision
+}
+
+func createService(t testing.TB, e *Engine) {
+	t.Helper()
+	mustDo(t, e, world.Command{Kind: world.CmdCreateService, Service: serviceID, Text: "Ops"})
+}
+
+func createTask(title string) world.Command {
+	return world.Command{Kind: world.CmdCreateTask, Service: serviceID, Slot: world.Slot{Date: 20000, Start: 540, Duration: 30}, Text: title}
+}
+
+func TestCommandsAreAnsweredWithConsecutiveRevisions(t *testing.T) {
+	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "save")), Options{})
+	createService(t, e)
+	for i := 0; i < 5; i++ {
+		if rev := mustDo(t, e, createTask(fmt.Sprint("task ", i))); rev != uint64(i+2) {
+			t.Fatalf("command %d got revision %d, want %d", i, rev, i+2)
+		}
+	}
+	res := do(t, e, world.Command{Kind: world.CmdMoveTask, Task: world.ID{1}, Slot: world.Slot{Date: 1, Start: 0, Duration: 5}})
+	if res.Err == nil || res.Err.Code != world.CodeTaskNotFound {
+		t.Fatalf("move of unknown task: %+v", res)
+	}
+	if got := e.Revision(); got != 6 {
+		t.Fatalf("revision %d after a refusal, want 6", got)
+	}
+}
+
+func TestBatchIsOneCommitAndAnsweredAfterIt(t *testing.T) {
+	log := &testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}
+	e := openEngine(t, log, Options{})
+	createService(t, e)
+
+	// Hold the next commit at the gate while more commands queue behind it.
+	log.mu.Lock()
+	log.gate, log.entered = make(chan struct{}), make(chan struct{}, 1)
+	log.mu.Unlock()
+	const n = 50
+	results := make(chan Result, n+1)
+	done := func(r Result) {
+		if r.Err == nil && log.durable.Load() < r.Revision {
+			t.Errorf("revision %d answered before it was durable (durable %d)", r.Revision, log.durable.Load())
+		}
+		results <- r
+	}
+	if err := e.Submit(Request{Command: createTask("first"), Done: done}); err != nil {
+		t.Fatal(err)
+	}
+	<-log.entered // the first batch (one command) is committing
+	for i := 0; i < n; i++ {
+		if err := e.Submit(Request{Command: createTask(fmt.Sprint(i)), Done: done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-results:
+		t.Fatalf("answered before its commit returned: %+v", r)
+	default:
+	}
+	log.mu.Lock()
+	close(log.gate)
+	log.gate = nil
+	log.mu.Unlock()
+
+	seen := map[uint64]bool{}
+	for i := 0; i < n+1; i++ {
+		r := <-results
+		if r.Err != nil || seen[r.Revision] {
+			t.Fatalf("bad answer %+v", r)
+		}
+		seen[r.Revision] = true
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	// service, first, then the 50 queued ones in one transaction.
+	if want := []int{1, 1, n}; fmt.Sprint(log.sizes) != fmt.Sprint(want) {
+		t.Fatalf("records per commit %v, want %v", log.sizes, want)
+	}
+}
+
+func TestCommitPerCommandCommitsEachAlone(t *testing.T) {
+	log := &testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}
+	e := openEngine(t, log, Options{CommitPerCommand: true})
+	createService(t, e)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); mustDo(t, e, createTask("t")) }()
+	}
+	wg.Wait()
+	for _, n := range log.sizes {
+		if n != 1 {
+			t.Fatalf("a commit held %d records: %v", n, log.sizes)
+		}
+	}
+}
+
+func TestSubscriberGetsEveryEventInOrder(t *testing.T) {
+	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "save")), Options{})
+	sub := e.Subscribe(true)
+	ctx := context.Background()
+	d, err := sub.Next(ctx)
+	if err != nil || d.Snapshot == nil || d.Snapshot.Revision != 0 {
+		t.Fatalf("first delivery: %+v, %v", d, err)
+	}
+	createService(t, e)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				mustDo(t, e, createTask("t"))
+			}
+		}()
+	}
+	wg.Wait()
+	want := uint64(1)
+	for want <= 201 {
+		d, err := sub.Next(ctx)
+		if err != nil || d.Snapshot != nil {
+			t.Fatalf("delivery at %d: %+v %v", want, d, err)
+		}
+		for _, p := range d.Events {
+			if p.Revision != want {
+				t.Fatalf("got revision %d, want %d", p.Revision, want)
+			}
+			ev, err := wire.DecodeEvent(p.Frame)
+			if err != nil || ev.Revision != want {
+				t.Fatalf("frame of %d decodes to %+v, %v", want, ev, err)
+			}
+			want++
+		}
+	}
+}
+
+func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
+	log := &testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}
+	e := openEngine(t, log, Options{})
+	createService(t, e)
+	taskRev := mustDo(t, e, createTask("keep"))
+	task := seqIDOf(t, e, taskRev)
+	before := state(t, e)
+	sub := e.Resume(e.Revision(), true)
+
+	log.setFail(errors.New("injected: disk on fire"))
+	// One batch holding an accepted command and one refused only because of
+	// the first: both must come back STORAGE_UNAVAILABLE, since the first
+	// never happened.
+	release := pause(t, e)
+	results := make(chan Result, 3)
+	first := world.Command{Kind: world.CmdCompleteTask, Task: task}
+	for _, c := range []world.Command{first, first, createTask("lost")} {
+		if err := e.Submit(Request{Command: c, Done: func(r Result) { results <- r }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	for i := 0; i < 3; i++ {
+		r := <-results
+		if r.Err == nil || r.Err.Code != world.CodeStorageUnavailable {
+			t.Fatalf("answer %d: %+v, want STORAGE_UNAVAILABLE", i, r)
+		}
+	}
+	if h := e.Health(); !h.Degraded || h.Reason == "" {
+		t.Fatalf("health %+v, want degraded with a reason", h)
+	}
+	if after := state(t, e); !equalState(before, after) {
+		t.Fatalf("world changed by a failed commit:\n%+v\n%+v", before, after)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if d, err := sub.Next(ctx); err == nil {
+		t.Fatalf("a failed batch was published: %+v", d)
+	}
+
+	// The disk comes back: the next write succeeds and clears the state.
+	log.setFail(nil)
+	rev := mustDo(t, e, first)
+	if rev != taskRev+1 {
+		t.Fatalf("revision after recovery %d, want %d (no gap)", rev, taskRev+1)
+	}
+	if h := e.Health(); h.Degraded {
+		t.Fatalf("still degraded after a successful write: %+v", h)
+	}
+	d, err := sub.Next(context.Background())
+	if err != nil || len(d.Events) != 1 || d.Events[0].Revision != rev {
+		t.Fatalf("after recovery got %+v, %v", d, err)
+	}
+}
+
+func TestResume(t *testing.T) {
+	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "save")), Options{TailSize: 16})
+	createService(t, e)
+	for i := 0; i < 40; i++ {
+		mustDo(t, e, createTask("t"))
+	}
+	ctx := context.Background()
+	t.Run("from_the_tail", func(t *testing.T) {
+		sub := e.Resume(30, true)
+		var revs []uint64
+		for len(revs) < 11 {
+			d, err := sub.Next(ctx)
+			if err != nil || d.Snapshot != nil {
+				t.Fatalf("%+v %v", d, err)
+			}
+			for _, p := range d.Events {
+				revs = append(revs, p.Revision)
+			}
+		}
+		if fmt.Sprint(revs) != fmt.Sprint([]uint64{31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41}) {
+			t.Fatalf("resumed with %v", revs)
+		}
+	})
+	t.Run("too_old_gets_a_snapshot", func(t *testing.T) {
+		sub := e.Resume(3, true)
+		d, err := sub.Next(ctx)
+		if err != nil || d.Snapshot == nil || d.Snapshot.Revision != 41 {
+			t.Fatalf("%+v %v", d, err)
+		}
+		st, err := wire.DecodeSnapshot(d.Snapshot.Frame)
+		if err != nil || len(st.Tasks) != 40 {
+			t.Fatalf("snapshot holds %d tasks, %v", len(st.Tasks), err)
+		}
+	})
+	t.Run("from_the_future_gets_a_snapshot", func(t *testing.T) {
+		d, err := e.Resume(1000, true).Next(ctx)
+		if err != nil || d.Snapshot == nil || d.Snapshot.Revision != 41 {
+			t.Fatalf("%+v %v", d, err)
+		}
+	})
+	t.Run("snapshot_is_cached_per_revision", func(t *testing.T) {
+		a, _ := e.Snapshot(ctx, true)
+		b, _ := e.Snapshot(ctx, true)
+		if a != b {
+			t.Fatal("two snapshots of one revision were encoded twice")
+		}
+		mustDo(t, e, createTask("t"))
+		c, _ := e.Snapshot(ctx, true)
+		if c == a || c.Revision != a.Revision+1 {
+			t.Fatalf("stale snapshot after a change: %d", c.Revision)
+		}
+	})
+}
+
+func TestRetryIsAnsweredNotReapplied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	st := openStore(t, path)
+	e := openEngine(t, st, Options{})
+	createService(t, e)
+	origin := Origin{Client: world.ID{0xc1}, Request: 7}
+	r1, err := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	if err != nil || r1.Err != nil {
+		t.Fatal(r1, err)
+	}
+	r2, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	if !r2.Duplicate || r2.Revision != r1.Revision || e.Revision() != r1.Revision {
+		t.Fatalf("retry answered %+v at revision %d; first was %+v", r2, e.Revision(), r1)
+	}
+	// The same after a restart: the pair is in the log.
+	e.Close()
+	e = openEngine(t, st, Options{})
+	r3, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	if !r3.Duplicate || r3.Revision != r1.Revision {
+		t.Fatalf("retry after restart answered %+v", r3)
+	}
+}
+
+func TestReopenRestoresTheWorld(t *testing.T) {
+	for _, every := range []uint64{1000000, 7} {
+		t.Run(fmt.Sprintf("snapshot_every_%d", every), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "save")
+			st := openStore(t, path)
+			e := openEngine(t, st, Options{SnapshotEvery: every, KeepLog: 5, NewID: seqIDs()})
+			createService(t, e)
+			for i := 0; i < 30; i++ {
+				rev := mustDo(t, e, createTask(fmt.Sprint("task ", i)))
+				if i%3 == 0 {
+					mustDo(t, e, world.Command{Kind: world.CmdMoveTask, Task: seqIDOf(t, e, rev), Slot: world.Slot{Date: 20001, Start: 600, Duration: 60}})
+				}
+			}
+			mustDo(t, e, world.Command{Kind: world.CmdSetGrid, Grid: 15})
+			before := state(t, e)
+			e.Close()
+			st.Close()
+
+			st = openStore(t, path)
+			e = openEngine(t, st, Options{SnapshotEvery: every, KeepLog: 5})
+			if after := state(t, e); !equalState(before, after) {
+				t.Fatalf("world after reopen differs:\n%+v\n%+v", before, after)
+			}
+		})
+	}
+}
+
+func TestCloseAnswersQueuedCommands(t *testing.T) {
+	e, err := Open(openStore(t, filepath.Join(t.TempDir(), "save")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createService(t, e)
+	var answered atomic.Int32
+	var queued int32
+	for i := 0; i < 100; i++ {
+		if e.Submit(Request{Command: createTask("t"), Done: func(Result) { answered.Add(1) }}) == nil {
+			queued++
+		}
+	}
+	e.Close()
+	if answered.Load() != queued {
+		t.Fatalf("%d of %d queued commands answered", answered.Load(), queued)
+	}
+	if err := e.Submit(Request{Command: createTask("late")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("submit after close: %v", err)
+	}
+}
+
+func TestFullQueueIsRefusedNotBlocked(t *testing.T) {
+	log := &testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}
+	e := openEngine(t, log, Options{QueueSize: 4})
+	createService(t, e)
+	log.mu.Lock()
+	log.gate, log.entered = make(chan struct{}), make(chan struct{}, 1)
+	log.mu.Unlock()
+	e.Submit(Request{Command: createTask("held")})
+	<-log.entered
+	var refused int
+	for i := 0; i < 10; i++ {
+		if err := e.Submit(Request{Command: createTask("t")}); errors.Is(err, ErrOverloaded) {
+			refused++
+		}
+	}
+	log.mu.Lock()
+	close(log.gate)
+	log.gate = nil
+	log.mu.Unlock()
+	if refused != 6 {
+		t.Fatalf("%d of 10 refused with a queue of 4", refused)
+	}
+}
+
+// pause holds the engine's goroutine until the returned func is called, so
+// that commands submitted meanwhile form one batch.
+func pause(t testing.TB, e *Engine) (release func()) {
+	entered, held := make(chan struct{}), make(chan struct{})
+	go e.Read(context.Background(), func(*world.World) { close(entered); <-held })
+	<-entered
+	return func() { close(held) }
+}
+
+// seqIDOf returns the id of the task created at rev.
+func seqIDOf(t testing.TB, e *Engine, rev uint64) world.ID {
+	t.Helper()
+	var id world.ID
+	e.Read(context.Background(), func(w *world.World) {
+		for _, task := range w.Tasks() {
+			if task.Created == rev {
+				id = task.ID
+			}
+		}
+	})
+	if id.IsZero() {
+		t.Fatalf("no task created at revision %d", rev)
+	}
+	return id
+}
+
+func state(t testing.TB, e *Engine) world.State {
+	var st world.State
+	if err := e.Read(context.Background(), func(w *world.World) { st = w.State() }); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func equalState(a, b world.State) bool {
+	wa, err1 := world.FromState(a)
+	wb, err2 := world.FromState(b)
+	return err1 == nil && err2 == nil && world.Equal(wa, wb)
+}

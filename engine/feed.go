@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"txxt/wire"
+)
+
+// Published is one committed event as subscribers receive it.
+type Published struct {
+	Revision uint64
+	Frame    []byte   // the txxt.v1 frame
+	Legacy   [][]byte // the frames a client of the original protocol gets (may be none)
+
+	// NoLegacy is set on events read back from the log at boot, whose v0
+	// translation is unknown; a v0 subscriber reaching one gets a snapshot.
+	NoLegacy bool
+}
+
+// Snapshot is the whole world at one revision, encoded as a Snapshot frame.
+// It is shared between subscribers and must not be modified.
+type Snapshot struct {
+	Revision uint64
+	Frame    []byte
+}
+
+// feed is the tail of published events: a ring of the newest TailSize
+// events that every subscriber reads at its own pace. The engine writes it
+// once per batch; subscribers never make the engine wait, and a subscriber
+// that falls behind the ring gets a snapshot instead (so a slow reader costs
+// the server no memory beyond the ring).
+type feed struct {
+	mu     sync.Mutex
+	ring   []Published
+	last   uint64 // newest revision in the ring
+	count  int    // events in the ring: revisions last-count+1 .. last
+	wake   chan struct{}
+	closed bool
+}
+
+func newFeed(size int) *feed {
+	return &feed{ring: make([]Published, size), wake: make(chan struct{})}
+}
+
+// reset empties the ring and fills it with tail, which ends at last.
+func (f *feed) reset(last uint64, tail []Published) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.ring)
+	f.last, f.count = last, 0
+	for _, p := range tail {
+		f.ring[p.Revision%uint64(len(f.ring))] = p
+		f.count++
+	}
+}
+
+// publish appends events, which must continue the ring's revisions, and
+// wakes every waiting subscriber.
+func (f *feed) publish(events []Published) {
+	if len(events) == 0 {
+		return
+	}
+	f.mu.Lock()
+	for _, p := range events {
+		if p.Revision != f.last+1 {
+			panic("engine: published revisions out of order") // the engine's invariant, not input
+		}
+		f.ring[p.Revision%uint64(len(f.ring))] = p
+		f.last = p.Revision
+		f.count = min(f.count+1, len(f.ring))
+	}
+	wake := f.wake
+	f.wake = make(chan struct{})
+	f.mu.Unlock()
+	close(wake)
+}
+
+func (f *feed) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.wake)
+	}
+}
+
+// maxRead bounds how many events one Next returns, so a subscriber far behind
+// catches up in steps.
+const maxRead = 512
+
+// read appends to dst the events after revision after. tooOld means the
+// ring no longer holds after+1 (or after is in the future): the reader needs
+// a snapshot. When nothing is new, wake is closed on the next publish.
+func (f *feed) read(after uint64, legacy bool, dst []Published) (out []Published, tooOld bool, wake <-chan struct{}, closed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	first := f.last - uint64(f.count) + 1
+	if after > f.last || after+1 < first {
+		return dst, true, nil, f.closed
+	}
+	for rev := after + 1; rev <= f.last && len(dst) < cap(dst); rev++ {
+		p := f.ring[rev%uint64(len(f.ring))]
+		if legacy && p.NoLegacy {
+			return dst, true, nil, f.closed
+		}
+		dst = append(dst, p)
+	}
+	return dst, false, f.wake, f.closed
+}
+
+// Subscription delivers committed events to one subscriber in revision
+// order, with no gaps: each delivery continues where the last one ended, and
+// when it cannot (the subscriber fell behind the tail), it starts again from
+// a snapshot. A Subscription is used by one goroutine.
+type Subscription struct {
+	e    *Engine
+	next uint64 // the next revision to deliver; 0 until the first snapshot
+	v1   bool
+	buf  []Published
+}
+
+// Delivery is what one Next returns: either a snapshot or events.
+type Delivery struct {
+	Snapshot *Snapshot   // non-nil: replace everything with this world
+	Events   []Published // valid until the next call of Next
+}
+
+// Subscribe returns a subscription that starts with a snapshot. v1 selects
+// the txxt.v1 frames; otherwise the original protocol's.
+func (e *Engine) Subscribe(v1 bool) *Subscription {
+	return &Subscription{e: e, v1: v1, buf: make([]Published, 0, maxRead)}
+}
+
+// Resume returns a subscription that delivers every event after revision
+// since, or, when those are no longer in the tail, a snapshot first.
+func (e *Engine) Resume(since uint64, v1 bool) *Subscription {
+	s := e.Subscribe(v1)
+	s.next = since + 1
+	return s
+}
+
+// Next waits for what comes after the last delivery.
+func (s *Subscription) Next(ctx context.Context) (Delivery, error) {
+	for {
+		d, wake, err := s.Poll(ctx)
+		if err != nil || wake == nil {
+			return d, err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return Delivery{}, ctx.Err()
+		}
+	}
+}
+
+// Poll returns what comes after the last delivery if there is something,
+// without waiting for new events (a snapshot, when one is due, is asked of
+// the engine). When nothing is new it returns a nil Delivery and a channel
+// that is closed on the next publish, so a writer can wait on it together
+// with its other work.
+func (s *Subscription) Poll(ctx context.Context) (Delivery, <-chan struct{}, error) {
+	if s.next == 0 {
+		d, err := s.snapshot(ctx)
+		return d, nil, err
+	}
+	events, tooOld, wake, closed := s.e.feed.read(s.next-1, !s.v1, s.buf[:0])
+	if tooOld {
+		d, err := s.snapshot(ctx)
+		return d, nil, err
+	}
+	if len(events) > 0 {
+		s.next = events[len(events)-1].Revision + 1
+		return Delivery{Events: events}, nil, nil
+	}
+	if closed {
+		return Delivery{}, nil, ErrClosed
+	}
+	return Delivery{}, wake, nil
+}
+
+// Last is the revision of the last delivery (0 before the first).
+func (s *Subscription) Last() uint64 {
+	if s.next == 0 {
+		return 0
+	}
+	return s.next - 1
+}
+
+func (s *Subscription) snapshot(ctx context.Context) (Delivery, error) {
+	snap, err := s.e.Snapshot(ctx, s.v1)
+	if err != nil {
+		return Delivery{}, err
+	}
+	s.next = snap.Revision + 1
+	return Delivery{Snapshot: snap}, nil
+}
+
+type snapshotRequest struct {
+	v1     bool
+	answer chan *Snapshot
+}
+
+// Snapshot returns the world at its last durable revision as a Snapshot
+// frame. The engine builds it between batches and caches it per revision, so
+// a storm of new connections costs one encoding.
+func (e *Engine) Snapshot(ctx context.Context, v1 bool) (*Snapshot, error) {
+	req := snapshotRequest{v1: v1, answer: make(chan *Snapshot, 1)}
+	select {
+	case e.snapshots <- req:
+	case <-e.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case snap := <-req.answer:
+		return snap, nil
+	case <-e.done:
+		return nil, ErrClosed
+	}
+}
+
+// snapshotCache holds the encoded world of one revision, per protocol.
+type snapshotCache struct {
+	v0, v1 *Snapshot
+}
+
+// snapshot returns the cached snapshot of the current revision, encoding it
+// if needed. Engine goroutine only.
+func (e *Engine) snapshot(v1 bool) *Snapshot {
+	rev := e.world.Revision()
+	slot := &e.snap.v0
+	if v1 {
+		slot = &e.snap.v1
+	}
+	if *slot != nil && (*slot).Revision == rev {
+		return *slot
+	}
+	st := e.world.State()
+	frame := wire.AppendSnapshot(make([]byte, 0, wire.SnapshotSize(&st, v1)), &st, v1)
+	*slot = &Snapshot{Revision: rev, Frame: frame}
+	return *slot
+}
+
+// maybeSnapshot saves a snapshot to the store every SnapshotEvery revisions
+// and compacts the log behind it, on a goroutine of its own so the engine
+// goes on (the store serializes it with the batches' transactions).
+func (e *Engine) maybeSnapshot() {
+	rev := e.world.Revision()
+	if rev-e.snapRev < e.opts.SnapshotEvery {
+		return
+	}
+	select {
+	case e.saving <- struct{}{}:
+	default:
+		return // the previous one is still being written
+	}
+	snap := e.snapshot(true)
+	e.snapRev = rev
+	go func() {
+		defer func() { <-e.saving }()
+		e.saveSnapshot(snap)
+	}()
+}
+
+func (e *Engine) saveSnapshot(snap *Snapshot) {
+	if err := e.log.SaveSnapshot(snap.Revision, snap.Frame); err != nil {
+		e.opts.Logger.Error("save snapshot", "revision", snap.Revision, "err", err)
+		return
+	}
+	if snap.Revision > e.opts.KeepLog {
+		if err := e.log.Compact(snap.Revision - e.opts.KeepLog); err != nil {
+			e.opts.Logger.Error("compact log", "before", snap.Revision-e.opts.KeepLog, "err", err)
+		}
+	}
+}
+
+// finalSnapshot saves the world on the way out, so the next boot replays
+// nothing. Engine goroutine only.
+func (e *Engine) finalSnapshot() {
+	e.saving <- struct{}{} // wait for a snapshot in flight
+	defer func() { <-e.saving }()
+	if e.world.Revision() == e.snapRev || e.Health().Degraded {
+		return
+	}
+	e.snapRev = e.world.Revision()
+	e.saveSnapshot(e.snapshot(true))
+}
+
+// dedup remembers the revision of the newest committed (client, request)
+// pairs, so a retried command is answered and not applied twice. It is
+// bounded: the oldest pair is forgotten when a new one arrives.
+type dedup struct {
+	m    map[Origin]uint64
+	ring []dedupEntry
+	next int
+}
+
+type dedupEntry struct {
+	origin Origin
+	rev    uint64
+}
+
+func newDedup(size int) *dedup {
+	return &dedup{m: make(map[Origin]uint64, size), ring: make([]dedupEntry, size)}
+}
+
+func (d *dedup) get(o Origin) (uint64, bool) {
+	if o.Client.IsZero() {
+		return 0, false
+	}
+	rev, ok := d.m[o]
+	return rev, ok
+}
+
+func (d *dedup) add(o Origin, rev uint64) {
+	if o.Client.IsZero() {
+		return
+	}
+	old := d.ring[d.next]
+	if old.rev != 0 && d.m[old.origin] == old.rev {
+		delete(d.m, old.origin)
+	}
+	d.ring[d.next] = dedupEntry{o, rev}
+	d.next = (d.next + 1) % len(d.ring)
+	d.m[o] = rev
+}
+
+func (d *dedup) remove(o Origin) { delete(d.m, o) }
