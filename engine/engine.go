@@ -273,9 +273,8 @@ func (e *Engine) boot() error {
 		e.dedup.add(Origin{r.Client, r.Request}, r.Revision)
 		// Events read back from disk have no v0 translation: a v0
 		// subscriber that needs one gets a snapshot instead.
-		tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true})
-		if len(tail) > e.opts.TailSize {
-			tail = tail[1:]
+		if r.Revision+uint64(e.opts.TailSize) > last { // only the newest TailSize go to the ring
+			tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true})
 		}
 		return nil
 	})

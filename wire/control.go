@@ -297,7 +297,7 @@ func DecodeServerFrame(frame []byte, v1 bool) (ServerFrame, error) {
 	switch t := frame[0]; {
 	case t == TypeSnapshot:
 		f.Snapshot, err = DecodeSnapshot(frame)
-		if err == nil && !v1 && (f.Snapshot.Users != nil || len(frame) != SnapshotSize(f.Snapshot, false)) {
+		if err == nil && !v1 && len(frame) != SnapshotSize(f.Snapshot, false) {
 			err = badFrame("v1 snapshot tail on an original-protocol connection")
 		}
 	case IsEvent(t) && (v1 || t <= TypeTaskDeleted):
