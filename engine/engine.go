@@ -9,8 +9,9 @@
 //  2. apply each to the world (accepted ones yield events, refused ones
 //     errors), recording how to undo the changes;
 //  3. append all the batch's events to the store in ONE transaction, ONE fsync;
-//  4. only then answer each command (Ack with its revision, or its error) and
-//     publish the events, in revision order, to the subscribers.
+//  4. only then publish the events, in revision order, to the subscribers,
+//     and answer each command (Ack with its revision, or its error): in
+//     that order, so a subscriber that sees an answer finds its event.
 //
 // If step 3 fails, the world is rolled back to the last durable revision,
 // every command of the batch is answered STORAGE_UNAVAILABLE (retry with the
@@ -420,7 +421,7 @@ func (e *Engine) collect(first Request) {
 	e.process()
 }
 
-// process runs one batch: apply, commit, then answer and publish.
+// process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
 	now := e.opts.Now()
 	e.records = e.records[:0]
@@ -483,7 +484,11 @@ func (e *Engine) process() {
 		e.health.Store(&Health{})
 	}
 
-	// Durable: now answer, then publish.
+	// Durable: now publish, then answer, so that a subscriber that sees a
+	// command's answer can always find its event in the feed.
+	e.feed.publish(e.pubs)
+	clear(e.pubs)
+	e.pubs = e.pubs[:0]
 	for i := range e.batch {
 		p := &e.batch[i]
 		switch {
@@ -499,9 +504,6 @@ func (e *Engine) process() {
 		}
 		p.req = Request{}
 	}
-	e.feed.publish(e.pubs)
-	clear(e.pubs)
-	e.pubs = e.pubs[:0]
 	e.maybeSnapshot()
 }
 

@@ -491,3 +491,23 @@ func equalState(a, b world.State) bool {
 	wb, err2 := world.FromState(b)
 	return err1 == nil && err2 == nil && world.Equal(wa, wb)
 }
+
+// A command's event is in the feed before the command is answered, so a
+// connection that writes what the feed holds before each answer always
+// shows the event first.
+func TestEventIsPublishedBeforeTheAnswer(t *testing.T) {
+	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "t.db")), Options{NewID: seqIDs()})
+	createService(t, e)
+	published := make(chan bool, 1)
+	err := e.Submit(Request{Command: createTask("first"), Done: func(res Result) {
+		e.feed.mu.Lock()
+		published <- e.feed.last >= res.Revision && res.Revision > 0
+		e.feed.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !<-published {
+		t.Fatal("the command was answered before its event was published")
+	}
+}

@@ -89,9 +89,9 @@ func (f *feed) close() {
 // catches up in steps.
 const maxRead = 512
 
-// read appends to dst the events after revision after. tooOld means the
-// ring no longer holds after+1 (or after is in the future): the reader needs
-// a snapshot. When nothing is new, wake is closed on the next publish.
+// read appends to dst the events after revision after, at most maxRead.
+// tooOld means the ring no longer holds after+1 (or after is in the
+// future): the reader needs a snapshot. When nothing is new, wake is closed on the next publish.
 func (f *feed) read(after uint64, legacy bool, dst []Published) (out []Published, tooOld bool, wake <-chan struct{}, closed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -99,7 +99,7 @@ func (f *feed) read(after uint64, legacy bool, dst []Published) (out []Published
 	if after > f.last || after+1 < first {
 		return dst, true, nil, f.closed
 	}
-	for rev := after + 1; rev <= f.last && len(dst) < cap(dst); rev++ {
+	for rev := after + 1; rev <= f.last && len(dst) < maxRead; rev++ {
 		p := f.ring[rev%uint64(len(f.ring))]
 		if legacy && p.NoLegacy {
 			return dst, true, nil, f.closed
@@ -129,7 +129,10 @@ type Delivery struct {
 // Subscribe returns a subscription that starts with a snapshot. v1 selects
 // the txxt.v1 frames; otherwise the original protocol's.
 func (e *Engine) Subscribe(v1 bool) *Subscription {
-	return &Subscription{e: e, v1: v1, buf: make([]Published, 0, maxRead)}
+	// buf grows as deliveries need it: an idle subscriber costs a few
+	// bytes, not maxRead events (a constant-size make here would also be
+	// put on the caller's stack once inlined: 32 KiB of stack each).
+	return &Subscription{e: e, v1: v1}
 }
 
 // Resume returns a subscription that delivers every event after revision

@@ -88,6 +88,11 @@ func DecodeCommand(frame []byte, v1 bool) (ClientFrame, error) {
 	}
 	kind := commandKinds[f.Type]
 	if kind == 0 || (!v1 && !v0Type(f.Type)) {
+		if v1 && len(frame) >= 5 {
+			// Every v1 command starts type · request id: report it, so
+			// the client can tell which of its frames was refused.
+			f.Request = le.Uint32(frame[1:])
+		}
 		return f, unknownType(f.Type)
 	}
 	b := frame[1:]

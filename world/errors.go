@@ -36,6 +36,9 @@ const (
 	CodeFrameTooLarge      Code = 22 // outside the world: frame over the size limit
 	CodeShuttingDown       Code = 23 // outside the world: the server is stopping; retry after reconnecting
 	CodeInternal           Code = 24 // outside the world: a bug; the message says more
+	CodeNotFound           Code = 25 // outside the world (JSON API): no such endpoint, profile or user
+	CodeBadRequest         Code = 26 // outside the world (JSON API): a body or parameter that is not valid
+	CodeMethodNotAllowed   Code = 27 // outside the world (JSON API): the endpoint does not take this method
 )
 
 var codeNames = [...]string{
@@ -64,6 +67,9 @@ var codeNames = [...]string{
 	CodeFrameTooLarge:      "FRAME_TOO_LARGE",
 	CodeShuttingDown:       "SHUTTING_DOWN",
 	CodeInternal:           "INTERNAL",
+	CodeNotFound:           "NOT_FOUND",
+	CodeBadRequest:         "BAD_REQUEST",
+	CodeMethodNotAllowed:   "METHOD_NOT_ALLOWED",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".

@@ -13,6 +13,7 @@ package world
 
 import (
 	"encoding/hex"
+	"fmt"
 	"sort"
 )
 
@@ -35,6 +36,19 @@ func (id ID) String() string {
 	b[23] = '-'
 	hex.Encode(b[24:], id[10:])
 	return string(b[:])
+}
+
+// MarshalText writes id as String does, so JSON shows ids as UUIDs.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads what ParseID reads.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, ok := ParseID(string(b))
+	if !ok {
+		return fmt.Errorf("%q is not a UUID", b)
+	}
+	*id = v
+	return nil
 }
 
 // ParseID parses a UUID written with or without dashes.

@@ -43,6 +43,10 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 const usage = `txxt: a shared calendar grid for a team, served like a multiplayer game.
 
 Usage:
+  txxt serve [--demo] [--addr A] [--data FILE] [--origins LIST]
+                             run the server (--demo: seed a new save file, login demo/demo)
+  txxt user add|passwd|list|remove [--data FILE] [NAME]
+                             manage logins (passwords are read from standard input)
   txxt info [--data FILE]    open (or create) a save file and print what it holds
   txxt version               print the version
 
@@ -56,6 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitCode(2)
 	}
 	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "info":
 		return runInfo(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"txxt/wire"
+)
+
+// syncBuffer is a bytes.Buffer the program and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// TestServeDemo runs `txxt serve --demo` as a user does: it logs in as
+// demo/demo, plays over a WebSocket, and stops the server with the signal's
+// context.
+func TestServeDemo(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "demo.db")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), strings.NewReader(""), &stdout, &stderr)
+	}()
+	addr := regexp.MustCompile(`http://([0-9.:]+)/`)
+	var base string
+	for deadline := time.Now().Add(60 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s\n%s", err, stdout.String(), stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL printed:\n%s\n%s", stdout.String(), stderr.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "log in as demo, password demo") {
+		t.Fatalf("the login is not printed:\n%s", stdout.String())
+	}
+
+	res, err := http.Post("http://"+base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"demo","password":"demo"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	json.NewDecoder(res.Body).Decode(&login)
+	res.Body.Close()
+	if res.StatusCode != 200 || login.Token == "" {
+		t.Fatalf("demo login: %d", res.StatusCode)
+	}
+
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, "ws://"+base+"/api/game", &websocket.DialOptions{
+		Subprotocols: []string{wire.Subprotocol},
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + login.Token}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(-1)
+	var snap int
+	for snap == 0 {
+		_, raw, err := ws.Read(dctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := wire.DecodeServerFrame(raw, true); err == nil && f.Type == wire.TypeSnapshot {
+			snap = len(f.Snapshot.Tasks)
+			if len(f.Snapshot.Services) < 3 || len(f.Snapshot.Users) < 2 {
+				t.Fatalf("demo world: %d services, %d users", len(f.Snapshot.Services), len(f.Snapshot.Users))
+			}
+		}
+	}
+	if snap < 150 || snap > 250 {
+		t.Fatalf("demo world has %d tasks, want about 200", snap)
+	}
+
+	// SIGINT: the socket is closed with 1001 and serve returns cleanly.
+	stop()
+	for {
+		if _, _, err := ws.Read(dctx); err != nil {
+			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+				t.Fatalf("closed with %d (%v), want 1001", code, err)
+			}
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+
+	// A second start does not seed again.
+	var out2 syncBuffer
+	ctx2, stop2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() {
+		done2 <- run(ctx2, []string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), strings.NewReader(""), &out2, &stderr)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out2.String(), "http://"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("second start printed nothing: %s", stderr.String())
+		}
+	}
+	stop2()
+	if err := <-done2; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out2.String(), "not seeded") {
+		t.Fatalf("second start: %s", out2.String())
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "users.db")
+	vars := env(map[string]string{"TXXT_SAVE_FILE": data})
+	cmd := func(stdin string, args ...string) (string, error) {
+		var out, errb syncBuffer
+		err := run(context.Background(), append([]string{"user"}, args...), vars, strings.NewReader(stdin), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	if out, err := cmd("s3cret\n", "add", "--admin", "ann"); err != nil {
+		t.Fatalf("add: %v %s", err, out)
+	}
+	if _, err := cmd("s3cret\n", "add", "ann"); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("adding ann twice: %v", err)
+	}
+	if _, err := cmd("", "add", "bob"); err == nil {
+		t.Fatal("add without a password succeeded")
+	}
+	if _, err := cmd("hunter22\n", "add", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd("", "list")
+	if err != nil || !regexp.MustCompile(`(?m)^ann\s+admin`).MatchString(out) || !regexp.MustCompile(`(?m)^bob\s+member`).MatchString(out) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, err := cmd("changed1\n", "passwd", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd("x\n", "passwd", "nobody"); err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Fatalf("passwd nobody: %v", err)
+	}
+	if _, err := cmd("", "remove", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := cmd("", "list"); strings.Contains(out, "bob") {
+		t.Fatalf("bob still listed:\n%s", out)
+	}
+	if _, err := cmd("", "frobnicate"); err == nil {
+		t.Fatal("unknown user command succeeded")
+	}
+}

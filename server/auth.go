@@ -1,0 +1,391 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"txxt/engine"
+	"txxt/store"
+	"txxt/world"
+)
+
+// Role is what a user may do: members work on the calendar, admins also
+// change settings and users.
+type Role uint8
+
+const (
+	RoleMember Role = 0
+	RoleAdmin  Role = 1
+)
+
+func (r Role) String() string {
+	if r == RoleAdmin {
+		return "admin"
+	}
+	return "member"
+}
+
+// Account is a user who can log in, as the users table stores it (key: the
+// name). The same id names the user in the world, where tasks are assigned
+// to it.
+type Account struct {
+	ID      world.ID  `json:"id"`
+	Name    string    `json:"name"`
+	Role    Role      `json:"role"`
+	Hash    string    `json:"hash"` // argon2id, PHC string format
+	Created time.Time `json:"created"`
+}
+
+// Session is one login. The sessions table stores it under the SHA-256 of
+// its token, so the file never holds a usable token.
+type Session struct {
+	ID      world.ID  `json:"id"` // public: shown in presence, never a credential
+	User    world.ID  `json:"user"`
+	Name    string    `json:"name"`
+	Role    Role      `json:"role"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Hash    string    `json:"hash"` // hex SHA-256 of the token, compared in constant time
+
+	insecure bool // --insecure-no-auth: no login behind it
+}
+
+// HashParams are argon2id's cost parameters.
+type HashParams struct {
+	Time    uint32 // passes
+	Memory  uint32 // KiB
+	Threads uint8
+}
+
+// DefaultHashParams are RFC 9106's second recommended option (section 4),
+// for machines that cannot spare 2 GiB per hash: 3 passes over 64 MiB, 4
+// lanes. About 100 ms per login on a 2-core machine.
+var DefaultHashParams = HashParams{Time: 3, Memory: 64 * 1024, Threads: 4}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// HashPassword returns an argon2id hash of password in the PHC string
+// format, which carries its own parameters and salt.
+func HashPassword(password string, p HashParams) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether password matches hash, in constant time.
+func CheckPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return false
+	}
+	var p HashParams
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	key, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(key) == 0 || p.Memory > 1<<22 || p.Time > 64 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1
+}
+
+// Errors of the account functions.
+var (
+	ErrNoSuchUser    = errors.New("no such user")
+	ErrUserExists    = errors.New("user exists already")
+	ErrBadName       = errors.New("a user name is 1 to 64 bytes of UTF-8 without spaces or slashes")
+	ErrWeakPassword  = errors.New("a password needs at least 4 characters")
+	ErrBadLogin      = errors.New("wrong user name or password")
+	ErrNoSession     = errors.New("no valid session")
+	ErrSessionExpiry = errors.New("session expired")
+)
+
+// Accounts manages users and sessions in the save file. Its methods are
+// safe for concurrent use: every call is its own store transaction.
+type Accounts struct {
+	users    *store.Table
+	sessions *store.Table
+	params   HashParams
+	ttl      time.Duration
+	now      func() time.Time
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// NewAccounts returns the accounts of st. ttl is how long a session lasts.
+func NewAccounts(st *store.Store, params HashParams, ttl time.Duration, now func() time.Time) *Accounts {
+	return &Accounts{users: st.Table("users"), sessions: st.Table("sessions"), params: params, ttl: ttl, now: now}
+}
+
+func validUserName(name string) bool {
+	return name != "" && len(name) <= world.MaxName && utf8.ValidString(name) &&
+		!strings.ContainsAny(name, " \t\r\n/\x00")
+}
+
+// Get returns the account called name.
+func (a *Accounts) Get(name string) (Account, error) {
+	raw, err := a.users.Get(name)
+	if err != nil {
+		return Account{}, err
+	}
+	if raw == nil {
+		return Account{}, ErrNoSuchUser
+	}
+	var acc Account
+	if err := json.Unmarshal(raw, &acc); err != nil {
+		return Account{}, fmt.Errorf("user %s: %w", name, err)
+	}
+	return acc, nil
+}
+
+// List returns every account by name.
+func (a *Accounts) List() ([]Account, error) {
+	var out []Account
+	err := a.users.ForEach(func(_ string, raw []byte) error {
+		var acc Account
+		if err := json.Unmarshal(raw, &acc); err != nil {
+			return err
+		}
+		out = append(out, acc)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// Add creates an account and its user in the world (so tasks can be
+// assigned to it). The world's user is created first: if the save file
+// refuses it, no account exists either.
+func (a *Accounts) Add(ctx context.Context, eng *engine.Engine, name, password string, role Role) (Account, error) {
+	if !validUserName(name) {
+		return Account{}, ErrBadName
+	}
+	if utf8.RuneCountInString(password) < 4 {
+		return Account{}, ErrWeakPassword
+	}
+	if _, err := a.Get(name); err == nil {
+		return Account{}, ErrUserExists
+	} else if !errors.Is(err, ErrNoSuchUser) {
+		return Account{}, err
+	}
+	hash, err := HashPassword(password, a.params)
+	if err != nil {
+		return Account{}, err
+	}
+	// A world user of that name (an account removed earlier, or one made
+	// by a program) is taken over, so its tasks stay assigned to it.
+	var id world.ID
+	if err := eng.Read(ctx, func(w *world.World) {
+		for _, u := range w.Users() {
+			if u.Name == name {
+				id = u.ID
+			}
+		}
+	}); err != nil {
+		return Account{}, err
+	}
+	if id.IsZero() {
+		id = engine.RandomID()
+		res, err := eng.Do(ctx, engine.Request{Command: world.Command{Kind: world.CmdCreateUser, User: id, Text: name}})
+		if err != nil {
+			return Account{}, err
+		}
+		if res.Err != nil {
+			return Account{}, res.Err
+		}
+	}
+	acc := Account{ID: id, Name: name, Role: role, Hash: hash, Created: a.now().UTC()}
+	return acc, a.put(acc)
+}
+
+func (a *Accounts) put(acc Account) error {
+	raw, err := json.Marshal(acc)
+	if err != nil {
+		return err
+	}
+	return a.users.Put(acc.Name, raw)
+}
+
+// SetPassword changes a user's password and ends every session of the user.
+func (a *Accounts) SetPassword(name, password string) error {
+	acc, err := a.Get(name)
+	if err != nil {
+		return err
+	}
+	if utf8.RuneCountInString(password) < 4 {
+		return ErrWeakPassword
+	}
+	if acc.Hash, err = HashPassword(password, a.params); err != nil {
+		return err
+	}
+	if err := a.put(acc); err != nil {
+		return err
+	}
+	_, err = a.RevokeUser(acc.ID)
+	return err
+}
+
+// Remove deletes an account and ends its sessions. The world keeps the
+// user, so tasks assigned to it keep their assignee's name.
+func (a *Accounts) Remove(name string) error {
+	acc, err := a.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := a.users.Delete(name); err != nil {
+		return err
+	}
+	_, err = a.RevokeUser(acc.ID)
+	return err
+}
+
+// Login checks a password and opens a session. It returns the token, which
+// is stored nowhere: only its hash is.
+func (a *Accounts) Login(name, password string) (token string, s Session, err error) {
+	acc, err := a.Get(name)
+	if errors.Is(err, ErrNoSuchUser) {
+		// Spend the same time as a real check, so timing does not tell
+		// which names exist.
+		CheckPassword(a.dummyHash(), password)
+		return "", Session{}, ErrBadLogin
+	}
+	if err != nil {
+		return "", Session{}, err
+	}
+	if !CheckPassword(acc.Hash, password) {
+		return "", Session{}, ErrBadLogin
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", Session{}, err
+	}
+	token = base64.RawURLEncoding.EncodeToString(raw)
+	now := a.now().UTC()
+	s = Session{ID: engine.RandomID(), User: acc.ID, Name: acc.Name, Role: acc.Role,
+		Created: now, Expires: now.Add(a.ttl), Hash: tokenHash(token)}
+	rec, err := json.Marshal(s)
+	if err != nil {
+		return "", Session{}, err
+	}
+	if err := a.sessions.Put(s.Hash, rec); err != nil {
+		return "", Session{}, err
+	}
+	return token, s, nil
+}
+
+// dummyHash is a hash of nothing with the configured parameters, made once.
+func (a *Accounts) dummyHash() string {
+	a.dummyOnce.Do(func() { a.dummy, _ = HashPassword("", a.params) })
+	return a.dummy
+}
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Session returns the live session of a token.
+func (a *Accounts) Session(token string) (Session, error) {
+	if token == "" || len(token) > 128 {
+		return Session{}, ErrNoSession
+	}
+	h := tokenHash(token)
+	raw, err := a.sessions.Get(h)
+	if err != nil {
+		return Session{}, err
+	}
+	if raw == nil {
+		return Session{}, ErrNoSession
+	}
+	var s Session
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return Session{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(s.Hash), []byte(h)) != 1 {
+		return Session{}, ErrNoSession
+	}
+	if !a.now().Before(s.Expires) {
+		a.sessions.Delete(h)
+		return Session{}, ErrSessionExpiry
+	}
+	return s, nil
+}
+
+// Logout revokes the session of a token.
+func (a *Accounts) Logout(token string) (Session, error) {
+	s, err := a.Session(token)
+	if err != nil {
+		return Session{}, err
+	}
+	return s, a.sessions.Delete(s.Hash)
+}
+
+// Sweep deletes the expired sessions (a session is also deleted when its
+// token is next used after expiry; Sweep catches the ones never used
+// again). It returns how many it deleted.
+func (a *Accounts) Sweep() (int, error) {
+	now := a.now()
+	var doomed []string
+	err := a.sessions.ForEach(func(k string, raw []byte) error {
+		var s Session
+		if json.Unmarshal(raw, &s) != nil || !now.Before(s.Expires) {
+			doomed = append(doomed, k)
+		}
+		return nil
+	})
+	for _, k := range doomed {
+		if err == nil {
+			err = a.sessions.Delete(k)
+		}
+	}
+	return len(doomed), err
+}
+
+// RevokeUser ends every session of a user and returns their ids.
+func (a *Accounts) RevokeUser(user world.ID) ([]world.ID, error) {
+	var doomed []Session
+	err := a.sessions.ForEach(func(_ string, raw []byte) error {
+		var s Session
+		if json.Unmarshal(raw, &s) == nil && s.User == user {
+			doomed = append(doomed, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ids []world.ID
+	for _, s := range doomed {
+		if err := a.sessions.Delete(s.Hash); err != nil {
+			return ids, err
+		}
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}

@@ -1,0 +1,226 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"txxt/engine"
+	"txxt/server"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// Benchmarks for the figures in docs/BENCHMARKS.md. Each reports its
+// percentiles with ReportMetric; run them with -count and take medians.
+
+// percentile returns the q-quantile of ds (sorted in place).
+func percentile(ds []time.Duration, q float64) time.Duration {
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
+}
+
+func reportLatency(b *testing.B, ds []time.Duration, unit time.Duration, name string) {
+	b.ReportMetric(float64(percentile(ds, 0.50))/float64(unit), "p50-"+name)
+	b.ReportMetric(float64(percentile(ds, 0.99))/float64(unit), "p99-"+name)
+}
+
+// BenchmarkREST: one request after another on a kept-alive loopback
+// connection, each endpoint on its own.
+func BenchmarkREST(b *testing.B) {
+	h := start(b, options{})
+	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 1000, 1)
+	h.do("PUT", "/api/profiles/week", h.member, map[string]any{"view": "week"})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	for _, ep := range []struct{ method, path, token, body string }{
+		{"GET", "/api/status", "", ""},
+		{"GET", "/api/settings", h.member, ""},
+		{"GET", "/api/profiles", h.member, ""},
+		{"PUT", "/api/profiles/week", h.member, `{"view":"week","collapsed":true}`},
+		{"GET", "/readyz", "", ""},
+	} {
+		b.Run(ep.method+strings.ReplaceAll(ep.path, "/", "_"), func(b *testing.B) {
+			var ds []time.Duration
+			for b.Loop() {
+				req, _ := http.NewRequest(ep.method, h.hs.URL+ep.path, strings.NewReader(ep.body))
+				if ep.token != "" {
+					req.Header.Set("Authorization", "Bearer "+ep.token)
+				}
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				ds = append(ds, time.Since(t0))
+				if res.StatusCode >= 300 {
+					b.Fatalf("%s %s: %d", ep.method, ep.path, res.StatusCode)
+				}
+			}
+			reportLatency(b, ds, time.Microsecond, "µs")
+		})
+	}
+}
+
+// BenchmarkConnectSnapshot: dial, upgrade, and read until the Snapshot of
+// a 5,000-task world has arrived. "changed" renames a task before each
+// connect, so the snapshot is encoded anew each time instead of shared.
+func BenchmarkConnectSnapshot(b *testing.B) {
+	h := start(b, options{})
+	if err := server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 5000, 1); err != nil {
+		b.Fatal(err)
+	}
+	var task world.ID
+	h.eng.Read(context.Background(), func(w *world.World) { task = w.Tasks()[0].ID })
+	header := http.Header{"Authorization": {"Bearer " + h.admin}}
+	for _, v := range []struct {
+		name    string
+		v1      bool
+		changed bool
+	}{{"v0", false, false}, {"v1", true, false}, {"v1-changed", true, true}} {
+		b.Run(v.name, func(b *testing.B) {
+			var ds []time.Duration
+			var size int
+			for b.Loop() {
+				if v.changed {
+					b.StopTimer()
+					rename := world.Command{Kind: world.CmdRenameTask, Task: task, Text: fmt.Sprintf("renamed %d", len(ds))}
+					if res, err := h.eng.Do(context.Background(), engine.Request{Command: rename}); err != nil || res.Err != nil {
+						b.Fatal(err, res.Err)
+					}
+					b.StartTimer()
+				}
+				t0 := time.Now()
+				ws, _, err := h.dialRaw(v.v1, "", header)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					_, raw, err := ws.Read(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if raw[0] == wire.TypeSnapshot {
+						size = len(raw)
+						break
+					}
+				}
+				ds = append(ds, time.Since(t0))
+				ws.CloseNow()
+			}
+			reportLatency(b, ds, time.Millisecond, "ms")
+			b.ReportMetric(float64(size), "snapshot-B")
+		})
+	}
+}
+
+// BenchmarkIdleConnections opens 2,000 game connections from a child
+// process (so the clients' memory is not counted) and reports what the
+// server holds per connection once they are idle: Go heap and goroutine
+// stacks. Kernel socket buffers are not included.
+func BenchmarkIdleConnections(b *testing.B) {
+	const n = 2000
+	h := start(b, options{})
+	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 0, 1)
+	for b.Loop() {
+		before := memNow()
+		g0 := runtime.NumGoroutine()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperIdleClients$")
+		cmd.Env = append(os.Environ(), "TXXT_IDLE_CLIENTS="+h.wsURL("")+"|"+h.admin+"|"+strconv.Itoa(n))
+		cmd.Stderr = os.Stderr
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		if !strings.HasPrefix(line, "ready") {
+			b.Fatalf("clients: %q", line)
+		}
+		if c := h.status()["connections"].(float64); c != n {
+			b.Fatalf("%v connections open, want %d", c, n)
+		}
+		time.Sleep(time.Second) // let the handshakes' garbage be garbage
+		after := memNow()
+		goroutines := runtime.NumGoroutine() - g0
+		stdin.Close()
+		cmd.Wait()
+		b.ReportMetric(float64(after.heap-before.heap)/n, "heap-B/conn")
+		b.ReportMetric(float64(after.objects-before.objects)/n, "objects-B/conn")
+		b.ReportMetric(float64(after.stack-before.stack)/n, "stack-B/conn")
+		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/n, "B/conn")
+		b.ReportMetric(float64(goroutines)/n, "goroutines/conn")
+		eventually(b, "clients gone", func() bool { return h.status()["connections"].(float64) == 0 })
+	}
+}
+
+// mem is the memory the Go runtime holds for the process: heap spans in
+// use (objects and the free room between them) and goroutine stacks.
+type mem struct{ heap, objects, stack uint64 }
+
+func memNow() mem {
+	runtime.GC()
+	sm := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+	}
+	metrics.Read(sm)
+	obj := sm[0].Value.Uint64()
+	return mem{heap: obj + sm[1].Value.Uint64(), objects: obj, stack: sm[2].Value.Uint64()}
+}
+
+// TestHelperIdleClients is BenchmarkIdleConnections' child process: it
+// opens the connections, reads each one's Snapshot, prints "ready", keeps
+// reading (answering pings) until its stdin closes.
+func TestHelperIdleClients(t *testing.T) {
+	spec := os.Getenv("TXXT_IDLE_CLIENTS")
+	if spec == "" {
+		t.Skip("only run by BenchmarkIdleConnections")
+	}
+	parts := strings.Split(spec, "|")
+	n, _ := strconv.Atoi(parts[2])
+	opts := &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}, HTTPHeader: http.Header{"Authorization": {"Bearer " + parts[1]}}}
+	for i := range n {
+		ws, _, err := websocket.Dial(context.Background(), parts[0], opts)
+		if err != nil {
+			fmt.Printf("dial %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		ws.SetReadLimit(-1)
+		for {
+			_, raw, err := ws.Read(context.Background())
+			if err != nil {
+				fmt.Printf("read %d: %v\n", i, err)
+				os.Exit(1)
+			}
+			if raw[0] == wire.TypeSnapshot {
+				break
+			}
+		}
+		go func() {
+			for {
+				if _, _, err := ws.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}

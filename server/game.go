@@ -1,0 +1,619 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"txxt/engine"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// Close codes a game connection can end with, besides the standard 1001
+// (server going away: reconnect), 1008 (policy: not allowed) and 1009 (frame
+// over the size limit).
+const (
+	closeGarbage  websocket.StatusCode = 4001 // too many malformed frames in a row
+	closeRevoked  websocket.StatusCode = 4002 // the login session ended: log in again
+	closeTooSlow  websocket.StatusCode = 4003 // writes stalled past the deadline: resume from your revision
+	closeNoAnswer websocket.StatusCode = 4004 // keepalive ping unanswered
+)
+
+// answer is one command's answer on its way to the writer.
+type answer struct {
+	request  uint32
+	received time.Time
+	res      engine.Result
+	err      *world.Error // refused before reaching the engine
+}
+
+// answerQueue carries answers from the reader and the engine to the
+// writer. It never blocks the engine, and an idle connection holds no
+// buffer.
+type answerQueue struct {
+	mu    sync.Mutex
+	q     []answer
+	ready chan struct{} // holds a token while q is not empty
+}
+
+func (aq *answerQueue) put(a answer) {
+	aq.mu.Lock()
+	aq.q = append(aq.q, a)
+	aq.mu.Unlock()
+	select {
+	case aq.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take appends the queued answers to dst and empties the queue.
+func (aq *answerQueue) take(dst []answer) []answer {
+	aq.mu.Lock()
+	defer aq.mu.Unlock()
+	dst = append(dst, aq.q...)
+	clear(aq.q)
+	aq.q = aq.q[:0]
+	if cap(aq.q) > 64 {
+		aq.q = nil
+	}
+	return dst
+}
+
+// conn is one game connection, served by two goroutines. The reader
+// decodes frames and submits commands; the writer owns the socket's
+// writes: Welcome, the subscription's events, the answers, the control
+// frames and presence.
+//
+// Bounds: at most Limits.MaxInflight commands are unanswered at a time (the
+// reader waits for a slot, which is backpressure on a client that floods),
+// so the answers queue holds at most that many. Control frames wait in a
+// queue of controlQueue: when it is full, droppable ones (telemetry, pongs)
+// are dropped and the others (server state) are replaced by a resync, the
+// current state. Presence changes wait in a queue of their own, bounded by
+// maxPending. Events are not queued per connection at all: they are read
+// from the engine's shared ring, and a connection that falls behind it gets
+// a fresh snapshot.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	v1     bool
+	id     world.ID // this connection, in presence
+	client world.ID // the client's id for retries (Welcome tells it)
+	login  Session
+	since  uint64 // resume point; 0: start from a snapshot
+	resume bool
+
+	answers  answerQueue
+	ctrl     chan []byte
+	resync   chan struct{}
+	people   presenceQueue
+	inflight chan struct{}
+	limiter  bucket
+
+	dying     chan struct{}
+	dieOnce   sync.Once
+	closeCode websocket.StatusCode
+	closeWhy  string
+	draining  chan struct{} // closed when commands must no longer be taken
+	drainOnce sync.Once
+	closing   bool     // the close handshake has started (writer only)
+	batch     []answer // the answers being written (writer only)
+}
+
+const controlQueue = 16
+
+func (c *conn) presence() wire.PresenceEntry {
+	return wire.PresenceEntry{Session: c.id, User: c.login.User}
+}
+
+// control queues a control frame. When the queue is full, a droppable
+// frame is dropped, and any other asks the writer for a resync.
+func (c *conn) control(frame []byte, must bool) {
+	select {
+	case c.ctrl <- frame:
+	default:
+		if must {
+			select {
+			case c.resync <- struct{}{}:
+			default:
+			}
+		} else {
+			c.s.metrics.dropped("control_queue_full")
+		}
+	}
+}
+
+// sendResync replaces what the control queue holds with the current
+// server state.
+func (c *conn) sendResync(ctx context.Context) bool {
+	for len(c.ctrl) > 0 {
+		<-c.ctrl
+	}
+	c.s.metrics.dropped("control_resync")
+	return c.send(ctx, c.s.stateFrame())
+}
+
+// kill asks the writer to close the connection with code.
+func (c *conn) kill(code websocket.StatusCode, why string) {
+	c.dieOnce.Do(func() {
+		c.closeCode, c.closeWhy = code, why
+		close(c.dying)
+	})
+}
+
+func (c *conn) drain() { c.drainOnce.Do(func() { close(c.draining) }) }
+
+// handleGame is /api/game: authenticate, check the origin, upgrade, serve.
+func (s *Server) handleGame() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		login, status, err := s.authenticateUpgrade(r)
+		if err != nil {
+			s.logger.Warn("game connection refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+			writeError(w, status, world.CodeUnauthorized, err.Error())
+			return
+		}
+		q := r.URL.Query()
+		c := &conn{
+			s:        s,
+			id:       engine.RandomID(),
+			client:   engine.RandomID(),
+			login:    login,
+			answers:  answerQueue{ready: make(chan struct{}, 1)},
+			ctrl:     make(chan []byte, controlQueue),
+			resync:   make(chan struct{}, 1),
+			people:   newPresenceQueue(),
+			inflight: make(chan struct{}, s.limits.MaxInflight),
+			limiter:  newBucket(s.limits.CommandRate, s.limits.CommandBurst, s.now()),
+			dying:    make(chan struct{}),
+			draining: make(chan struct{}),
+		}
+		if v := q.Get("client"); v != "" {
+			id, ok := world.ParseID(v)
+			if !ok || id.IsZero() {
+				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "client must be a UUID")
+				return
+			}
+			c.client = id
+		}
+		if v := q.Get("since"); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "since must be a revision number")
+				return
+			}
+			c.since, c.resume = n, true
+		}
+		ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+			Subprotocols: []string{wire.Subprotocol},
+			// The origin was checked by authenticateUpgrade, with the
+			// rules of this server (own origin, configured list, no
+			// origin only with a bearer token).
+			InsecureSkipVerify: true,
+		})
+		if err != nil {
+			return // Accept has answered the request
+		}
+		c.ws = ws
+		c.v1 = ws.Subprotocol() == wire.Subprotocol
+		ws.SetReadLimit(int64(s.limits.MaxFrame))
+		if login.insecure {
+			s.logger.Warn("INSECURE: game connection without login (--insecure-no-auth)", "remote", r.RemoteAddr)
+		}
+		// The socket is hijacked: the request's goroutine returns, and
+		// with it the request and its headers are garbage.
+		go c.serve()
+	})
+}
+
+func (c *conn) serve() {
+	s := c.s
+	if !s.hub.join(c) {
+		c.close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.hub.leave(c)
+	s.logger.Debug("game connection", "conn", c.id, "user", c.login.Name, "v1", c.v1, "since", c.since)
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		c.read()
+	}()
+	c.write()
+	if !c.closing {
+		c.ws.CloseNow()
+		<-readDone
+	}
+	// Else the close handshake has started, and the reader ends with it:
+	// at once if the client answers, or when the library gives up on it.
+}
+
+// read decodes frames and submits commands until the socket fails.
+func (c *conn) read() {
+	s := c.s
+	bad := 0
+	for {
+		typ, frame, err := c.ws.Read(context.Background())
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				s.metrics.dropped("frame_too_large")
+			}
+			c.kill(websocket.StatusNormalClosure, "")
+			return
+		}
+		received := s.now()
+		if typ != websocket.MessageBinary {
+			frame = nil // a text frame is never a command
+		}
+		var f wire.ClientFrame
+		var werr *world.Error
+		if frame == nil {
+			werr = &world.Error{Code: world.CodeBadFrame, Message: "text frames are not part of the protocol: send binary frames"}
+		} else if f, err = wire.DecodeCommand(frame, c.v1); err != nil {
+			if !errors.As(err, &werr) {
+				werr = &world.Error{Code: world.CodeBadFrame, Message: err.Error()}
+			}
+		}
+		if werr != nil {
+			bad++
+			s.metrics.dropped("bad_frame")
+			if bad > c.s.limits.MaxBadFrames {
+				c.kill(closeGarbage, "too many malformed frames")
+				return
+			}
+			if !c.answer(answer{request: f.Request, received: received, err: werr}) {
+				return
+			}
+			continue
+		}
+		bad = 0
+		switch f.Type {
+		case wire.TypePing:
+			pong := wire.AppendPong(nil, &wire.Pong{Nonce: f.Ping.Nonce, ClientTime: f.Ping.ClientTime, ServerTime: uint64(s.now().UnixMilli())})
+			c.control(pong, false)
+			continue
+		case wire.TypeClientStats:
+			s.metrics.clientStats(f.Stats)
+			continue
+		}
+		if !c.submit(f, received) {
+			return
+		}
+	}
+}
+
+// answer hands a to the writer, waiting for an inflight slot first. It
+// returns false when the connection is closing.
+func (c *conn) answer(a answer) bool {
+	select {
+	case c.inflight <- struct{}{}:
+	case <-c.dying:
+		return false
+	}
+	c.answers.put(a)
+	return true
+}
+
+func (c *conn) submit(f wire.ClientFrame, received time.Time) bool {
+	select {
+	case c.inflight <- struct{}{}:
+	case <-c.dying:
+		return false
+	}
+	refuse := func(code world.Code, msg string) bool {
+		c.answers.put(answer{request: f.Request, received: received, err: &world.Error{Code: code, Message: msg}})
+		return true
+	}
+	select {
+	case <-c.draining:
+		return refuse(world.CodeShuttingDown, "the server is shutting down; retry after reconnecting")
+	default:
+	}
+	if !c.limiter.take(c.s.now()) {
+		c.s.metrics.dropped("rate_limited")
+		return refuse(world.CodeRateLimited, "too many commands: slow down and retry")
+	}
+	if f.Command.Kind == world.CmdSetGrid && c.login.Role != RoleAdmin {
+		return refuse(world.CodeUnauthorized, "only an admin can change the grid")
+	}
+	req := engine.Request{
+		Command: f.Command,
+		Actor:   c.login.User,
+		Done: func(res engine.Result) {
+			c.answers.put(answer{request: f.Request, received: received, res: res})
+		},
+	}
+	if c.v1 {
+		req.Origin = engine.Origin{Client: c.client, Request: f.Request}
+	}
+	switch err := c.s.eng.Submit(req); {
+	case errors.Is(err, engine.ErrOverloaded):
+		return refuse(world.CodeOverloaded, "the server is busy: retry in a moment")
+	case err != nil:
+		return refuse(world.CodeShuttingDown, "the server is shutting down; retry after reconnecting")
+	}
+	return true
+}
+
+// write owns the socket's writes: Welcome, then the subscription's
+// deliveries, the answers and the control frames, until the connection dies.
+func (c *conn) write() {
+	s := c.s
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if c.v1 {
+		if !c.send(ctx, c.welcome(ctx)) {
+			return
+		}
+		if h := s.eng.Health(); h.Degraded {
+			c.send(ctx, wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
+		}
+	}
+	var sub *engine.Subscription
+	if c.resume && c.v1 {
+		sub = s.eng.Resume(c.since, true)
+	} else {
+		sub = s.eng.Subscribe(c.v1)
+	}
+	ping := time.NewTicker(s.limits.PingInterval)
+	defer ping.Stop()
+	var pinging chan error
+	var presenceDue <-chan time.Time
+	var lastPresence time.Time
+	for {
+		wake, ok := c.catchUp(ctx, sub)
+		if !ok {
+			return
+		}
+		select {
+		case <-wake:
+		case <-c.answers.ready:
+			// The engine publishes a batch before it answers, so
+			// catching up first puts every event up to the answers'
+			// revisions on the wire before the answers.
+			if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers(ctx) {
+				return
+			}
+		case f := <-c.ctrl:
+			if !c.send(ctx, f) {
+				return
+			}
+		case <-c.resync:
+			if !c.sendResync(ctx) {
+				return
+			}
+		case <-c.people.ready:
+			// At most one batch of presence every presenceEvery: a
+			// crowd arriving costs each connection a few frames.
+			if wait := presenceEvery - time.Since(lastPresence); wait > 0 {
+				if presenceDue == nil {
+					presenceDue = time.After(wait)
+				}
+				continue
+			}
+			lastPresence = time.Now()
+			if !c.sendPresence(ctx) {
+				return
+			}
+		case <-presenceDue:
+			presenceDue, lastPresence = nil, time.Now()
+			if !c.sendPresence(ctx) {
+				return
+			}
+		case <-ping.C:
+			if pinging == nil {
+				pinging = make(chan error, 1)
+				go func(ch chan error) {
+					pctx, cancel := context.WithTimeout(ctx, s.limits.PongTimeout)
+					defer cancel()
+					ch <- c.ws.Ping(pctx)
+				}(pinging)
+			}
+		case err := <-pinging:
+			pinging = nil
+			if err != nil {
+				c.kill(closeNoAnswer, "keepalive ping unanswered")
+			}
+		case <-c.dying:
+			c.finish(ctx, sub)
+			return
+		}
+	}
+}
+
+// presenceEvery is the shortest time between two presence batches.
+const presenceEvery = 200 * time.Millisecond
+
+func (c *conn) sendPresence(ctx context.Context) bool {
+	for _, f := range c.people.frames(c.s.hub) {
+		if !c.send(ctx, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// catchUp delivers everything the subscription has. It returns the channel
+// that is closed on the next publish (nil once the engine has closed, after
+// killing the connection with 1001), and false when a write failed.
+func (c *conn) catchUp(ctx context.Context, sub *engine.Subscription) (<-chan struct{}, bool) {
+	for {
+		d, wake, err := sub.Poll(ctx)
+		if err != nil {
+			c.kill(websocket.StatusGoingAway, "server shutting down")
+			return nil, true
+		}
+		if wake != nil {
+			return wake, true
+		}
+		if !c.deliver(ctx, d) {
+			return nil, false
+		}
+	}
+}
+
+// finish writes the events and answers already due, then closes with the
+// kill's code.
+func (c *conn) finish(ctx context.Context, sub *engine.Subscription) {
+	if c.closeCode == websocket.StatusNormalClosure {
+		return // the peer went away: nothing to say
+	}
+	if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers(ctx) {
+		return
+	}
+	c.close(c.closeCode, c.closeWhy)
+}
+
+// closeWait bounds how long a connection waits for the client's answer to
+// its close frame before it counts as ended.
+const closeWait = time.Second
+
+// close sends a close frame and waits up to closeWait for the client's
+// answer. A client that does not answer (it stalled, or it is gone) is left
+// to the library, which drops the socket 5 s after the close frame: the
+// connection is over for the server already.
+func (c *conn) close(code websocket.StatusCode, why string) {
+	c.closing = true
+	done := make(chan struct{})
+	go func() {
+		c.ws.Close(code, why)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+	}
+}
+
+// deliver writes a snapshot or a run of events.
+func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
+	if d.Snapshot != nil {
+		return c.send(ctx, d.Snapshot.Frame)
+	}
+	start := c.s.now()
+	for _, p := range d.Events {
+		if c.v1 {
+			if !c.send(ctx, p.Frame) {
+				return false
+			}
+			continue
+		}
+		for _, f := range p.Legacy {
+			if !c.send(ctx, f) {
+				return false
+			}
+		}
+	}
+	c.s.metrics.fanout(c.s.now().Sub(start))
+	return true
+}
+
+// writeAnswers writes every queued answer.
+func (c *conn) writeAnswers(ctx context.Context) bool {
+	c.batch = c.answers.take(c.batch[:0])
+	for _, a := range c.batch {
+		if !c.writeAnswer(ctx, a) {
+			return false
+		}
+	}
+	if cap(c.batch) > 64 {
+		c.batch = nil // a burst's buffer is not kept by an idle connection
+	}
+	return true
+}
+
+func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
+	defer func() { <-c.inflight }()
+	werr := a.err
+	if werr == nil {
+		werr = a.res.Err
+	}
+	if !c.v1 {
+		if werr != nil {
+			c.s.logger.Debug("command refused (original protocol: no error frame)", "conn", c.id, "code", werr.Code, "err", werr.Message)
+		}
+		return true
+	}
+	var frame []byte
+	if werr != nil {
+		frame = wire.AppendError(nil, &wire.ErrorFrame{Request: a.request, Code: werr.Code, Message: werr.Message})
+	} else {
+		frame = wire.AppendAck(nil, &wire.Ack{Request: a.request, Revision: a.res.Revision})
+	}
+	if !c.send(ctx, frame) {
+		return false
+	}
+	c.s.metrics.commandDone(c.s.now().Sub(a.received), werr == nil)
+	return true
+}
+
+// send writes one frame with the write deadline. A client that cannot
+// take a frame within it is closed: it resumes from its last revision.
+func (c *conn) send(ctx context.Context, frame []byte) bool {
+	wctx, cancel := context.WithTimeout(ctx, c.s.limits.WriteTimeout)
+	defer cancel()
+	if err := c.ws.Write(wctx, websocket.MessageBinary, frame); err != nil {
+		if wctx.Err() != nil {
+			c.s.metrics.dropped("write_timeout")
+		}
+		c.kill(closeTooSlow, "write timed out")
+		return false
+	}
+	return true
+}
+
+func (c *conn) welcome(ctx context.Context) []byte {
+	s := c.s
+	var grid uint16
+	s.eng.Read(ctx, func(w *world.World) { grid = w.Grid() })
+	return wire.AppendWelcome(nil, &wire.Welcome{
+		Protocol:      wire.ProtocolVersion,
+		ServerTime:    uint64(s.now().UnixMilli()),
+		Grid:          grid,
+		Role:          uint8(c.login.Role),
+		Session:       c.id,
+		User:          c.login.User,
+		Client:        c.client,
+		ServerVersion: s.cfg.Version,
+		UserName:      c.login.Name,
+		Profile:       s.activeProfile(c.login.User),
+	})
+}
+
+// connBuffer is the size of a game connection's read and write buffers.
+// Client frames are small, and bufio passes a bigger read or write (a
+// snapshot) straight through, so 1 KiB each is enough; net/http's 4 KiB
+// each would be most of an idle connection's memory.
+const connBuffer = 1 << 10
+
+// smallBuffers hands the WebSocket library, which keeps the hijacked
+// connection's buffers for the life of the connection, smaller ones.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent after its request are in the old reader.
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	in := io.Reader(nc)
+	if len(early) > 0 {
+		in = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
+	}
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(in, connBuffer), bufio.NewWriterSize(nc, connBuffer)), nil
+}

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"txxt/world"
+)
+
+// Profile is a user's saved view of the calendar.
+type Profile struct {
+	Name      string     `json:"name"`
+	View      string     `json:"view"` // "week" or "month"
+	Date      string     `json:"date"` // YYYY-MM-DD the view shows; empty: today
+	Services  []world.ID `json:"services"`
+	Assignees []world.ID `json:"assignees"`
+	Collapsed bool       `json:"collapsed"`
+	Active    bool       `json:"active"`
+}
+
+// Keys in the profiles table: "p/<user>/<name>" holds a profile,
+// "active/<user>" the name of the user's active one.
+func profileKey(user world.ID, name string) string { return "p/" + user.String() + "/" + name }
+func activeKey(user world.ID) string               { return "active/" + user.String() }
+
+func validProfileName(name string) bool {
+	return name != "" && len(name) <= world.MaxName && utf8.ValidString(name) && !strings.ContainsAny(name, "/\x00")
+}
+
+// activeProfile returns the user's active profile as JSON, or nil.
+func (s *Server) activeProfile(user world.ID) []byte {
+	t := s.st.Table("profiles")
+	name, err := t.Get(activeKey(user))
+	if err != nil || name == nil {
+		return nil
+	}
+	raw, _ := t.Get(profileKey(user, string(name)))
+	return raw
+}
+
+func (s *Server) handleListProfiles() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := sessionOf(r).User
+		t := s.st.Table("profiles")
+		active, _ := t.Get(activeKey(user))
+		prefix := "p/" + user.String() + "/"
+		out := []Profile{}
+		err := t.ForEach(func(k string, v []byte) error {
+			if !strings.HasPrefix(k, prefix) {
+				return nil
+			}
+			var p Profile
+			if json.Unmarshal(v, &p) == nil {
+				p.Active = p.Name == string(active)
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func (s *Server) handlePutProfile() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if !validProfileName(name) {
+			writeError(w, http.StatusBadRequest, world.CodeInvalidName, "a profile name is 1 to 64 bytes without '/'")
+			return
+		}
+		var p Profile
+		if !s.decodeJSON(w, r, &p) {
+			return
+		}
+		p.Name, p.Active = name, false
+		if p.View == "" {
+			p.View = "week"
+		}
+		if p.View != "week" && p.View != "month" {
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, `view is "week" or "month"`)
+			return
+		}
+		raw, _ := json.Marshal(p)
+		if err := s.st.Table("profiles").Put(profileKey(sessionOf(r).User, name), raw); err != nil {
+			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+}
+
+func (s *Server) handleActivateProfile() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, name := sessionOf(r).User, r.PathValue("name")
+		t := s.st.Table("profiles")
+		raw, err := t.Get(profileKey(user, name))
+		if err == nil && raw == nil {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
+			return
+		}
+		if err == nil {
+			err = t.Put(activeKey(user), []byte(name))
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			return
+		}
+		var p Profile
+		json.Unmarshal(raw, &p)
+		p.Active = true
+		writeJSON(w, http.StatusOK, p)
+	})
+}
+
+func (s *Server) handleDeleteProfile() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, name := sessionOf(r).User, r.PathValue("name")
+		t := s.st.Table("profiles")
+		if raw, _ := t.Get(profileKey(user, name)); raw == nil {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
+			return
+		}
+		if active, _ := t.Get(activeKey(user)); string(active) == name {
+			t.Delete(activeKey(user))
+		}
+		if err := t.Delete(profileKey(user, name)); err != nil {
+			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

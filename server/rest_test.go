@@ -1,0 +1,292 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"txxt/server"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// apiError decodes an error body and checks it is the JSON the API
+// promises.
+func apiError(t *testing.T, res *http.Response, body []byte, status int, code world.Code) {
+	t.Helper()
+	var e struct{ Code, Message string }
+	if err := json.Unmarshal(body, &e); err != nil || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("error body is not JSON (%s): %s", res.Header.Get("Content-Type"), body)
+	}
+	if res.StatusCode != status || e.Code != code.String() || e.Message == "" {
+		t.Fatalf("got %d %s %q, want %d %s", res.StatusCode, e.Code, e.Message, status, code)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	h := start(t, options{})
+	t.Run("success sets the cookie", func(t *testing.T) {
+		res, body := h.do("POST", "/api/auth/login", "", map[string]string{"username": "bob", "password": "bob-pw"})
+		if res.StatusCode != 200 {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+		var out struct{ Token, User, Role string }
+		json.Unmarshal(body, &out)
+		if out.Token == "" || out.User != "bob" || out.Role != "member" {
+			t.Fatalf("body %s", body)
+		}
+		var ck *http.Cookie
+		for _, c := range res.Cookies() {
+			if c.Name == "txxt_session" {
+				ck = c
+			}
+		}
+		if ck == nil || ck.Value != out.Token || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
+			t.Fatalf("cookie %+v", ck)
+		}
+		// The cookie works as a credential, and the file holds no token.
+		r2, _ := h.request("GET", "/api/settings", "", nil, http.Header{"Cookie": {"txxt_session=" + out.Token}})
+		if r2.StatusCode != 200 {
+			t.Fatalf("cookie refused: %d", r2.StatusCode)
+		}
+		h.st.Table("sessions").ForEach(func(k string, v []byte) error {
+			if strings.Contains(k, out.Token) || strings.Contains(string(v), out.Token) {
+				t.Fatal("the save file holds a session token")
+			}
+			return nil
+		})
+	})
+	t.Run("failures", func(t *testing.T) {
+		res, body := h.do("POST", "/api/auth/login", "", map[string]string{"username": "bob", "password": "wrong"})
+		apiError(t, res, body, 401, world.CodeUnauthorized)
+		res, body = h.do("POST", "/api/auth/login", "", map[string]string{"username": "nobody", "password": "x"})
+		apiError(t, res, body, 401, world.CodeUnauthorized)
+		res, body = h.do("POST", "/api/auth/login", "", "{not json")
+		apiError(t, res, body, 400, world.CodeBadRequest)
+		res, body = h.do("POST", "/api/auth/login", "", `{"username":"bob","password":"bob-pw","admin":true}`)
+		apiError(t, res, body, 400, world.CodeBadRequest)
+		res, body = h.do("POST", "/api/auth/login", "", `{"username":"`+strings.Repeat("a", 70000)+`"}`)
+		apiError(t, res, body, 413, world.CodeFrameTooLarge)
+		res, body = h.request("POST", "/api/auth/login", "", map[string]string{"username": "bob", "password": "bob-pw"}, http.Header{"Origin": {"https://evil.example"}})
+		apiError(t, res, body, 403, world.CodeUnauthorized)
+	})
+	t.Run("guessing is slowed down", func(t *testing.T) {
+		var res *http.Response
+		var body []byte
+		for range 12 {
+			if res, body = h.do("POST", "/api/auth/login", "", map[string]string{"username": "ann", "password": "guess"}); res.StatusCode == 429 {
+				break
+			}
+		}
+		apiError(t, res, body, 429, world.CodeRateLimited)
+		if res.Header.Get("Retry-After") == "" {
+			t.Fatal("no Retry-After")
+		}
+	})
+}
+
+func TestLogout(t *testing.T) {
+	h := start(t, options{})
+	tok := h.login("bob", "bob-pw")
+	res, body := h.do("POST", "/api/auth/logout", tok, nil)
+	if res.StatusCode != 204 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	res, body = h.do("GET", "/api/settings", tok, nil)
+	apiError(t, res, body, 401, world.CodeUnauthorized)
+	res, body = h.do("POST", "/api/auth/logout", tok, nil)
+	apiError(t, res, body, 401, world.CodeUnauthorized)
+	// Other sessions live on.
+	if res, _ := h.do("GET", "/api/settings", h.member, nil); res.StatusCode != 200 {
+		t.Fatalf("another session of bob ended: %d", res.StatusCode)
+	}
+}
+
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	h := start(t, options{})
+	if err := h.srv.Accounts().SetPassword("bob", "new-pw"); err != nil {
+		t.Fatal(err)
+	}
+	res, body := h.do("GET", "/api/settings", h.member, nil)
+	apiError(t, res, body, 401, world.CodeUnauthorized)
+	h.login("bob", "new-pw")
+}
+
+func TestStatusAndHealth(t *testing.T) {
+	h := start(t, options{})
+	c := h.dial(true, "")
+	c.handshake()
+	c.ack(1, world.Command{Kind: world.CmdCreateService, Text: "Ops"})
+	// The latency is taken once the answer is written: just after the
+	// client can have read it.
+	eventually(t, "a latency sample", func() bool {
+		return h.status()["latency_us"].(map[string]any)["samples"].(float64) >= 1
+	})
+	st := h.status()
+	for _, k := range []string{"version", "uptime_seconds", "revision", "tasks", "services", "users", "connections", "degraded", "degraded_reason", "save_file_bytes", "latency_us"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("status lacks %s: %v", k, st)
+		}
+	}
+	if st["services"].(float64) != 1 || st["users"].(float64) != 2 || st["connections"].(float64) != 1 || st["degraded"] != false || st["save_file_bytes"].(float64) <= 0 {
+		t.Fatalf("status %v", st)
+	}
+	lat := st["latency_us"].(map[string]any)
+	if lat["samples"].(float64) < 1 || lat["p50"].(float64) <= 0 || lat["p95"].(float64) < lat["p50"].(float64) {
+		t.Fatalf("latency %v", lat)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if res, body := h.do("GET", p, "", nil); res.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", p, res.StatusCode, body)
+		}
+	}
+}
+
+func TestSettings(t *testing.T) {
+	h := start(t, options{})
+	c := h.dial(true, "")
+	c.handshake()
+
+	res, body := h.do("GET", "/api/settings", "", nil)
+	apiError(t, res, body, 401, world.CodeUnauthorized)
+	res, body = h.do("GET", "/api/settings", h.member, nil)
+	var set server.Settings
+	if err := json.Unmarshal(body, &set); err != nil || res.StatusCode != 200 || set.Grid != world.DefaultGrid || set.TimeZone != "UTC" {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	set.Grid, set.TimeZone, set.WorkdayStart, set.WorkdayEnd, set.FirstDayOfWeek = 15, "Europe/Paris", 9*60, 17*60, 6
+	res, body = h.do("PUT", "/api/settings", h.member, set)
+	apiError(t, res, body, 403, world.CodeUnauthorized)
+	res, body = h.do("PUT", "/api/settings", h.admin, set)
+	if res.StatusCode != 200 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	// The grid is the world's: every client hears of the change.
+	if f := c.expect(wire.TypeGridChanged); f.Event.Grid != 15 {
+		t.Fatalf("grid event %+v", f.Event)
+	}
+	_, body = h.do("GET", "/api/settings", h.member, nil)
+	var got server.Settings
+	json.Unmarshal(body, &got)
+	if got != set {
+		t.Fatalf("settings %+v, want %+v", got, set)
+	}
+
+	bad := []struct {
+		body string
+		code world.Code
+	}{
+		{`{"time_zone":"Mars/Olympus"}`, world.CodeBadRequest},
+		{`{"workday_start":600,"workday_end":500}`, world.CodeInvalidTime},
+		{`{"first_day_of_week":7}`, world.CodeInvalidDate},
+		{`{"grid":7}`, world.CodeInvalidGrid},
+		{`{"colour":"red"}`, world.CodeBadRequest},
+	}
+	for _, b := range bad {
+		res, body := h.do("PUT", "/api/settings", h.admin, b.body)
+		apiError(t, res, body, 400, b.code)
+	}
+	res, body = h.request("PUT", "/api/settings", "", set, http.Header{"Cookie": {"txxt_session=" + h.admin}, "Origin": {"https://evil.example"}})
+	apiError(t, res, body, 403, world.CodeUnauthorized)
+}
+
+func TestProfiles(t *testing.T) {
+	h := start(t, options{})
+	svc := h.service("Design")
+	week := map[string]any{"view": "week", "date": "2026-11-23", "services": []string{svc.String()}, "collapsed": true}
+	if res, body := h.do("PUT", "/api/profiles/my%20week", h.member, week); res.StatusCode != 200 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	if res, body := h.do("PUT", "/api/profiles/month", h.member, map[string]any{"view": "month"}); res.StatusCode != 200 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	res, body := h.do("PUT", "/api/profiles/x", h.member, map[string]any{"view": "year"})
+	apiError(t, res, body, 400, world.CodeBadRequest)
+	res, body = h.do("POST", "/api/profiles/nope/activate", h.member, nil)
+	apiError(t, res, body, 404, world.CodeNotFound)
+	res, body = h.do("DELETE", "/api/profiles/nope", h.member, nil)
+	apiError(t, res, body, 404, world.CodeNotFound)
+	if res, body := h.do("POST", "/api/profiles/my%20week/activate", h.member, nil); res.StatusCode != 200 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+
+	var list []server.Profile
+	_, body = h.do("GET", "/api/profiles", h.member, nil)
+	json.Unmarshal(body, &list)
+	if len(list) != 2 || !list[1].Active || list[1].Name != "my week" || list[0].Active {
+		t.Fatalf("profiles %s", body)
+	}
+	// Profiles are the user's own.
+	_, body = h.do("GET", "/api/profiles", h.admin, nil)
+	if strings.TrimSpace(string(body)) != "[]" {
+		t.Fatalf("ann sees %s", body)
+	}
+
+	// The active profile is in Welcome, and survives a restart.
+	h.stop()
+	h2 := start(t, options{path: h.path})
+	c := h2.dialAs(h2.member, true, "")
+	w, _ := c.handshake()
+	var p server.Profile
+	if err := json.Unmarshal(w.Profile, &p); err != nil || p.Name != "my week" || !p.Collapsed || len(p.Services) != 1 || p.Services[0] != svc {
+		t.Fatalf("welcome profile %s", w.Profile)
+	}
+	if res, body := h2.do("DELETE", "/api/profiles/my%20week", h2.member, nil); res.StatusCode != 204 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	c2 := h2.dialAs(h2.member, true, "")
+	if w, _ := c2.handshake(); len(w.Profile) != 0 {
+		t.Fatalf("deleted active profile still in Welcome: %s", w.Profile)
+	}
+}
+
+func TestRoutesAnswerJSON(t *testing.T) {
+	h := start(t, options{})
+	res, body := h.do("GET", "/api/nothing", "", nil)
+	apiError(t, res, body, 404, world.CodeNotFound)
+	res, body = h.do("DELETE", "/api/status", "", nil)
+	apiError(t, res, body, 405, world.CodeMethodNotAllowed)
+	if res.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("Allow %q", res.Header.Get("Allow"))
+	}
+	res, body = h.do("GET", "/api/auth/login", "", nil)
+	apiError(t, res, body, 405, world.CodeMethodNotAllowed)
+	res, body = h.do("POST", "/", "", nil)
+	apiError(t, res, body, 405, world.CodeMethodNotAllowed)
+	res, body = h.do("GET", "/", "", nil)
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "text/html") || len(body) == 0 {
+		t.Fatalf("GET /: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+}
+
+func TestInsecureNoAuth(t *testing.T) {
+	h := start(t, options{cfg: server.Config{InsecureNoAuth: true}})
+	ws, _, err := h.dialRaw(true, "", nil)
+	if err != nil {
+		t.Fatalf("no-auth dial: %v", err)
+	}
+	c := &client{t: t, ws: ws, v1: true}
+	w, _ := c.handshake()
+	if w.UserName != "dev" || w.Role != uint8(server.RoleAdmin) {
+		t.Fatalf("welcome %+v", w)
+	}
+	ws.CloseNow()
+}
+
+func TestExpiredSessions(t *testing.T) {
+	var skew atomic.Int64 // the server's clock runs this far ahead
+	h := start(t, options{cfg: server.Config{Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }, SessionTTL: time.Hour}})
+	if res, _ := h.do("GET", "/api/settings", h.member, nil); res.StatusCode != 200 {
+		t.Fatalf("fresh session refused: %d", res.StatusCode)
+	}
+	skew.Store(int64(2 * time.Hour))
+	n, err := h.srv.Accounts().Sweep()
+	if err != nil || n != 2 {
+		t.Fatalf("swept %d sessions (%v), want ann's and bob's", n, err)
+	}
+	res, body := h.do("GET", "/api/settings", h.member, nil)
+	apiError(t, res, body, 401, world.CodeUnauthorized)
+}

@@ -1,0 +1,191 @@
+// Package server puts an engine on the network: the WebSocket game
+// endpoint, login, and the JSON API. routes.go lists every route.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"txxt/engine"
+	"txxt/store"
+	"txxt/wire"
+)
+
+// Limits bound what one connection may cost the server.
+type Limits struct {
+	MaxFrame     int           // bytes; a bigger frame closes the connection with 1009 (default 64 KiB)
+	MaxInflight  int           // unanswered commands per connection (default 256)
+	CommandRate  float64       // commands per second per connection, sustained (default 200)
+	CommandBurst float64       // and in a burst (default 400)
+	MaxBadFrames int           // malformed frames in a row before the connection is closed (default 16)
+	PingInterval time.Duration // keepalive (default 15s)
+	PongTimeout  time.Duration // a ping unanswered this long closes the connection (default 10s)
+	WriteTimeout time.Duration // a frame not written in this long closes the connection (default 10s)
+	MaxBody      int64         // REST request bodies (default 64 KiB)
+}
+
+func (l *Limits) fill() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxFrame, 64<<10)
+	def(&l.MaxInflight, 256)
+	def(&l.MaxBadFrames, 16)
+	if l.CommandRate <= 0 {
+		l.CommandRate = 200
+	}
+	if l.CommandBurst <= 0 {
+		l.CommandBurst = 2 * l.CommandRate
+	}
+	for _, d := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&l.PingInterval, 15 * time.Second}, {&l.PongTimeout, 10 * time.Second}, {&l.WriteTimeout, 10 * time.Second}} {
+		if *d.v <= 0 {
+			*d.v = d.d
+		}
+	}
+	if l.MaxBody <= 0 {
+		l.MaxBody = 64 << 10
+	}
+}
+
+// Config is what a Server needs besides its engine and store.
+type Config struct {
+	Version        string
+	AllowedOrigins []string // origins allowed besides the server's own, e.g. "https://cal.example.com"
+	InsecureNoAuth bool     // no login: every connection is an admin called "dev" (local development only)
+	SessionTTL     time.Duration
+	HashParams     HashParams
+	Limits         Limits
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Server serves one engine. Create it with New; Shutdown ends it.
+type Server struct {
+	cfg      Config
+	limits   Limits
+	eng      *engine.Engine
+	st       *store.Store
+	accounts *Accounts
+	hub      *hub
+	metrics  *metrics
+	logins   *loginLimiter
+	hashing  semaphore
+	logger   *slog.Logger
+	now      func() time.Time
+	started  time.Time
+	stop     chan struct{}
+}
+
+// New returns a server for eng, whose save file is st.
+func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
+	cfg.Limits.fill()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if cfg.HashParams == (HashParams{}) {
+		cfg.HashParams = DefaultHashParams
+	}
+	s := &Server{
+		cfg: cfg, limits: cfg.Limits, eng: eng, st: st,
+		accounts: NewAccounts(st, cfg.HashParams, cfg.SessionTTL, cfg.Now),
+		hub:      newHub(),
+		metrics:  newMetrics(),
+		logins:   newLoginLimiter(),
+		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		started:  cfg.Now(),
+		stop:     make(chan struct{}),
+	}
+	go s.watch()
+	return s
+}
+
+// Accounts returns the server's users and sessions.
+func (s *Server) Accounts() *Accounts { return s.accounts }
+
+// watch tells v1 clients when the engine's health changes, and pushes
+// telemetry, until Shutdown.
+func (s *Server) watch() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var degraded bool
+	n := 0
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		if h := s.eng.Health(); h.Degraded != degraded {
+			degraded = h.Degraded
+			s.hub.broadcast(s.stateFrame(), false)
+		}
+		if n++; n%5 == 0 {
+			s.hub.broadcast(s.metrics.telemetry(s.now(), 5000), true)
+		}
+		if n%3600 == 1 { // at start, then hourly
+			if _, err := s.accounts.Sweep(); err != nil {
+				s.logger.Warn("sweeping expired sessions", "err", err)
+			}
+		}
+	}
+}
+
+// stateFrame is a ServerState frame with the engine's health.
+func (s *Server) stateFrame() []byte {
+	st := wire.ServerState{State: wire.StateOK}
+	if h := s.eng.Health(); h.Degraded {
+		st = wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}
+	}
+	return wire.AppendServerState(nil, &st)
+}
+
+// Shutdown stops the game: new commands are refused, the engine finishes
+// what it has queued and closes, each connection gets its answers and then
+// a close with 1001 (going away: reconnect), and Shutdown waits for them
+// (until ctx ends). The caller stops its http.Server first and closes the
+// store after.
+func (s *Server) Shutdown(ctx context.Context) error {
+	close(s.stop)
+	conns := s.hub.close()
+	for _, c := range conns {
+		c.drain()
+	}
+	err := s.eng.Close()
+	for _, c := range conns {
+		c.kill(websocket.StatusGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.hub.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.CloseNow()
+		}
+	}
+	return err
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler { return s.routes() }
