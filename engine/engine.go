@@ -68,7 +68,11 @@ type Options struct {
 	SnapshotEvery uint64 // revisions between snapshots in the store (default 10000)
 	KeepLog       uint64 // log records kept before the newest snapshot, for resume (default 100000)
 
-	Now    func() time.Time // the clock (default time.Now)
+	// NoTimings turns off the stage timings (Result.Timing, OnBatch,
+	// Published.At), so their cost can be measured against nothing.
+	NoTimings bool
+
+	Now    func() time.Time // the clock of the log's records (default time.Now)
 	NewID  func() world.ID  // ids for new entities (default: random UUIDv4)
 	Logger *slog.Logger     // default: discard
 }
@@ -133,6 +137,23 @@ type Request struct {
 	// Done receives the command's one answer. It runs on the engine's
 	// goroutine, so it must not block: hand the result to a bounded outbox.
 	Done func(Result)
+
+	queued time.Time // when Submit or Do queued it (unless NoTimings)
+}
+
+// Timing is where one command's time went inside the engine. It is zero
+// with Options.NoTimings.
+type Timing struct {
+	Queue  time.Duration // queued → its batch started
+	Apply  time.Duration // the world's checks and change
+	Encode time.Duration // the event's frames (v1 and the original protocol's)
+}
+
+// BatchStats describe one committed batch, for OnBatch.
+type BatchStats struct {
+	Commands int           // commands in the batch, accepted or not
+	Events   int           // events it committed
+	Commit   time.Duration // the store's Append: one transaction, its fsyncs
 }
 
 // Result is a command's answer: accepted at Revision, or refused with Err.
@@ -140,6 +161,7 @@ type Result struct {
 	Revision  uint64
 	Err       *world.Error
 	Duplicate bool // a retry of a command committed earlier; Revision is its revision
+	Timing    Timing
 }
 
 // Health is whether the engine can make changes durable.
@@ -168,6 +190,7 @@ type Engine struct {
 	revision atomic.Uint64 // last durable revision, readable by anyone
 	health   atomic.Pointer[Health]
 	stats    counters
+	onBatch  atomic.Pointer[func(BatchStats)]
 
 	// Owned by the engine goroutine.
 	world   *world.World
@@ -298,6 +321,9 @@ func (e *Engine) Submit(r Request) error {
 	if e.closed {
 		return ErrClosed
 	}
+	if !e.opts.NoTimings {
+		r.queued = time.Now()
+	}
 	select {
 	case e.queue <- r:
 		return nil
@@ -311,6 +337,9 @@ func (e *Engine) Submit(r Request) error {
 func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	answer := make(chan Result, 1)
 	r.Done = func(res Result) { answer <- res }
+	if !e.opts.NoTimings {
+		r.queued = time.Now()
+	}
 	e.closeMu.RLock()
 	if e.closed {
 		e.closeMu.RUnlock()
@@ -343,6 +372,11 @@ func (e *Engine) Read(ctx context.Context, fn func(*world.World)) error {
 	<-ran
 	return nil
 }
+
+// OnBatch sets fn to be called on the engine's goroutine after each
+// committed batch (not after a failed one), unless NoTimings. fn must be
+// quick: the next batch waits for it.
+func (e *Engine) OnBatch(fn func(BatchStats)) { e.onBatch.Store(&fn) }
 
 // Revision is the last durable revision.
 func (e *Engine) Revision() uint64 { return e.revision.Load() }
@@ -424,28 +458,40 @@ func (e *Engine) collect(first Request) {
 // process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
 	now := e.opts.Now()
+	timed := !e.opts.NoTimings
+	var mark time.Time // the end of the last timed step
+	if timed {
+		mark = time.Now()
+	}
 	e.records = e.records[:0]
 	e.world.Begin()
 	var arena []byte
 	for i := range e.batch {
 		p := &e.batch[i]
 		p.event = -1
+		var tm Timing
+		if timed {
+			tm.Queue = mark.Sub(p.req.queued)
+		}
 		if rev, ok := e.dedup.get(p.req.Origin); ok {
-			p.result = Result{Revision: rev, Duplicate: true}
+			p.result = Result{Revision: rev, Duplicate: true, Timing: tm}
 			continue
 		}
 		cmd := p.req.Command
 		e.fillIDs(&cmd)
 		ev, err := e.world.Apply(cmd)
+		if timed {
+			t := time.Now()
+			tm.Apply, mark = t.Sub(mark), t
+		}
 		if err != nil {
 			var werr *world.Error
 			if !errors.As(err, &werr) {
 				werr = &world.Error{Code: world.CodeInternal, Message: err.Error()}
 			}
-			p.result = Result{Err: werr}
+			p.result = Result{Err: werr, Timing: tm}
 			continue
 		}
-		p.result = Result{Revision: ev.Revision}
 		start := len(arena)
 		arena = wire.AppendEvent(arena, &ev)
 		p.event = len(e.records)
@@ -459,6 +505,11 @@ func (e *Engine) process() {
 		})
 		e.dedup.add(p.req.Origin, ev.Revision)
 		e.pubs = append(e.pubs, e.publication(&ev))
+		if timed {
+			t := time.Now()
+			tm.Encode, mark = t.Sub(mark), t
+		}
+		p.result = Result{Revision: ev.Revision, Timing: tm}
 	}
 	// The arena may have moved while growing: point every frame at its
 	// final place.
@@ -476,6 +527,9 @@ func (e *Engine) process() {
 			return
 		}
 	}
+	if fn := e.onBatch.Load(); timed && fn != nil {
+		(*fn)(BatchStats{Commands: len(e.batch), Events: len(e.records), Commit: time.Since(mark)})
+	}
 	e.world.Commit()
 	e.revision.Store(e.world.Revision())
 	e.stats.batches.Add(1)
@@ -486,6 +540,9 @@ func (e *Engine) process() {
 
 	// Durable: now publish, then answer, so that a subscriber that sees a
 	// command's answer can always find its event in the feed.
+	if timed && len(e.pubs) > 0 {
+		e.pubs[0].At = time.Now()
+	}
 	e.feed.publish(e.pubs)
 	clear(e.pubs)
 	e.pubs = e.pubs[:0]

@@ -511,3 +511,33 @@ func TestEventIsPublishedBeforeTheAnswer(t *testing.T) {
 		t.Fatal("the command was answered before its event was published")
 	}
 }
+
+func TestStageTimings(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "t.db")), Options{NewID: seqIDs(), NoTimings: off})
+		batches := make(chan BatchStats, 16)
+		e.OnBatch(func(b BatchStats) { batches <- b })
+		createService(t, e)
+		res := do(t, e, createTask("timed"))
+		refused := do(t, e, world.Command{Kind: world.CmdCompleteTask, Task: seqID(999)})
+		if off {
+			if res.Timing != (Timing{}) || len(batches) != 0 {
+				t.Fatalf("NoTimings: timing %+v, %d batches reported", res.Timing, len(batches))
+			}
+			continue
+		}
+		if res.Timing.Queue <= 0 || res.Timing.Apply <= 0 || res.Timing.Encode <= 0 {
+			t.Fatalf("accepted command's timing %+v", res.Timing)
+		}
+		if refused.Err == nil || refused.Timing.Apply <= 0 || refused.Timing.Encode != 0 {
+			t.Fatalf("refused command's timing %+v (%v)", refused.Timing, refused.Err)
+		}
+		// Three batches: the service, the task, the refused command.
+		for i := range 3 {
+			b := <-batches
+			if b.Commands != 1 || (i < 2 && b.Commit <= 0) || (i < 2) != (b.Events == 1) {
+				t.Fatalf("batch %d: %+v", i, b)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	"txxt/wire"
 )
@@ -16,6 +17,11 @@ type Published struct {
 	// NoLegacy is set on events read back from the log at boot, whose v0
 	// translation is unknown; a v0 subscriber reaching one gets a snapshot.
 	NoLegacy bool
+
+	// At is when the event's batch was published, on the first event of
+	// each batch only (zero on the others, and with NoTimings), so a
+	// subscriber can time its fan-out.
+	At time.Time
 }
 
 // Snapshot is the whole world at one revision, encoded as a Snapshot frame.

@@ -224,3 +224,52 @@ func TestHelperIdleClients(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 	os.Exit(0)
 }
+
+// BenchmarkTimings measures what the stage timings cost: one client keeps
+// 64 commands in flight over a real socket, with the timings on and off,
+// side by side in one run. The save file does not fsync here, so the
+// comparison is of CPU work, where the timings' cost would show.
+func BenchmarkTimings(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		name := "on"
+		if !on {
+			name = "off"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := start(b, options{noSync: true, engine: engine.Options{NoTimings: !on}, cfg: server.Config{NoTimings: !on,
+				Limits: server.Limits{CommandRate: 1e9, CommandBurst: 1e9}}})
+			c := h.dial(true, "")
+			c.handshake()
+			svc := h.service("bench")
+			task := newTask(svc, "moving")
+			task.Slot = world.Slot{Date: 20000, Start: 0, Duration: 30}
+			c.ack(1, task)
+			var id world.ID
+			h.eng.Read(context.Background(), func(w *world.World) { id = w.Tasks()[0].ID })
+			const inflight = 64
+			sent, answered := 0, 0
+			move := func() {
+				sent++
+				c.send(uint32(sent+1), world.Command{Kind: world.CmdMoveTask, Task: id, Slot: world.Slot{Date: 20000, Start: uint16(sent%40) * 30, Duration: 30}})
+			}
+			b.ResetTimer()
+			for range min(inflight, b.N) {
+				move()
+			}
+			for answered < b.N {
+				f := c.next()
+				switch f.Type {
+				case wire.TypeAck:
+					answered++
+					if sent < b.N {
+						move()
+					}
+				case wire.TypeError:
+					b.Fatalf("refused: %+v", f.Error)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
+		})
+	}
+}

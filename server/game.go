@@ -32,7 +32,8 @@ const (
 // answer is one command's answer on its way to the writer.
 type answer struct {
 	request  uint32
-	received time.Time
+	received time.Time     // when its frame was read (monotonic clock)
+	decode   time.Duration // how long decoding it took
 	res      engine.Result
 	err      *world.Error // refused before reaching the engine
 }
@@ -251,7 +252,7 @@ func (c *conn) read() {
 			c.kill(websocket.StatusNormalClosure, "")
 			return
 		}
-		received := s.now()
+		received := time.Now()
 		if typ != websocket.MessageBinary {
 			frame = nil // a text frame is never a command
 		}
@@ -277,6 +278,7 @@ func (c *conn) read() {
 			continue
 		}
 		bad = 0
+		decode := time.Since(received)
 		switch f.Type {
 		case wire.TypePing:
 			pong := wire.AppendPong(nil, &wire.Pong{Nonce: f.Ping.Nonce, ClientTime: f.Ping.ClientTime, ServerTime: uint64(s.now().UnixMilli())})
@@ -286,7 +288,7 @@ func (c *conn) read() {
 			s.metrics.clientStats(f.Stats)
 			continue
 		}
-		if !c.submit(f, received) {
+		if !c.submit(f, received, decode) {
 			return
 		}
 	}
@@ -304,14 +306,14 @@ func (c *conn) answer(a answer) bool {
 	return true
 }
 
-func (c *conn) submit(f wire.ClientFrame, received time.Time) bool {
+func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Duration) bool {
 	select {
 	case c.inflight <- struct{}{}:
 	case <-c.dying:
 		return false
 	}
 	refuse := func(code world.Code, msg string) bool {
-		c.answers.put(answer{request: f.Request, received: received, err: &world.Error{Code: code, Message: msg}})
+		c.answers.put(answer{request: f.Request, received: received, decode: decode, err: &world.Error{Code: code, Message: msg}})
 		return true
 	}
 	select {
@@ -330,7 +332,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time) bool {
 		Command: f.Command,
 		Actor:   c.login.User,
 		Done: func(res engine.Result) {
-			c.answers.put(answer{request: f.Request, received: received, res: res})
+			c.answers.put(answer{request: f.Request, received: received, decode: decode, res: res})
 		},
 	}
 	if c.v1 {
@@ -500,21 +502,22 @@ func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
 	if d.Snapshot != nil {
 		return c.send(ctx, d.Snapshot.Frame)
 	}
-	start := c.s.now()
 	for _, p := range d.Events {
 		if c.v1 {
 			if !c.send(ctx, p.Frame) {
 				return false
 			}
-			continue
-		}
-		for _, f := range p.Legacy {
-			if !c.send(ctx, f) {
-				return false
+		} else {
+			for _, f := range p.Legacy {
+				if !c.send(ctx, f) {
+					return false
+				}
 			}
 		}
+		if !p.At.IsZero() { // the first event of a batch: time the fan-out
+			c.s.metrics.observe(wire.StageFanout, time.Since(p.At))
+		}
 	}
-	c.s.metrics.fanout(c.s.now().Sub(start))
 	return true
 }
 
@@ -542,6 +545,7 @@ func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
 		if werr != nil {
 			c.s.logger.Debug("command refused (original protocol: no error frame)", "conn", c.id, "code", werr.Code, "err", werr.Message)
 		}
+		c.s.metrics.command(time.Since(a.received), a.decode, a.res.Timing)
 		return true
 	}
 	var frame []byte
@@ -553,7 +557,7 @@ func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
 	if !c.send(ctx, frame) {
 		return false
 	}
-	c.s.metrics.commandDone(c.s.now().Sub(a.received), werr == nil)
+	c.s.metrics.command(time.Since(a.received), a.decode, a.res.Timing)
 	return true
 }
 

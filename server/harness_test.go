@@ -46,6 +46,7 @@ type options struct {
 	cfg    server.Config
 	engine engine.Options
 	path   string // save file; default: a new one in a temporary directory
+	noSync bool   // the store does not fsync (benchmarks of CPU cost only)
 }
 
 // start opens a save file (new unless o.path names one), creates the
@@ -55,7 +56,7 @@ func start(t testing.TB, o options) *harness {
 	if o.path == "" {
 		o.path = filepath.Join(t.TempDir(), "txxt.db")
 	}
-	st, err := store.Open(o.path, store.Options{})
+	st, err := store.Open(o.path, store.Options{NoSync: o.noSync})
 	if err != nil {
 		t.Fatal(err)
 	}

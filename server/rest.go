@@ -238,7 +238,7 @@ func (s *Server) handleStatus() http.Handler {
 		conns, v1 := s.hub.count()
 		h := s.eng.Health()
 		st := s.eng.Stats()
-		lat := s.metrics.total()
+		lat := s.metrics.status()
 		// runtime/metrics, not ReadMemStats: it does not stop the world.
 		mem := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 		rtmetrics.Read(mem)
@@ -255,7 +255,8 @@ func (s *Server) handleStatus() http.Handler {
 			"degraded_reason": h.Reason,
 			"save_file_bytes": size,
 			"commands":        map[string]uint64{"accepted": st.Accepted, "rejected": st.Rejected, "duplicates": st.Duplicates, "batches": st.Batches, "failed_commits": st.FailedCommits, "overloaded": st.Overloaded},
-			"latency_us":      lat,
+			"latency_us":      lat, // per stage: samples, p50, p95, p99, max, mean (batch: commands)
+			"dropped":         s.metrics.droppedCounts(),
 			"heap_bytes":      mem[0].Value.Uint64(),
 			"goroutines":      mem[1].Value.Uint64(),
 		})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"txxt/engine"
 	"txxt/server"
 	"txxt/wire"
 	"txxt/world"
@@ -123,7 +124,7 @@ func TestStatusAndHealth(t *testing.T) {
 	// The latency is taken once the answer is written: just after the
 	// client can have read it.
 	eventually(t, "a latency sample", func() bool {
-		return h.status()["latency_us"].(map[string]any)["samples"].(float64) >= 1
+		return h.status()["latency_us"].(map[string]any)["total"].(map[string]any)["samples"].(float64) >= 1
 	})
 	st := h.status()
 	for _, k := range []string{"version", "uptime_seconds", "revision", "tasks", "services", "users", "connections", "degraded", "degraded_reason", "save_file_bytes", "latency_us"} {
@@ -134,9 +135,11 @@ func TestStatusAndHealth(t *testing.T) {
 	if st["services"].(float64) != 1 || st["users"].(float64) != 2 || st["connections"].(float64) != 1 || st["degraded"] != false || st["save_file_bytes"].(float64) <= 0 {
 		t.Fatalf("status %v", st)
 	}
-	lat := st["latency_us"].(map[string]any)
-	if lat["samples"].(float64) < 1 || lat["p50"].(float64) <= 0 || lat["p95"].(float64) < lat["p50"].(float64) {
-		t.Fatalf("latency %v", lat)
+	for _, stage := range []string{"total", "decode", "queue", "apply", "commit", "encode", "fanout", "batch"} {
+		lat := st["latency_us"].(map[string]any)[stage].(map[string]any)
+		if lat["samples"].(float64) < 1 || lat["p50"].(float64) <= 0 || lat["p95"].(float64) < lat["p50"].(float64) {
+			t.Errorf("stage %s: %v", stage, lat)
+		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if res, body := h.do("GET", p, "", nil); res.StatusCode != 200 {
@@ -289,4 +292,77 @@ func TestExpiredSessions(t *testing.T) {
 	}
 	res, body := h.do("GET", "/api/settings", h.member, nil)
 	apiError(t, res, body, 401, world.CodeUnauthorized)
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	h := start(t, options{})
+	c := h.dial(true, "")
+	c.handshake()
+	c.ack(1, world.Command{Kind: world.CmdCreateService, Text: "Ops"})
+	c.send(2, world.Command{Kind: world.CmdRenameService, Service: engine.RandomID(), Text: "x"})
+	c.answer(2)
+	eventually(t, "the answers are counted", func() bool {
+		_, body := h.do("GET", "/metrics", "", nil)
+		return strings.Contains(string(body), `txxt_stage_seconds_count{stage="total"} 2`)
+	})
+	res, body := h.do("GET", "/metrics", "", nil)
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
+	}
+	text := string(body)
+	for _, want := range []string{
+		"# TYPE txxt_stage_seconds summary",
+		`txxt_stage_seconds{stage="apply",quantile="0.99"} `,
+		`txxt_stage_seconds_count{stage="commit"} `,
+		`txxt_stage_seconds_count{stage="fanout"} `,
+		"txxt_batch_commands_count ",
+		`txxt_commands_total{outcome="accepted"} `,
+		`txxt_commands_total{outcome="rejected"} 1`,
+		`txxt_connections{protocol="v1"} 1`,
+		"txxt_revision ",
+		"# TYPE go_gc_heap_allocs_bytes_total counter",
+		"go_sched_goroutines_goroutines ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Every line is a comment or "name{labels} value".
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if !strings.HasPrefix(line, "#") && len(strings.Fields(line)) != 2 {
+			t.Fatalf("malformed line %q", line)
+		}
+	}
+}
+
+func TestTelemetryFrame(t *testing.T) {
+	h := start(t, options{cfg: server.Config{TelemetryEvery: 50 * time.Millisecond}})
+	c := h.dial(true, "")
+	c.handshake()
+	c.ack(1, world.Command{Kind: world.CmdCreateService, Text: "Ops"})
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		_, f := c.read()
+		if f.Type != wire.TypeTelemetry || len(f.Telemetry.Stages) == 0 {
+			continue
+		}
+		seen := map[uint8]wire.StageStat{}
+		for _, st := range f.Telemetry.Stages {
+			seen[st.Stage] = st
+		}
+		total, ok := seen[wire.StageTotal]
+		if !ok {
+			continue // a window before the command was answered
+		}
+		if total.Samples != 1 || total.P50 == 0 || total.P99 < total.P50 || f.Telemetry.WindowMs != 50 {
+			t.Fatalf("telemetry %+v", f.Telemetry)
+		}
+		for _, st := range []uint8{wire.StageDecode, wire.StageQueue, wire.StageApply, wire.StageCommit, wire.StageEncode, wire.StageBatchSize} {
+			if seen[st].Samples == 0 || seen[st].P50 == 0 {
+				t.Fatalf("stage %d missing from %+v", st, f.Telemetry.Stages)
+			}
+		}
+		return
+	}
+	t.Fatal("no Telemetry frame with the command's stages")
 }

@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST", "/api/profiles/{name}/activate", s.authed(s.handleActivateProfile()))
 	handle("GET", "/healthz", s.handleHealthz())
 	handle("GET", "/readyz", s.handleReadyz())
+	handle("GET", "/metrics", s.handleMetrics())
 	// Any other method on a known path is a JSON 405 (a pattern without a
 	// method is less specific, so it only gets what the others leave).
 	for path, methods := range api {

@@ -63,6 +63,8 @@ type Config struct {
 	AllowedOrigins []string // origins allowed besides the server's own, e.g. "https://cal.example.com"
 	InsecureNoAuth bool     // no login: every connection is an admin called "dev" (local development only)
 	SessionTTL     time.Duration
+	TelemetryEvery time.Duration // how often v1 clients get a Telemetry frame (default 5s)
+	NoTimings      bool          // record no stage timings (to measure what they cost; the engine has its own switch)
 	HashParams     HashParams
 	Limits         Limits
 	Logger         *slog.Logger
@@ -95,6 +97,9 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TelemetryEvery <= 0 {
+		cfg.TelemetryEvery = 5 * time.Second
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}
@@ -105,7 +110,7 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
 		cfg: cfg, limits: cfg.Limits, eng: eng, st: st,
 		accounts: NewAccounts(st, cfg.HashParams, cfg.SessionTTL, cfg.Now),
 		hub:      newHub(),
-		metrics:  newMetrics(),
+		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
@@ -113,6 +118,7 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
 		started:  cfg.Now(),
 		stop:     make(chan struct{}),
 	}
+	eng.OnBatch(s.metrics.batch)
 	go s.watch()
 	return s
 }
@@ -120,31 +126,38 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
 // Accounts returns the server's users and sessions.
 func (s *Server) Accounts() *Accounts { return s.accounts }
 
-// watch tells v1 clients when the engine's health changes, and pushes
-// telemetry, until Shutdown.
+// watch tells v1 clients when the engine's health changes (checked every
+// second), pushes telemetry every TelemetryEvery, and sweeps expired
+// sessions hourly, until Shutdown.
 func (s *Server) watch() {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	health := time.NewTicker(time.Second)
+	defer health.Stop()
+	telemetry := time.NewTicker(s.cfg.TelemetryEvery)
+	defer telemetry.Stop()
+	sweep := time.NewTicker(time.Hour)
+	defer sweep.Stop()
 	var degraded bool
-	n := 0
+	s.sweep()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
-		}
-		if h := s.eng.Health(); h.Degraded != degraded {
-			degraded = h.Degraded
-			s.hub.broadcast(s.stateFrame(), false)
-		}
-		if n++; n%5 == 0 {
-			s.hub.broadcast(s.metrics.telemetry(s.now(), 5000), true)
-		}
-		if n%3600 == 1 { // at start, then hourly
-			if _, err := s.accounts.Sweep(); err != nil {
-				s.logger.Warn("sweeping expired sessions", "err", err)
+		case <-health.C:
+			if h := s.eng.Health(); h.Degraded != degraded {
+				degraded = h.Degraded
+				s.hub.broadcast(s.stateFrame(), false)
 			}
+		case <-telemetry.C:
+			s.hub.broadcast(s.metrics.telemetry(s.now(), uint32(s.cfg.TelemetryEvery.Milliseconds())), true)
+		case <-sweep.C:
+			s.sweep()
 		}
+	}
+}
+
+func (s *Server) sweep() {
+	if _, err := s.accounts.Sweep(); err != nil {
+		s.logger.Warn("sweeping expired sessions", "err", err)
 	}
 }
 
