@@ -147,6 +147,8 @@ type Timing struct {
 	Queue  time.Duration // queued → its batch started
 	Apply  time.Duration // the world's checks and change
 	Encode time.Duration // the event's frames (v1 and the original protocol's)
+	Commit time.Duration // its batch's commit (shared by the whole batch)
+	Batch  int           // commands in its batch
 }
 
 // BatchStats describe one committed batch, for OnBatch.
@@ -527,8 +529,15 @@ func (e *Engine) process() {
 			return
 		}
 	}
-	if fn := e.onBatch.Load(); timed && fn != nil {
-		(*fn)(BatchStats{Commands: len(e.batch), Events: len(e.records), Commit: time.Since(mark)})
+	if timed {
+		commit := time.Since(mark)
+		for i := range e.batch {
+			e.batch[i].result.Timing.Commit = commit
+			e.batch[i].result.Timing.Batch = len(e.batch)
+		}
+		if fn := e.onBatch.Load(); fn != nil {
+			(*fn)(BatchStats{Commands: len(e.batch), Events: len(e.records), Commit: commit})
+		}
 	}
 	e.world.Commit()
 	e.revision.Store(e.world.Revision())

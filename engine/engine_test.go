@@ -526,7 +526,7 @@ func TestStageTimings(t *testing.T) {
 			}
 			continue
 		}
-		if res.Timing.Queue <= 0 || res.Timing.Apply <= 0 || res.Timing.Encode <= 0 {
+		if res.Timing.Queue <= 0 || res.Timing.Apply <= 0 || res.Timing.Encode <= 0 || res.Timing.Commit <= 0 || res.Timing.Batch != 1 {
 			t.Fatalf("accepted command's timing %+v", res.Timing)
 		}
 		if refused.Err == nil || refused.Timing.Apply <= 0 || refused.Timing.Encode != 0 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -32,8 +33,9 @@ const (
 // answer is one command's answer on its way to the writer.
 type answer struct {
 	request  uint32
-	received time.Time     // when its frame was read (monotonic clock)
-	decode   time.Duration // how long decoding it took
+	kind     world.CommandKind // 0 for a frame that did not decode
+	received time.Time         // when its frame was read (monotonic clock)
+	decode   time.Duration     // how long decoding it took
 	res      engine.Result
 	err      *world.Error // refused before reaching the engine
 }
@@ -313,7 +315,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		return false
 	}
 	refuse := func(code world.Code, msg string) bool {
-		c.answers.put(answer{request: f.Request, received: received, decode: decode, err: &world.Error{Code: code, Message: msg}})
+		c.answers.put(answer{request: f.Request, kind: f.Command.Kind, received: received, decode: decode, err: &world.Error{Code: code, Message: msg}})
 		return true
 	}
 	select {
@@ -332,7 +334,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		Command: f.Command,
 		Actor:   c.login.User,
 		Done: func(res engine.Result) {
-			c.answers.put(answer{request: f.Request, received: received, decode: decode, res: res})
+			c.answers.put(answer{request: f.Request, kind: f.Command.Kind, received: received, decode: decode, res: res})
 		},
 	}
 	if c.v1 {
@@ -545,7 +547,7 @@ func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
 		if werr != nil {
 			c.s.logger.Debug("command refused (original protocol: no error frame)", "conn", c.id, "code", werr.Code, "err", werr.Message)
 		}
-		c.s.metrics.command(time.Since(a.received), a.decode, a.res.Timing)
+		c.answered(a, werr)
 		return true
 	}
 	var frame []byte
@@ -557,8 +559,32 @@ func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
 	if !c.send(ctx, frame) {
 		return false
 	}
-	c.s.metrics.command(time.Since(a.received), a.decode, a.res.Timing)
+	c.answered(a, werr)
 	return true
+}
+
+// answered records an answered command's timings; with -v it logs them, and
+// with --trace-slow a slow one triggers a trace.
+func (c *conn) answered(a answer, werr *world.Error) {
+	s := c.s
+	total := time.Since(a.received)
+	s.metrics.command(total, a.decode, a.res.Timing)
+	if s.tracer != nil && total >= s.cfg.TraceSlow {
+		s.tracer.trigger(total, a.kind, a.res.Revision)
+	}
+	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
+		t := a.res.Timing
+		attrs := []slog.Attr{slog.String("conn", c.id.String()), slog.Uint64("request", uint64(a.request)),
+			slog.String("command", a.kind.String()), slog.Uint64("revision", a.res.Revision),
+			slog.Int64("total_us", total.Microseconds()), slog.Int64("decode_ns", a.decode.Nanoseconds()),
+			slog.Int64("queue_us", t.Queue.Microseconds()), slog.Int64("apply_ns", t.Apply.Nanoseconds()),
+			slog.Int64("encode_ns", t.Encode.Nanoseconds()), slog.Int64("commit_us", t.Commit.Microseconds()),
+			slog.Int("batch", t.Batch)}
+		if werr != nil {
+			attrs = append(attrs, slog.String("code", werr.Code.String()))
+		}
+		s.logger.LogAttrs(context.Background(), slog.LevelDebug, "command", attrs...)
+	}
 }
 
 // send writes one frame with the write deadline. A client that cannot

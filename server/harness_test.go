@@ -68,7 +68,10 @@ func start(t testing.TB, o options) *harness {
 		o.cfg.HashParams = fastHash
 	}
 	o.cfg.Version = "test"
-	srv := server.New(o.cfg, eng, st)
+	srv, err := server.New(o.cfg, eng, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := &harness{t: t, path: o.path, st: st, eng: eng, srv: srv, hs: httptest.NewServer(srv.Handler())}
 	t.Cleanup(h.stop)
 	for _, u := range []struct {

@@ -65,6 +65,8 @@ type Config struct {
 	SessionTTL     time.Duration
 	TelemetryEvery time.Duration // how often v1 clients get a Telemetry frame (default 5s)
 	NoTimings      bool          // record no stage timings (to measure what they cost; the engine has its own switch)
+	TraceSlow      time.Duration // >0: keep a trace flight recorder, and write a trace when a command takes this long
+	TraceDir       string        // where slow-command traces go (default: the system's temporary directory)
 	HashParams     HashParams
 	Limits         Limits
 	Logger         *slog.Logger
@@ -82,14 +84,16 @@ type Server struct {
 	metrics  *metrics
 	logins   *loginLimiter
 	hashing  semaphore
+	tracer   *slowTracer // nil unless Config.TraceSlow
 	logger   *slog.Logger
 	now      func() time.Time
 	started  time.Time
 	stop     chan struct{}
 }
 
-// New returns a server for eng, whose save file is st.
-func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
+// New returns a server for eng, whose save file is st. It fails only when
+// Config.TraceSlow asks for a trace flight recorder and one cannot start.
+func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 	cfg.Limits.fill()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -118,9 +122,16 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) *Server {
 		started:  cfg.Now(),
 		stop:     make(chan struct{}),
 	}
+	if cfg.TraceSlow > 0 {
+		t, err := startTracer(cfg.TraceDir, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.tracer = t
+	}
 	eng.OnBatch(s.metrics.batch)
 	go s.watch()
-	return s
+	return s, nil
 }
 
 // Accounts returns the server's users and sessions.
@@ -177,6 +188,9 @@ func (s *Server) stateFrame() []byte {
 // store after.
 func (s *Server) Shutdown(ctx context.Context) error {
 	close(s.stop)
+	if s.tracer != nil {
+		defer s.tracer.stop()
+	}
 	conns := s.hub.close()
 	for _, c := range conns {
 		c.drain()

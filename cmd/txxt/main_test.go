@@ -183,3 +183,45 @@ func TestUserCommands(t *testing.T) {
 		t.Fatal("unknown user command succeeded")
 	}
 }
+
+// --pprof serves the profiles on a listener of its own; the game's address
+// does not have them.
+func TestServePprof(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--pprof", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "p.db")},
+			env(nil), strings.NewReader(""), &stdout, &stderr)
+	}()
+	pp := regexp.MustCompile(`pprof at (http://[0-9.:]+)/`)
+	game := regexp.MustCompile(`serving .* at (http://[0-9.:]+)/`)
+	var pprofURL, gameURL string
+	for deadline := time.Now().Add(30 * time.Second); pprofURL == ""; time.Sleep(20 * time.Millisecond) {
+		if m := pp.FindStringSubmatch(stdout.String()); m != nil {
+			pprofURL = m[1]
+			gameURL = game.FindStringSubmatch(stdout.String())[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pprof address printed:\n%s\n%s", stdout.String(), stderr.String())
+		}
+	}
+	for _, c := range []struct {
+		url    string
+		status int
+	}{{pprofURL + "/debug/pprof/", 200}, {pprofURL + "/debug/pprof/goroutine?debug=1", 200}, {gameURL + "/debug/pprof/", 404}} {
+		res, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.status {
+			t.Errorf("GET %s: %d, want %d", c.url, res.StatusCode, c.status)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

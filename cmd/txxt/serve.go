@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"strings"
 	"time"
 
@@ -33,7 +36,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	origins := fs.String("origins", getenv("TXXT_ALLOWED_ORIGINS"), "comma-separated origins allowed besides the server's own (env TXXT_ALLOWED_ORIGINS)")
 	demo := fs.Bool("demo", false, "seed a new save file with demo data and the login demo/demo")
 	insecure := fs.Bool("insecure-no-auth", envOr(getenv, "TXXT_INSECURE_NO_AUTH", "") == "1", "no login: everyone is an admin (local development only; env TXXT_INSECURE_NO_AUTH=1)")
-	verbose := fs.Bool("v", false, "log each connection")
+	verbose := fs.Bool("v", false, "log each connection, and each command with its stage timings")
+	pprofAddr := fs.String("pprof", getenv("TXXT_PPROF"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (env TXXT_PPROF; off by default)")
+	traceSlow := fs.Duration("trace-slow", 0, "keep an execution trace flight recorder and write the last seconds of trace when a command takes this long, e.g. 50ms (off by default)")
+	traceDir := fs.String("trace-dir", "", "where --trace-slow writes its traces (default: the system's temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
@@ -58,7 +64,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			allowed = append(allowed, o)
 		}
 	}
-	srv := server.New(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger}, eng, st)
+	srv, err := server.New(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
+		TraceSlow: *traceSlow, TraceDir: *traceDir}, eng, st)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	if *traceSlow > 0 {
+		logger.Info("tracing slow commands", "over", *traceSlow, "dir", cmp.Or(*traceDir, os.TempDir()))
+	}
 	seeded := false
 	if *demo && st.Created() {
 		if err := server.SeedDemo(ctx, eng, srv.Accounts(), time.Now(), 200, uint64(time.Now().UnixNano())); err != nil {
@@ -83,8 +97,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case *demo:
 		fmt.Fprintf(stdout, "--demo: %s existed already, so it was not seeded (log in as %s/%s if it was seeded before)\n", *data, server.DemoUser, server.DemoPassword)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if *pprofAddr != "" {
+		ps, err := servePprof(*pprofAddr, errc)
+		if err != nil {
+			hs.Close()
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer ps.Close()
+		fmt.Fprintf(stdout, "pprof at http://%s/debug/pprof/\n", ps.Addr)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -99,4 +123,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	return nil
+}
+
+// servePprof serves net/http/pprof on a listener of its own, never on the
+// game's: profiles show internals, so they stay off unless asked for, on an
+// address the operator chooses (loopback, usually).
+func servePprof(addr string, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ps := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := ps.Serve(ln); err != http.ErrServerClosed {
+			errc <- err
+		}
+	}()
+	return ps, nil
 }
