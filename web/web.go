@@ -5,5 +5,9 @@ import "embed"
 
 // Files is the client, served at /.
 //
-//go:embed index.html
+// The client's files are plain JavaScript modules, served as they are:
+// there is no build step. Only what the browser needs is embedded: not
+// package.json, not the tests.
+//
+//go:embed index.html js/*.js
 var Files embed.FS
