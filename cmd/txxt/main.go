@@ -47,6 +47,8 @@ Usage:
                              run the server (--demo: seed a new save file, login demo/demo)
   txxt user add|passwd|list|remove [--data FILE] [NAME]
                              manage logins (passwords are read from standard input)
+  txxt load SCENARIO [--spawn | --url U] [flags]
+                             drive a server with real clients and measure (txxt load for the list)
   txxt info [--data FILE]    open (or create) a save file and print what it holds
   txxt version               print the version
 
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "info":
 		return runInfo(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,223 @@
+// Package lab is txxt's load generator: scenarios that drive a running
+// server over its real protocol and real sockets, measure what a client
+// sees, scrape what the server measured, and compare a run with a
+// baseline. `txxt load` is its command line.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"txxt/wire"
+	"txxt/world"
+)
+
+// Target is the server a run drives.
+type Target struct {
+	URL   string // http://host:port
+	Token string // a session token (Authorization: Bearer)
+}
+
+// Login opens a session on url and returns the target.
+func Login(ctx context.Context, url, user, password string) (Target, error) {
+	body := fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)
+	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(url, "/")+"/api/auth/login", strings.NewReader(body))
+	if err != nil {
+		return Target{}, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Target{}, err
+	}
+	defer res.Body.Close()
+	var out struct{ Token, Code, Message string }
+	json.NewDecoder(res.Body).Decode(&out)
+	if res.StatusCode != 200 || out.Token == "" {
+		return Target{}, fmt.Errorf("login as %s: %d %s %s", user, res.StatusCode, out.Code, out.Message)
+	}
+	return Target{URL: strings.TrimSuffix(url, "/"), Token: out.Token}, nil
+}
+
+// client is one v1 game connection. Its reader goroutine decodes every
+// frame: answers go to the waiter of their request id, events to onEvent.
+type client struct {
+	ws       *websocket.Conn
+	welcome  wire.Welcome
+	snapshot *world.State
+	last     uint64 // revision of the last event or snapshot (reader only)
+
+	mu      sync.Mutex
+	waiters map[uint32]chan wire.ServerFrame
+	next    uint32
+	created map[uint64]world.ID // revision → the task or service it created
+
+	onEvent func(rev uint64, at time.Time)
+	gaps    int // events that did not follow the previous one (reader only)
+	done    chan struct{}
+	err     error
+}
+
+// dial connects, reads Welcome and the Snapshot (or, with since, the
+// events after it until the first live wait), and starts the reader.
+func dial(ctx context.Context, t Target, query string, onEvent func(uint64, time.Time)) (*client, error) {
+	u := "ws" + strings.TrimPrefix(t.URL, "http") + "/api/game"
+	if query != "" {
+		u += "?" + query
+	}
+	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+		Subprotocols: []string{wire.Subprotocol},
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + t.Token}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(-1)
+	c := &client{ws: ws, waiters: map[uint32]chan wire.ServerFrame{}, created: map[uint64]world.ID{}, onEvent: onEvent, done: make(chan struct{})}
+	f, err := c.read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	if f.Type != wire.TypeWelcome {
+		ws.CloseNow()
+		return nil, fmt.Errorf("first frame 0x%02x, not Welcome", f.Type)
+	}
+	c.welcome = f.Welcome
+	if !strings.Contains(query, "since=") {
+		for c.snapshot == nil {
+			f, err := c.read(ctx)
+			if err != nil {
+				ws.CloseNow()
+				return nil, err
+			}
+			if f.Type == wire.TypeSnapshot {
+				c.snapshot, c.last = f.Snapshot, f.Snapshot.Revision
+			}
+		}
+	} else {
+		fmt.Sscanf(query[strings.Index(query, "since=")+6:], "%d", &c.last)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+func (c *client) read(ctx context.Context) (wire.ServerFrame, error) {
+	_, raw, err := c.ws.Read(ctx)
+	if err != nil {
+		return wire.ServerFrame{}, err
+	}
+	return wire.DecodeServerFrame(raw, true)
+}
+
+func (c *client) readLoop() {
+	defer close(c.done)
+	for {
+		f, err := c.read(context.Background())
+		if err != nil {
+			c.err = err
+			c.mu.Lock()
+			for _, w := range c.waiters {
+				close(w)
+			}
+			c.waiters = nil
+			c.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		switch {
+		case f.Type == wire.TypeSnapshot:
+			c.last = f.Snapshot.Revision
+		case wire.IsEvent(f.Type):
+			if f.Event.Revision != c.last+1 {
+				c.gaps++
+			}
+			c.last = f.Event.Revision
+			switch f.Event.Kind {
+			case world.EvTaskCreated:
+				c.mu.Lock()
+				c.created[f.Event.Revision] = f.Event.Task.ID
+				c.mu.Unlock()
+			case world.EvServiceCreated:
+				c.mu.Lock()
+				c.created[f.Event.Revision] = f.Event.Service.ID
+				c.mu.Unlock()
+			}
+			if c.onEvent != nil {
+				c.onEvent(f.Event.Revision, now)
+			}
+		case f.Type == wire.TypeAck || f.Type == wire.TypeError:
+			req := f.Ack.Request
+			if f.Type == wire.TypeError {
+				req = f.Error.Request
+			}
+			c.mu.Lock()
+			w := c.waiters[req]
+			delete(c.waiters, req)
+			c.mu.Unlock()
+			if w != nil {
+				w <- f
+			}
+		}
+	}
+}
+
+// send sends cmd and returns the channel its answer arrives on (closed
+// without a value if the connection ends first).
+func (c *client) send(ctx context.Context, cmd world.Command) (<-chan wire.ServerFrame, error) {
+	ch := make(chan wire.ServerFrame, 1)
+	c.mu.Lock()
+	if c.waiters == nil {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("connection closed: %v", c.err)
+	}
+	c.next++
+	req := c.next
+	c.waiters[req] = ch
+	c.mu.Unlock()
+	return ch, c.ws.Write(ctx, websocket.MessageBinary, wire.AppendCommand(nil, true, req, &cmd))
+}
+
+// do sends cmd and waits for its answer: the round trip, and its revision
+// or error.
+func (c *client) do(ctx context.Context, cmd world.Command) (time.Duration, uint64, error) {
+	start := time.Now()
+	ch, err := c.send(ctx, cmd)
+	if err != nil {
+		return 0, 0, err
+	}
+	select {
+	case f, ok := <-ch:
+		rtt := time.Since(start)
+		switch {
+		case !ok:
+			return rtt, 0, fmt.Errorf("connection closed before the answer: %v", c.err)
+		case f.Type == wire.TypeError:
+			return rtt, 0, fmt.Errorf("%s: %s", f.Error.Code, f.Error.Message)
+		}
+		return rtt, f.Ack.Revision, nil
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+}
+
+// createdAt returns the id of what the event at rev created: the server
+// sends a command's event before its Ack, so it is known by the answer.
+func (c *client) createdAt(rev uint64) (world.ID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.created[rev]
+	delete(c.created, rev)
+	return id, ok
+}
+
+func (c *client) close() {
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	<-c.done
+}
