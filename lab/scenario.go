@@ -93,6 +93,7 @@ type run struct {
 	firstErr atomic.Pointer[string]
 	service  world.ID
 	day      uint16
+	measured time.Time // when the measured part began, if not at start
 }
 
 func (r *run) fail(err error) {
@@ -139,6 +140,9 @@ func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Elapsed = time.Since(r.start).Seconds()
+	if !r.measured.IsZero() { // the set-up (readers connecting) does not count
+		res.Elapsed = time.Since(r.measured).Seconds()
+	}
 	res.Commands, res.Errors = r.commands.Load(), r.errors.Load()
 	if p := r.firstErr.Load(); p != nil {
 		res.FirstError = *p
@@ -327,6 +331,7 @@ func (r *run) fanout(ctx context.Context, res *Result, slow bool) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
+	r.measured = time.Now()
 	err := r.each(wctx, r.cfg.Clients, func(ctx context.Context, i int) error {
 		c, err := dial(ctx, r.t, "", nil)
 		if err != nil {
