@@ -207,14 +207,26 @@ func pace(ctx context.Context, rate float64, next *time.Time) bool {
 }
 
 // create: each client sends Count CreateTask, one after another (the
-// original's smoke test is one client, 40 commands).
+// original's smoke test is one client, 40 commands). The clients connect
+// before the clock starts.
 func (r *run) create(ctx context.Context) error {
+	// Every client connects first; the clock starts when all have.
+	var ready sync.WaitGroup
+	ready.Add(r.cfg.Clients)
+	go0 := make(chan struct{})
+	go func() {
+		ready.Wait()
+		r.measured = time.Now()
+		close(go0)
+	}()
 	return r.each(ctx, r.cfg.Clients, func(ctx context.Context, i int) error {
 		c, err := dial(ctx, r.t, "", nil)
+		ready.Done()
 		if err != nil {
 			return err
 		}
 		defer c.close()
+		<-go0
 		next := time.Now()
 		for n := 0; n < r.cfg.Count && pace(ctx, r.cfg.Rate, &next); n++ {
 			r.command(ctx, c, r.task(fmt.Sprintf("load %d.%d", i, n), world.Slot{Date: r.day, Start: uint16(n%48) * 30, Duration: 30}))

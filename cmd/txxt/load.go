@@ -48,6 +48,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	user := fs.String("user", "demo", "log in as")
 	password := fs.String("password", envOr(getenv, "TXXT_PASSWORD", "demo"), "the password (env TXXT_PASSWORD)")
 	spawn := fs.Bool("spawn", false, "start a txxt serve of our own on a free port, with a temporary save file")
+	spawnArgs := fs.String("serve-args", "", "with --spawn: more flags for txxt serve, e.g. \"--commit-per-command\"")
 	fs.IntVar(&cfg.Clients, "clients", 0, "clients (create, mixed), writers (fanout, slow), at once (connect); default per scenario")
 	fs.IntVar(&cfg.Readers, "readers", 0, "readers (fanout, slow; default 10)")
 	fs.IntVar(&cfg.Count, "count", 0, "commands per client (create; default 40), connections (connect; default 500)")
@@ -83,7 +84,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 
 	pid := 0
 	if *spawn {
-		srv, err := spawnServer(ctx, stderr)
+		srv, err := spawnServer(ctx, strings.Fields(*spawnArgs), stderr)
 		if err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ type spawned struct {
 
 // spawnServer starts this binary's `serve --demo` on a free loopback port
 // with a save file in a new temporary directory.
-func spawnServer(ctx context.Context, stderr io.Writer) (*spawned, error) {
+func spawnServer(ctx context.Context, extra []string, stderr io.Writer) (*spawned, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -215,7 +216,8 @@ func spawnServer(ctx context.Context, stderr io.Writer) (*spawned, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--demo", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "load.db"))
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "load.db")}, extra...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), spawnEnv+"=1")
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

@@ -40,6 +40,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pprofAddr := fs.String("pprof", getenv("TXXT_PPROF"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (env TXXT_PPROF; off by default)")
 	traceSlow := fs.Duration("trace-slow", 0, "keep an execution trace flight recorder and write the last seconds of trace when a command takes this long, e.g. 50ms (off by default)")
 	traceDir := fs.String("trace-dir", "", "where --trace-slow writes its traces (default: the system's temporary directory)")
+	perCommand := fs.Bool("commit-per-command", false, "for measurement only: one commit per command, as the original did, instead of group commit")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
@@ -54,7 +55,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("open save file %s: %w", *data, err)
 	}
 	defer st.Close()
-	eng, err := engine.Open(st, engine.Options{Logger: logger})
+	eng, err := engine.Open(st, engine.Options{Logger: logger, CommitPerCommand: *perCommand})
 	if err != nil {
 		return fmt.Errorf("boot %s: %w", *data, err)
 	}
