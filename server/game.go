@@ -89,6 +89,7 @@ func (aq *answerQueue) take(dst []answer) []answer {
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
+	out    *corkedConn // under ws's writes: the writer corks it around runs of frames
 	v1     bool
 	id     world.ID // this connection, in presence
 	client world.ID // the client's id for retries (Welcome tells it)
@@ -196,7 +197,8 @@ func (s *Server) handleGame() http.Handler {
 			}
 			c.since, c.resume = n, true
 		}
-		ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+		sb := &smallBuffers{ResponseWriter: w}
+		ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 			Subprotocols: []string{wire.Subprotocol},
 			// The origin was checked by authenticateUpgrade, with the
 			// rules of this server (own origin, configured list, no
@@ -206,7 +208,7 @@ func (s *Server) handleGame() http.Handler {
 		if err != nil {
 			return // Accept has answered the request
 		}
-		c.ws = ws
+		c.ws, c.out = ws, sb.out
 		c.v1 = ws.Subprotocol() == wire.Subprotocol
 		ws.SetReadLimit(int64(s.limits.MaxFrame))
 		if login.insecure {
@@ -375,8 +377,9 @@ func (c *conn) write() {
 	var presenceDue <-chan time.Time
 	var lastPresence time.Time
 	for {
+		c.out.cork()
 		wake, ok := c.catchUp(ctx, sub)
-		if !ok {
+		if !ok || !c.flush() {
 			return
 		}
 		select {
@@ -384,7 +387,9 @@ func (c *conn) write() {
 		case <-c.answers.ready:
 			// The engine publishes a batch before it answers, so
 			// catching up first puts every event up to the answers'
-			// revisions on the wire before the answers.
+			// revisions on the wire before the answers. All in one
+			// write: the loop flushes before it waits again.
+			c.out.cork()
 			if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers(ctx) {
 				return
 			}
@@ -433,6 +438,17 @@ func (c *conn) write() {
 			return
 		}
 	}
+}
+
+// flush sends what the writer gathered while corked. A client that does
+// not take it within WriteTimeout is closed: it resumes from its revision.
+func (c *conn) flush() bool {
+	if err := c.out.uncork(c.s.limits.WriteTimeout); err != nil {
+		c.s.metrics.dropped("write_timeout")
+		c.kill(closeTooSlow, "write timed out")
+		return false
+	}
+	return true
 }
 
 // presenceEvery is the shortest time between two presence batches.
@@ -502,7 +518,14 @@ func (c *conn) close(code websocket.StatusCode, why string) {
 // deliver writes a snapshot or a run of events.
 func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
 	if d.Snapshot != nil {
-		return c.send(ctx, d.Snapshot.Frame)
+		// A snapshot is big: straight to the socket, not copied into the
+		// cork's buffer first.
+		if !c.flush() {
+			return false
+		}
+		ok := c.send(ctx, d.Snapshot.Frame)
+		c.out.cork()
+		return ok
 	}
 	for _, p := range d.Events {
 		if c.v1 {
@@ -627,10 +650,14 @@ func (c *conn) welcome(ctx context.Context) []byte {
 const connBuffer = 1 << 10
 
 // smallBuffers hands the WebSocket library, which keeps the hijacked
-// connection's buffers for the life of the connection, smaller ones.
-type smallBuffers struct{ http.ResponseWriter }
+// connection's buffers for the life of the connection, smaller ones, and
+// puts a corkedConn under its writes.
+type smallBuffers struct {
+	http.ResponseWriter
+	out *corkedConn // set by Hijack
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -645,5 +672,55 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if len(early) > 0 {
 		in = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
 	}
-	return nc, bufio.NewReadWriter(bufio.NewReaderSize(in, connBuffer), bufio.NewWriterSize(nc, connBuffer)), nil
+	w.out = &corkedConn{Conn: nc}
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(in, connBuffer), bufio.NewWriterSize(w.out, connBuffer)), nil
+}
+
+// corkedConn is the socket under the WebSocket library's writes. While the
+// connection's writer has it corked, what the library writes (each frame,
+// flushed on its own) is gathered; uncork sends it all in one write. So a
+// run of events, or of answers, costs the connection one syscall, not one
+// per frame. Writes from other goroutines (pings, pongs) while it is not
+// corked go straight through. The mutex keeps every byte in the order the
+// library wrote it.
+type corkedConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkedConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork writes what was gathered, within timeout.
+func (c *corkedConn) uncork(timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.buf) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.Conn.Write(c.buf)
+	c.Conn.SetWriteDeadline(time.Time{})
+	clear(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil // a burst's buffer is not kept by an idle connection
+	}
+	return err
 }
