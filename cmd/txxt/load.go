@@ -202,21 +202,33 @@ func printSummary(w io.Writer, res *lab.Result, b lab.Baseline) {
 type spawned struct {
 	cmd *exec.Cmd
 	url string
-	dir string
+	dir string // a temporary directory to remove at stop, or ""
 }
 
 // spawnServer starts this binary's `serve --demo` on a free loopback port
 // with a save file in a new temporary directory.
 func spawnServer(ctx context.Context, extra []string, stderr io.Writer) (*spawned, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "txxt-load-")
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "load.db")}, extra...)
+	s, err := spawnServerOn(ctx, filepath.Join(dir, "load.db"), extra, stderr)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.dir = dir
+	return s, nil
+}
+
+// spawnServerOn starts this binary's `serve --demo` on a free loopback port
+// with the save file data (seeded only if new).
+func spawnServerOn(ctx context.Context, data string, extra []string, stderr io.Writer) (*spawned, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), spawnEnv+"=1")
 	cmd.Stderr = stderr
@@ -225,10 +237,9 @@ func spawnServer(ctx context.Context, extra []string, stderr io.Writer) (*spawne
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &spawned{cmd: cmd, dir: dir}
+	s := &spawned{cmd: cmd}
 	found := make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`at (http://[0-9.:]+)/`)
@@ -267,7 +278,9 @@ func (s *spawned) stop() {
 		s.cmd.Process.Kill()
 		<-done
 	}
-	os.RemoveAll(s.dir)
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }
 
 // spawnEnv marks a process started by --spawn; tests use it to run the
