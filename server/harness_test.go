@@ -47,6 +47,9 @@ type options struct {
 	engine engine.Options
 	path   string // save file; default: a new one in a temporary directory
 	noSync bool   // the store does not fsync (benchmarks of CPU cost only)
+	// wrap, if set, stands between the engine and the store's log: the
+	// way to inject a storage fault a real disk cannot give on demand.
+	wrap func(*store.Store) engine.Log
 }
 
 // start opens a save file (new unless o.path names one), creates the
@@ -60,7 +63,11 @@ func start(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.Open(st, o.engine)
+	var log engine.Log = st
+	if o.wrap != nil {
+		log = o.wrap(st)
+	}
+	eng, err := engine.Open(log, o.engine)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"txxt/engine"
+	"txxt/server"
+	"txxt/store"
+	"txxt/wire"
+	"txxt/world"
+)
+
+// faultyLog is the real store's log with a switch that makes its commits
+// fail, as a full or failing disk would.
+type faultyLog struct {
+	*store.Store
+	fail atomic.Bool
+}
+
+var errDisk = errors.New("write /data/txxt.db: no space left on device")
+
+func (l *faultyLog) Append(recs []store.Record) error {
+	if l.fail.Load() {
+		return errDisk
+	}
+	return l.Store.Append(recs)
+}
+
+// When the save file refuses writes, the server refuses commands with
+// STORAGE_UNAVAILABLE, broadcasts nothing, says so on /api/status, /readyz
+// and to every v1 client, logs it once, stays healthy for a supervisor,
+// and recovers by itself when the storage does.
+func TestStorageFailureIsReportedAndRecovered(t *testing.T) {
+	var fl *faultyLog
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	h := start(t, options{
+		cfg:    server.Config{Logger: logger},
+		engine: engine.Options{Logger: logger},
+		wrap:   func(st *store.Store) engine.Log { fl = &faultyLog{Store: st}; return fl },
+	})
+	a, b := h.dial(true, ""), h.dial(true, "")
+	a.handshake()
+	b.handshake()
+	before := a.ack(1, world.Command{Kind: world.CmdCreateService, Text: "before"})
+	b.expect(wire.TypeServiceCreated)
+
+	fl.fail.Store(true)
+	for i := range 5 {
+		a.send(uint32(10+i), world.Command{Kind: world.CmdCreateService, Text: "lost"})
+		f, events := a.answer(uint32(10 + i))
+		if f.Type != wire.TypeError || f.Error.Code != world.CodeStorageUnavailable || !strings.Contains(f.Error.Message, "retry") || len(events) != 0 {
+			t.Fatalf("command during the failure: %+v, events %v", f, events)
+		}
+	}
+	if h.eng.Revision() != before {
+		t.Fatalf("revision moved to %d during the failure", h.eng.Revision())
+	}
+	// Every v1 client is told; the server is not ready but healthy.
+	waitState(t, b, wire.StateDegraded, "no space left")
+	st := h.status()
+	if st["degraded"] != true || !strings.Contains(st["degraded_reason"].(string), "no space left") {
+		t.Fatalf("status %v", st)
+	}
+	if res, _ := h.do("GET", "/readyz", "", nil); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz %d while degraded", res.StatusCode)
+	}
+	if res, _ := h.do("GET", "/healthz", "", nil); res.StatusCode != 200 {
+		t.Fatalf("healthz %d while degraded", res.StatusCode)
+	}
+	if n := strings.Count(logs.String(), "storage unavailable"); n != 1 {
+		t.Fatalf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	}
+
+	// The disk recovers: the next command goes through, clients hear it.
+	fl.fail.Store(false)
+	after := a.ack(20, world.Command{Kind: world.CmdCreateService, Text: "after"})
+	if after != before+1 {
+		t.Fatalf("first revision after recovery %d, want %d", after, before+1)
+	}
+	// The other client gets the event, and (within a second) the news.
+	var gotEvent, gotOK bool
+	for !gotEvent || !gotOK {
+		_, f := b.read()
+		switch {
+		case f.Type == wire.TypeServiceCreated:
+			if f.Event.Revision != after || f.Event.Service.Name != "after" {
+				t.Fatalf("other client got %+v", f.Event)
+			}
+			gotEvent = true
+		case wire.IsEvent(f.Type):
+			t.Fatalf("unexpected event 0x%02x", f.Type)
+		case f.Type == wire.TypeServerState && f.ServerState.State == wire.StateOK:
+			gotOK = true
+		}
+	}
+	if res, _ := h.do("GET", "/readyz", "", nil); res.StatusCode != 200 {
+		t.Fatalf("readyz %d after recovery", res.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "storage recovered") {
+		t.Fatalf("no recovery in the log:\n%s", logs.String())
+	}
+}
+
+// waitState reads c's frames until a ServerState with state (and reason);
+// no event may come on the way.
+func waitState(t *testing.T, c *client, state uint8, reason string) {
+	t.Helper()
+	for {
+		_, f := c.read()
+		if wire.IsEvent(f.Type) {
+			t.Fatalf("an event (0x%02x) was broadcast while waiting for state %d", f.Type, state)
+		}
+		if f.Type == wire.TypeServerState && f.ServerState.State == state && strings.Contains(f.ServerState.Reason, reason) {
+			return
+		}
+	}
+}
