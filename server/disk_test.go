@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -120,4 +124,79 @@ func waitState(t *testing.T, c *client, state uint8, reason string) {
 			return
 		}
 	}
+}
+
+// The same with a real full disk: the save file on a 4 MiB tmpfs, filled
+// up by another file until the server's commits fail; then the other
+// file goes, and the server carries on by itself.
+func TestRealFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	h := start(t, options{path: filepath.Join(dir, "txxt.db")})
+	c := h.dial(true, "")
+	c.handshake()
+	c.ack(1, world.Command{Kind: world.CmdCreateService, Text: "before"})
+
+	// Fill what is left.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+
+	var acked []string
+	var refused *wire.ErrorFrame
+	for i := 0; refused == nil && i < 20000; i++ {
+		name := fmt.Sprintf("svc-%05d-%s", i, strings.Repeat("x", 40))
+		c.send(uint32(100+i), world.Command{Kind: world.CmdCreateService, Text: name})
+		f, _ := c.answer(uint32(100 + i))
+		if f.Type == wire.TypeAck {
+			acked = append(acked, name)
+			continue
+		}
+		refused = &f.Error
+	}
+	if refused == nil || refused.Code != world.CodeStorageUnavailable {
+		t.Fatalf("the full disk never refused a command (last: %+v, %d acked)", refused, len(acked))
+	}
+	rev := h.eng.Revision()
+	eventually(t, "status says degraded", func() bool { return h.status()["degraded"] == true })
+
+	os.Remove(filepath.Join(dir, "filler"))
+	next := c.ack(90000, world.Command{Kind: world.CmdCreateService, Text: "after"})
+	if next != rev+1 {
+		t.Fatalf("after the disk freed up: revision %d, want %d", next, rev+1)
+	}
+	eventually(t, "status says ok", func() bool { return h.status()["degraded"] == false })
+
+	// Nothing acknowledged was lost: restart on the same file.
+	h.stop()
+	h2 := start(t, options{path: filepath.Join(dir, "txxt.db")})
+	c2 := h2.dial(true, "")
+	_, snap := c2.handshake()
+	have := map[string]bool{}
+	for _, s := range snap.Services {
+		have[s.Name] = true
+	}
+	for _, name := range append(acked, "before", "after") {
+		if !have[name] {
+			t.Fatalf("%s was acknowledged and is gone after the restart", name)
+		}
+	}
+	if snap.Revision != next {
+		t.Fatalf("restarted at %d, want %d", snap.Revision, next)
+	}
+	t.Logf("%d commands acknowledged before the disk filled; refused: %s", len(acked), refused.Message)
 }
