@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +63,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(2)
 	}
-	if !slicesContains(lab.Scenarios, scenario) {
+	if !slices.Contains(lab.Scenarios, scenario) {
 		fmt.Fprint(stderr, loadUsage)
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}
@@ -136,15 +137,6 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "compared with %s: within %s\n", *compare, *maxReg)
 	}
 	return nil
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // parsePercent reads "10%" or "0.1".
