@@ -420,6 +420,11 @@ func (c *conn) write() {
 				return
 			}
 		case <-ping.C:
+			// A session that expired while connected ends here too.
+			if !c.login.Expires.IsZero() && !s.now().Before(c.login.Expires) {
+				c.kill(closeRevoked, "session expired: log in again")
+				continue
+			}
 			if pinging == nil {
 				pinging = make(chan error, 1)
 				go func(ch chan error) {

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// loginLimiter slows password guessing: each remote host has a bucket of
-// failed logins (burst loginBurst, refilled at loginRate a second); an empty
+// loginLimiter slows password guessing: each remote host, and each user
+// name, has a bucket of failed logins (burst loginBurst, refilled at loginRate a second); an empty
 // bucket refuses logins from that host until it refills. Successful logins
 // cost nothing.
 type loginLimiter struct {
@@ -26,10 +26,10 @@ const (
 func newLoginLimiter() *loginLimiter { return &loginLimiter{hosts: make(map[string]*bucket)} }
 
 // allow returns how long host must wait before it may try again (0: now).
-func (l *loginLimiter) allow(host string, now time.Time) time.Duration {
+func (l *loginLimiter) allow(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.hosts[host]
+	b, ok := l.hosts[key]
 	if !ok {
 		return 0
 	}
@@ -40,11 +40,11 @@ func (l *loginLimiter) allow(host string, now time.Time) time.Duration {
 	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 }
 
-// failed takes a token from host's bucket.
-func (l *loginLimiter) failed(host string, now time.Time) {
+// failed takes a token from key's bucket.
+func (l *loginLimiter) failed(key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.hosts[host]
+	b, ok := l.hosts[key]
 	if !ok {
 		if len(l.hosts) >= loginMaxHosts {
 			for h, o := range l.hosts {
@@ -55,7 +55,7 @@ func (l *loginLimiter) failed(host string, now time.Time) {
 		}
 		nb := newBucket(loginRate, loginBurst, now)
 		b = &nb
-		l.hosts[host] = b
+		l.hosts[key] = b
 	}
 	b.refill(now)
 	b.tokens = max(b.tokens-1, 0)

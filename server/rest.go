@@ -182,10 +182,13 @@ func (s *Server) handleLogin() http.Handler {
 		if !s.decodeJSON(w, r, &req) {
 			return
 		}
-		host := remoteHost(r)
-		if wait := s.logins.allow(host, s.now()); wait > 0 {
+		// Failed logins are counted per address and per user name, so
+		// neither many names from one address nor one name from many
+		// addresses guesses fast.
+		host, user := remoteHost(r), "user:"+req.Username
+		if wait := max(s.logins.allow(host, s.now()), s.logins.allow(user, s.now())); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-			writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "too many failed logins from "+host+": retry in "+wait.Round(time.Second).String())
+			writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "too many failed logins: retry in "+wait.Round(time.Second).String())
 			return
 		}
 		if !s.hashing.acquire(r.Context()) {
@@ -196,6 +199,7 @@ func (s *Server) handleLogin() http.Handler {
 		s.hashing.release()
 		if errors.Is(err, ErrBadLogin) {
 			s.logins.failed(host, s.now())
+			s.logins.failed(user, s.now())
 			s.logger.Info("login refused", "user", req.Username, "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, err.Error())
 			return

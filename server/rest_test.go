@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -365,4 +367,47 @@ func TestTelemetryFrame(t *testing.T) {
 		return
 	}
 	t.Fatal("no Telemetry frame with the command's stages")
+}
+
+// A session that expires while its game connection is open closes it.
+func TestExpiredSessionClosesItsConnection(t *testing.T) {
+	var skew atomic.Int64
+	h := start(t, options{cfg: server.Config{
+		Now:        func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
+		SessionTTL: time.Hour,
+		Limits:     server.Limits{PingInterval: 20 * time.Millisecond},
+	}})
+	c := h.dial(true, "")
+	c.handshake()
+	skew.Store(int64(2 * time.Hour))
+	if code := c.closedWith(); code != 4002 {
+		t.Fatalf("closed with %d, want 4002", code)
+	}
+}
+
+// Failed logins slow down per user name too, not only per address: after
+// ten failures for ann from 127.0.0.1, ann is refused from 127.0.0.2 as
+// well, while bob logs in from there.
+func TestLoginLimitPerUser(t *testing.T) {
+	h := start(t, options{})
+	for range 10 {
+		h.do("POST", "/api/auth/login", "", map[string]string{"username": "ann", "password": "guess"})
+	}
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	login := func(user, pw string) (*http.Response, []byte) {
+		res, err := other.Post(h.hs.URL+"/api/auth/login", "application/json",
+			strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+		if err != nil {
+			t.Skipf("cannot connect from 127.0.0.2 here: %v", err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res, body
+	}
+	res, body := login("ann", "ann-pw")
+	apiError(t, res, body, 429, world.CodeRateLimited)
+	if res, body := login("bob", "bob-pw"); res.StatusCode != 200 {
+		t.Fatalf("bob from another address: %d %s", res.StatusCode, body)
+	}
 }
