@@ -42,7 +42,7 @@ func reportLatency(b *testing.B, ds []time.Duration, unit time.Duration, name st
 // connection, each endpoint on its own.
 func BenchmarkREST(b *testing.B) {
 	h := start(b, options{})
-	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 1000, 1)
+	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 1000, Seed: 1})
 	h.do("PUT", "/api/profiles/week", h.member, map[string]any{"view": "week"})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, ep := range []struct{ method, path, token, body string }{
@@ -81,7 +81,7 @@ func BenchmarkREST(b *testing.B) {
 // connect, so the snapshot is encoded anew each time instead of shared.
 func BenchmarkConnectSnapshot(b *testing.B) {
 	h := start(b, options{})
-	if err := server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 5000, 1); err != nil {
+	if err := server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 5000, Seed: 1}); err != nil {
 		b.Fatal(err)
 	}
 	var task world.ID
@@ -135,7 +135,7 @@ func BenchmarkConnectSnapshot(b *testing.B) {
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
 	h := start(b, options{})
-	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), 0, 1)
+	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 0, Seed: 1})
 	for b.Loop() {
 		before := memNow()
 		g0 := runtime.NumGoroutine()

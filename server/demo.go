@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,12 +28,20 @@ var (
 		"sprint board", "customer ticket", "load test", "style guide"}
 )
 
+// Demo says how much SeedDemo makes.
+type Demo struct {
+	Tasks int    // how many tasks
+	Weeks int    // over how many weeks around now's (1: this week only; 0 means 3)
+	Seed  uint64 // the same seed gives the same world
+}
+
 // SeedDemo fills a new world for a demonstration: a few services, the
 // admin account DemoUser (password DemoPassword), a few more people, and
-// tasks tasks on the weekdays of the week before, the week of and the week
-// after now, some staged, the past ones mostly completed and a few of
-// today's started. The same seed gives the same world.
-func SeedDemo(ctx context.Context, eng *engine.Engine, acc *Accounts, now time.Time, tasks int, seed uint64) error {
+// d.Tasks tasks on the weekdays of d.Weeks weeks centred on now's (by
+// default the week before, the week of and the week after), some staged,
+// the past ones mostly completed and a few of today's started.
+func SeedDemo(ctx context.Context, eng *engine.Engine, acc *Accounts, now time.Time, d Demo) error {
+	tasks, weeks, seed := d.Tasks, cmp.Or(d.Weeks, 3), d.Seed
 	if _, err := acc.Add(ctx, eng, DemoUser, DemoPassword, RoleAdmin); err != nil {
 		return fmt.Errorf("demo account: %w", err)
 	}
@@ -88,7 +97,7 @@ func SeedDemo(ctx context.Context, eng *engine.Engine, acc *Accounts, now time.T
 		}
 		p := plan{cmd: c}
 		if rng.IntN(10) > 0 { // a tenth stay staged
-			day := monday - 7 + uint16(rng.IntN(3))*7 + uint16(rng.IntN(5))
+			day := monday - 7*uint16((weeks-1)/2) + 7*uint16(rng.IntN(weeks)) + uint16(rng.IntN(5))
 			dur := uint16(30 * (1 + rng.IntN(6)))
 			start := uint16(8*60 + 30*rng.IntN(2*(18-8)-int(dur)/30+1))
 			p.cmd.Slot = world.Slot{Date: day, Start: start, Duration: dur}

@@ -163,7 +163,11 @@ func (s *Server) handleGame() http.Handler {
 		login, status, err := s.authenticateUpgrade(r)
 		if err != nil {
 			s.logger.Warn("game connection refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-			writeError(w, status, world.CodeUnauthorized, err.Error())
+			code := world.CodeUnauthorized
+			if status == http.StatusServiceUnavailable {
+				code = world.CodeStorageUnavailable
+			}
+			writeError(w, status, code, err.Error())
 			return
 		}
 		q := r.URL.Query()

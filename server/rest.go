@@ -83,7 +83,8 @@ func (s *Server) authed(next http.Handler) http.Handler {
 		}
 		sess, err := s.session(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "log in first: "+err.Error())
+			status, code := sessionRefusal(err)
+			writeError(w, status, code, "log in first: "+err.Error())
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
@@ -135,9 +136,21 @@ func (s *Server) authenticateUpgrade(r *http.Request) (Session, int, error) {
 	}
 	sess, err := s.session(r)
 	if err != nil {
-		return Session{}, http.StatusUnauthorized, fmt.Errorf("log in first: %w", err)
+		status, _ := sessionRefusal(err)
+		return Session{}, status, fmt.Errorf("log in first: %w", err)
 	}
 	return sess, 0, nil
+}
+
+// sessionRefusal is the answer to a request whose session could not be
+// had: 401 when there is none, but 503 when the sessions could not be read
+// (a closing or failing save file), so that a client does not take a
+// server's trouble for the end of its session.
+func sessionRefusal(err error) (int, world.Code) {
+	if errors.Is(err, ErrNoSession) || errors.Is(err, ErrSessionExpiry) {
+		return http.StatusUnauthorized, world.CodeUnauthorized
+	}
+	return http.StatusServiceUnavailable, world.CodeStorageUnavailable
 }
 
 // sameOrigin answers 403 and returns false for a browser's request that

@@ -265,6 +265,14 @@ func TestRoutesAnswerJSON(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "text/html") || len(body) == 0 {
 		t.Fatalf("GET /: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
+	// The client's modules and style sheet, with the types a browser
+	// insists on for them.
+	for path, want := range map[string]string{"/js/app.js": "text/javascript", "/js/codec.js": "text/javascript", "/css/app.css": "text/css"} {
+		res, body = h.do("GET", path, "", nil)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), want) || len(body) == 0 {
+			t.Errorf("GET %s: %d %q", path, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
 }
 
 func TestInsecureNoAuth(t *testing.T) {
@@ -410,4 +418,16 @@ func TestLoginLimitPerUser(t *testing.T) {
 	if res, body := login("bob", "bob-pw"); res.StatusCode != 200 {
 		t.Fatalf("bob from another address: %d %s", res.StatusCode, body)
 	}
+}
+
+// A server that cannot read its sessions (here: its save file is closed
+// under it) says so with 503, not 401: a client must not take the server's
+// trouble for the end of its session and drop its user at the login page.
+func TestUnreadableSessionsAreNotALogout(t *testing.T) {
+	h := start(t, options{})
+	h.st.Close()
+	res, body := h.do("GET", "/api/settings", h.member, nil)
+	apiError(t, res, body, 503, world.CodeStorageUnavailable)
+	res, body = h.request("GET", "/api/game", h.member, nil, nil)
+	apiError(t, res, body, 503, world.CodeStorageUnavailable)
 }

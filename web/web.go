@@ -9,5 +9,5 @@ import "embed"
 // there is no build step. Only what the browser needs is embedded: not
 // package.json, not the tests.
 //
-//go:embed index.html js/*.js
+//go:embed index.html js/*.js css/*.css
 var Files embed.FS

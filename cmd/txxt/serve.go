@@ -35,6 +35,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	data := saveFileFlag(fs, getenv)
 	origins := fs.String("origins", getenv("TXXT_ALLOWED_ORIGINS"), "comma-separated origins allowed besides the server's own (env TXXT_ALLOWED_ORIGINS)")
 	demo := fs.Bool("demo", false, "seed a new save file with demo data and the login demo/demo")
+	demoTasks := fs.Int("demo-tasks", 200, "with --demo: how many tasks to seed")
+	demoWeeks := fs.Int("demo-weeks", 3, "with --demo: over how many weeks around this one (1: this week only)")
 	insecure := fs.Bool("insecure-no-auth", envOr(getenv, "TXXT_INSECURE_NO_AUTH", "") == "1", "no login: everyone is an admin (local development only; env TXXT_INSECURE_NO_AUTH=1)")
 	verbose := fs.Bool("v", false, "log each connection, and each command with its stage timings")
 	pprofAddr := fs.String("pprof", getenv("TXXT_PPROF"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (env TXXT_PPROF; off by default)")
@@ -42,6 +44,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	traceDir := fs.String("trace-dir", "", "where --trace-slow writes its traces (default: the system's temporary directory)")
 	perCommand := fs.Bool("commit-per-command", false, "for measurement only: one commit per command, as the original did, instead of group commit")
 	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if *demoTasks < 0 || *demoWeeks < 1 {
+		fmt.Fprintln(stderr, "serve: --demo-tasks must be ≥ 0 and --demo-weeks ≥ 1")
 		return exitCode(2)
 	}
 	level := slog.LevelInfo
@@ -76,7 +82,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	seeded := false
 	if *demo && st.Created() {
-		if err := server.SeedDemo(ctx, eng, srv.Accounts(), time.Now(), 200, uint64(time.Now().UnixNano())); err != nil {
+		if err := server.SeedDemo(ctx, eng, srv.Accounts(), time.Now(),
+			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano())}); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("seed demo data: %w", err)
 		}

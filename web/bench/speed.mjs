@@ -1,0 +1,112 @@
+// The browser client's speed, measured (not asserted): prints the figures
+// docs/BENCHMARKS.md reports.
+//
+//   node web/bench/speed.mjs [--tasks 5000] [--runs 5] [--drag-seconds 3]
+//
+// It builds txxt, serves a temporary save file seeded with --tasks tasks on
+// this week's weekdays, logs in with headless Chromium (software
+// rendering: --disable-gpu), and measures:
+//   - Snapshot: frame received → decoded → every block laid out and drawn,
+//     over --runs page loads (median, min, max);
+//   - dragging a block around the grid for --drag-seconds with the mouse:
+//     frames drawn per second, and the time each frame took to draw
+//     (p50, p95, max), over --runs drags.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const { values: o } = parseArgs({ options: {
+  tasks: { type: 'string', default: '5000' }, runs: { type: 'string', default: '5' },
+  'drag-seconds': { type: 'string', default: '3' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '900' },
+} });
+const tasks = Number(o.tasks), runs = Number(o.runs), dragMs = Number(o['drag-seconds']) * 1000;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dir = mkdtempSync(path.join(tmpdir(), 'txxt-speed-'));
+const bin = path.join(dir, 'txxt');
+execFileSync('go', ['build', '-o', bin, './cmd/txxt'], { cwd: root, stdio: 'inherit' });
+
+const server = spawn(bin, ['serve', '--demo', '--demo-tasks', String(tasks), '--demo-weeks', '1', '--addr', '127.0.0.1:0', '--data', path.join(dir, 'speed.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (b) => { out += b; const m = /at (http:\/\/\S+?)\/?\n/.exec(out); if (m && /demo data/.test(out)) resolve(m[1]); });
+  server.on('exit', (c) => reject(new Error(`txxt serve exited with ${c}`)));
+});
+
+const med = (xs) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const pct = (xs, p) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+const f1 = (x) => x.toFixed(1);
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--disable-gpu'] });
+try {
+  const ctx = await browser.newContext({ viewport: { width: Number(o.width), height: Number(o.height) } });
+  const page = await ctx.newPage();
+  await page.goto(url);
+  await page.fill('input[name=username]', 'demo');
+  await page.fill('input[name=password]', 'demo');
+  await page.click('button[type=submit]');
+  const loaded = () => page.waitForFunction(() => window.txxt?.lastSnapshot && window.txxt.conn.state === 'live', null, { timeout: 60000 });
+  await loaded();
+
+  const snaps = [];
+  for (let i = 0; i < runs; i++) {
+    await page.reload();
+    await loaded();
+    snaps.push(await page.evaluate(() => window.txxt.lastSnapshot));
+  }
+  const onWeek = await page.evaluate(() => window.txxt.grid.items.length);
+
+  const drags = [];
+  for (let i = 0; i < runs; i++) {
+    // A block near the top of the visible hours, dragged in circles over the week.
+    const from = await page.evaluate(() => {
+      const g = window.txxt.grid;
+      const it = g.items.find((x) => x.task.status !== 3 && x.task.start >= 600 && x.task.start < 900 && x.h >= 20);
+      return { ...g.rectOf(it.task.id), id: it.task.id };
+    });
+    const centre = await page.evaluate(() => { const r = window.txxt.grid.canvas.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2, rx: r.width / 3, ry: r.height / 4 }; });
+    await page.mouse.move(from.x + from.w / 2, from.y + from.h / 2);
+    await page.mouse.down();
+    await page.mouse.move(from.x + from.w / 2 + 6, from.y + from.h / 2 + 6, { steps: 2 });
+    const start = await page.evaluate(() => {
+      const g = window.txxt.grid;
+      window.__raf = 0;
+      const tick = () => { window.__raf++; if (window.__counting) requestAnimationFrame(tick); };
+      window.__counting = true;
+      requestAnimationFrame(tick);
+      return { frames: g.frames, t: performance.now() };
+    });
+    const t0 = Date.now();
+    for (let k = 0; Date.now() - t0 < dragMs; k++) {
+      const a = k / 15;
+      await page.mouse.move(centre.x + centre.rx * Math.cos(a), centre.y + centre.ry * Math.sin(a));
+    }
+    const end = await page.evaluate((start) => {
+      window.__counting = false;
+      const g = window.txxt.grid, n = g.frames - start.frames, secs = (performance.now() - start.t) / 1000;
+      const times = [];
+      for (let i = Math.max(0, g.frames - Math.min(n, g.times.length)) + 1; i <= g.frames; i++) times.push(g.times[i % g.times.length]);
+      return { fps: n / secs, rafFps: window.__raf / secs, times, active: !!g.drag?.active };
+    }, start);
+    await page.keyboard.press('Escape'); // cancel: nothing is sent
+    await page.mouse.up();
+    if (!end.active) throw new Error('the drag did not start');
+    drags.push(end);
+  }
+
+  const all = drags.flatMap((d) => d.times);
+  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}`);
+  console.log(`world: ${snaps[0].tasks} tasks (${(snaps[0].bytes / 1e6).toFixed(2)} MB snapshot), ${onWeek} on the week shown`);
+  console.log(`snapshot → drawn, ${runs} page loads: median ${f1(med(snaps.map((s) => s.totalMs)))} ms (decode ${f1(med(snaps.map((s) => s.decodeMs)))} + layout and draw ${f1(med(snaps.map((s) => s.drawMs)))}), min ${f1(Math.min(...snaps.map((s) => s.totalMs)))}, max ${f1(Math.max(...snaps.map((s) => s.totalMs)))}`);
+  console.log(`dragging, ${runs} × ${dragMs / 1000} s: frames drawn per second median ${f1(med(drags.map((d) => d.fps)))} (each run: ${drags.map((d) => f1(d.fps)).join(', ')}); animation frames per second ${f1(med(drags.map((d) => d.rafFps)))}`);
+  console.log(`  time to draw one frame while dragging: p50 ${f1(pct(all, 50))} ms, p95 ${f1(pct(all, 95))} ms, max ${f1(Math.max(...all))} ms (${all.length} frames)`);
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+  await new Promise((r) => server.on('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
