@@ -303,6 +303,19 @@ test('the week view, as a screenshot artifact; no page errors', async () => {
   assert.deepEqual(pageErrors, []);
 });
 
+test('a page whose server speaks another protocol version is told to reload', async () => {
+  // A Welcome of protocol 2, handed to A's connection as if it had come
+  // from the socket: A stops and says to reload instead of misreading frames.
+  await A.evaluate(() => {
+    const f = new Uint8Array(145);
+    f[0] = 0xf0; f[1] = 2;
+    window.txxt.conn.receive(f.buffer);
+  });
+  const banner = await A.waitForSelector('#banner:not([hidden])');
+  assert.match(await banner.textContent(), /protocol 2.*reload/);
+  assert.equal(await A.evaluate(() => window.txxt.conn.stopped), true);
+});
+
 test('log out ends the session and shows the login page', async () => {
   await B.click('#logout');
   await B.waitForSelector('#login:not([hidden])');
