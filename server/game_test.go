@@ -104,6 +104,44 @@ func TestCommandAckedAndBroadcast(t *testing.T) {
 	}
 }
 
+// TestSetService changes a task's service end to end: the v1 peer gets
+// TaskServiceChanged, the original protocol's client the task replaced
+// (TaskDeleted then TaskCreated at the same revision).
+func TestSetService(t *testing.T) {
+	h := start(t, options{})
+	ops, dev := h.service("Ops"), h.service("Dev")
+	a, b, old := h.dial(true, ""), h.dial(true, ""), h.dial(false, "")
+	a.handshake()
+	b.handshake()
+	old.handshake()
+	created := a.ack(1, newTask(ops, "migrate"))
+	task := b.expect(wire.TypeTaskCreated).Event.Task.ID
+	old.expect(wire.TypeTaskCreated)
+
+	rev := a.ack(2, world.Command{Kind: world.CmdSetService, Task: task, Service: dev})
+	if rev != created+1 {
+		t.Fatalf("SetService at %d after %d", rev, created)
+	}
+	if got := b.expect(wire.TypeTaskServiceChanged).Event; got.Revision != rev || got.Task.ID != task || got.Task.Service != dev {
+		t.Fatalf("v1 peer got %+v", got)
+	}
+	if got := old.expect(wire.TypeTaskDeleted).Event; got.Revision != rev || got.Task.ID != task {
+		t.Fatalf("v0 client got %+v", got)
+	}
+	if got := old.expect(wire.TypeTaskCreated).Event; got.Revision != rev || got.Task.ID != task || got.Task.Service != dev || got.Task.Title != "migrate" {
+		t.Fatalf("v0 client got %+v", got)
+	}
+
+	a.send(3, world.Command{Kind: world.CmdSetService, Task: task, Service: engine.RandomID()})
+	if f, _ := a.answer(3); f.Type != wire.TypeError || f.Error.Code != world.CodeServiceNotFound {
+		t.Fatalf("unknown service: %+v", f)
+	}
+	a.send(4, world.Command{Kind: world.CmdSetService, Task: engine.RandomID(), Service: dev})
+	if f, _ := a.answer(4); f.Type != wire.TypeError || f.Error.Code != world.CodeTaskNotFound {
+		t.Fatalf("unknown task: %+v", f)
+	}
+}
+
 func TestRefusedCommandGetsItsCode(t *testing.T) {
 	h := start(t, options{})
 	a := h.dial(true, "")

@@ -36,7 +36,7 @@ var commandKinds = [256]world.CommandKind{
 	TypeSetPriority: world.CmdSetPriority, TypeAssignTask: world.CmdAssignTask,
 	TypeStartTask: world.CmdStartTask, TypeReopenTask: world.CmdReopenTask,
 	TypeCreateService: world.CmdCreateService, TypeRenameService: world.CmdRenameService,
-	TypeSetGrid: world.CmdSetGrid,
+	TypeSetGrid: world.CmdSetGrid, TypeSetService: world.CmdSetService,
 }
 
 var commandTypes = func() (m [256]byte) {
@@ -55,7 +55,7 @@ var bodySizes = [256]int{
 	TypeUnscheduleTask: 16, TypeCompleteTask: 16, TypeDeleteTask: 16,
 	TypeCloneTask: 22, TypeRenameTask: 16, TypeSetPriority: 17, TypeAssignTask: 32,
 	TypeStartTask: 16, TypeReopenTask: 16, TypeCreateService: 0, TypeRenameService: 16,
-	TypeSetGrid: 2,
+	TypeSetGrid: 2, TypeSetService: 32,
 }
 
 var textFrames = [256]bool{TypeCreateTask: true, TypeRenameTask: true, TypeCreateService: true, TypeRenameService: true}
@@ -136,6 +136,8 @@ func DecodeCommand(frame []byte, v1 bool) (ClientFrame, error) {
 			c.Priority = world.Priority(b[16])
 		case TypeAssignTask:
 			c.Assignee = readID(b[16:])
+		case TypeSetService:
+			c.Service = readID(b[16:])
 		}
 	}
 	return f, nil
@@ -181,6 +183,8 @@ func AppendCommand(dst []byte, v1 bool, request uint32, c *world.Command) []byte
 		return append(dst, byte(c.Priority))
 	case TypeAssignTask:
 		return append(dst, c.Assignee[:]...)
+	case TypeSetService:
+		return append(dst, c.Service[:]...)
 	}
 	return dst
 }

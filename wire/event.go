@@ -4,22 +4,23 @@ import "txxt/world"
 
 // eventTypes maps world event kinds to frame types, and frameKinds back.
 var eventTypes = [...]byte{
-	world.EvTaskCreated:     TypeTaskCreated,
-	world.EvTaskScheduled:   TypeTaskScheduled,
-	world.EvTaskMoved:       TypeTaskMoved,
-	world.EvTaskUnscheduled: TypeTaskUnscheduled,
-	world.EvTaskCompleted:   TypeTaskCompleted,
-	world.EvTaskDeleted:     TypeTaskDeleted,
-	world.EvTaskRenamed:     TypeTaskRenamed,
-	world.EvTaskPrioritized: TypeTaskPrioritized,
-	world.EvTaskAssigned:    TypeTaskAssigned,
-	world.EvTaskStarted:     TypeTaskStarted,
-	world.EvTaskReopened:    TypeTaskReopened,
-	world.EvServiceCreated:  TypeServiceCreated,
-	world.EvServiceRenamed:  TypeServiceRenamed,
-	world.EvUserCreated:     TypeUserCreated,
-	world.EvUserRenamed:     TypeUserRenamed,
-	world.EvGridChanged:     TypeGridChanged,
+	world.EvTaskCreated:        TypeTaskCreated,
+	world.EvTaskScheduled:      TypeTaskScheduled,
+	world.EvTaskMoved:          TypeTaskMoved,
+	world.EvTaskUnscheduled:    TypeTaskUnscheduled,
+	world.EvTaskCompleted:      TypeTaskCompleted,
+	world.EvTaskDeleted:        TypeTaskDeleted,
+	world.EvTaskRenamed:        TypeTaskRenamed,
+	world.EvTaskPrioritized:    TypeTaskPrioritized,
+	world.EvTaskAssigned:       TypeTaskAssigned,
+	world.EvTaskStarted:        TypeTaskStarted,
+	world.EvTaskReopened:       TypeTaskReopened,
+	world.EvServiceCreated:     TypeServiceCreated,
+	world.EvServiceRenamed:     TypeServiceRenamed,
+	world.EvUserCreated:        TypeUserCreated,
+	world.EvUserRenamed:        TypeUserRenamed,
+	world.EvGridChanged:        TypeGridChanged,
+	world.EvTaskServiceChanged: TypeTaskServiceChanged,
 }
 
 var frameKinds = func() (m [256]world.EventKind) {
@@ -36,7 +37,7 @@ var eventSizes = [256]int{
 	TypeTaskCreated: 9 + TaskRecordSize, TypeTaskScheduled: 31, TypeTaskMoved: 31,
 	TypeTaskUnscheduled: 25, TypeTaskCompleted: 25, TypeTaskDeleted: 25,
 	TypeTaskRenamed: 25 + titleSize, TypeTaskPrioritized: 26, TypeTaskAssigned: 41,
-	TypeTaskStarted: 25, TypeTaskReopened: 25,
+	TypeTaskStarted: 25, TypeTaskReopened: 25, TypeTaskServiceChanged: 41,
 	TypeServiceCreated: 9 + ServiceRecordSize, TypeServiceRenamed: 9 + ServiceRecordSize,
 	TypeGridChanged: 11, TypeUserCreated: 9 + UserRecordSize, TypeUserRenamed: 9 + UserRecordSize,
 }
@@ -78,6 +79,9 @@ func appendEvent(dst []byte, ev *world.Event, v1 bool) []byte {
 	case world.EvTaskAssigned:
 		dst = append(dst, ev.Task.ID[:]...)
 		return append(dst, ev.Task.Assignee[:]...)
+	case world.EvTaskServiceChanged:
+		dst = append(dst, ev.Task.ID[:]...)
+		return append(dst, ev.Task.Service[:]...)
 	case world.EvServiceCreated, world.EvServiceRenamed:
 		return appendNamed(dst, ev.Service.ID, ev.Service.Name)
 	case world.EvUserCreated, world.EvUserRenamed:
@@ -129,6 +133,8 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 			}
 		case world.EvTaskAssigned:
 			ev.Task.Assignee = readID(b[16:])
+		case world.EvTaskServiceChanged:
+			ev.Task.Service = readID(b[16:])
 		}
 	}
 	return ev, nil
@@ -147,7 +153,7 @@ func AppendLegacy(frames [][]byte, ev *world.Event, after world.Task) [][]byte {
 		world.EvTaskUnscheduled, world.EvTaskCompleted, world.EvTaskDeleted:
 		return append(frames, appendEvent(make([]byte, 0, eventSizes[eventTypes[ev.Kind]]), ev, false))
 	case world.EvTaskRenamed, world.EvTaskPrioritized, world.EvTaskAssigned,
-		world.EvTaskStarted, world.EvTaskReopened:
+		world.EvTaskStarted, world.EvTaskReopened, world.EvTaskServiceChanged:
 		del := world.Event{Revision: ev.Revision, Kind: world.EvTaskDeleted, Task: world.Task{ID: ev.Task.ID}}
 		add := world.Event{Revision: ev.Revision, Kind: world.EvTaskCreated, Task: after}
 		frames = append(frames, appendEvent(make([]byte, 0, 25), &del, false))

@@ -130,7 +130,7 @@ var eventNames = map[byte]string{
 	TypeTaskRenamed: "TaskRenamed", TypeTaskPrioritized: "TaskPrioritized", TypeTaskAssigned: "TaskAssigned",
 	TypeTaskStarted: "TaskStarted", TypeTaskReopened: "TaskReopened", TypeServiceCreated: "ServiceCreated",
 	TypeServiceRenamed: "ServiceRenamed", TypeGridChanged: "GridChanged", TypeUserCreated: "UserCreated",
-	TypeUserRenamed: "UserRenamed",
+	TypeUserRenamed: "UserRenamed", TypeTaskServiceChanged: "TaskServiceChanged",
 }
 
 func taskFields(t world.Task) map[string]any {
@@ -182,6 +182,8 @@ func serverFields(f ServerFrame) map[string]any {
 			m["priority"] = ev.Task.Priority
 		case TypeTaskAssigned:
 			m["assignee"] = ev.Task.Assignee.String()
+		case TypeTaskServiceChanged:
+			m["service"] = ev.Task.Service.String()
 		}
 		return m
 	}
@@ -249,6 +251,8 @@ func clientFields(f ClientFrame) map[string]any {
 			m["priority"] = c.Priority
 		case TypeAssignTask:
 			m["assignee"] = c.Assignee.String()
+		case TypeSetService:
+			m["service"] = c.Service.String()
 		}
 	}
 	return m

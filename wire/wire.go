@@ -38,16 +38,17 @@ const (
 
 // Server → client, v1 extension events:
 const (
-	TypeTaskRenamed     = 0x08 // revision u64 · task_id · title 128
-	TypeTaskPrioritized = 0x09 // revision u64 · task_id · priority u8
-	TypeTaskAssigned    = 0x0A // revision u64 · task_id · user_id
-	TypeTaskStarted     = 0x0B // revision u64 · task_id
-	TypeTaskReopened    = 0x0C // revision u64 · task_id
-	TypeServiceCreated  = 0x0D // revision u64 · service record (80)
-	TypeServiceRenamed  = 0x0E // revision u64 · service record (80)
-	TypeGridChanged     = 0x0F // revision u64 · grid u16
-	TypeUserCreated     = 0x30 // revision u64 · user record (80)
-	TypeUserRenamed     = 0x31 // revision u64 · user record (80)
+	TypeTaskRenamed        = 0x08 // revision u64 · task_id · title 128
+	TypeTaskPrioritized    = 0x09 // revision u64 · task_id · priority u8
+	TypeTaskAssigned       = 0x0A // revision u64 · task_id · user_id
+	TypeTaskStarted        = 0x0B // revision u64 · task_id
+	TypeTaskReopened       = 0x0C // revision u64 · task_id
+	TypeServiceCreated     = 0x0D // revision u64 · service record (80)
+	TypeServiceRenamed     = 0x0E // revision u64 · service record (80)
+	TypeGridChanged        = 0x0F // revision u64 · grid u16
+	TypeUserCreated        = 0x30 // revision u64 · user record (80)
+	TypeUserRenamed        = 0x31 // revision u64 · user record (80)
+	TypeTaskServiceChanged = 0x32 // revision u64 · task_id · service_id
 )
 
 // Server → client, v1 control frames:
@@ -78,6 +79,7 @@ const (
 	TypeCreateService  = 0x1C // v1: name (rest)
 	TypeRenameService  = 0x1D // v1: service_id · name (rest)
 	TypeSetGrid        = 0x1E // v1: grid u16
+	TypeSetService     = 0x1F // v1: task_id · service_id
 	TypePing           = 0x20 // v1, no request id: nonce u32 · client_time u64
 	TypeClientStats    = 0x21 // v1, no request id: rtt_p50_us u32 · rtt_p95_us u32 · fps u16
 )

@@ -39,6 +39,7 @@ func sampleEvents() []world.Event {
 		{Revision: 14, Kind: world.EvUserCreated, User: world.User{ID: tid(3), Name: "alice"}},
 		{Revision: 15, Kind: world.EvUserRenamed, User: world.User{ID: tid(3), Name: "Alice"}},
 		{Revision: 1 << 40, Kind: world.EvGridChanged, Grid: 15},
+		{Revision: 16, Kind: world.EvTaskServiceChanged, Task: world.Task{ID: tid(1), Service: tid(4)}},
 	}
 }
 
@@ -91,7 +92,8 @@ func TestLegacy(t *testing.T) {
 			if len(frames) != 1 || string(frames[0]) != string(AppendEvent(nil, &ev)) {
 				t.Errorf("%v: base event changed: %x", ev.Kind, frames)
 			}
-		case world.EvTaskRenamed, world.EvTaskPrioritized, world.EvTaskAssigned, world.EvTaskStarted, world.EvTaskReopened:
+		case world.EvTaskRenamed, world.EvTaskPrioritized, world.EvTaskAssigned, world.EvTaskStarted, world.EvTaskReopened,
+			world.EvTaskServiceChanged:
 			if len(frames) != 2 || frames[0][0] != TypeTaskDeleted || frames[1][0] != TypeTaskCreated {
 				t.Fatalf("%v: %x", ev.Kind, frames)
 			}
@@ -192,6 +194,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Kind: world.CmdCreateService, Text: "Ops"},
 		{Kind: world.CmdRenameService, Service: tid(2), Text: "Infra"},
 		{Kind: world.CmdSetGrid, Grid: 30},
+		{Kind: world.CmdSetService, Task: tid(1), Service: tid(4)},
 	}
 	for _, c := range cmds {
 		for _, v1 := range []bool{false, true} {

@@ -166,6 +166,16 @@ func (w *World) check(c Command) (Event, error) {
 		}
 		return Event{Kind: EvTaskAssigned, Task: Task{ID: t.ID, Assignee: c.Assignee}}, nil
 
+	case CmdSetService:
+		t, err := w.taskIn(c.Task, c.Kind, Staged, Scheduled, Active, Completed)
+		if err != nil {
+			return Event{}, err
+		}
+		if _, ok := w.services[c.Service]; !ok {
+			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		}
+		return Event{Kind: EvTaskServiceChanged, Task: Task{ID: t.ID, Service: c.Service}}, nil
+
 	case CmdCreateService:
 		if _, dup := w.services[c.Service]; dup || c.Service.IsZero() {
 			return Event{}, errorf(CodeDuplicateID, "service id %s is taken", c.Service)
@@ -319,6 +329,13 @@ func (w *World) canChange(ev *Event) error {
 		if _, ok := w.tasks[ev.Task.ID]; !ok {
 			return errorf(CodeTaskNotFound, "replayed %s names no task %s", ev.Kind, ev.Task.ID)
 		}
+	case EvTaskServiceChanged:
+		if _, ok := w.tasks[ev.Task.ID]; !ok {
+			return errorf(CodeTaskNotFound, "replayed %s names no task %s", ev.Kind, ev.Task.ID)
+		}
+		if _, ok := w.services[ev.Task.Service]; !ok {
+			return errorf(CodeServiceNotFound, "replayed %s names no service %s", ev.Kind, ev.Task.Service)
+		}
 	case EvServiceCreated:
 		if _, dup := w.services[ev.Service.ID]; dup {
 			return errorf(CodeDuplicateID, "replayed service %s exists already", ev.Service.ID)
@@ -404,6 +421,8 @@ func (w *World) change(ev *Event) {
 			t.Priority = ev.Task.Priority
 		case EvTaskAssigned:
 			t.Assignee = ev.Task.Assignee
+		case EvTaskServiceChanged:
+			t.Service = ev.Task.Service
 		}
 	}
 }

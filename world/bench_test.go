@@ -34,6 +34,7 @@ func BenchmarkApply(b *testing.B) {
 		{"RenameTask", []Command{{Kind: CmdRenameTask, Task: sched, Text: "a new title"}, {Kind: CmdRenameTask, Task: sched, Text: "scheduled"}}},
 		{"SetPriority", []Command{{Kind: CmdSetPriority, Task: sched, Priority: Urgent}, {Kind: CmdSetPriority, Task: sched, Priority: Low}}},
 		{"AssignTask", []Command{{Kind: CmdAssignTask, Task: sched, Assignee: alice}, {Kind: CmdAssignTask, Task: sched}}},
+		{"SetService", []Command{{Kind: CmdSetService, Task: sched, Service: svc2}, {Kind: CmdSetService, Task: sched, Service: svc}}},
 		{"RenameService", []Command{{Kind: CmdRenameService, Service: svc, Text: "Infra"}, {Kind: CmdRenameService, Service: svc, Text: "Platform"}}},
 		{"SetGrid", []Command{{Kind: CmdSetGrid, Grid: 15}, {Kind: CmdSetGrid, Grid: 5}}},
 		{"Rejected/TaskNotFound", []Command{{Kind: CmdMoveTask, Task: nobody, Slot: evening}}},

@@ -22,6 +22,7 @@ const (
 	CmdCreateUser                            // User=new id, Text=name
 	CmdRenameUser                            // User, Text=name
 	CmdSetGrid                               // Grid
+	CmdSetService                            // Task, Service
 	cmdEnd
 )
 
@@ -43,6 +44,7 @@ var commandNames = [...]string{
 	CmdCreateUser:     "CreateUser",
 	CmdRenameUser:     "RenameUser",
 	CmdSetGrid:        "SetGrid",
+	CmdSetService:     "SetService",
 }
 
 func (k CommandKind) String() string {
@@ -59,7 +61,7 @@ type Command struct {
 	Kind     CommandKind
 	Task     ID // the task acted on, or the new task's id for Create/Clone
 	Source   ID // CloneTask: the task copied
-	Service  ID // CreateTask: its service; Create/RenameService: the service
+	Service  ID // CreateTask, SetService: the task's service; Create/RenameService: the service
 	Assignee ID // CreateTask, AssignTask: zero means unassigned
 	User     ID // Create/RenameUser
 	Slot     Slot
@@ -73,42 +75,44 @@ type Command struct {
 type EventKind uint8
 
 const (
-	EvTaskCreated     EventKind = iota + 1 // Task: the whole new task
-	EvTaskScheduled                        // Task.ID, Task.Slot
-	EvTaskMoved                            // Task.ID, Task.Slot
-	EvTaskUnscheduled                      // Task.ID
-	EvTaskCompleted                        // Task.ID
-	EvTaskDeleted                          // Task.ID
-	EvTaskRenamed                          // Task.ID, Task.Title
-	EvTaskPrioritized                      // Task.ID, Task.Priority
-	EvTaskAssigned                         // Task.ID, Task.Assignee
-	EvTaskStarted                          // Task.ID
-	EvTaskReopened                         // Task.ID
-	EvServiceCreated                       // Service
-	EvServiceRenamed                       // Service
-	EvUserCreated                          // User
-	EvUserRenamed                          // User
-	EvGridChanged                          // Grid
+	EvTaskCreated        EventKind = iota + 1 // Task: the whole new task
+	EvTaskScheduled                           // Task.ID, Task.Slot
+	EvTaskMoved                               // Task.ID, Task.Slot
+	EvTaskUnscheduled                         // Task.ID
+	EvTaskCompleted                           // Task.ID
+	EvTaskDeleted                             // Task.ID
+	EvTaskRenamed                             // Task.ID, Task.Title
+	EvTaskPrioritized                         // Task.ID, Task.Priority
+	EvTaskAssigned                            // Task.ID, Task.Assignee
+	EvTaskStarted                             // Task.ID
+	EvTaskReopened                            // Task.ID
+	EvServiceCreated                          // Service
+	EvServiceRenamed                          // Service
+	EvUserCreated                             // User
+	EvUserRenamed                             // User
+	EvGridChanged                             // Grid
+	EvTaskServiceChanged                      // Task.ID, Task.Service
 	evEnd
 )
 
 var eventNames = [...]string{
-	EvTaskCreated:     "TaskCreated",
-	EvTaskScheduled:   "TaskScheduled",
-	EvTaskMoved:       "TaskMoved",
-	EvTaskUnscheduled: "TaskUnscheduled",
-	EvTaskCompleted:   "TaskCompleted",
-	EvTaskDeleted:     "TaskDeleted",
-	EvTaskRenamed:     "TaskRenamed",
-	EvTaskPrioritized: "TaskPrioritized",
-	EvTaskAssigned:    "TaskAssigned",
-	EvTaskStarted:     "TaskStarted",
-	EvTaskReopened:    "TaskReopened",
-	EvServiceCreated:  "ServiceCreated",
-	EvServiceRenamed:  "ServiceRenamed",
-	EvUserCreated:     "UserCreated",
-	EvUserRenamed:     "UserRenamed",
-	EvGridChanged:     "GridChanged",
+	EvTaskCreated:        "TaskCreated",
+	EvTaskScheduled:      "TaskScheduled",
+	EvTaskMoved:          "TaskMoved",
+	EvTaskUnscheduled:    "TaskUnscheduled",
+	EvTaskCompleted:      "TaskCompleted",
+	EvTaskDeleted:        "TaskDeleted",
+	EvTaskRenamed:        "TaskRenamed",
+	EvTaskPrioritized:    "TaskPrioritized",
+	EvTaskAssigned:       "TaskAssigned",
+	EvTaskStarted:        "TaskStarted",
+	EvTaskReopened:       "TaskReopened",
+	EvServiceCreated:     "ServiceCreated",
+	EvServiceRenamed:     "ServiceRenamed",
+	EvUserCreated:        "UserCreated",
+	EvUserRenamed:        "UserRenamed",
+	EvGridChanged:        "GridChanged",
+	EvTaskServiceChanged: "TaskServiceChanged",
 }
 
 func (k EventKind) String() string {

@@ -143,7 +143,7 @@ func TestRules(t *testing.T) {
 		{name: "clone onto taken id", cmd: Command{Kind: CmdCloneTask, Task: sched, Source: active, Slot: NoSlot}, want: CodeDuplicateID},
 		{name: "clone bad slot", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: active, Slot: Slot{Date: monday, Start: 3, Duration: 5}}, want: CodeInvalidTime},
 
-		// Rename, priority, assign
+		// Rename, priority, assign, service
 		{name: "rename", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: "renamed ✓"}, check: title(sched, "renamed ✓")},
 		{name: "rename to 128 bytes", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: long}, check: title(sched, long)},
 		{name: "rename to 129 bytes", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: long + "x"}, want: CodeTitleTooLong},
@@ -162,6 +162,12 @@ func TestRules(t *testing.T) {
 			cmd: Command{Kind: CmdAssignTask, Task: sched}, check: assignee(sched, ID{})},
 		{name: "assign unknown user", cmd: Command{Kind: CmdAssignTask, Task: sched, Assignee: nobody}, want: CodeUserNotFound},
 		{name: "assign unknown task", cmd: Command{Kind: CmdAssignTask, Task: nobody, Assignee: alice}, want: CodeTaskNotFound},
+		{name: "set service", cmd: Command{Kind: CmdSetService, Task: sched, Service: svc2}, check: service(sched, svc2)},
+		{name: "set service of a completed task", cmd: Command{Kind: CmdSetService, Task: done, Service: svc2}, check: service(done, svc2)},
+		{name: "set service to the same", cmd: Command{Kind: CmdSetService, Task: sched, Service: svc}, check: service(sched, svc)},
+		{name: "set unknown service", cmd: Command{Kind: CmdSetService, Task: sched, Service: nobody}, want: CodeServiceNotFound},
+		{name: "set zero service", cmd: Command{Kind: CmdSetService, Task: sched}, want: CodeServiceNotFound},
+		{name: "set service of unknown task", cmd: Command{Kind: CmdSetService, Task: nobody, Service: svc2}, want: CodeTaskNotFound},
 
 		// Services and users
 		{name: "create service", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: "Ops"}, check: func(t *testing.T, w *World) {
@@ -264,12 +270,13 @@ func TestTransitions(t *testing.T) {
 		{CmdRenameTask, keep},
 		{CmdSetPriority, keep},
 		{CmdAssignTask, keep},
+		{CmdSetService, keep},
 	}
 	for _, r := range rows {
 		for from := Staged; from <= Completed; from++ {
 			t.Run(r.kind.String()+"/"+from.String(), func(t *testing.T) {
 				w := fixture(t)
-				c := Command{Kind: r.kind, Task: tasks[from], Slot: Slot{Date: monday + 1, Start: 600, Duration: 30}, Text: "t", Priority: Medium, Assignee: alice}
+				c := Command{Kind: r.kind, Task: tasks[from], Slot: Slot{Date: monday + 1, Start: 600, Duration: 30}, Text: "t", Priority: Medium, Assignee: alice, Service: svc2}
 				_, err := w.Apply(c)
 				want := r.next[from]
 				if want == refused {
@@ -338,6 +345,7 @@ func TestRollback(t *testing.T) {
 		{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: morning, Text: "n"},
 		{Kind: CmdMoveTask, Task: newTask, Slot: evening},
 		{Kind: CmdRenameTask, Task: sched, Text: "renamed"},
+		{Kind: CmdSetService, Task: sched, Service: svc2},
 		{Kind: CmdDeleteTask, Task: staged},
 		{Kind: CmdRenameService, Service: svc, Text: "x"},
 		{Kind: CmdCreateService, Service: nobody, Text: "y"},
@@ -372,6 +380,8 @@ func TestReplayRefusesDamage(t *testing.T) {
 		{Revision: rev, Kind: EvTaskDeleted, Task: Task{ID: sched}},
 		{Revision: rev + 1, Kind: EvTaskDeleted, Task: Task{ID: nobody}},
 		{Revision: rev + 1, Kind: EvTaskCreated, Task: Task{ID: sched}},
+		{Revision: rev + 1, Kind: EvTaskServiceChanged, Task: Task{ID: nobody, Service: svc2}},
+		{Revision: rev + 1, Kind: EvTaskServiceChanged, Task: Task{ID: sched, Service: nobody}},
 		{Revision: rev + 1, Kind: EvServiceRenamed, Service: Service{ID: nobody}},
 		{Revision: rev + 1, Kind: EvUserRenamed, User: User{ID: nobody}},
 		{Revision: rev + 1, Kind: EvGridChanged, Grid: 7},
@@ -496,6 +506,14 @@ func assignee(id ID, u ID) func(*testing.T, *World) {
 	return func(t *testing.T, w *World) {
 		if got, _ := w.Task(id); got.Assignee != u {
 			t.Errorf("assignee %v, want %v", got.Assignee, u)
+		}
+	}
+}
+
+func service(id ID, s ID) func(*testing.T, *World) {
+	return func(t *testing.T, w *World) {
+		if got, _ := w.Task(id); got.Service != s {
+			t.Errorf("service %v, want %v", got.Service, s)
 		}
 	}
 }

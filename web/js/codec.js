@@ -13,11 +13,12 @@ export const T = Object.freeze({
   TaskUnscheduled: 0x05, TaskCompleted: 0x06, TaskDeleted: 0x07,
   TaskRenamed: 0x08, TaskPrioritized: 0x09, TaskAssigned: 0x0a, TaskStarted: 0x0b,
   TaskReopened: 0x0c, ServiceCreated: 0x0d, ServiceRenamed: 0x0e, GridChanged: 0x0f,
-  UserCreated: 0x30, UserRenamed: 0x31,
+  UserCreated: 0x30, UserRenamed: 0x31, TaskServiceChanged: 0x32,
   Welcome: 0xf0, Ack: 0xf1, Presence: 0xf2, Telemetry: 0xf3, ServerState: 0xf4, Pong: 0xf5, Error: 0xff,
   CreateTask: 0x10, ScheduleTask: 0x11, MoveTask: 0x12, UnscheduleTask: 0x13, CompleteTask: 0x14,
   DeleteTask: 0x15, CloneTask: 0x16, RenameTask: 0x17, SetPriority: 0x18, AssignTask: 0x19,
   StartTask: 0x1a, ReopenTask: 0x1b, CreateService: 0x1c, RenameService: 0x1d, SetGrid: 0x1e,
+  SetService: 0x1f,
   Ping: 0x20, ClientStats: 0x21,
 });
 
@@ -129,6 +130,7 @@ export function decodeServer(frame, v1) {
     case T.TaskRenamed: return { ...ev(25 + TITLE), id: id(b, 9), title: text(b, 25, TITLE) };
     case T.TaskPrioritized: return { ...ev(26), id: id(b, 9), priority: b[25] };
     case T.TaskAssigned: return { ...ev(41), id: id(b, 9), assignee: id(b, 25) };
+    case T.TaskServiceChanged: return { ...ev(41), id: id(b, 9), service: id(b, 25) };
     case T.ServiceCreated: case T.ServiceRenamed: return { ...ev(9 + NAMED), service: named(b, 9) };
     case T.UserCreated: case T.UserRenamed: return { ...ev(9 + NAMED), user: named(b, 9) };
     case T.GridChanged: return { ...ev(11), grid: u16(b, 9) };
@@ -212,6 +214,7 @@ export function encodeClient(c, v1) {
     case T.RenameTask: w.text(c.text); break;
     case T.SetPriority: w.u8(c.priority); break;
     case T.AssignTask: w.id(c.assignee); break;
+    case T.SetService: w.id(c.service); break;
   }
   return w.bytes();
 }

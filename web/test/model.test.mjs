@@ -38,6 +38,7 @@ test('every event changes the copy as the server did', () => {
   assert.equal(ev({ type: 'TaskRenamed', id: ID(1), title: 'x' }).title, 'x');
   assert.equal(ev({ type: 'TaskPrioritized', id: ID(1), priority: 3 }).priority, 3);
   assert.equal(ev({ type: 'TaskAssigned', id: ID(1), assignee: ID(800) }).assignee, ID(800));
+  assert.equal(ev({ type: 'TaskServiceChanged', id: ID(1), service: ID(901) }).service, ID(901));
   w.apply({ revision: ++rev, type: 'TaskCreated', task: task(3) });
   assert.equal(w.createdAt(rev), ID(3));
   w.apply({ revision: ++rev, type: 'TaskDeleted', id: ID(3) });
