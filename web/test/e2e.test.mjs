@@ -239,6 +239,27 @@ test('schedule from the staging panel, unschedule back to it', async () => {
   await B.waitForSelector('#staged li:has-text("E2E staged")');
 });
 
+test('the side panel sets priority, service and assignee', async () => {
+  const id = await find(A, 'E2E staged');
+  await A.click(`#staged li[data-id="${id}"]`);
+  await A.waitForSelector('#side-task:not([hidden])');
+  const t = await task(A, id);
+  const [service, assignee] = await A.evaluate((t) => [
+    [...window.txxt.world.services.keys()].find((s) => s !== t.service),
+    [...window.txxt.world.users.keys()].find((u) => u !== t.assignee),
+  ], t);
+  assert.ok(service && assignee, 'the demo has another service and a user');
+  await A.selectOption('#side-priority', '3');
+  await both(id, 't.priority === 3', 'sees the priority');
+  await A.selectOption('#side-service', service);
+  await both(id, `t.service === '${service}'`, 'sees the service');
+  await A.selectOption('#side-assignee', assignee);
+  await both(id, `t.assignee === '${assignee}'`, 'sees the assignee');
+  // The panel shows what the server answered, not what was picked.
+  assert.equal(await A.inputValue('#side-service'), service);
+  assert.equal(await B.evaluate((id) => window.txxt.world.tasks.get(id).title, id), 'E2E staged');
+});
+
 test('a refused command shows the server\'s message and changes nothing', async () => {
   const id = await find(A, 'E2E staged');
   await A.click(`#staged li[data-id="${id}"]`);
