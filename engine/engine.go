@@ -16,7 +16,12 @@
 // If step 3 fails, the world is rolled back to the last durable revision,
 // every command of the batch is answered STORAGE_UNAVAILABLE (retry with the
 // same request id), nothing is published, and the engine reports itself
-// degraded until a write succeeds again.
+// degraded. From then on the file is not trusted (after a failed fsync it
+// may read back what never reached the disk): before it writes again, the
+// engine has the store write a fresh save file from the world in memory, at
+// the last acknowledged revision, and switch to it. It tries at the next
+// batch and every RetryEvery without one; until it succeeds, every command
+// is refused STORAGE_UNAVAILABLE.
 package engine
 
 import (
@@ -46,6 +51,11 @@ type Log interface {
 	LatestSnapshot() (rev uint64, frame []byte, err error)
 	SaveSnapshot(rev uint64, frame []byte) error
 	Compact(keepAfter uint64) error
+	// Rewrite replaces the file with a fresh one holding frame as the
+	// world at rev and an empty log continuing at rev+1 (see
+	// store.Store.Rewrite). The engine calls it after any failed write,
+	// before it writes again.
+	Rewrite(rev uint64, frame []byte) error
 }
 
 // Errors returned by Submit.
@@ -63,10 +73,11 @@ type Options struct {
 	// original design, kept so group commit's gain is measured in one run.
 	CommitPerCommand bool
 
-	TailSize      int    // events kept in memory for resume (default 8192)
-	DedupSize     int    // (client, request) pairs remembered for retries (default 65536)
-	SnapshotEvery uint64 // revisions between snapshots in the store (default 10000)
-	KeepLog       uint64 // log records kept before the newest snapshot, for resume (default 100000)
+	TailSize      int           // events kept in memory for resume (default 8192)
+	DedupSize     int           // (client, request) pairs remembered for retries (default 65536)
+	SnapshotEvery uint64        // revisions between snapshots in the store (default 10000)
+	KeepLog       uint64        // log records kept before the newest snapshot, for resume (default 100000)
+	RetryEvery    time.Duration // while degraded, how often to try a fresh save file without a command (default 1s)
 
 	// NoTimings turns off the stage timings (Result.Timing, OnBatch,
 	// Published.At), so their cost can be measured against nothing.
@@ -98,6 +109,9 @@ func (o *Options) fill() {
 	}
 	if o.KeepLog == 0 {
 		o.KeepLog = 100000
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -200,9 +214,14 @@ type Engine struct {
 	snap    snapshotCache
 	snapRev uint64 // revision of the newest snapshot in the store
 	saving  chan struct{}
-	batch   []pending
-	records []store.Record
-	pubs    []Published
+	// suspect is set when a write to the file failed: the next write must
+	// be a fresh file (Rewrite). snapshotFailed is the same, set by the
+	// snapshot goroutine.
+	suspect        bool
+	snapshotFailed atomic.Bool
+	batch          []pending
+	records        []store.Record
+	pubs           []Published
 }
 
 type pending struct {
@@ -422,7 +441,13 @@ func (e *Engine) run() {
 	defer close(e.done)
 	defer e.feed.close()
 	for {
+		var retry <-chan time.Time
+		if e.suspect {
+			retry = time.After(e.opts.RetryEvery)
+		}
 		select {
+		case <-retry:
+			e.trustFile()
 		case r := <-e.queue:
 			e.collect(r)
 		case fn := <-e.reads:
@@ -459,6 +484,13 @@ func (e *Engine) collect(first Request) {
 
 // process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
+	if e.snapshotFailed.Load() {
+		e.suspect = true
+	}
+	if e.suspect && !e.trustFile() {
+		e.refuse(errors.New(e.Health().Reason))
+		return
+	}
 	now := e.opts.Now()
 	timed := !e.opts.NoTimings
 	var mark time.Time // the end of the last timed step
@@ -542,10 +574,6 @@ func (e *Engine) process() {
 	e.world.Commit()
 	e.revision.Store(e.world.Revision())
 	e.stats.batches.Add(1)
-	if h := e.health.Load(); h.Degraded {
-		e.opts.Logger.Info("storage recovered", "revision", e.world.Revision(), "degraded_for", e.opts.Now().Sub(h.Since))
-		e.health.Store(&Health{})
-	}
 
 	// Durable: now publish, then answer, so that a subscriber that sees a
 	// command's answer can always find its event in the feed.
@@ -580,7 +608,8 @@ func (e *Engine) publication(ev *world.Event) Published {
 	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev, after)}
 }
 
-// fail handles a batch the store refused: nothing of it happened.
+// fail handles a batch the store refused: nothing of it happened, and the
+// file is no longer trusted.
 func (e *Engine) fail(err error) {
 	e.world.Rollback()
 	for i := range e.batch {
@@ -589,11 +618,45 @@ func (e *Engine) fail(err error) {
 		}
 	}
 	e.stats.failedCommits.Add(1)
+	e.suspect = true
+	e.degrade(err)
+	e.refuse(err)
+}
+
+// degrade reports the engine degraded for err, and logs it once (not once
+// per command).
+func (e *Engine) degrade(err error) {
 	if h := e.health.Load(); !h.Degraded {
-		// Say it once, not once per command.
-		e.opts.Logger.Error("storage unavailable: refusing changes until a write succeeds", "err", err, "revision", e.world.Revision())
+		e.opts.Logger.Error("storage unavailable: refusing changes until a fresh save file is written", "err", err, "revision", e.world.Revision())
 		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: e.opts.Now()})
 	}
+}
+
+// trustFile has the store write a fresh save file from the world in memory
+// and switch to it; it reports whether the file can be written again.
+// Engine goroutine only.
+func (e *Engine) trustFile() bool {
+	e.saving <- struct{}{} // a snapshot in flight writes to the old file: wait for it
+	defer func() { <-e.saving }()
+	snap := e.snapshot(true)
+	if err := e.log.Rewrite(snap.Revision, snap.Frame); err != nil {
+		e.degrade(err)
+		return false
+	}
+	e.suspect = false
+	e.snapshotFailed.Store(false)
+	e.snapRev = snap.Revision
+	if h := e.health.Load(); h.Degraded {
+		e.opts.Logger.Info("storage recovered: wrote a fresh save file from memory", "revision", snap.Revision, "degraded_for", e.opts.Now().Sub(h.Since))
+		e.health.Store(&Health{})
+	} else {
+		e.opts.Logger.Warn("wrote a fresh save file from memory after a failed snapshot", "revision", snap.Revision)
+	}
+	return true
+}
+
+// refuse answers every command of the batch STORAGE_UNAVAILABLE.
+func (e *Engine) refuse(err error) {
 	refusal := &world.Error{
 		Code:    world.CodeStorageUnavailable,
 		Message: "the save file refused the write (" + err.Error() + "); retry with the same request id",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -19,12 +20,14 @@ import (
 // it fail; everything else goes to the real file.
 type testLog struct {
 	*store.Store
-	mu      sync.Mutex
-	fail    error         // returned by Append while set
-	gate    chan struct{} // when set, Append waits for it to close
-	entered chan struct{} // signalled when an Append reaches the gate
-	sizes   []int         // records per Append that reached the store
-	durable atomic.Uint64 // last revision Append returned nil for
+	mu       sync.Mutex
+	fail     error         // returned by Append and Rewrite while set
+	written  bool          // with fail: Append writes the records first, as a failed fsync leaves them in the page cache
+	rewrites int           // Rewrites that succeeded
+	gate     chan struct{} // when set, Append waits for it to close
+	entered  chan struct{} // signalled when an Append reaches the gate
+	sizes    []int         // records per Append that reached the store
+	durable  atomic.Uint64 // last revision Append returned nil for
 }
 
 func (l *testLog) Append(recs []store.Record) error {
@@ -38,6 +41,9 @@ func (l *testLog) Append(recs []store.Record) error {
 		<-gate
 	}
 	if fail != nil {
+		if l.written {
+			l.Store.Append(recs)
+		}
 		return fail
 	}
 	if err := l.Store.Append(recs); err != nil {
@@ -48,6 +54,25 @@ func (l *testLog) Append(recs []store.Record) error {
 	l.mu.Unlock()
 	l.durable.Store(recs[len(recs)-1].Revision)
 	return nil
+}
+
+func (l *testLog) Rewrite(rev uint64, frame []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fail != nil {
+		return l.fail
+	}
+	if err := l.Store.Rewrite(rev, frame); err != nil {
+		return err
+	}
+	l.rewrites++
+	return nil
+}
+
+func (l *testLog) rewritten() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rewrites
 }
 
 func (l *testLog) setFail(err error) {
@@ -300,6 +325,125 @@ func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
 	if err != nil || len(d.Events) != 1 || d.Events[0].Revision != rev {
 		t.Fatalf("after recovery got %+v, %v", d, err)
 	}
+}
+
+// A failed fsync can leave a batch's records in the page cache, where the
+// file reads them back, though they may never reach the disk. The engine
+// must not build on them: it writes a fresh file from the world in memory
+// at the last acknowledged revision, switches to it, and only then writes
+// again. The failed batch is gone for good (its commands were told to
+// retry); what was acknowledged is all there, after a restart too.
+func TestFailedFsyncWritesAFreshFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "save")
+	log := &testLog{Store: openStore(t, path)}
+	e := openEngine(t, log, Options{NewID: seqIDs()})
+	createService(t, e)
+	for i := range 5 {
+		mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
+	}
+	acked := e.Revision()
+	want := state(t, e)
+	before, _ := os.Stat(path)
+
+	log.mu.Lock()
+	log.fail, log.written = errors.New("injected: fsync: input/output error"), true
+	log.mu.Unlock()
+	if res := do(t, e, createTask("lost")); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable {
+		t.Fatalf("command in the failed batch: %+v", res)
+	}
+	if got := log.Store.LastRevision(); got != acked+1 {
+		t.Fatalf("the injected fault did not reach the file (store at %d)", got)
+	}
+	// While the disk fails, no fresh file can be written: still refused.
+	if res := do(t, e, createTask("lost too")); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable {
+		t.Fatalf("command while the disk fails: %+v", res)
+	}
+
+	log.setFail(nil)
+	rev := mustDo(t, e, createTask("after"))
+	if rev != acked+1 {
+		t.Fatalf("first command after recovery at revision %d, want %d", rev, acked+1)
+	}
+	if n := log.rewritten(); n != 1 {
+		t.Fatalf("%d fresh files written, want 1", n)
+	}
+	after, _ := os.Stat(path)
+	if os.SameFile(before, after) {
+		t.Fatal("the save file was not replaced")
+	}
+	if h := e.Health(); h.Degraded {
+		t.Fatalf("degraded after recovery: %+v", h)
+	}
+
+	// A restart on the file finds the acknowledged world, and "after",
+	// not "lost".
+	e.Close()
+	log.Store.Close()
+	e2 := openEngine(t, openStore(t, path), Options{})
+	if e2.Revision() != rev {
+		t.Fatalf("restarted at %d, want %d", e2.Revision(), rev)
+	}
+	got := state(t, e2)
+	titles := map[string]bool{}
+	for _, task := range got.Tasks {
+		titles[task.Title] = true
+	}
+	if titles["lost"] || titles["lost too"] || !titles["after"] || len(got.Tasks) != len(want.Tasks)+1 {
+		t.Fatalf("after the restart: %v", titles)
+	}
+}
+
+// Without a command, the engine tries a fresh file every RetryEvery, so a
+// degraded server becomes ready again by itself.
+func TestDegradedEngineRecoversWithoutCommands(t *testing.T) {
+	log := &testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}
+	e := openEngine(t, log, Options{RetryEvery: 10 * time.Millisecond})
+	createService(t, e)
+	log.setFail(errors.New("injected: disk on fire"))
+	if res := do(t, e, createTask("lost")); res.Err == nil {
+		t.Fatal("accepted while the disk fails")
+	}
+	if !e.Health().Degraded {
+		t.Fatal("not degraded")
+	}
+	log.setFail(nil)
+	for deadline := time.Now().Add(10 * time.Second); e.Health().Degraded; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still degraded 10 s after the disk came back")
+		}
+	}
+	if log.rewritten() != 1 {
+		t.Fatalf("%d fresh files", log.rewritten())
+	}
+}
+
+// A snapshot that fails to save makes the file suspect too: the next batch
+// first writes a fresh file, and nothing is refused if that works.
+func TestFailedSnapshotWritesAFreshFile(t *testing.T) {
+	log := &snapshotFailLog{testLog: testLog{Store: openStore(t, filepath.Join(t.TempDir(), "save"))}}
+	e := openEngine(t, log, Options{SnapshotEvery: 3})
+	createService(t, e)
+	for i := range 2 {
+		mustDo(t, e, createTask(fmt.Sprint("t", i)))
+	} // revision 3: a snapshot is due, and fails
+	for deadline := time.Now().Add(10 * time.Second); !e.snapshotFailed.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot was tried")
+		}
+	}
+	rev := mustDo(t, e, createTask("next"))
+	if log.rewritten() != 1 {
+		t.Fatalf("%d fresh files after a failed snapshot, want 1", log.rewritten())
+	}
+	if snap, _, _ := log.LatestSnapshot(); snap != rev-1 {
+		t.Fatalf("the fresh file's snapshot is at %d, want %d", snap, rev-1)
+	}
+}
+
+type snapshotFailLog struct{ testLog }
+
+func (l *snapshotFailLog) SaveSnapshot(uint64, []byte) error {
+	return errors.New("injected: snapshot write failed")
 }
 
 func TestResume(t *testing.T) {

@@ -275,13 +275,17 @@ func (e *Engine) maybeSnapshot() {
 }
 
 func (e *Engine) saveSnapshot(snap *Snapshot) {
+	// A failed write makes the file suspect: the engine's next write is a
+	// fresh file (see Engine.trustFile).
 	if err := e.log.SaveSnapshot(snap.Revision, snap.Frame); err != nil {
 		e.opts.Logger.Error("save snapshot", "revision", snap.Revision, "err", err)
+		e.snapshotFailed.Store(true)
 		return
 	}
 	if snap.Revision > e.opts.KeepLog {
 		if err := e.log.Compact(snap.Revision - e.opts.KeepLog); err != nil {
 			e.opts.Logger.Error("compact log", "before", snap.Revision-e.opts.KeepLog, "err", err)
+			e.snapshotFailed.Store(true)
 		}
 	}
 }
@@ -289,9 +293,13 @@ func (e *Engine) saveSnapshot(snap *Snapshot) {
 // finalSnapshot saves the world on the way out, so the next boot replays
 // nothing. Engine goroutine only.
 func (e *Engine) finalSnapshot() {
+	if e.suspect || e.snapshotFailed.Load() {
+		e.trustFile() // a fresh file is a snapshot too
+		return
+	}
 	e.saving <- struct{}{} // wait for a snapshot in flight
 	defer func() { <-e.saving }()
-	if e.world.Revision() == e.snapRev || e.Health().Degraded {
+	if e.world.Revision() == e.snapRev {
 		return
 	}
 	e.snapRev = e.world.Revision()

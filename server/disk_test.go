@@ -19,34 +19,58 @@ import (
 	"txxt/world"
 )
 
-// faultyLog is the real store's log with a switch that makes its commits
-// fail, as a full or failing disk would.
+// faultyLog is the real store's log with a switch that makes its writes
+// fail, as a full or failing disk would. With written, a failing commit
+// writes its records first, as a failed fsync leaves them in the page
+// cache for the file to read back.
 type faultyLog struct {
 	*store.Store
-	fail atomic.Bool
+	fail, written atomic.Bool
 }
 
 var errDisk = errors.New("write /data/txxt.db: no space left on device")
 
 func (l *faultyLog) Append(recs []store.Record) error {
 	if l.fail.Load() {
+		if l.written.Load() {
+			l.Store.Append(recs)
+		}
 		return errDisk
 	}
 	return l.Store.Append(recs)
 }
 
+func (l *faultyLog) Rewrite(rev uint64, frame []byte) error {
+	if l.fail.Load() {
+		return errDisk
+	}
+	return l.Store.Rewrite(rev, frame)
+}
+
 // When the save file refuses writes, the server refuses commands with
 // STORAGE_UNAVAILABLE, broadcasts nothing, says so on /api/status, /readyz
 // and to every v1 client, logs it once, stays healthy for a supervisor,
-// and recovers by itself when the storage does.
+// and recovers by itself when the storage does, by writing a fresh save
+// file from memory. Run twice: a commit refused outright, and one whose
+// records reached the file though its fsync failed.
 func TestStorageFailureIsReportedAndRecovered(t *testing.T) {
+	for _, written := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "failed-fsync"}[written], func(t *testing.T) {
+			storageFailure(t, written)
+		})
+	}
+}
+
+func storageFailure(t *testing.T, written bool) {
 	var fl *faultyLog
 	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	path := filepath.Join(t.TempDir(), "txxt.db")
 	h := start(t, options{
+		path:   path,
 		cfg:    server.Config{Logger: logger},
 		engine: engine.Options{Logger: logger},
-		wrap:   func(st *store.Store) engine.Log { fl = &faultyLog{Store: st}; return fl },
+		wrap:   func(st *store.Store) engine.Log { fl = &faultyLog{Store: st}; fl.written.Store(written); return fl },
 	})
 	a, b := h.dial(true, ""), h.dial(true, "")
 	a.handshake()
@@ -108,6 +132,19 @@ func TestStorageFailureIsReportedAndRecovered(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "storage recovered") {
 		t.Fatalf("no recovery in the log:\n%s", logs.String())
+	}
+
+	// A restart on the file has what was acknowledged, and nothing refused.
+	h.stop()
+	h2 := start(t, options{path: path})
+	c := h2.dial(true, "")
+	_, snap := c.handshake()
+	var names []string
+	for _, s := range snap.Services {
+		names = append(names, s.Name)
+	}
+	if snap.Revision != after || strings.Contains(strings.Join(names, ","), "lost") {
+		t.Fatalf("restarted at %d with %v, want %d without lost", snap.Revision, names, after)
 	}
 }
 

@@ -23,8 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,7 +85,11 @@ type Options struct {
 
 // Store is an open save file.
 type Store struct {
+	// mu guards db: every transaction holds it for reading; Rewrite, which
+	// replaces the file, holds it for writing.
+	mu      sync.RWMutex
 	db      *bolt.DB
+	opts    Options
 	path    string
 	created bool
 	last    atomic.Uint64 // last revision in the log; updated after each commit
@@ -122,7 +129,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%s: %v: %w", path, r, ErrDamaged)
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, opts)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another process (is a txxt server running on it?)", path)
@@ -132,11 +139,11 @@ func Open(path string, opts Options) (s *Store, err error) {
 		}
 		return nil, err
 	}
-	s = &Store{db: db, path: path, created: created}
+	s = &Store{db: db, opts: opts, path: path, created: created}
 	if created {
 		err = s.initialise()
-	} else {
-		err = s.verify()
+	} else if err = s.verify(); err == nil {
+		_, err = s.check()
 	}
 	if err != nil {
 		db.Close()
@@ -146,6 +153,23 @@ func Open(path string, opts Options) (s *Store, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+}
+
+// view and update run fn in a read or a write transaction on the current file.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Update(fn)
 }
 
 // checkHeader refuses a file that is not a bbolt database before bbolt
@@ -168,24 +192,25 @@ func checkHeader(path string) error {
 	return nil
 }
 
-func (s *Store) initialise() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
+func (s *Store) initialise() error { return s.db.Update(createBuckets) }
+
+// createBuckets lays out a new file: its identity and every bucket, empty.
+func createBuckets(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	var v [4]byte
+	binary.LittleEndian.PutUint32(v[:], FormatVersion)
+	meta.Put([]byte("magic"), []byte(magic))
+	meta.Put([]byte("version"), v[:])
+	meta.Put([]byte("created"), []byte(time.Now().UTC().Format(time.RFC3339)))
+	for _, name := range append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...) {
+		if _, err := tx.CreateBucket([]byte(name)); err != nil {
 			return err
 		}
-		var v [4]byte
-		binary.LittleEndian.PutUint32(v[:], FormatVersion)
-		meta.Put([]byte("magic"), []byte(magic))
-		meta.Put([]byte("version"), v[:])
-		meta.Put([]byte("created"), []byte(time.Now().UTC().Format(time.RFC3339)))
-		for _, name := range append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...) {
-			if _, err := tx.CreateBucket([]byte(name)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // verify checks an existing file's identity and the log's shape: the
@@ -216,6 +241,11 @@ func (s *Store) verify() error {
 				return fmt.Errorf("%s: bucket %s missing: %w", s.path, name, ErrDamaged)
 			}
 		}
+		// A file written by Rewrite starts with a snapshot and an empty
+		// log: the log continues from the newest snapshot.
+		if k, _ := tx.Bucket(bucketSnapshots).Cursor().Last(); len(k) == 8 {
+			s.last.Store(binary.BigEndian.Uint64(k))
+		}
 		log := tx.Bucket(bucketLog)
 		c := log.Cursor()
 		fk, _ := c.First()
@@ -230,14 +260,93 @@ func (s *Store) verify() error {
 		if n := uint64(log.Stats().KeyN); first == 0 || last-first+1 != n {
 			return fmt.Errorf("%s: log holds %d records for revisions %d to %d: %w", s.path, n, first, last, ErrDamaged)
 		}
+		if snap := s.last.Load(); last < snap {
+			return fmt.Errorf("%s: log ends at revision %d, before the snapshot at %d: %w", s.path, last, snap, ErrDamaged)
+		}
 		s.first.Store(first)
 		s.last.Store(last)
 		return nil
 	})
 }
 
+// Summary is what Check found in a sound file.
+type Summary struct {
+	FirstRevision, LastRevision uint64   // the log's (0, 0 when it is empty)
+	Records                     int      // log records
+	Snapshots                   []uint64 // snapshot revisions, oldest first
+	Tables                      map[string]int
+	Pages                       int // bbolt pages the file holds
+}
+
+// Check reads everything the file holds: every page reachable from its
+// buckets, every log record and snapshot against its checksum, and the
+// log's continuity. Open does the same before it returns, so a damaged
+// file is refused at start rather than found by a reader later.
+func (s *Store) Check() (sum Summary, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.check()
+}
+
+func (s *Store) check() (sum Summary, err error) {
+	// A damaged page can make bbolt panic or read past the mapped file.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %v: %w", s.path, r, ErrDamaged)
+		}
+	}()
+	sum.Tables = map[string]int{}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		sum.Pages = int(tx.Size() / int64(s.db.Info().PageSize))
+		c := tx.Bucket(bucketLog).Cursor()
+		want := uint64(0)
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("%s: log key of %d bytes: %w", s.path, len(k), ErrDamaged)
+			}
+			rev := binary.BigEndian.Uint64(k)
+			if want != 0 && rev != want {
+				return fmt.Errorf("%s: log jumps from revision %d to %d: %w", s.path, want-1, rev, ErrDamaged)
+			}
+			if want == 0 {
+				sum.FirstRevision = rev
+			}
+			if _, err := decodeRecord(rev, v); err != nil {
+				return fmt.Errorf("%s: %w", s.path, err)
+			}
+			want, sum.LastRevision = rev+1, rev
+			sum.Records++
+		}
+		c = tx.Bucket(bucketSnapshots).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("%s: snapshot key of %d bytes: %w", s.path, len(k), ErrDamaged)
+			}
+			rev := binary.BigEndian.Uint64(k)
+			if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+				return fmt.Errorf("%s: snapshot at revision %d fails its checksum: %w", s.path, rev, ErrDamaged)
+			}
+			sum.Snapshots = append(sum.Snapshots, rev)
+		}
+		for _, name := range append([]string{string(bucketMeta)}, tableNames...) {
+			n := 0
+			tx.Bucket([]byte(name)).ForEach(func(_, _ []byte) error { n++; return nil })
+			if name != string(bucketMeta) {
+				sum.Tables[name] = n
+			}
+		}
+		return nil
+	})
+	return sum, err
+}
+
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
@@ -281,7 +390,7 @@ func (s *Store) Append(recs []Record) error {
 			return fmt.Errorf("append revision %d after %d: %w", recs[i].Revision, last+uint64(i), ErrGap)
 		}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
 		b.FillPercent = 1 // keys only grow: pack pages full
 		for i := range recs {
@@ -326,7 +435,7 @@ func decodeRecord(rev uint64, v []byte) (Record, error) {
 // first error and returns it. The Frame given to fn is valid only during
 // the call (it points into the file's memory map): copy it to keep it.
 func (s *Store) Records(after uint64, fn func(Record) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		want := uint64(0)
 		for k, v := c.Seek(revKey(after + 1)); k != nil; k, v = c.Next() {
@@ -351,10 +460,8 @@ func (s *Store) Records(after uint64, fn func(Record) error) error {
 // newest snapshots (the older one is a fallback, should the newest prove
 // damaged).
 func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
-	v := make([]byte, 4+len(frame))
-	copy(v[4:], frame)
-	binary.LittleEndian.PutUint32(v, crc32.Checksum(frame, castagnoli))
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	v := snapshotValue(frame)
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSnapshots)
 		if err := b.Put(revKey(rev), v); err != nil {
 			return err
@@ -380,10 +487,17 @@ func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
 	return nil
 }
 
+func snapshotValue(frame []byte) []byte {
+	v := make([]byte, 4+len(frame))
+	copy(v[4:], frame)
+	binary.LittleEndian.PutUint32(v, crc32.Checksum(frame, castagnoli))
+	return v
+}
+
 // LatestSnapshot returns the newest snapshot (0, nil, nil when there is
 // none), checksum verified; the frame is a copy.
 func (s *Store) LatestSnapshot() (rev uint64, frame []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(bucketSnapshots).Cursor().Last()
 		if k == nil {
 			return nil
@@ -396,6 +510,41 @@ func (s *Store) LatestSnapshot() (rev uint64, frame []byte, err error) {
 		return nil
 	})
 	return rev, frame, err
+}
+
+// Snapshot returns the snapshot stored at rev, checksum verified (nil, nil
+// when there is none); the frame is a copy.
+func (s *Store) Snapshot(rev uint64) (frame []byte, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSnapshots).Get(revKey(rev))
+		if v == nil {
+			return nil
+		}
+		if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+			return fmt.Errorf("snapshot at revision %d fails its checksum: %w", rev, ErrDamaged)
+		}
+		frame = bytes.Clone(v[4:])
+		return nil
+	})
+	return frame, err
+}
+
+// Backup writes a consistent copy of the whole file, as of one moment, to
+// w: a read transaction's view, so commits go on meanwhile. It returns the
+// copy's size and the last revision it holds.
+func (s *Store) Backup(w io.Writer) (size int64, rev uint64, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketLog).Cursor().Last(); len(k) == 8 {
+			rev = binary.BigEndian.Uint64(k)
+		} else if k, _ := tx.Bucket(bucketSnapshots).Cursor().Last(); len(k) == 8 {
+			rev = binary.BigEndian.Uint64(k)
+		} else {
+			rev = 0
+		}
+		size, err = tx.WriteTo(w)
+		return err
+	})
+	return size, rev, err
 }
 
 // compactChunk bounds one compaction transaction, so deleting a long log
@@ -417,7 +566,7 @@ func (s *Store) Compact(keepAfter uint64) error {
 			return nil
 		}
 		end := min(limit, first+compactChunk-1)
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketLog).Cursor()
 			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= end; k, _ = c.First() {
 				if err := c.Delete(); err != nil {
@@ -431,6 +580,88 @@ func (s *Store) Compact(keepAfter uint64) error {
 		}
 		s.first.Store(end + 1)
 	}
+}
+
+// Rewrite replaces the save file with a fresh one that holds snapshot as the
+// world at rev, an empty log that continues at rev+1, and the server's
+// tables. It is how a store whose write failed is trusted again: after a
+// failed fsync, Linux may have marked unwritten pages clean while keeping
+// their new content, so what the old file reads back is not what is on
+// disk. The world (snapshot) comes from the caller's memory, not from the
+// file; the tables are copied as the open file reads them, since they hold
+// what the server last wrote.
+//
+// The fresh file is written beside the old one, committed (fsynced), and
+// renamed over it; the directory is fsynced, and only then does the store
+// switch to it. On error the store is unchanged and the old file in place,
+// unless the rename was done and reopening failed: then the error says so
+// and a later Rewrite starts again.
+func (s *Store) Rewrite(rev uint64, snapshot []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmp := s.path + ".fresh"
+	if err := s.writeFresh(tmp, rev, snapshot); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write a fresh save file: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("put the fresh save file in place: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("sync the save file's directory: %w", err)
+	}
+	db, err := openBolt(s.path, s.opts)
+	if err != nil {
+		return fmt.Errorf("open the fresh save file: %w", err)
+	}
+	old := s.db
+	s.db = db
+	old.Close()
+	s.first.Store(0)
+	s.last.Store(rev)
+	return nil
+}
+
+func (s *Store) writeFresh(path string, rev uint64, snapshot []byte) error {
+	os.Remove(path) // a leftover of an earlier attempt
+	db, err := openBolt(path, s.opts)
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := createBuckets(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSnapshots).Put(revKey(rev), snapshotValue(snapshot)); err != nil {
+			return err
+		}
+		return s.db.View(func(old *bolt.Tx) error {
+			for _, name := range tableNames {
+				to := tx.Bucket([]byte(name))
+				// bbolt keeps what Put is given until the commit: copy it
+				// out of the old file's memory map.
+				err := old.Bucket([]byte(name)).ForEach(func(k, v []byte) error { return to.Put(bytes.Clone(k), bytes.Clone(v)) })
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Table is one of the server's key-value tables. Each call is its own
@@ -454,7 +685,7 @@ func (s *Store) Table(name string) *Table {
 // Get returns a copy of the value at key, or nil when there is none.
 func (t *Table) Get(key string) ([]byte, error) {
 	var out []byte
-	err := t.s.db.View(func(tx *bolt.Tx) error {
+	err := t.s.view(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(t.name).Get([]byte(key)))
 		return nil
 	})
@@ -463,17 +694,18 @@ func (t *Table) Get(key string) ([]byte, error) {
 
 // Put stores val at key.
 func (t *Table) Put(key string, val []byte) error {
-	return t.s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Put([]byte(key), val) })
+	return t.s.update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Put([]byte(key), val) })
 }
 
 // Delete removes key; a missing key is not an error.
 func (t *Table) Delete(key string) error {
-	return t.s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Delete([]byte(key)) })
+	return t.s.update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Delete([]byte(key)) })
 }
 
-// ForEach calls fn for every key in order; val is valid only during fn.
+// ForEach calls fn for every key in order; val is valid only during fn,
+// and fn must not call the store.
 func (t *Table) ForEach(fn func(key string, val []byte) error) error {
-	return t.s.db.View(func(tx *bolt.Tx) error {
+	return t.s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(t.name).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 	})
 }
