@@ -261,6 +261,10 @@ func Open(log Log, opts Options) (*Engine, error) {
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
+		if !errors.Is(err, store.ErrDamaged) {
+			// The file's checksums held but its content does not add up.
+			err = fmt.Errorf("%w: %w", err, store.ErrDamaged)
+		}
 		return nil, err
 	}
 	e.revision.Store(e.world.Revision())

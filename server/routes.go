@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	handle("PUT", "/api/profiles/{name}", s.authed(s.handlePutProfile()))
 	handle("DELETE", "/api/profiles/{name}", s.authed(s.handleDeleteProfile()))
 	handle("POST", "/api/profiles/{name}/activate", s.authed(s.handleActivateProfile()))
+	handle("GET", "/api/backup", s.authed(s.admin(s.handleBackup())))
 	handle("GET", "/healthz", s.handleHealthz())
 	handle("GET", "/readyz", s.handleReadyz())
 	handle("GET", "/metrics", s.handleMetrics())

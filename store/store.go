@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -172,22 +173,64 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
-// checkHeader refuses a file that is not a bbolt database before bbolt
-// sees it: bbolt would try to read (and maybe map) whatever it is.
+// checkHeader refuses a file that is not a bbolt database, or one cut
+// short, before bbolt sees it: bbolt would map whatever it is and may
+// panic reading it (holding the file's lock, in this process, until exit).
+// It reads bbolt's two meta pages as bbolt does: page header (16 bytes),
+// then magic u32 · version u32 · page size u32 · flags u32 · root bucket
+// (pgid u64 · sequence u64) · freelist pgid u64 · high-water pgid u64 ·
+// txid u64 · FNV-64a checksum u64 of the 64 bytes before it, all in the
+// machine's byte order. The valid meta with the higher txid is the file's.
 func checkHeader(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	buf := make([]byte, 32)
-	if _, err := f.ReadAt(buf, 0); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	meta := func(off int64) (pageSize uint32, pages, txid uint64, ok bool) {
+		var b [80]byte
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		if binary.LittleEndian.Uint32(b[16:]) != 0xED0CDAED {
+			return 0, 0, 0, false
+		}
+		h := fnv.New64a()
+		h.Write(b[16:72])
+		if h.Sum64() != binary.LittleEndian.Uint64(b[72:]) {
+			return 0, 0, 0, false
+		}
+		return binary.LittleEndian.Uint32(b[24:]), binary.LittleEndian.Uint64(b[56:]), binary.LittleEndian.Uint64(b[64:]), true
+	}
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 16); err != nil {
 		return fmt.Errorf("%s is too short to be a save file: %w", path, ErrNotSaveFile)
 	}
-	// bbolt's first page holds its meta: page header (16 bytes), then the
-	// magic 0xED0CDAED as a u32 in the machine's byte order.
-	if binary.LittleEndian.Uint32(buf[16:20]) != 0xED0CDAED {
+	size0, pages0, tx0, ok0 := meta(0)
+	if !ok0 && binary.LittleEndian.Uint32(magic[:]) != 0xED0CDAED {
 		return fmt.Errorf("%s: %w", path, ErrNotSaveFile)
+	}
+	second := int64(size0)
+	if !ok0 {
+		second = int64(os.Getpagesize())
+	}
+	size1, pages1, tx1, ok1 := meta(second)
+	var pageSize uint32
+	var pages uint64
+	switch {
+	case ok0 && (!ok1 || tx0 >= tx1):
+		pageSize, pages = size0, pages0
+	case ok1:
+		pageSize, pages = size1, pages1
+	default:
+		return fmt.Errorf("%s: both of its meta pages are damaged: %w", path, ErrDamaged)
+	}
+	if need := int64(pages) * int64(pageSize); fi.Size() < need {
+		return fmt.Errorf("%s is %d bytes but its pages need %d: truncated: %w", path, fi.Size(), need, ErrDamaged)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"txxt/engine"
-	"txxt/store"
 	"txxt/world"
 )
 
@@ -50,6 +49,9 @@ Usage:
   txxt load SCENARIO [--spawn | --url U] [flags]
                              drive a server with real clients and measure (txxt load for the list)
   txxt info [--data FILE]    open (or create) a save file and print what it holds
+  txxt check [FILE]          verify a save file: checksums, log continuity, snapshot = replay
+  txxt backup --url U --user NAME OUT | --data FILE OUT
+                             a consistent, verified copy of a save file, from a running server or not
   txxt version               print the version
 
 The save file defaults to ./txxt.db; TXXT_SAVE_FILE overrides the default
@@ -70,6 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "info":
 		return runInfo(ctx, args[1:], getenv, stdout, stderr)
+	case "check":
+		return runCheck(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "txxt", version)
 		return nil
@@ -98,15 +104,15 @@ func runInfo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
-	st, err := store.Open(*data, store.Options{Timeout: time.Second})
+	st, err := openSaveFile(*data)
 	if err != nil {
-		return fmt.Errorf("open save file %s: %w", *data, err)
+		return err
 	}
 	defer st.Close()
 	start := time.Now()
 	e, err := engine.Open(st, engine.Options{})
 	if err != nil {
-		return fmt.Errorf("boot %s: %w", *data, err)
+		return refused(fmt.Errorf("boot %s: %w", *data, err))
 	}
 	defer e.Close()
 	booted := time.Since(start)

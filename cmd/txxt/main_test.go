@@ -35,6 +35,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }

@@ -17,7 +17,6 @@ import (
 
 	"txxt/engine"
 	"txxt/server"
-	"txxt/store"
 )
 
 // envOr returns the environment's value for key, else def.
@@ -56,14 +55,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := store.Open(*data, store.Options{})
+	st, err := openSaveFile(*data)
 	if err != nil {
-		return fmt.Errorf("open save file %s: %w", *data, err)
+		return err
 	}
 	defer st.Close()
 	eng, err := engine.Open(st, engine.Options{Logger: logger, CommitPerCommand: *perCommand})
 	if err != nil {
-		return fmt.Errorf("boot %s: %w", *data, err)
+		return refused(fmt.Errorf("boot %s: %w", *data, err))
 	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
