@@ -33,7 +33,7 @@ func (e exitError) Unwrap() []error { return []error{e.err, e.code} }
 // refused marks err with exitDamaged when it says the file cannot be trusted.
 func refused(err error) error {
 	if errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrNotSaveFile) || errors.Is(err, store.ErrVersion) {
-		return exitError{fmt.Errorf("%w\nThe file was left as it is. Run txxt check on it to see what is wrong, or restore a backup (see txxt backup).", err), exitDamaged}
+		return exitError{fmt.Errorf("%w; the file was left as it is: run txxt check on it to see what is wrong, or restore a backup", err), exitDamaged}
 	}
 	return err
 }
