@@ -27,7 +27,19 @@ type Limits struct {
 	PongTimeout  time.Duration // a ping unanswered this long closes the connection (default 10s)
 	WriteTimeout time.Duration // a frame not written in this long closes the connection (default 10s)
 	MaxBody      int64         // REST request bodies (default 64 KiB)
+
+	// MaxConnsPerHost bounds the game connections open at once from one
+	// remote address (the host, without the port); one more is refused
+	// before the upgrade with 429 TOO_MANY_CONNECTIONS. Default
+	// DefaultMaxConnsPerHost; negative: no limit.
+	MaxConnsPerHost int
 }
+
+// DefaultMaxConnsPerHost is Limits.MaxConnsPerHost's default: room for a
+// team behind one NAT address with a few tabs each (each tab is a
+// connection), while the idle connections of one address hold about
+// 2.3 MB of the server's memory (docs/BENCHMARKS.md: 17.9 KB each).
+const DefaultMaxConnsPerHost = 128
 
 func (l *Limits) fill() {
 	def := func(v *int, d int) {
@@ -38,6 +50,9 @@ func (l *Limits) fill() {
 	def(&l.MaxFrame, 64<<10)
 	def(&l.MaxInflight, 256)
 	def(&l.MaxBadFrames, 16)
+	if l.MaxConnsPerHost == 0 {
+		l.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
 	if l.CommandRate <= 0 {
 		l.CommandRate = 200
 	}
@@ -83,6 +98,7 @@ type Server struct {
 	hub      *hub
 	metrics  *metrics
 	logins   *loginLimiter
+	perHost  *hostConns // game connections per remote host
 	hashing  semaphore
 	tracer   *slowTracer // nil unless Config.TraceSlow
 	logger   *slog.Logger
@@ -116,6 +132,7 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 		hub:      newHub(),
 		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
+		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
 		now:      cfg.Now,
