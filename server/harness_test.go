@@ -25,8 +25,9 @@ import (
 )
 
 // Tests run the real server on a real socket (httptest listens on a free
-// loopback port) over a real save file, and talk to it with a real
-// WebSocket client. Only argon2's cost is lowered, so logins are fast.
+// loopback port, with the http.Server txxt serve has) over a real save
+// file, and talk to it with a real WebSocket client. Only argon2's cost is
+// lowered, so logins are fast.
 var fastHash = server.HashParams{Time: 1, Memory: 64, Threads: 1}
 
 const wait = 10 * time.Second // how long a test waits for a frame that must come
@@ -80,7 +81,10 @@ func start(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, path: o.path, st: st, eng: eng, srv: srv, hs: httptest.NewServer(srv.Handler())}
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = srv.HTTPServer() // the timeouts txxt serve has
+	hs.Start()
+	h := &harness{t: t, path: o.path, st: st, eng: eng, srv: srv, hs: hs}
 	t.Cleanup(h.stop)
 	for _, u := range []struct {
 		name string

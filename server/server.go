@@ -33,6 +33,12 @@ type Limits struct {
 	// before the upgrade with 429 TOO_MANY_CONNECTIONS. Default
 	// DefaultMaxConnsPerHost; negative: no limit.
 	MaxConnsPerHost int
+
+	// The HTTP server's timeouts (HTTPServer), which a game connection
+	// leaves behind when it upgrades (it has the keepalive instead).
+	HeaderTimeout time.Duration // a request's header must arrive within this, else the connection is closed (default 5s)
+	ReadTimeout   time.Duration // and its header and body within this (default 30s)
+	IdleTimeout   time.Duration // a kept-alive connection with no request for this long is closed (default 120s)
 }
 
 // DefaultMaxConnsPerHost is Limits.MaxConnsPerHost's default: room for a
@@ -62,7 +68,8 @@ func (l *Limits) fill() {
 	for _, d := range []struct {
 		v *time.Duration
 		d time.Duration
-	}{{&l.PingInterval, 15 * time.Second}, {&l.PongTimeout, 10 * time.Second}, {&l.WriteTimeout, 10 * time.Second}} {
+	}{{&l.PingInterval, 15 * time.Second}, {&l.PongTimeout, 10 * time.Second}, {&l.WriteTimeout, 10 * time.Second},
+		{&l.HeaderTimeout, 5 * time.Second}, {&l.ReadTimeout, 30 * time.Second}, {&l.IdleTimeout, 120 * time.Second}} {
 		if *d.v <= 0 {
 			*d.v = d.d
 		}
@@ -233,3 +240,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler { return s.routes() }
+
+// HTTPServer returns an http.Server for the routes with the limits'
+// timeouts: a client that sends its request slowly (slowloris), or opens a
+// connection and sends nothing, or keeps one alive doing nothing, is
+// closed. A game connection leaves these timeouts when it upgrades.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.limits.HeaderTimeout,
+		ReadTimeout:       s.limits.ReadTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+	}
+}

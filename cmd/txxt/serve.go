@@ -121,7 +121,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		srv.Shutdown(context.Background())
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	hs := srv.HTTPServer()
 	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, *data, ln.Addr())
 	switch {
 	case seeded:
