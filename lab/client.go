@@ -71,11 +71,15 @@ func dial(ctx context.Context, t Target, query string, onEvent func(uint64, time
 	if query != "" {
 		u += "?" + query
 	}
-	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+	ws, res, err := websocket.Dial(ctx, u, &websocket.DialOptions{
 		Subprotocols: []string{wire.Subprotocol},
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + t.Token}},
 	})
 	if err != nil {
+		if res != nil && res.StatusCode == http.StatusTooManyRequests {
+			// Every client of a load has the same address.
+			return nil, fmt.Errorf("%w: the server refuses more connections from this address (txxt serve --max-conns-per-host 0 lifts the limit)", err)
+		}
 		return nil, err
 	}
 	ws.SetReadLimit(-1)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -90,6 +91,7 @@ type conn struct {
 	s      *Server
 	ws     *websocket.Conn
 	out    *corkedConn // under ws's writes: the writer corks it around runs of frames
+	host   string      // the remote host, whose connection slot this holds
 	v1     bool
 	id     world.ID // this connection, in presence
 	client world.ID // the client's id for retries (Welcome tells it)
@@ -157,9 +159,24 @@ func (c *conn) kill(code websocket.StatusCode, why string) {
 
 func (c *conn) drain() { c.drainOnce.Do(func() { close(c.draining) }) }
 
-// handleGame is /api/game: authenticate, check the origin, upgrade, serve.
+// handleGame is /api/game: take one of the remote host's connection slots,
+// authenticate, check the origin, upgrade, serve.
 func (s *Server) handleGame() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := remoteHost(r)
+		if !s.perHost.acquire(host) {
+			s.metrics.dropped("too_many_connections")
+			s.logger.Debug("game connection refused: too many from its address", "remote", r.RemoteAddr)
+			writeError(w, http.StatusTooManyRequests, world.CodeTooManyConnections,
+				fmt.Sprintf("this address has %d game connections open, the most it may: close one first", s.limits.MaxConnsPerHost))
+			return
+		}
+		served := false // from here on, the slot is released by serve
+		defer func() {
+			if !served {
+				s.perHost.release(host)
+			}
+		}()
 		login, status, err := s.authenticateUpgrade(r)
 		if err != nil {
 			s.logger.Warn("game connection refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
@@ -173,6 +190,7 @@ func (s *Server) handleGame() http.Handler {
 		q := r.URL.Query()
 		c := &conn{
 			s:        s,
+			host:     host,
 			id:       engine.RandomID(),
 			client:   engine.RandomID(),
 			login:    login,
@@ -220,12 +238,14 @@ func (s *Server) handleGame() http.Handler {
 		}
 		// The socket is hijacked: the request's goroutine returns, and
 		// with it the request and its headers are garbage.
+		served = true
 		go c.serve()
 	})
 }
 
 func (c *conn) serve() {
 	s := c.s
+	defer s.perHost.release(c.host)
 	if !s.hub.join(c) {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -24,8 +25,9 @@ import (
 )
 
 // Tests run the real server on a real socket (httptest listens on a free
-// loopback port) over a real save file, and talk to it with a real
-// WebSocket client. Only argon2's cost is lowered, so logins are fast.
+// loopback port, with the http.Server txxt serve has) over a real save
+// file, and talk to it with a real WebSocket client. Only argon2's cost is
+// lowered, so logins are fast.
 var fastHash = server.HashParams{Time: 1, Memory: 64, Threads: 1}
 
 const wait = 10 * time.Second // how long a test waits for a frame that must come
@@ -79,7 +81,10 @@ func start(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, path: o.path, st: st, eng: eng, srv: srv, hs: httptest.NewServer(srv.Handler())}
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = srv.HTTPServer() // the timeouts txxt serve has
+	hs.Start()
+	h := &harness{t: t, path: o.path, st: st, eng: eng, srv: srv, hs: hs}
 	t.Cleanup(h.stop)
 	for _, u := range []struct {
 		name string
@@ -170,7 +175,26 @@ func (h *harness) wsURL(query string) string {
 
 // dialRaw opens a game connection with the given headers and protocol.
 func (h *harness) dialRaw(v1 bool, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
-	opts := &websocket.DialOptions{HTTPHeader: header}
+	return h.dialVia(nil, v1, query, header)
+}
+
+// from returns an HTTP client whose connections come from the loopback
+// address ip (on Linux all of 127.0.0.0/8 is loopback, so a test can be
+// several hosts), or skips the test where ip cannot be used.
+func (h *harness) from(ip string) *http.Client {
+	h.t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	nc, err := d.Dial("tcp", h.hs.Listener.Addr().String())
+	if err != nil {
+		h.t.Skipf("cannot connect from %s here: %v", ip, err)
+	}
+	nc.Close()
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// dialVia is dialRaw through client (nil: the default one).
+func (h *harness) dialVia(client *http.Client, v1 bool, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	opts := &websocket.DialOptions{HTTPClient: client, HTTPHeader: header}
 	if v1 {
 		opts.Subprotocols = []string{wire.Subprotocol}
 	}

@@ -61,6 +61,44 @@ func (l *loginLimiter) failed(key string, now time.Time) {
 	b.tokens = max(b.tokens-1, 0)
 }
 
+// hostConns counts each remote host's open game connections, so that one
+// address cannot take all the connections (and the memory and descriptors
+// they hold) the server has. A host is forgotten when its last connection
+// closes.
+type hostConns struct {
+	max   int // < 0: no limit, and nothing is counted
+	mu    sync.Mutex
+	hosts map[string]int
+}
+
+func newHostConns(max int) *hostConns { return &hostConns{max: max, hosts: make(map[string]int)} }
+
+// acquire takes one of host's slots; false when it has none left.
+func (h *hostConns) acquire(host string) bool {
+	if h.max < 0 {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hosts[host] >= h.max {
+		return false
+	}
+	h.hosts[host]++
+	return true
+}
+
+// release gives back a slot acquire took.
+func (h *hostConns) release(host string) {
+	if h.max < 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hosts[host]--; h.hosts[host] <= 0 {
+		delete(h.hosts, host)
+	}
+}
+
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
@@ -47,6 +48,8 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, world.CodeFrameTooLarge, fmt.Sprintf("body over %d bytes", s.limits.MaxBody))
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeError(w, http.StatusRequestTimeout, world.CodeBadRequest, fmt.Sprintf("the request did not arrive within %s", s.limits.ReadTimeout))
 		} else {
 			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "bad JSON: "+err.Error())
 		}

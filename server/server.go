@@ -27,7 +27,25 @@ type Limits struct {
 	PongTimeout  time.Duration // a ping unanswered this long closes the connection (default 10s)
 	WriteTimeout time.Duration // a frame not written in this long closes the connection (default 10s)
 	MaxBody      int64         // REST request bodies (default 64 KiB)
+
+	// MaxConnsPerHost bounds the game connections open at once from one
+	// remote address (the host, without the port); one more is refused
+	// before the upgrade with 429 TOO_MANY_CONNECTIONS. Default
+	// DefaultMaxConnsPerHost; negative: no limit.
+	MaxConnsPerHost int
+
+	// The HTTP server's timeouts (HTTPServer), which a game connection
+	// leaves behind when it upgrades (it has the keepalive instead).
+	HeaderTimeout time.Duration // a request's header must arrive within this, else the connection is closed (default 5s)
+	ReadTimeout   time.Duration // and its header and body within this (default 30s)
+	IdleTimeout   time.Duration // a kept-alive connection with no request for this long is closed (default 120s)
 }
+
+// DefaultMaxConnsPerHost is Limits.MaxConnsPerHost's default: room for a
+// team behind one NAT address with a few tabs each (each tab is a
+// connection), while the idle connections of one address hold about
+// 2.3 MB of the server's memory (docs/BENCHMARKS.md: 17.9 KB each).
+const DefaultMaxConnsPerHost = 128
 
 func (l *Limits) fill() {
 	def := func(v *int, d int) {
@@ -38,6 +56,9 @@ func (l *Limits) fill() {
 	def(&l.MaxFrame, 64<<10)
 	def(&l.MaxInflight, 256)
 	def(&l.MaxBadFrames, 16)
+	if l.MaxConnsPerHost == 0 {
+		l.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
 	if l.CommandRate <= 0 {
 		l.CommandRate = 200
 	}
@@ -47,7 +68,8 @@ func (l *Limits) fill() {
 	for _, d := range []struct {
 		v *time.Duration
 		d time.Duration
-	}{{&l.PingInterval, 15 * time.Second}, {&l.PongTimeout, 10 * time.Second}, {&l.WriteTimeout, 10 * time.Second}} {
+	}{{&l.PingInterval, 15 * time.Second}, {&l.PongTimeout, 10 * time.Second}, {&l.WriteTimeout, 10 * time.Second},
+		{&l.HeaderTimeout, 5 * time.Second}, {&l.ReadTimeout, 30 * time.Second}, {&l.IdleTimeout, 120 * time.Second}} {
 		if *d.v <= 0 {
 			*d.v = d.d
 		}
@@ -83,6 +105,7 @@ type Server struct {
 	hub      *hub
 	metrics  *metrics
 	logins   *loginLimiter
+	perHost  *hostConns // game connections per remote host
 	hashing  semaphore
 	tracer   *slowTracer // nil unless Config.TraceSlow
 	logger   *slog.Logger
@@ -116,6 +139,7 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 		hub:      newHub(),
 		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
+		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
 		now:      cfg.Now,
@@ -216,3 +240,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler { return s.routes() }
+
+// HTTPServer returns an http.Server for the routes with the limits'
+// timeouts: a client that sends its request slowly (slowloris), or opens a
+// connection and sends nothing, or keeps one alive doing nothing, is
+// closed. A game connection leaves these timeouts when it upgrades.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.limits.HeaderTimeout,
+		ReadTimeout:       s.limits.ReadTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+	}
+}

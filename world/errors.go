@@ -39,6 +39,7 @@ const (
 	CodeNotFound           Code = 25 // outside the world (JSON API): no such endpoint, profile or user
 	CodeBadRequest         Code = 26 // outside the world (JSON API): a body or parameter that is not valid
 	CodeMethodNotAllowed   Code = 27 // outside the world (JSON API): the endpoint does not take this method
+	CodeTooManyConnections Code = 28 // outside the world: this address has as many game connections open as it may
 )
 
 var codeNames = [...]string{
@@ -70,6 +71,7 @@ var codeNames = [...]string{
 	CodeNotFound:           "NOT_FOUND",
 	CodeBadRequest:         "BAD_REQUEST",
 	CodeMethodNotAllowed:   "METHOD_NOT_ALLOWED",
+	CodeTooManyConnections: "TOO_MANY_CONNECTIONS",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"txxt/server"
 	"txxt/wire"
 )
 
@@ -229,5 +230,70 @@ func TestServePprof(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --max-conns-per-host (or TXXT_MAX_CONNS_PER_HOST) bounds the game
+// connections from one address; 0 lifts the limit, past the default.
+func TestServeMaxConnsPerHost(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		vars  map[string]string
+		limit int // 0: none
+	}{
+		{"flag", []string{"--max-conns-per-host", "2"}, nil, 2},
+		{"env", nil, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 2},
+		{"0 is no limit", []string{"--max-conns-per-host", "0"}, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, stop := context.WithCancel(context.Background())
+			var stdout, stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				args := append([]string{"serve", "--insecure-no-auth", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "c.db")}, tc.args...)
+				done <- run(ctx, args, env(tc.vars), strings.NewReader(""), &stdout, &stderr)
+			}()
+			defer func() {
+				stop()
+				if err := <-done; err != nil {
+					t.Errorf("serve: %v\n%s", err, stderr.String())
+				}
+			}()
+			addr := regexp.MustCompile(`http://([0-9.:]+)/`)
+			var base string
+			for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
+				if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+					base = m[1]
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no URL printed:\n%s\n%s", stdout.String(), stderr.String())
+				}
+			}
+			n := tc.limit
+			if n == 0 {
+				n = server.DefaultMaxConnsPerHost + 1
+			}
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for i := range n + 1 {
+				ws, res, err := websocket.Dial(dctx, "ws://"+base+"/api/game", nil)
+				switch {
+				case err == nil:
+					defer ws.CloseNow()
+					if tc.limit > 0 && i == tc.limit {
+						t.Fatalf("connection %d let in, over the limit %d", i+1, tc.limit)
+					}
+				case tc.limit > 0 && i == tc.limit && res != nil && res.StatusCode == http.StatusTooManyRequests:
+				default:
+					t.Fatalf("connection %d: %v", i+1, err)
+				}
+			}
+		})
+	}
+	var stderr syncBuffer
+	err := run(context.Background(), []string{"serve"}, env(map[string]string{"TXXT_MAX_CONNS_PER_HOST": "many"}), strings.NewReader(""), &stderr, &stderr)
+	if err != exitCode(2) || !strings.Contains(stderr.String(), "TXXT_MAX_CONNS_PER_HOST") {
+		t.Fatalf("a bad TXXT_MAX_CONNS_PER_HOST: %v %s", err, stderr.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,19 @@ func envOr(getenv func(string) string, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt returns the environment's value for key as a number, else def.
+func envInt(getenv func(string) string, key string, def int) (int, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a number", key, v)
+	}
+	return n, nil
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -42,6 +56,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	traceSlow := fs.Duration("trace-slow", 0, "keep an execution trace flight recorder and write the last seconds of trace when a command takes this long, e.g. 50ms (off by default)")
 	traceDir := fs.String("trace-dir", "", "where --trace-slow writes its traces (default: the system's temporary directory)")
 	perCommand := fs.Bool("commit-per-command", false, "for measurement only: one commit per command, as the original did, instead of group commit")
+	perHostDef, err := envInt(getenv, "TXXT_MAX_CONNS_PER_HOST", server.DefaultMaxConnsPerHost)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	perHost := fs.Int("max-conns-per-host", perHostDef, "game connections open at once from one address; 0: no limit (env TXXT_MAX_CONNS_PER_HOST)")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
@@ -70,8 +90,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			allowed = append(allowed, o)
 		}
 	}
+	limits := server.Limits{MaxConnsPerHost: *perHost}
+	if *perHost <= 0 {
+		limits.MaxConnsPerHost = -1 // no limit
+	}
 	srv, err := server.New(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir}, eng, st)
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits}, eng, st)
 	if err != nil {
 		eng.Close()
 		return err
@@ -96,7 +120,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		srv.Shutdown(context.Background())
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	hs := srv.HTTPServer()
 	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, *data, ln.Addr())
 	switch {
 	case seeded:
