@@ -5,6 +5,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,8 +28,8 @@ type Target struct {
 
 // Login opens a session on url and returns the target.
 func Login(ctx context.Context, url, user, password string) (Target, error) {
-	body := fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(url, "/")+"/api/auth/login", strings.NewReader(body))
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(url, "/")+"/api/auth/login", bytes.NewReader(body))
 	if err != nil {
 		return Target{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"txxt/engine"
+	"txxt/lab"
 	"txxt/store"
 )
 
@@ -198,17 +199,11 @@ func download(ctx context.Context, f *os.File, base, user, password string, stdi
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/auth/login", strings.NewReader(string(body)))
+	login, err := lab.Login(ctx, base, user, password)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	var login struct{ Token, Code, Message string }
-	if err := call(req, &login); err != nil {
-		return fmt.Errorf("log in: %w", err)
-	}
-	req, err = http.NewRequestWithContext(ctx, "GET", base+"/api/backup", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/backup", nil)
 	if err != nil {
 		return err
 	}
@@ -233,20 +228,6 @@ func download(ctx context.Context, f *os.File, base, user, password string, stdi
 		}
 	}
 	return err
-}
-
-// call does req and decodes its JSON answer into v; an error status is
-// an error carrying the server's code and message.
-func call(req *http.Request, v any) error {
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return apiFailure(res)
-	}
-	return json.NewDecoder(res.Body).Decode(v)
 }
 
 func apiFailure(res *http.Response) error {
