@@ -274,7 +274,9 @@ func (c *conn) read() {
 	for {
 		typ, frame, err := c.ws.Read(context.Background())
 		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+			// The library has closed the connection with 1009; its
+			// error wraps ErrMessageTooBig (it is not a CloseError).
+			if errors.Is(err, websocket.ErrMessageTooBig) {
 				s.metrics.dropped("frame_too_large")
 			}
 			c.kill(websocket.StatusNormalClosure, "")
