@@ -732,10 +732,10 @@ func frameRows(v1 bool) []row {
 	// reset is a frame that decodes (so ends a run of malformed frames)
 	// and changes nothing.
 	reset := func() step {
-		if v1 {
-			return step{frame: wire.AppendPing(nil, &wire.Ping{Nonce: 99}), req: 99, pong: true}
-		}
 		c := world.Command{Kind: world.CmdDeleteTask, Task: engine.RandomID()}
+		if v1 {
+			return step{frame: wire.AppendCommand(nil, true, 99, &c), code: world.CodeTaskNotFound, req: 99}
+		}
 		return step{frame: wire.AppendCommand(nil, false, 0, &c), code: world.CodeTaskNotFound}
 	}
 	// unknown sends every type byte of types, each with a request id,
@@ -849,6 +849,19 @@ func frameRows(v1 bool) []row {
 			last.quiet = true
 			return append(steps, last)
 		}},
+	}
+	if v1 {
+		// A Ping between malformed frames is answered but does not end
+		// their run: garbage interleaved with Pings still closes.
+		rows = append(rows, row{name: p + " malformed frames with a Ping between each, one more than allowed", v1: v1, close: 4001, steps: func(t *testing.T, e *env) []step {
+			var steps []step
+			for i := range maxBad {
+				steps = append(steps, garbage(i), step{frame: wire.AppendPing(nil, &wire.Ping{Nonce: uint32(1000 + i)}), req: uint32(1000 + i), pong: true})
+			}
+			last := garbage(maxBad)
+			last.quiet = true
+			return append(steps, last)
+		}})
 	}
 	if !v1 {
 		rows = append(rows, row{name: p + " every txxt.v1 frame type", v1: v1, steps: unknown(v1Only)})

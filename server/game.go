@@ -307,8 +307,9 @@ func (c *conn) read() {
 			}
 			continue
 		}
-		bad = 0
 		decode := time.Since(received)
+		// Control frames are answered but do not end a run of malformed
+		// frames: garbage between Pings still reaches the limit.
 		switch f.Type {
 		case wire.TypePing:
 			pong := wire.AppendPong(nil, &wire.Pong{Nonce: f.Ping.Nonce, ClientTime: f.Ping.ClientTime, ServerTime: uint64(s.now().UnixMilli())})
@@ -318,6 +319,7 @@ func (c *conn) read() {
 			s.metrics.clientStats(f.Stats)
 			continue
 		}
+		bad = 0
 		if !c.submit(f, received, decode) {
 			return
 		}
