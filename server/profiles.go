@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"txxt/world"
@@ -83,6 +84,10 @@ func (s *Server) handlePutProfile() http.Handler {
 		}
 		if p.View != "week" && p.View != "month" {
 			writeError(w, http.StatusBadRequest, world.CodeBadRequest, `view is "week" or "month"`)
+			return
+		}
+		if _, err := time.Parse(time.DateOnly, p.Date); p.Date != "" && err != nil {
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "date is a day as YYYY-MM-DD, or empty for today")
 			return
 		}
 		raw, _ := json.Marshal(p)

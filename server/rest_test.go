@@ -208,6 +208,11 @@ func TestProfiles(t *testing.T) {
 	if res, body := h.do("PUT", "/api/profiles/month", h.member, map[string]any{"view": "month"}); res.StatusCode != 200 {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
+	for _, date := range []string{"garbage", "2026-13-01", "2026-02-30", "26-01-01"} {
+		if res, body := h.do("PUT", "/api/profiles/x", h.member, map[string]any{"date": date}); res.StatusCode != 400 || !strings.Contains(string(body), "BAD_REQUEST") {
+			t.Fatalf("profile with date %q: %d %s", date, res.StatusCode, body)
+		}
+	}
 	res, body := h.do("PUT", "/api/profiles/x", h.member, map[string]any{"view": "year"})
 	apiError(t, res, body, 400, world.CodeBadRequest)
 	res, body = h.do("POST", "/api/profiles/nope/activate", h.member, nil)
