@@ -52,10 +52,10 @@ type Log interface {
 	SaveSnapshot(rev uint64, frame []byte) error
 	Compact(keepAfter uint64) error
 	// Rewrite replaces the file with a fresh one holding frame as the
-	// world at rev and an empty log continuing at rev+1 (see
-	// store.Store.Rewrite). The engine calls it after any failed write,
-	// before it writes again.
-	Rewrite(rev uint64, frame []byte) error
+	// world at rev and tail (the newest records, ending at rev) as its log
+	// (see store.Store.Rewrite). The engine calls it after any failed
+	// write, before it writes again.
+	Rewrite(rev uint64, frame []byte, tail []store.Record) error
 }
 
 // Errors returned by Submit.
@@ -323,7 +323,7 @@ func (e *Engine) boot() error {
 		// Events read back from disk have no v0 translation: a v0
 		// subscriber that needs one gets a snapshot instead.
 		if r.Revision+uint64(e.opts.TailSize) > last { // only the newest TailSize go to the ring
-			tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true})
+			tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true, Actor: r.Actor, Time: r.Time})
 		}
 		return nil
 	})
@@ -542,7 +542,9 @@ func (e *Engine) process() {
 			Frame:    arena[start:len(arena):len(arena)],
 		})
 		e.dedup.add(p.req.Origin, ev.Revision)
-		e.pubs = append(e.pubs, e.publication(&ev))
+		pub := e.publication(&ev)
+		pub.Actor, pub.Time = p.req.Actor, now.UnixNano()
+		e.pubs = append(e.pubs, pub)
 		if timed {
 			t := time.Now()
 			tm.Encode, mark = t.Sub(mark), t
@@ -643,7 +645,19 @@ func (e *Engine) trustFile() bool {
 	e.saving <- struct{}{} // a snapshot in flight writes to the old file: wait for it
 	defer func() { <-e.saving }()
 	snap := e.snapshot(true)
-	if err := e.log.Rewrite(snap.Revision, snap.Frame); err != nil {
+	// The tail of acknowledged events goes into the fresh file too, with
+	// their origins: after a restart, a client resuming from a recent
+	// revision gets what it missed, and a retry is still recognised.
+	origins := e.dedup.byRevision()
+	var tail []store.Record
+	for _, p := range e.feed.tail() {
+		o := origins[p.Revision]
+		tail = append(tail, store.Record{Revision: p.Revision, Time: p.Time, Actor: p.Actor, Client: o.Client, Request: o.Request, Frame: p.Frame})
+	}
+	if len(tail) > 0 && tail[len(tail)-1].Revision != snap.Revision {
+		tail = nil // cannot happen: the feed ends where the world does
+	}
+	if err := e.log.Rewrite(snap.Revision, snap.Frame, tail); err != nil {
 		e.degrade(err)
 		return false
 	}

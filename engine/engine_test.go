@@ -56,13 +56,13 @@ func (l *testLog) Append(recs []store.Record) error {
 	return nil
 }
 
-func (l *testLog) Rewrite(rev uint64, frame []byte) error {
+func (l *testLog) Rewrite(rev uint64, frame []byte, tail []store.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
 		return l.fail
 	}
-	if err := l.Store.Rewrite(rev, frame); err != nil {
+	if err := l.Store.Rewrite(rev, frame, tail); err != nil {
 		return err
 	}
 	l.rewrites++
@@ -341,6 +341,11 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 	for i := range 5 {
 		mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
 	}
+	origin := Origin{Client: world.ID{0xc1}, Request: 7}
+	retried, err := e.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
+	if err != nil || retried.Err != nil {
+		t.Fatal(err, retried.Err)
+	}
 	acked := e.Revision()
 	want := state(t, e)
 	before, _ := os.Stat(path)
@@ -379,7 +384,8 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 	// not "lost".
 	e.Close()
 	log.Store.Close()
-	e2 := openEngine(t, openStore(t, path), Options{})
+	st2 := openStore(t, path)
+	e2 := openEngine(t, st2, Options{})
 	if e2.Revision() != rev {
 		t.Fatalf("restarted at %d, want %d", e2.Revision(), rev)
 	}
@@ -390,6 +396,21 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 	}
 	if titles["lost"] || titles["lost too"] || !titles["after"] || len(got.Tasks) != len(want.Tasks)+1 {
 		t.Fatalf("after the restart: %v", titles)
+	}
+	// The fresh file carried the tail of the log, with the commands'
+	// origins: a retry of a command acknowledged before the failure is
+	// recognised, and a client resuming from before it gets the events.
+	res, err := e2.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
+	if err != nil || !res.Duplicate || res.Revision != retried.Revision {
+		t.Fatalf("retry after the restart: %+v %v, want a duplicate of %d", res, err, retried.Revision)
+	}
+	d, err := e2.Resume(2, true).Next(context.Background())
+	if err != nil || d.Snapshot != nil || len(d.Events) != int(rev-2) || d.Events[0].Revision != 3 {
+		t.Fatalf("resume from revision 2 after the restart: %d events, snapshot %v, %v", len(d.Events), d.Snapshot != nil, err)
+	}
+	e2.Close()
+	if v, err := Verify(st2); err != nil || v.Revision != rev || v.FirstRevision != 1 {
+		t.Fatalf("the fresh file verifies: %+v %v", v, err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"txxt/wire"
+	"txxt/world"
 )
 
 // Published is one committed event as subscribers receive it.
@@ -22,6 +23,11 @@ type Published struct {
 	// each batch only (zero on the others, and with NoTimings), so a
 	// subscriber can time its fan-out.
 	At time.Time
+
+	// The log record's other fields, kept so that a fresh save file can
+	// hold the tail again (Engine.trustFile).
+	Actor world.ID
+	Time  int64
 }
 
 // Snapshot is the whole world at one revision, encoded as a Snapshot frame.
@@ -80,6 +86,17 @@ func (f *feed) publish(events []Published) {
 	f.wake = make(chan struct{})
 	f.mu.Unlock()
 	close(wake)
+}
+
+// tail returns a copy of the events the ring holds, oldest first.
+func (f *feed) tail() []Published {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Published, 0, f.count)
+	for rev := f.last - uint64(f.count) + 1; rev <= f.last && f.count > 0; rev++ {
+		out = append(out, f.ring[rev%uint64(len(f.ring))])
+	}
+	return out
 }
 
 func (f *feed) close() {
@@ -330,6 +347,15 @@ func (d *dedup) get(o Origin) (uint64, bool) {
 	}
 	rev, ok := d.m[o]
 	return rev, ok
+}
+
+// byRevision returns the origin of each remembered revision.
+func (d *dedup) byRevision() map[uint64]Origin {
+	out := make(map[uint64]Origin, len(d.m))
+	for o, rev := range d.m {
+		out[rev] = o
+	}
+	return out
 }
 
 func (d *dedup) add(o Origin, rev uint64) {

@@ -56,7 +56,7 @@ func TestVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Close()
-		if err := st.Rewrite(snap.Revision, snap.Frame); err != nil {
+		if err := st.Rewrite(snap.Revision, snap.Frame, nil); err != nil {
 			t.Fatal(err)
 		}
 		v, err := Verify(st)

@@ -40,11 +40,11 @@ func (l *faultyLog) Append(recs []store.Record) error {
 	return l.Store.Append(recs)
 }
 
-func (l *faultyLog) Rewrite(rev uint64, frame []byte) error {
+func (l *faultyLog) Rewrite(rev uint64, frame []byte, tail []store.Record) error {
 	if l.fail.Load() {
 		return errDisk
 	}
-	return l.Store.Rewrite(rev, frame)
+	return l.Store.Rewrite(rev, frame, tail)
 }
 
 // When the save file refuses writes, the server refuses commands with

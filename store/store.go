@@ -284,8 +284,8 @@ func (s *Store) verify() error {
 				return fmt.Errorf("%s: bucket %s missing: %w", s.path, name, ErrDamaged)
 			}
 		}
-		// A file written by Rewrite starts with a snapshot and an empty
-		// log: the log continues from the newest snapshot.
+		// A file written by Rewrite may hold a snapshot and no log (a
+		// Rewrite given no tail): the log continues from the snapshot.
 		if k, _ := tx.Bucket(bucketSnapshots).Cursor().Last(); len(k) == 8 {
 			s.last.Store(binary.BigEndian.Uint64(k))
 		}
@@ -406,7 +406,9 @@ func (s *Store) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-// LastRevision is the revision of the newest record (0 for an empty log).
+// LastRevision is the revision of the newest record, or of the newest
+// snapshot when the log is empty (0 for a new file): the next Append
+// starts after it.
 func (s *Store) LastRevision() uint64 { return s.last.Load() }
 
 // FirstRevision is the revision of the oldest record still in the log (0
@@ -626,8 +628,8 @@ func (s *Store) Compact(keepAfter uint64) error {
 }
 
 // Rewrite replaces the save file with a fresh one that holds snapshot as the
-// world at rev, an empty log that continues at rev+1, and the server's
-// tables. It is how a store whose write failed is trusted again: after a
+// world at rev, tail as its log (the newest records, ending at rev; may be
+// empty), and the server's tables. It is how a store whose write failed is trusted again: after a
 // failed fsync, Linux may have marked unwritten pages clean while keeping
 // their new content, so what the old file reads back is not what is on
 // disk. The world (snapshot) comes from the caller's memory, not from the
@@ -639,11 +641,16 @@ func (s *Store) Compact(keepAfter uint64) error {
 // switch to it. On error the store is unchanged and the old file in place,
 // unless the rename was done and reopening failed: then the error says so
 // and a later Rewrite starts again.
-func (s *Store) Rewrite(rev uint64, snapshot []byte) error {
+func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
+	for i := range tail {
+		if want := rev - uint64(len(tail)-1-i); tail[i].Revision != want {
+			return fmt.Errorf("fresh save file: tail record %d where %d belongs: %w", tail[i].Revision, want, ErrGap)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tmp := s.path + ".fresh"
-	if err := s.writeFresh(tmp, rev, snapshot); err != nil {
+	if err := s.writeFresh(tmp, rev, snapshot, tail); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write a fresh save file: %w", err)
 	}
@@ -662,11 +669,14 @@ func (s *Store) Rewrite(rev uint64, snapshot []byte) error {
 	s.db = db
 	old.Close()
 	s.first.Store(0)
+	if len(tail) > 0 {
+		s.first.Store(tail[0].Revision)
+	}
 	s.last.Store(rev)
 	return nil
 }
 
-func (s *Store) writeFresh(path string, rev uint64, snapshot []byte) error {
+func (s *Store) writeFresh(path string, rev uint64, snapshot []byte, tail []Record) error {
 	os.Remove(path) // a leftover of an earlier attempt
 	db, err := openBolt(path, s.opts)
 	if err != nil {
@@ -678,6 +688,13 @@ func (s *Store) writeFresh(path string, rev uint64, snapshot []byte) error {
 		}
 		if err := tx.Bucket(bucketSnapshots).Put(revKey(rev), snapshotValue(snapshot)); err != nil {
 			return err
+		}
+		log := tx.Bucket(bucketLog)
+		log.FillPercent = 1
+		for i := range tail {
+			if err := log.Put(revKey(tail[i].Revision), encodeRecord(&tail[i])); err != nil {
+				return err
+			}
 		}
 		return s.db.View(func(old *bolt.Tx) error {
 			for _, name := range tableNames {

@@ -422,7 +422,7 @@ func TestRewrite(t *testing.T) {
 		}
 		done <- err
 	}()
-	if err := s.Rewrite(48, []byte("world at 48")); err != nil {
+	if err := s.Rewrite(48, []byte("world at 48"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -469,12 +469,16 @@ func TestRewrite(t *testing.T) {
 
 	// A rewritten file with no record after it opens at the snapshot.
 	s3 := open(t, path)
-	if err := s3.Rewrite(60, []byte("world at 60")); err != nil {
+	if err := s3.Rewrite(60, []byte("world at 60"), records(55, 60)); err != nil {
 		t.Fatal(err)
 	}
 	s3.Close()
-	if s4 := open(t, path); s4.LastRevision() != 60 {
-		t.Fatalf("reopened a fresh file at %d", s4.LastRevision())
+	s4 := open(t, path)
+	if s4.LastRevision() != 60 || s4.FirstRevision() != 55 || !equalRecords(readAll(t, s4, 0), records(55, 60)) {
+		t.Fatalf("reopened a fresh file with a tail: last %d first %d", s4.LastRevision(), s4.FirstRevision())
+	}
+	if err := s4.Rewrite(60, []byte("w"), records(50, 58)); !errors.Is(err, ErrGap) {
+		t.Fatalf("a tail that does not end at the snapshot: %v", err)
 	}
 }
 
@@ -491,7 +495,7 @@ func TestRewriteFailureChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(path+".fresh", "x"), nil, 0o600)
-	if err := s.Rewrite(5, []byte("w")); err == nil {
+	if err := s.Rewrite(5, []byte("w"), nil); err == nil {
 		t.Fatal("Rewrite succeeded without a place to write")
 	}
 	if s.LastRevision() != 5 || len(readAll(t, s, 0)) != 5 {
