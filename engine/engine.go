@@ -219,6 +219,7 @@ type Engine struct {
 	// snapshot goroutine.
 	suspect        bool
 	snapshotFailed atomic.Bool
+	recent         []store.Record // the log fields of the events in the feed's ring, by revision % TailSize
 	batch          []pending
 	records        []store.Record
 	pubs           []Published
@@ -258,6 +259,7 @@ func Open(log Log, opts Options) (*Engine, error) {
 		feed:      newFeed(opts.TailSize),
 		dedup:     newDedup(opts.DedupSize),
 		saving:    make(chan struct{}, 1),
+		recent:    make([]store.Record, opts.TailSize),
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
@@ -323,7 +325,8 @@ func (e *Engine) boot() error {
 		// Events read back from disk have no v0 translation: a v0
 		// subscriber that needs one gets a snapshot instead.
 		if r.Revision+uint64(e.opts.TailSize) > last { // only the newest TailSize go to the ring
-			tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true, Actor: r.Actor, Time: r.Time})
+			tail = append(tail, Published{Revision: r.Revision, Frame: bytes.Clone(r.Frame), NoLegacy: true})
+			e.remember(r)
 		}
 		return nil
 	})
@@ -542,9 +545,7 @@ func (e *Engine) process() {
 			Frame:    arena[start:len(arena):len(arena)],
 		})
 		e.dedup.add(p.req.Origin, ev.Revision)
-		pub := e.publication(&ev)
-		pub.Actor, pub.Time = p.req.Actor, now.UnixNano()
-		e.pubs = append(e.pubs, pub)
+		e.pubs = append(e.pubs, e.publication(&ev))
 		if timed {
 			t := time.Now()
 			tm.Encode, mark = t.Sub(mark), t
@@ -580,6 +581,9 @@ func (e *Engine) process() {
 	e.world.Commit()
 	e.revision.Store(e.world.Revision())
 	e.stats.batches.Add(1)
+	for _, r := range e.records {
+		e.remember(r)
+	}
 
 	// Durable: now publish, then answer, so that a subscriber that sees a
 	// command's answer can always find its event in the feed.
@@ -648,11 +652,14 @@ func (e *Engine) trustFile() bool {
 	// The tail of acknowledged events goes into the fresh file too, with
 	// their origins: after a restart, a client resuming from a recent
 	// revision gets what it missed, and a retry is still recognised.
-	origins := e.dedup.byRevision()
 	var tail []store.Record
 	for _, p := range e.feed.tail() {
-		o := origins[p.Revision]
-		tail = append(tail, store.Record{Revision: p.Revision, Time: p.Time, Actor: p.Actor, Client: o.Client, Request: o.Request, Frame: p.Frame})
+		r := e.recent[p.Revision%uint64(len(e.recent))]
+		if r.Revision != p.Revision {
+			r = store.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
+		}
+		r.Frame = p.Frame
+		tail = append(tail, r)
 	}
 	if len(tail) > 0 && tail[len(tail)-1].Revision != snap.Revision {
 		tail = nil // cannot happen: the feed ends where the world does
@@ -671,6 +678,13 @@ func (e *Engine) trustFile() bool {
 		e.opts.Logger.Warn("wrote a fresh save file from memory after a failed snapshot", "revision", snap.Revision)
 	}
 	return true
+}
+
+// remember keeps r's log fields (not its frame: the feed has it) for the
+// tail a fresh save file holds. Engine goroutine only.
+func (e *Engine) remember(r store.Record) {
+	r.Frame = nil
+	e.recent[r.Revision%uint64(len(e.recent))] = r
 }
 
 // refuse answers every command of the batch STORAGE_UNAVAILABLE.

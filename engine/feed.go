@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"txxt/wire"
-	"txxt/world"
 )
 
 // Published is one committed event as subscribers receive it.
@@ -23,11 +22,6 @@ type Published struct {
 	// each batch only (zero on the others, and with NoTimings), so a
 	// subscriber can time its fan-out.
 	At time.Time
-
-	// The log record's other fields, kept so that a fresh save file can
-	// hold the tail again (Engine.trustFile).
-	Actor world.ID
-	Time  int64
 }
 
 // Snapshot is the whole world at one revision, encoded as a Snapshot frame.
@@ -347,15 +341,6 @@ func (d *dedup) get(o Origin) (uint64, bool) {
 	}
 	rev, ok := d.m[o]
 	return rev, ok
-}
-
-// byRevision returns the origin of each remembered revision.
-func (d *dedup) byRevision() map[uint64]Origin {
-	out := make(map[uint64]Origin, len(d.m))
-	for o, rev := range d.m {
-		out[rev] = o
-	}
-	return out
 }
 
 func (d *dedup) add(o Origin, rev uint64) {

@@ -144,7 +144,10 @@ func Open(path string, opts Options) (s *Store, err error) {
 	if created {
 		err = s.initialise()
 	} else if err = s.verify(); err == nil {
-		_, err = s.check()
+		var sum Summary
+		if sum, err = s.check(); err == nil {
+			err = s.setRange(sum)
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -256,18 +259,10 @@ func createBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-// verify checks an existing file's identity and the log's shape: the
-// buckets exist, and the log's keys are contiguous (first, last and count
-// agree). It does not read every record: Records checks each one's CRC.
+// verify checks an existing file's identity: its magic, a format version
+// this code reads, and every bucket. check then reads the rest.
 func (s *Store) verify() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		// A file cut short holds pages bbolt's meta still points to;
-		// reading them through the memory map would fault.
-		if fi, err := os.Stat(s.path); err != nil {
-			return err
-		} else if fi.Size() < tx.Size() {
-			return fmt.Errorf("%s is %d bytes but its pages need %d: truncated: %w", s.path, fi.Size(), tx.Size(), ErrDamaged)
-		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || string(meta.Get([]byte("magic"))) != magic {
 			return fmt.Errorf("%s: %w", s.path, ErrNotSaveFile)
@@ -284,32 +279,29 @@ func (s *Store) verify() error {
 				return fmt.Errorf("%s: bucket %s missing: %w", s.path, name, ErrDamaged)
 			}
 		}
-		// A file written by Rewrite may hold a snapshot and no log (a
-		// Rewrite given no tail): the log continues from the snapshot.
-		if k, _ := tx.Bucket(bucketSnapshots).Cursor().Last(); len(k) == 8 {
-			s.last.Store(binary.BigEndian.Uint64(k))
-		}
-		log := tx.Bucket(bucketLog)
-		c := log.Cursor()
-		fk, _ := c.First()
-		lk, _ := c.Last()
-		if fk == nil {
-			return nil
-		}
-		if len(fk) != 8 || len(lk) != 8 {
-			return fmt.Errorf("%s: log key of %d bytes: %w", s.path, len(fk), ErrDamaged)
-		}
-		first, last := binary.BigEndian.Uint64(fk), binary.BigEndian.Uint64(lk)
-		if n := uint64(log.Stats().KeyN); first == 0 || last-first+1 != n {
-			return fmt.Errorf("%s: log holds %d records for revisions %d to %d: %w", s.path, n, first, last, ErrDamaged)
-		}
-		if snap := s.last.Load(); last < snap {
-			return fmt.Errorf("%s: log ends at revision %d, before the snapshot at %d: %w", s.path, last, snap, ErrDamaged)
-		}
-		s.first.Store(first)
-		s.last.Store(last)
 		return nil
 	})
+}
+
+// setRange sets the log's first and last revisions from what check found.
+// A file written by Rewrite may hold a snapshot and no log (a Rewrite given
+// no tail): the log then continues from the snapshot.
+func (s *Store) setRange(sum Summary) error {
+	var snap uint64
+	if n := len(sum.Snapshots); n > 0 {
+		snap = sum.Snapshots[n-1]
+	}
+	if sum.Records == 0 {
+		s.first.Store(0)
+		s.last.Store(snap)
+		return nil
+	}
+	if sum.LastRevision < snap {
+		return fmt.Errorf("%s: log ends at revision %d, before the snapshot at %d: %w", s.path, sum.LastRevision, snap, ErrDamaged)
+	}
+	s.first.Store(sum.FirstRevision)
+	s.last.Store(sum.LastRevision)
+	return nil
 }
 
 // Summary is what Check found in a sound file.
@@ -343,23 +335,17 @@ func (s *Store) check() (sum Summary, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		sum.Pages = int(tx.Size() / int64(s.db.Info().PageSize))
 		c := tx.Bucket(bucketLog).Cursor()
-		want := uint64(0)
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("%s: log key of %d bytes: %w", s.path, len(k), ErrDamaged)
+		k, v := c.First()
+		err := eachRecord(c, k, v, func(r Record) error {
+			if sum.Records == 0 {
+				sum.FirstRevision = r.Revision
 			}
-			rev := binary.BigEndian.Uint64(k)
-			if want != 0 && rev != want {
-				return fmt.Errorf("%s: log jumps from revision %d to %d: %w", s.path, want-1, rev, ErrDamaged)
-			}
-			if want == 0 {
-				sum.FirstRevision = rev
-			}
-			if _, err := decodeRecord(rev, v); err != nil {
-				return fmt.Errorf("%s: %w", s.path, err)
-			}
-			want, sum.LastRevision = rev+1, rev
+			sum.LastRevision = r.Revision
 			sum.Records++
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
 		}
 		c = tx.Bucket(bucketSnapshots).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -367,8 +353,8 @@ func (s *Store) check() (sum Summary, err error) {
 				return fmt.Errorf("%s: snapshot key of %d bytes: %w", s.path, len(k), ErrDamaged)
 			}
 			rev := binary.BigEndian.Uint64(k)
-			if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-				return fmt.Errorf("%s: snapshot at revision %d fails its checksum: %w", s.path, rev, ErrDamaged)
+			if _, err := snapshotFrame(rev, v); err != nil {
+				return fmt.Errorf("%s: %w", s.path, err)
 			}
 			sum.Snapshots = append(sum.Snapshots, rev)
 		}
@@ -482,23 +468,34 @@ func decodeRecord(rev uint64, v []byte) (Record, error) {
 func (s *Store) Records(after uint64, fn func(Record) error) error {
 	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
-		want := uint64(0)
-		for k, v := c.Seek(revKey(after + 1)); k != nil; k, v = c.Next() {
-			rev := binary.BigEndian.Uint64(k)
-			if want != 0 && rev != want {
-				return fmt.Errorf("log jumps from revision %d to %d: %w", want-1, rev, ErrDamaged)
-			}
-			want = rev + 1
-			r, err := decodeRecord(rev, v)
-			if err != nil {
-				return err
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		k, v := c.Seek(revKey(after + 1))
+		return eachRecord(c, k, v, fn)
 	})
+}
+
+// eachRecord calls fn for the record at the cursor (k, v) and every one
+// after it, checking each key, each record's checksum and the log's
+// continuity.
+func eachRecord(c *bolt.Cursor, k, v []byte, fn func(Record) error) error {
+	want := uint64(0)
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("log key of %d bytes: %w", len(k), ErrDamaged)
+		}
+		rev := binary.BigEndian.Uint64(k)
+		if want != 0 && rev != want {
+			return fmt.Errorf("log jumps from revision %d to %d: %w", want-1, rev, ErrDamaged)
+		}
+		want = rev + 1
+		r, err := decodeRecord(rev, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SaveSnapshot stores the encoded world at rev and keeps only the two
@@ -532,6 +529,15 @@ func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
 	return nil
 }
 
+// snapshotFrame checks a stored snapshot's checksum and returns its frame
+// (pointing into v).
+func snapshotFrame(rev uint64, v []byte) ([]byte, error) {
+	if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return nil, fmt.Errorf("snapshot at revision %d fails its checksum: %w", rev, ErrDamaged)
+	}
+	return v[4:], nil
+}
+
 func snapshotValue(frame []byte) []byte {
 	v := make([]byte, 4+len(frame))
 	copy(v[4:], frame)
@@ -548,11 +554,9 @@ func (s *Store) LatestSnapshot() (rev uint64, frame []byte, err error) {
 			return nil
 		}
 		rev = binary.BigEndian.Uint64(k)
-		if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-			return fmt.Errorf("snapshot at revision %d fails its checksum: %w", rev, ErrDamaged)
-		}
-		frame = bytes.Clone(v[4:])
-		return nil
+		f, err := snapshotFrame(rev, v)
+		frame = bytes.Clone(f)
+		return err
 	})
 	return rev, frame, err
 }
@@ -565,11 +569,9 @@ func (s *Store) Snapshot(rev uint64) (frame []byte, err error) {
 		if v == nil {
 			return nil
 		}
-		if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-			return fmt.Errorf("snapshot at revision %d fails its checksum: %w", rev, ErrDamaged)
-		}
-		frame = bytes.Clone(v[4:])
-		return nil
+		f, err := snapshotFrame(rev, v)
+		frame = bytes.Clone(f)
+		return err
 	})
 	return frame, err
 }
@@ -579,12 +581,12 @@ func (s *Store) Snapshot(rev uint64) (frame []byte, err error) {
 // copy's size and the last revision it holds.
 func (s *Store) Backup(w io.Writer) (size int64, rev uint64, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		if k, _ := tx.Bucket(bucketLog).Cursor().Last(); len(k) == 8 {
-			rev = binary.BigEndian.Uint64(k)
-		} else if k, _ := tx.Bucket(bucketSnapshots).Cursor().Last(); len(k) == 8 {
-			rev = binary.BigEndian.Uint64(k)
-		} else {
-			rev = 0
+		// As setRange: the log's last record, else the newest snapshot.
+		for _, b := range [][]byte{bucketLog, bucketSnapshots} {
+			if k, _ := tx.Bucket(b).Cursor().Last(); len(k) == 8 {
+				rev = binary.BigEndian.Uint64(k)
+				break
+			}
 		}
 		size, err = tx.WriteTo(w)
 		return err

@@ -48,6 +48,15 @@ func openSaveFile(path string) (*store.Store, error) {
 	return st, nil
 }
 
+// openExisting opens a save file that must exist: checking or copying a
+// file must never create one.
+func openExisting(path string) (*store.Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	return openSaveFile(path)
+}
+
 const checkUsage = `Usage: txxt check [FILE]
 
 Verifies a save file (FILE, else --data, TXXT_SAVE_FILE or ./txxt.db): every
@@ -70,10 +79,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if fs.NArg() == 1 {
 		path = fs.Arg(0)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("check: %w", err) // never create a file to check it
-	}
-	st, err := openSaveFile(path)
+	st, err := openExisting(path)
 	if err != nil {
 		return err
 	}
@@ -176,10 +182,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 func copyFile(f *os.File, path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return err
-	}
-	st, err := openSaveFile(path)
+	st, err := openExisting(path)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"txxt/engine"
 	"txxt/server"
-	"txxt/store"
 )
 
 const userUsage = `Usage:
@@ -58,9 +57,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return exitCode(2)
 	}
 
-	st, err := store.Open(*data, store.Options{Timeout: time.Second})
+	st, err := openSaveFile(*data)
 	if err != nil {
-		return fmt.Errorf("open save file %s: %w", *data, err)
+		return err
 	}
 	defer st.Close()
 	accounts := server.NewAccounts(st, server.DefaultHashParams, 0, time.Now)
@@ -104,7 +103,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	eng, err := engine.Open(st, engine.Options{})
 	if err != nil {
-		return fmt.Errorf("boot %s: %w", *data, err)
+		return refused(fmt.Errorf("boot %s: %w", *data, err))
 	}
 	defer eng.Close()
 	role := server.RoleMember
