@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -23,18 +22,25 @@ import (
 	"txxt/world"
 )
 
-// Role is what a user may do: members work on the calendar, admins also
-// change settings and users.
+// Role is what a user may do in a team: viewers see the calendar and
+// change nothing, members work on it, admins also administer the team
+// (members, services, settings). An account's own Role is its role in the
+// deployment: an admin there also manages teams and accounts. The values
+// are the Welcome frame's.
 type Role uint8
 
 const (
 	RoleMember Role = 0
 	RoleAdmin  Role = 1
+	RoleViewer Role = 2
 )
 
 func (r Role) String() string {
-	if r == RoleAdmin {
+	switch r {
+	case RoleAdmin:
 		return "admin"
+	case RoleViewer:
+		return "viewer"
 	}
 	return "member"
 }
@@ -62,6 +68,7 @@ type Session struct {
 	Hash    string    `json:"hash"` // hex SHA-256 of the token, compared in constant time
 
 	insecure bool // --insecure-no-auth: no login behind it
+	operator bool // the local admin socket: whoever may open it runs the server
 }
 
 // HashParams are argon2id's cost parameters.
@@ -128,6 +135,7 @@ var (
 // Accounts manages users and sessions in the save file. Its methods are
 // safe for concurrent use: every call is its own store transaction.
 type Accounts struct {
+	st       *store.Store
 	users    *store.Table
 	sessions *store.Table
 	params   HashParams
@@ -140,7 +148,7 @@ type Accounts struct {
 
 // NewAccounts returns the accounts of st. ttl is how long a session lasts.
 func NewAccounts(st *store.Store, params HashParams, ttl time.Duration, now func() time.Time) *Accounts {
-	return &Accounts{users: st.Table("users"), sessions: st.Table("sessions"), params: params, ttl: ttl, now: now}
+	return &Accounts{st: st, users: st.Table("users"), sessions: st.Table("sessions"), params: params, ttl: ttl, now: now}
 }
 
 func validUserName(name string) bool {
@@ -179,51 +187,6 @@ func (a *Accounts) List() ([]Account, error) {
 	return out, err
 }
 
-// Add creates an account and its user in the world (so tasks can be
-// assigned to it). The world's user is created first: if the save file
-// refuses it, no account exists either.
-func (a *Accounts) Add(ctx context.Context, eng *engine.Engine, name, password string, role Role) (Account, error) {
-	if !validUserName(name) {
-		return Account{}, ErrBadName
-	}
-	if utf8.RuneCountInString(password) < 4 {
-		return Account{}, ErrWeakPassword
-	}
-	if _, err := a.Get(name); err == nil {
-		return Account{}, ErrUserExists
-	} else if !errors.Is(err, ErrNoSuchUser) {
-		return Account{}, err
-	}
-	hash, err := HashPassword(password, a.params)
-	if err != nil {
-		return Account{}, err
-	}
-	// A world user of that name (an account removed earlier, or one made
-	// by a program) is taken over, so its tasks stay assigned to it.
-	var id world.ID
-	if err := eng.Read(ctx, func(w *world.World) {
-		for _, u := range w.Users() {
-			if u.Name == name {
-				id = u.ID
-			}
-		}
-	}); err != nil {
-		return Account{}, err
-	}
-	if id.IsZero() {
-		id = engine.RandomID()
-		res, err := eng.Do(ctx, engine.Request{Command: world.Command{Kind: world.CmdCreateUser, User: id, Text: name}})
-		if err != nil {
-			return Account{}, err
-		}
-		if res.Err != nil {
-			return Account{}, res.Err
-		}
-	}
-	acc := Account{ID: id, Name: name, Role: role, Hash: hash, Created: a.now().UTC()}
-	return acc, a.put(acc)
-}
-
 func (a *Accounts) put(acc Account) error {
 	raw, err := json.Marshal(acc)
 	if err != nil {
@@ -238,8 +201,8 @@ func (a *Accounts) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	if utf8.RuneCountInString(password) < 4 {
-		return ErrWeakPassword
+	if err := validPassword(password); err != nil {
+		return err
 	}
 	if acc.Hash, err = HashPassword(password, a.params); err != nil {
 		return err
@@ -251,12 +214,21 @@ func (a *Accounts) SetPassword(name, password string) error {
 	return err
 }
 
-// Remove deletes an account and ends its sessions. The world keeps the
-// user, so tasks assigned to it keep their assignee's name.
+// Remove deletes an account, its memberships and its sessions. The teams'
+// worlds keep the user, so tasks assigned to it keep their assignee's name.
 func (a *Accounts) Remove(name string) error {
 	acc, err := a.Get(name)
 	if err != nil {
 		return err
+	}
+	teams, err := a.TeamsOf(acc.ID)
+	if err != nil {
+		return err
+	}
+	for slug := range teams {
+		if err := a.RemoveMember(slug, acc.ID); err != nil {
+			return err
+		}
 	}
 	if err := a.users.Delete(name); err != nil {
 		return err

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
 
-	"txxt/world"
+	"txxt/store"
+
 )
 
 // handleBackup answers an admin with a consistent copy of the save file as
@@ -20,20 +23,28 @@ func (s *Server) handleBackup() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.CreateTemp("", "txxt-backup-*.db")
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, "no room for the backup's copy: "+err.Error())
+			s.apiError(w, r, fmt.Errorf("backup: a temporary file for the copy: %w", err))
 			return
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
-		size, rev, err := s.st.Backup(f)
+		t := teamFrom(r).t
+		_, rev, err := t.st.Backup(f)
+		if err == nil && t.st != s.accounts.st {
+			err = s.withMembers(f, t.slug)
+		}
+		var size int64
+		if err == nil {
+			size, err = f.Seek(0, io.SeekEnd)
+		}
 		if err == nil {
 			_, err = f.Seek(0, io.SeekStart)
 		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, "backup: "+err.Error())
+			s.apiError(w, r, fmt.Errorf("backup: %w", err))
 			return
 		}
-		s.logger.Info("backup", "revision", rev, "bytes", size, "by", sessionOf(r).Name)
+		s.logger.Info("backup", "team", teamFrom(r).t.slug, "revision", rev, "bytes", size, "by", sessionOf(r).Name)
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
@@ -42,4 +53,50 @@ func (s *Server) handleBackup() http.Handler {
 		h.Set("X-Txxt-Revision", strconv.FormatUint(rev, 10))
 		io.Copy(w, f)
 	})
+}
+
+// withMembers writes the team's members' accounts into the copy f (its
+// users table, each with its role in the team as its role), so that the
+// copy stands alone as a save file from the time before data directories
+// did: served as it is, or put in a data directory, it is adopted with
+// logins that work. It carries no sessions.
+func (s *Server) withMembers(f *os.File, slug string) error {
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	members, err := s.accounts.Members(slug)
+	if err != nil {
+		return err
+	}
+	var accs []Account
+	for _, m := range members {
+		acc, err := s.accounts.Get(m.Name)
+		if errors.Is(err, ErrNoSuchUser) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		acc.Role = m.Role
+		accs = append(accs, acc)
+	}
+	cp, err := store.Open(f.Name(), store.Options{})
+	if err != nil {
+		return err
+	}
+	err = cp.Tables(func(tx store.TableTx) error {
+		for _, acc := range accs {
+			raw, err := json.Marshal(acc)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put("users", acc.Name, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := cp.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -1145,16 +1145,17 @@ func restRows() []row {
 		what, method, path string
 		token              func(e *env) string
 		status             int
+		code               world.Code
 	}{
-		{"settings PUT without a session", "PUT", "/api/settings", func(*env) string { return "" }, 401},
-		{"settings PUT by a member", "PUT", "/api/settings", func(e *env) string { return e.h.member }, 403},
-		{"profiles PUT without a session", "PUT", "/api/profiles/bad-input", func(*env) string { return "" }, 401},
+		{"settings PUT without a session", "PUT", "/api/settings", func(*env) string { return "" }, 401, world.CodeUnauthorized},
+		{"settings PUT by a member", "PUT", "/api/settings", func(e *env) string { return e.h.member }, 403, world.CodeForbidden},
+		{"profiles PUT without a session", "PUT", "/api/profiles/bad-input", func(*env) string { return "" }, 401, world.CodeUnauthorized},
 	}
 	for _, a := range auth {
 		rows = append(rows, row{name: "REST " + a.what + " and malformed JSON", run: func(t *testing.T, e *env) (*client, uint64) {
 			rev := e.h.eng.Revision()
 			res, body := rest(t, e.h, a.method, a.path, a.token(e), `{"grid":`)
-			apiError(t, res, body, a.status, world.CodeUnauthorized)
+			apiError(t, res, body, a.status, a.code)
 			if res.Close {
 				t.Fatal("the server closed the HTTP connection")
 			}

@@ -42,7 +42,7 @@ func reportLatency(b *testing.B, ds []time.Duration, unit time.Duration, name st
 // connection, each endpoint on its own.
 func BenchmarkREST(b *testing.B) {
 	h := start(b, options{})
-	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 1000, Seed: 1})
+	h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 1000, Seed: 1})
 	h.do("PUT", "/api/profiles/week", h.member, map[string]any{"view": "week"})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, ep := range []struct{ method, path, token, body string }{
@@ -81,7 +81,7 @@ func BenchmarkREST(b *testing.B) {
 // connect, so the snapshot is encoded anew each time instead of shared.
 func BenchmarkConnectSnapshot(b *testing.B) {
 	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // a closed connection may still hold its slot for a moment
-	if err := server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 5000, Seed: 1}); err != nil {
+	if err := h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 5000, Seed: 1}); err != nil {
 		b.Fatal(err)
 	}
 	var task world.ID
@@ -135,7 +135,7 @@ func BenchmarkConnectSnapshot(b *testing.B) {
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
 	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // all from loopback
-	server.SeedDemo(context.Background(), h.eng, h.srv.Accounts(), time.Now(), server.Demo{Tasks: 0, Seed: 1})
+	h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 0, Seed: 1})
 	for b.Loop() {
 		before := memNow()
 		g0 := runtime.NumGoroutine()

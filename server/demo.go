@@ -13,8 +13,9 @@ import (
 	"txxt/world"
 )
 
-// Demo login, created by SeedDemo.
+// Demo login and team, created by serve --demo.
 const (
+	DemoTeam     = "demo"
 	DemoUser     = "demo"
 	DemoPassword = "demo"
 )
@@ -35,14 +36,23 @@ type Demo struct {
 	Seed  uint64 // the same seed gives the same world
 }
 
-// SeedDemo fills a new world for a demonstration: a few services, the
-// admin account DemoUser (password DemoPassword), a few more people, and
+// SeedDemo fills a new team's world for a demonstration: a few services,
+// the account DemoUser (password DemoPassword, an admin of the team and of
+// the deployment), a few more people, and
 // d.Tasks tasks on the weekdays of d.Weeks weeks centred on now's (by
 // default the week before, the week of and the week after), some staged,
 // the past ones mostly completed and a few of today's started.
-func SeedDemo(ctx context.Context, eng *engine.Engine, acc *Accounts, now time.Time, d Demo) error {
+func (s *Server) SeedDemo(ctx context.Context, slug string, now time.Time, d Demo) error {
 	tasks, weeks, seed := d.Tasks, cmp.Or(d.Weeks, 3), d.Seed
-	if _, err := acc.Add(ctx, eng, DemoUser, DemoPassword, RoleAdmin); err != nil {
+	t := s.teams.get(slug)
+	if t == nil {
+		return ErrNoSuchTeam
+	}
+	eng := t.eng
+	if _, err := s.AddMember(ctx, slug, DemoUser, DemoPassword, RoleAdmin); err != nil {
+		return fmt.Errorf("demo account: %w", err)
+	}
+	if err := s.accounts.SetRole(DemoUser, RoleAdmin); err != nil {
 		return fmt.Errorf("demo account: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))

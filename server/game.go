@@ -89,6 +89,7 @@ func (aq *answerQueue) take(dst []answer) []answer {
 // a fresh snapshot.
 type conn struct {
 	s      *Server
+	t      *team // the team whose world this connection plays in
 	ws     *websocket.Conn
 	out    *corkedConn // under ws's writes: the writer corks it around runs of frames
 	host   string      // the remote host, whose connection slot this holds
@@ -146,7 +147,7 @@ func (c *conn) sendResync(ctx context.Context) bool {
 		<-c.ctrl
 	}
 	c.s.metrics.dropped("control_resync")
-	return c.send(ctx, c.s.stateFrame())
+	return c.send(ctx, c.t.stateFrame())
 }
 
 // kill asks the writer to close the connection with code.
@@ -159,10 +160,15 @@ func (c *conn) kill(code websocket.StatusCode, why string) {
 
 func (c *conn) drain() { c.drainOnce.Do(func() { close(c.draining) }) }
 
-// handleGame is /api/game: take one of the remote host's connection slots,
-// authenticate, check the origin, upgrade, serve.
+// handleGame is a team's /api/game: take one of the remote host's
+// connection slots, authenticate, check the origin and the membership,
+// upgrade, serve.
 func (s *Server) handleGame() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := s.teamOf(w, r)
+		if t == nil {
+			return
+		}
 		host := remoteHost(r)
 		if !s.perHost.acquire(host) {
 			s.metrics.dropped("too_many_connections")
@@ -187,9 +193,20 @@ func (s *Server) handleGame() http.Handler {
 			writeError(w, status, code, err.Error())
 			return
 		}
+		role, ok, err := s.roleIn(t, login)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+t.slug+" on this server, or you are not in it")
+			return
+		}
+		login.Role = role // the Welcome says the role in this team
 		q := r.URL.Query()
 		c := &conn{
 			s:        s,
+			t:        t,
 			host:     host,
 			id:       engine.RandomID(),
 			client:   engine.RandomID(),
@@ -246,11 +263,11 @@ func (s *Server) handleGame() http.Handler {
 func (c *conn) serve() {
 	s := c.s
 	defer s.perHost.release(c.host)
-	if !s.hub.join(c) {
+	if !c.t.hub.join(c) {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer s.hub.leave(c)
+	defer c.t.hub.leave(c)
 	s.logger.Debug("game connection", "conn", c.id, "user", c.login.Name, "v1", c.v1, "since", c.since)
 
 	readDone := make(chan struct{})
@@ -357,8 +374,8 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		c.s.metrics.dropped("rate_limited")
 		return refuse(world.CodeRateLimited, "too many commands: slow down and retry")
 	}
-	if f.Command.Kind == world.CmdSetGrid && c.login.Role != RoleAdmin {
-		return refuse(world.CodeUnauthorized, "only an admin can change the grid")
+	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
+		return refuse(world.CodeForbidden, msg)
 	}
 	req := engine.Request{
 		Command: f.Command,
@@ -370,7 +387,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	if c.v1 {
 		req.Origin = engine.Origin{Client: c.client, Request: f.Request}
 	}
-	switch err := c.s.eng.Submit(req); {
+	switch err := c.t.eng.Submit(req); {
 	case errors.Is(err, engine.ErrOverloaded):
 		return refuse(world.CodeOverloaded, "the server is busy: retry in a moment")
 	case err != nil:
@@ -389,15 +406,15 @@ func (c *conn) write() {
 		if !c.send(ctx, c.welcome(ctx)) {
 			return
 		}
-		if h := s.eng.Health(); h.Degraded {
+		if h := c.t.eng.Health(); h.Degraded {
 			c.send(ctx, wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
 		}
 	}
 	var sub *engine.Subscription
 	if c.resume && c.v1 {
-		sub = s.eng.Resume(c.since, true)
+		sub = c.t.eng.Resume(c.since, true)
 	} else {
-		sub = s.eng.Subscribe(c.v1)
+		sub = c.t.eng.Subscribe(c.v1)
 	}
 	ping := time.NewTicker(s.limits.PingInterval)
 	defer ping.Stop()
@@ -488,7 +505,7 @@ func (c *conn) flush() bool {
 const presenceEvery = 200 * time.Millisecond
 
 func (c *conn) sendPresence(ctx context.Context) bool {
-	for _, f := range c.people.frames(c.s.hub) {
+	for _, f := range c.people.frames(c.t.hub) {
 		if !c.send(ctx, f) {
 			return false
 		}
@@ -661,7 +678,7 @@ func (c *conn) send(ctx context.Context, frame []byte) bool {
 func (c *conn) welcome(ctx context.Context) []byte {
 	s := c.s
 	var grid uint16
-	s.eng.Read(ctx, func(w *world.World) { grid = w.Grid() })
+	c.t.eng.Read(ctx, func(w *world.World) { grid = w.Grid() })
 	return wire.AppendWelcome(nil, &wire.Welcome{
 		Protocol:      wire.ProtocolVersion,
 		ServerTime:    uint64(s.now().UnixMilli()),
@@ -672,7 +689,7 @@ func (c *conn) welcome(ctx context.Context) []byte {
 		Client:        c.client,
 		ServerVersion: s.cfg.Version,
 		UserName:      c.login.Name,
-		Profile:       s.activeProfile(c.login.User),
+		Profile:       c.t.activeProfile(c.login.User),
 	})
 }
 

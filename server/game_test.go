@@ -160,7 +160,7 @@ func TestRefusedCommandGetsItsCode(t *testing.T) {
 	m := h.dialAs(h.member, true, "")
 	m.handshake()
 	m.send(9, world.Command{Kind: world.CmdSetGrid, Grid: 15})
-	if f, _ := m.answer(9); f.Type != wire.TypeError || f.Error.Code != world.CodeUnauthorized {
+	if f, _ := m.answer(9); f.Type != wire.TypeError || f.Error.Code != world.CodeForbidden {
 		t.Fatalf("member's SetGrid: %+v", f)
 	}
 	if rev := a.ack(10, world.Command{Kind: world.CmdSetGrid, Grid: 15}); rev == 0 {

@@ -91,7 +91,10 @@ func start(t testing.TB, o options) *harness {
 		role server.Role
 	}{{"ann", server.RoleAdmin}, {"bob", server.RoleMember}} {
 		if _, err := srv.Accounts().Get(u.name); errors.Is(err, server.ErrNoSuchUser) {
-			if _, err := srv.Accounts().Add(context.Background(), eng, u.name, u.name+"-pw", u.role); err != nil {
+			if _, err := srv.Accounts().Create(u.name, u.name+"-pw", u.role); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.AddMember(context.Background(), server.MainTeam, u.name, "", u.role); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -205,3 +205,13 @@ func (h *hub) revoke(sessions []world.ID) {
 		}
 	})
 }
+
+// revokeUser closes every connection of a user, whose membership or role
+// changed: they reconnect (a member with the new role) or are refused.
+func (h *hub) revokeUser(user world.ID) {
+	h.each(func(c *conn) {
+		if c.login.User == user {
+			c.kill(closeRevoked, "your membership of this team changed")
+		}
+	})
+}

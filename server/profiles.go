@@ -31,8 +31,8 @@ func validProfileName(name string) bool {
 }
 
 // activeProfile returns the user's active profile as JSON, or nil.
-func (s *Server) activeProfile(user world.ID) []byte {
-	t := s.st.Table("profiles")
+func (tm *team) activeProfile(user world.ID) []byte {
+	t := tm.st.Table("profiles")
 	name, err := t.Get(activeKey(user))
 	if err != nil || name == nil {
 		return nil
@@ -44,7 +44,7 @@ func (s *Server) activeProfile(user world.ID) []byte {
 func (s *Server) handleListProfiles() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := sessionOf(r).User
-		t := s.st.Table("profiles")
+		t := teamFrom(r).t.st.Table("profiles")
 		active, _ := t.Get(activeKey(user))
 		prefix := "p/" + user.String() + "/"
 		out := []Profile{}
@@ -60,7 +60,7 @@ func (s *Server) handleListProfiles() http.Handler {
 			return nil
 		})
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
@@ -91,8 +91,8 @@ func (s *Server) handlePutProfile() http.Handler {
 			return
 		}
 		raw, _ := json.Marshal(p)
-		if err := s.st.Table("profiles").Put(profileKey(sessionOf(r).User, name), raw); err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+		if err := teamFrom(r).t.st.Table("profiles").Put(profileKey(sessionOf(r).User, name), raw); err != nil {
+			s.apiError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
@@ -102,7 +102,7 @@ func (s *Server) handlePutProfile() http.Handler {
 func (s *Server) handleActivateProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
-		t := s.st.Table("profiles")
+		t := teamFrom(r).t.st.Table("profiles")
 		raw, err := t.Get(profileKey(user, name))
 		if err == nil && raw == nil {
 			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
@@ -112,7 +112,7 @@ func (s *Server) handleActivateProfile() http.Handler {
 			err = t.Put(activeKey(user), []byte(name))
 		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
 		var p Profile
@@ -125,7 +125,7 @@ func (s *Server) handleActivateProfile() http.Handler {
 func (s *Server) handleDeleteProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
-		t := s.st.Table("profiles")
+		t := teamFrom(r).t.st.Table("profiles")
 		if raw, _ := t.Get(profileKey(user, name)); raw == nil {
 			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
 			return
@@ -134,7 +134,7 @@ func (s *Server) handleDeleteProfile() http.Handler {
 			t.Delete(activeKey(user))
 		}
 		if err := t.Delete(profileKey(user, name)); err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"txxt/engine"
 	"txxt/wire"
 )
 
@@ -58,7 +59,24 @@ func (s *Server) handleMetrics() http.Handler {
 		metric("txxt_batch_commands", "summary", "Commands per committed batch, since start.")
 		quantiles("txxt_batch_commands", "", totals[wire.StageBatchSize], 1)
 
-		st := s.eng.Stats()
+		all := s.teams.all()
+		var st engine.Stats
+		var conns, v1, degraded int
+		for _, t := range all {
+			ts := t.eng.Stats()
+			st.Accepted += ts.Accepted
+			st.Rejected += ts.Rejected
+			st.Duplicates += ts.Duplicates
+			st.Overloaded += ts.Overloaded
+			st.Batches += ts.Batches
+			st.FailedCommits += ts.FailedCommits
+			st.QueueLength += ts.QueueLength
+			if ts.Health.Degraded {
+				degraded++
+			}
+			n, n1 := t.hub.count()
+			conns, v1 = conns+n, v1+n1
+		}
 		metric("txxt_commands_total", "counter", "Commands answered by the engine, by outcome.")
 		for _, c := range []struct {
 			outcome string
@@ -76,19 +94,23 @@ func (s *Server) handleMetrics() http.Handler {
 		}
 		counter("txxt_batches_total", "Batches committed.", st.Batches)
 		counter("txxt_failed_commits_total", "Batches the save file refused.", st.FailedCommits)
-		gauge("txxt_revision", "The last durable revision.", s.eng.Revision())
-		gauge("txxt_queue_length", "Commands waiting in the engine's queue.", st.QueueLength)
-		degraded := 0
-		if st.Health.Degraded {
-			degraded = 1
-		}
-		gauge("txxt_degraded", "1 while the save file refuses writes.", degraded)
-		conns, v1 := s.hub.count()
+		gauge("txxt_queue_length", "Commands waiting in the engines' queues.", st.QueueLength)
+		gauge("txxt_degraded", "Teams whose save file refuses writes.", degraded)
+		gauge("txxt_teams", "Teams the server holds.", len(all))
 		metric("txxt_connections", "gauge", "Open game connections, by protocol.")
 		fmt.Fprintf(b, "txxt_connections{protocol=\"v0\"} %d\ntxxt_connections{protocol=\"v1\"} %d\n", conns-v1, v1)
-		if size, err := s.st.Size(); err == nil {
-			gauge("txxt_save_file_bytes", "Size of the save file.", size)
+		// Anyone may read this endpoint, so it names no team: with one
+		// team its revision, with several only the totals.
+		if len(all) == 1 {
+			gauge("txxt_revision", "The last durable revision.", all[0].eng.Revision())
 		}
+		var size int64
+		for _, t := range all {
+			if n, err := t.st.Size(); err == nil {
+				size += n
+			}
+		}
+		gauge("txxt_save_file_bytes", "Size of the teams' save files.", size)
 		drops := s.metrics.droppedCounts()
 		reasons := make([]string, 0, len(drops))
 		for k := range drops {

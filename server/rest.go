@@ -94,23 +94,119 @@ func (s *Server) authed(next http.Handler) http.Handler {
 	})
 }
 
-// admin runs next only for an admin's session (inside authed).
-func (s *Server) admin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sessionOf(r).Role != RoleAdmin {
-			writeError(w, http.StatusForbidden, world.CodeUnauthorized, "only an admin may do this")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func sessionOf(r *http.Request) Session {
 	s, _ := r.Context().Value(ctxKey{}).(Session)
 	return s
 }
 
+// membership is a request's team and the requester's role in it.
+type membership struct {
+	t    *team
+	role Role
+}
+
+type teamKey struct{}
+
+func teamFrom(r *http.Request) membership {
+	m, _ := r.Context().Value(teamKey{}).(membership)
+	return m
+}
+
+// rank orders the roles by what they may do.
+func rank(r Role) int {
+	switch r {
+	case RoleAdmin:
+		return 2
+	case RoleMember:
+		return 1
+	}
+	return 0
+}
+
+// inTeam runs next only for a member of the request's team (/t/{team}/…,
+// or the only team) whose role there is at least min. To someone who is
+// not a member, the team does not exist (404), so its name tells nothing.
+func (s *Server) inTeam(min Role, next http.Handler) http.Handler {
+	return s.authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := s.teamOf(w, r)
+		if t == nil {
+			return
+		}
+		role, ok, err := s.roleIn(t, sessionOf(r))
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+t.slug+" on this server, or you are not in it")
+			return
+		}
+		if rank(role) < rank(min) {
+			writeError(w, http.StatusForbidden, world.CodeForbidden, forbiddenMessage(min))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), teamKey{}, membership{t: t, role: role})))
+	}))
+}
+
+func forbiddenMessage(min Role) string {
+	if min == RoleAdmin {
+		return "Only an admin of this team may do this: ask one of them."
+	}
+	return "You can look at this team's calendar but not change it (your role is viewer): ask an admin to make you a member."
+}
+
+// forbidden says why role may not send a command of kind, or "" when it
+// may: a viewer sends none, and only an admin changes the team's services,
+// people and settings.
+func forbidden(role Role, kind world.CommandKind) string {
+	switch {
+	case role == RoleViewer:
+		return forbiddenMessage(RoleMember)
+	case role == RoleAdmin:
+		return ""
+	}
+	switch kind {
+	case world.CmdSetGrid, world.CmdCreateService, world.CmdRenameService, world.CmdCreateUser, world.CmdRenameUser:
+		return "Only an admin of this team can change its services, people and settings."
+	}
+	return ""
+}
+
+// roleIn returns the session's role in the team, and whether it is a
+// member at all. The development mode and the local admin socket are
+// admins everywhere.
+func (s *Server) roleIn(t *team, sess Session) (Role, bool, error) {
+	if sess.insecure || sess.operator {
+		return RoleAdmin, true, nil
+	}
+	return s.accounts.Role(t.slug, sess.User)
+}
+
+// deployAdmin runs next only for an admin of the deployment (inside
+// authed): the account's role now, not at login.
+func (s *Server) deployAdmin(next http.Handler) http.Handler {
+	return s.authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess := sessionOf(r)
+		if !sess.insecure && !sess.operator {
+			acc, err := s.accounts.Get(sess.Name)
+			if err != nil && !errors.Is(err, ErrNoSuchUser) {
+				s.apiError(w, r, err)
+				return
+			}
+			if err != nil || acc.ID != sess.User || acc.Role != RoleAdmin {
+				writeError(w, http.StatusForbidden, world.CodeForbidden, "Only an admin of this server may do this.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
 func (s *Server) session(r *http.Request) (Session, error) {
+	if r.Context().Value(operatorKey{}) != nil {
+		return Session{Name: "operator", Role: RoleAdmin, operator: true}, nil
+	}
 	if s.cfg.InsecureNoAuth {
 		return s.devSession(), nil
 	}
@@ -221,12 +317,23 @@ func (s *Server) handleLogin() http.Handler {
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: sess.Expires})
-		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": sess.Name, "role": sess.Role.String(), "expires": sess.Expires})
+		teams, err := s.teamsFor(sess)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		// role: in the only team, as before teams; else the deployment's.
+		role := sess.Role
+		if t := s.only(); t != nil {
+			if tr, ok, _ := s.accounts.Role(t.slug, sess.User); ok {
+				role = tr
+			}
+		}
+		setSessionCookie(w, r, tok, sess)
+		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": sess.Name, "role": role.String(), "expires": sess.Expires, "teams": teams})
 	})
 }
 
@@ -241,45 +348,81 @@ func (s *Server) handleLogout() http.Handler {
 			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "no session to end")
 			return
 		}
-		s.hub.revoke([]world.ID{sess.ID})
+		s.revoke([]world.ID{sess.ID})
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
 
+// handleStatus is /api/status: anyone may read it. A team's own status
+// (/t/{team}/api/status) is for its members; the path without a team
+// answers with the only team's, as before there were teams, or with the
+// deployment's totals when it holds several, naming none.
 func (s *Server) handleStatus() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var tasks, services, users int
-		if err := s.eng.Read(r.Context(), func(w *world.World) { tasks, services, users = w.Counts() }); err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeShuttingDown, err.Error())
-			return
+		all := s.teams.all()
+		t := teamFrom(r).t
+		if t == nil {
+			t = s.only()
 		}
-		size, _ := s.st.Size()
-		conns, v1 := s.hub.count()
-		h := s.eng.Health()
-		st := s.eng.Stats()
-		lat := s.metrics.status()
+		out := map[string]any{
+			"version":        s.cfg.Version,
+			"uptime_seconds": int64(s.now().Sub(s.started).Seconds()),
+			"teams":          len(all),
+			"latency_us":     s.metrics.status(), // per stage: samples, p50, p95, p99, max, mean (batch: commands)
+			"dropped":        s.metrics.droppedCounts(),
+		}
+		scope := all
+		if t != nil {
+			scope = []*team{t}
+			out["team"] = t.slug
+			out["revision"] = t.eng.Revision()
+			size, _ := t.st.Size()
+			out["save_file_bytes"] = size
+		}
+		var tasks, services, users, conns, v1, degraded int
+		var st engine.Stats
+		reasons := []string{}
+		for _, t := range scope {
+			if err := t.eng.Read(r.Context(), func(w *world.World) {
+				a, b, c := w.Counts()
+				tasks, services, users = tasks+a, services+b, users+c
+			}); err != nil {
+				s.apiError(w, r, err)
+				return
+			}
+			n, n1 := t.hub.count()
+			conns, v1 = conns+n, v1+n1
+			if h := t.eng.Health(); h.Degraded {
+				degraded++
+				reasons = append(reasons, h.Reason)
+			}
+			ts := t.eng.Stats()
+			st.Accepted += ts.Accepted
+			st.Rejected += ts.Rejected
+			st.Duplicates += ts.Duplicates
+			st.Batches += ts.Batches
+			st.FailedCommits += ts.FailedCommits
+			st.Overloaded += ts.Overloaded
+		}
+		out["tasks"], out["services"], out["users"] = tasks, services, users
+		out["connections"], out["connections_v1"] = conns, v1
+		out["degraded"] = degraded > 0
+		out["degraded_reason"] = strings.Join(reasons, "; ")
+		if t == nil {
+			out["degraded_teams"] = degraded // a deployment's totals name no team
+			out["degraded_reason"] = ""
+			if degraded > 0 {
+				out["degraded_reason"] = fmt.Sprintf("%d of %d teams' save files refuse writes", degraded, len(all))
+			}
+		}
+		out["commands"] = map[string]uint64{"accepted": st.Accepted, "rejected": st.Rejected, "duplicates": st.Duplicates, "batches": st.Batches, "failed_commits": st.FailedCommits, "overloaded": st.Overloaded}
 		// runtime/metrics, not ReadMemStats: it does not stop the world.
 		mem := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 		rtmetrics.Read(mem)
-		writeJSON(w, http.StatusOK, map[string]any{
-			"version":         s.cfg.Version,
-			"uptime_seconds":  int64(s.now().Sub(s.started).Seconds()),
-			"revision":        s.eng.Revision(),
-			"tasks":           tasks,
-			"services":        services,
-			"users":           users,
-			"connections":     conns,
-			"connections_v1":  v1,
-			"degraded":        h.Degraded,
-			"degraded_reason": h.Reason,
-			"save_file_bytes": size,
-			"commands":        map[string]uint64{"accepted": st.Accepted, "rejected": st.Rejected, "duplicates": st.Duplicates, "batches": st.Batches, "failed_commits": st.FailedCommits, "overloaded": st.Overloaded},
-			"latency_us":      lat, // per stage: samples, p50, p95, p99, max, mean (batch: commands)
-			"dropped":         s.metrics.droppedCounts(),
-			"heap_bytes":      mem[0].Value.Uint64(),
-			"goroutines":      mem[1].Value.Uint64(),
-		})
+		out["heap_bytes"] = mem[0].Value.Uint64()
+		out["goroutines"] = mem[1].Value.Uint64()
+		writeJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -291,13 +434,27 @@ func (s *Server) handleHealthz() http.Handler {
 	})
 }
 
+// handleReadyz is 200 while every team takes commands. With one team it
+// says why not, as before teams; with several it says how many, naming
+// none (anyone may ask).
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := s.eng.Health(); h.Degraded {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": h.Reason})
-			return
+		all := s.teams.all()
+		var reasons []string
+		for _, t := range all {
+			if h := t.eng.Health(); h.Degraded {
+				reasons = append(reasons, h.Reason)
+			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+		switch {
+		case len(reasons) == 0:
+			writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+		case len(all) == 1:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reasons[0]})
+		default:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false,
+				"reason": fmt.Sprintf("%d of %d teams' save files refuse writes", len(reasons), len(all))})
+		}
 	})
 }
 
@@ -313,9 +470,9 @@ type Settings struct {
 
 var defaultSettings = Settings{WorkdayStart: 8 * 60, WorkdayEnd: 18 * 60, FirstDayOfWeek: 0, TimeZone: "UTC"}
 
-func (s *Server) settings(ctx context.Context) (Settings, error) {
+func (t *team) settings(ctx context.Context) (Settings, error) {
 	out := defaultSettings
-	raw, err := s.st.Table("settings").Get("team")
+	raw, err := t.st.Table("settings").Get("team")
 	if err != nil {
 		return out, err
 	}
@@ -324,15 +481,15 @@ func (s *Server) settings(ctx context.Context) (Settings, error) {
 			return out, err
 		}
 	}
-	err = s.eng.Read(ctx, func(w *world.World) { out.Grid = w.Grid() })
+	err = t.eng.Read(ctx, func(w *world.World) { out.Grid = w.Grid() })
 	return out, err
 }
 
 func (s *Server) handleGetSettings() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set, err := s.settings(r.Context())
+		set, err := teamFrom(r).t.settings(r.Context())
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, set)
@@ -341,9 +498,10 @@ func (s *Server) handleGetSettings() http.Handler {
 
 func (s *Server) handlePutSettings() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set, err := s.settings(r.Context())
+		t := teamFrom(r).t
+		set, err := t.settings(r.Context())
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+			s.apiError(w, r, err)
 			return
 		}
 		oldGrid := set.Grid
@@ -363,27 +521,39 @@ func (s *Server) handlePutSettings() http.Handler {
 			return
 		}
 		if set.Grid != oldGrid {
-			res, err := s.eng.Do(r.Context(), engine.Request{Command: world.Command{Kind: world.CmdSetGrid, Grid: set.Grid}, Actor: sessionOf(r).User})
-			if err != nil {
-				writeError(w, http.StatusServiceUnavailable, world.CodeOverloaded, err.Error())
-				return
-			}
-			if res.Err != nil {
-				status := http.StatusBadRequest
-				if res.Err.Code == world.CodeStorageUnavailable {
-					status = http.StatusServiceUnavailable
-				}
-				writeError(w, status, res.Err.Code, res.Err.Message)
+			if err := do(r.Context(), t, sessionOf(r), world.Command{Kind: world.CmdSetGrid, Grid: set.Grid}); err != nil {
+				s.apiError(w, r, err)
 				return
 			}
 		}
 		stored := set
 		stored.Grid = 0
 		raw, _ := json.Marshal(stored)
-		if err := s.st.Table("settings").Put("team", raw); err != nil {
-			writeError(w, http.StatusServiceUnavailable, world.CodeStorageUnavailable, err.Error())
+		if err := t.st.Table("settings").Put("team", raw); err != nil {
+			s.apiError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, set)
 	})
+}
+
+// do submits a command to the team's world for a JSON request and waits
+// for its answer: nil when it was applied, else the engine's error or the
+// world's refusal (a *world.Error).
+func do(ctx context.Context, t *team, sess Session, c world.Command) error {
+	res, err := t.eng.Do(ctx, engine.Request{Command: c, Actor: sess.User})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	return nil
+}
+
+// revoke closes the game connections of the given sessions, in every team.
+func (s *Server) revoke(sessions []world.ID) {
+	for _, t := range s.teams.all() {
+		t.hub.revoke(sessions)
+	}
 }

@@ -164,7 +164,7 @@ func TestSettings(t *testing.T) {
 	}
 	set.Grid, set.TimeZone, set.WorkdayStart, set.WorkdayEnd, set.FirstDayOfWeek = 15, "Europe/Paris", 9*60, 17*60, 6
 	res, body = h.do("PUT", "/api/settings", h.member, set)
-	apiError(t, res, body, 403, world.CodeUnauthorized)
+	apiError(t, res, body, 403, world.CodeForbidden)
 	res, body = h.do("PUT", "/api/settings", h.admin, set)
 	if res.StatusCode != 200 {
 		t.Fatalf("%d %s", res.StatusCode, body)

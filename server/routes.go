@@ -8,6 +8,12 @@ import (
 )
 
 // routes lists every route of the server.
+//
+// A team's routes are under /t/{team}/; a deployment with one team also
+// answers each of them without that prefix, as the server did before it
+// held teams, so the original client and existing scripts keep working.
+// The deployment's own routes (login, the user's account, setup, teams and
+// accounts, status) have no team.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := map[string][]string{} // path → methods, for the 405 answers
@@ -15,28 +21,70 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(method+" "+path, h)
 		api[path] = append(api[path], method)
 	}
-	handle("GET", "/api/game", s.handleGame())
+	teamRoute := func(method, path string, h http.Handler) {
+		handle(method, path, h)
+		handle(method, "/t/{team}"+path, h)
+	}
+	viewer := func(h http.Handler) http.Handler { return s.inTeam(RoleViewer, h) }
+	admin := func(h http.Handler) http.Handler { return s.inTeam(RoleAdmin, h) }
+
+	// The deployment.
 	handle("POST", "/api/auth/login", s.handleLogin())
 	handle("POST", "/api/auth/logout", s.handleLogout())
+	handle("GET", "/api/me", s.authed(s.handleMe()))
+	handle("PUT", "/api/me/password", s.authed(s.handleMyPassword()))
+	handle("GET", "/api/me/sessions", s.authed(s.handleMySessions()))
+	handle("DELETE", "/api/me/sessions/{id}", s.authed(s.handleEndMySession()))
+	handle("GET", "/api/setup", s.handleSetupNeeded())
+	handle("POST", "/api/setup", s.handleSetup())
+	handle("POST", "/api/setup/link", s.deployAdmin(s.handleSetupLink()))
+	handle("GET", "/api/invites/{token}", s.handleInvitation())
+	handle("POST", "/api/invites/{token}/accept", s.handleAcceptInvite())
+	handle("GET", "/api/teams", s.deployAdmin(s.handleListTeams()))
+	handle("POST", "/api/teams", s.deployAdmin(s.handleCreateTeam()))
+	handle("PUT", "/api/teams/{slug}", s.deployAdmin(s.handlePutTeam()))
+	handle("GET", "/api/accounts", s.deployAdmin(s.handleListAccounts()))
+	handle("POST", "/api/accounts", s.deployAdmin(s.handleCreateAccount()))
+	handle("PUT", "/api/accounts/{name}", s.deployAdmin(s.handlePutAccount()))
+	handle("DELETE", "/api/accounts/{name}", s.deployAdmin(s.handleDeleteAccount()))
 	handle("GET", "/api/status", s.handleStatus())
-	handle("GET", "/api/settings", s.authed(s.handleGetSettings()))
-	handle("PUT", "/api/settings", s.authed(s.admin(s.handlePutSettings())))
-	handle("GET", "/api/profiles", s.authed(s.handleListProfiles()))
-	handle("PUT", "/api/profiles/{name}", s.authed(s.handlePutProfile()))
-	handle("DELETE", "/api/profiles/{name}", s.authed(s.handleDeleteProfile()))
-	handle("POST", "/api/profiles/{name}/activate", s.authed(s.handleActivateProfile()))
-	handle("GET", "/api/backup", s.authed(s.admin(s.handleBackup())))
 	handle("GET", "/healthz", s.handleHealthz())
 	handle("GET", "/readyz", s.handleReadyz())
 	handle("GET", "/metrics", s.handleMetrics())
+
+	// A team.
+	teamRoute("GET", "/api/game", s.handleGame())
+	handle("GET", "/t/{team}/api/status", viewer(s.handleStatus()))
+	teamRoute("GET", "/api/settings", viewer(s.handleGetSettings()))
+	teamRoute("PUT", "/api/settings", admin(s.handlePutSettings()))
+	teamRoute("GET", "/api/profiles", viewer(s.handleListProfiles()))
+	teamRoute("PUT", "/api/profiles/{name}", viewer(s.handlePutProfile()))
+	teamRoute("DELETE", "/api/profiles/{name}", viewer(s.handleDeleteProfile()))
+	teamRoute("POST", "/api/profiles/{name}/activate", viewer(s.handleActivateProfile()))
+	teamRoute("GET", "/api/backup", admin(s.handleBackup()))
+	teamRoute("GET", "/api/members", viewer(s.handleListMembers()))
+	teamRoute("POST", "/api/members", admin(s.handleAddMember()))
+	teamRoute("PUT", "/api/members/{name}", admin(s.handlePutMember()))
+	teamRoute("DELETE", "/api/members/{name}", admin(s.handleRemoveMember()))
+	teamRoute("POST", "/api/members/{name}/password", admin(s.handleResetPassword()))
+	teamRoute("GET", "/api/members/{name}/sessions", admin(s.handleMemberSessions()))
+	teamRoute("DELETE", "/api/members/{name}/sessions", admin(s.handleEndMemberSessions()))
+	teamRoute("POST", "/api/invites", admin(s.handleCreateInvite()))
+	teamRoute("GET", "/api/services", viewer(s.handleListServices()))
+	teamRoute("POST", "/api/services", admin(s.handleCreateService()))
+	teamRoute("PUT", "/api/services/{id}", admin(s.handlePutService()))
+
 	// Any other method on a known path is a JSON 405 (a pattern without a
 	// method is less specific, so it only gets what the others leave).
 	for path, methods := range api {
 		mux.Handle(path, methodNotAllowed(methods))
 	}
-	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, world.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	}))
+	})
+	mux.Handle("/api/", notFound)
+	mux.Handle("/t/{team}/api/", notFound)
+	mux.Handle("/t/{team}/", s.handleStatic())
 	mux.Handle("/", s.handleStatic())
 	return mux
 }

@@ -6,7 +6,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"fmt"
 	"runtime"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -91,18 +94,25 @@ type Config struct {
 	TraceDir       string        // where slow-command traces go (default: the system's temporary directory)
 	HashParams     HashParams
 	Limits         Limits
+	Quotas         Quotas
+	// PublicURL is the address people reach the server at (for the links
+	// it makes: invitations, setup), e.g. "https://cal.example.com"; empty:
+	// the address of each request.
+	PublicURL string
 	Logger         *slog.Logger
 	Now            func() time.Time
 }
 
-// Server serves one engine. Create it with New; Shutdown ends it.
+// Server serves a deployment: its accounts, and its teams, each one world
+// with its own engine. Create it with New (one save file, one team) or
+// NewDeployment (a data directory); Shutdown ends it.
 type Server struct {
 	cfg      Config
 	limits   Limits
-	eng      *engine.Engine
-	st       *store.Store
 	accounts *Accounts
-	hub      *hub
+	teams    teams
+	open     TeamOpener // nil: New's single save file, no team can be added
+	creating sync.Mutex // held while a team is created
 	metrics  *metrics
 	logins   *loginLimiter
 	perHost  *hostConns // game connections per remote host
@@ -114,10 +124,84 @@ type Server struct {
 	stop     chan struct{}
 }
 
-// New returns a server for eng, whose save file is st. It fails only when
-// Config.TraceSlow asks for a trace flight recorder and one cannot start.
+// New returns a server of one team, slug "main", whose world is eng in the
+// save file st, which also holds the deployment's accounts: the layout of
+// a save file before data directories, kept for tools and tests. Its users
+// become the team's members with their roles. It fails when the file's
+// tables cannot be read, or when Config.TraceSlow asks for a trace flight
+// recorder and one cannot start.
 func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
+	s, err := newServer(cfg, st, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.adopt(MainTeam, "Main", st); err != nil {
+		s.Shutdown(context.Background())
+		return nil, err
+	}
+	s.addTeam(MainTeam, eng, st, nil)
+	return s, nil
+}
+
+// MainTeam is the slug of the team a save file of the time before data
+// directories becomes.
+const MainTeam = "main"
+
+// NewDeployment returns the server of a data directory: accounts is its
+// accounts file, and open opens a team's world by its slug, for each team
+// the accounts file lists (at start) and for each one created later. Team
+// files listed in adopt (slugs whose save files predate data directories,
+// or were put in the directory by hand) are adopted first: their users
+// become accounts and members.
+func NewDeployment(cfg Config, accounts *store.Store, open TeamOpener, adopt []string) (*Server, error) {
+	s, err := newServer(cfg, accounts, open)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Server, error) {
+		s.Shutdown(context.Background())
+		return nil, err
+	}
+	registered := map[string]bool{}
+	list, err := s.accounts.Teams()
+	if err != nil {
+		return fail(fmt.Errorf("read the teams: %w", err))
+	}
+	for _, t := range list {
+		registered[t.Slug] = true
+	}
+	for _, slug := range adopt {
+		if registered[slug] {
+			continue
+		}
+		eng, st, err := open(slug)
+		if err != nil {
+			return fail(fmt.Errorf("open team %s: %w", slug, err))
+		}
+		s.addTeam(slug, eng, st, st.Close)
+		name := strings.ToUpper(slug[:1]) + slug[1:]
+		if err := s.adopt(slug, name, st); err != nil {
+			return fail(fmt.Errorf("adopt team %s: %w", slug, err))
+		}
+		s.logger.Info("adopted a save file as a team", "team", slug, "file", st.Path())
+		registered[slug] = true
+	}
+	for _, t := range list {
+		if s.teams.get(t.Slug) != nil {
+			continue
+		}
+		eng, st, err := open(t.Slug)
+		if err != nil {
+			return fail(fmt.Errorf("open team %s: %w", t.Slug, err))
+		}
+		s.addTeam(t.Slug, eng, st, st.Close)
+	}
+	return s, nil
+}
+
+func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, error) {
 	cfg.Limits.fill()
+	cfg.Quotas.fill()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,9 +218,9 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 		cfg.HashParams = DefaultHashParams
 	}
 	s := &Server{
-		cfg: cfg, limits: cfg.Limits, eng: eng, st: st,
-		accounts: NewAccounts(st, cfg.HashParams, cfg.SessionTTL, cfg.Now),
-		hub:      newHub(),
+		cfg: cfg, limits: cfg.Limits, open: open,
+		accounts: NewAccounts(accounts, cfg.HashParams, cfg.SessionTTL, cfg.Now),
+		teams:    teams{m: map[string]*team{}},
 		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
 		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
@@ -153,7 +237,6 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 		}
 		s.tracer = t
 	}
-	eng.OnBatch(s.metrics.batch)
 	go s.watch()
 	return s, nil
 }
@@ -171,19 +254,24 @@ func (s *Server) watch() {
 	defer telemetry.Stop()
 	sweep := time.NewTicker(time.Hour)
 	defer sweep.Stop()
-	var degraded bool
+	degraded := map[*team]bool{}
 	s.sweep()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-health.C:
-			if h := s.eng.Health(); h.Degraded != degraded {
-				degraded = h.Degraded
-				s.hub.broadcast(s.stateFrame(), false)
+			for _, t := range s.teams.all() {
+				if h := t.eng.Health(); h.Degraded != degraded[t] {
+					degraded[t] = h.Degraded
+					t.hub.broadcast(t.stateFrame(), false)
+				}
 			}
 		case <-telemetry.C:
-			s.hub.broadcast(s.metrics.telemetry(s.now(), uint32(s.cfg.TelemetryEvery.Milliseconds())), true)
+			frame := s.metrics.telemetry(s.now(), uint32(s.cfg.TelemetryEvery.Milliseconds()))
+			for _, t := range s.teams.all() {
+				t.hub.broadcast(frame, true)
+			}
 		case <-sweep.C:
 			s.sweep()
 		}
@@ -196,37 +284,58 @@ func (s *Server) sweep() {
 	}
 }
 
-// stateFrame is a ServerState frame with the engine's health.
-func (s *Server) stateFrame() []byte {
+// stateFrame is a ServerState frame with the team's engine's health.
+func (t *team) stateFrame() []byte {
 	st := wire.ServerState{State: wire.StateOK}
-	if h := s.eng.Health(); h.Degraded {
+	if h := t.eng.Health(); h.Degraded {
 		st = wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}
 	}
 	return wire.AppendServerState(nil, &st)
 }
 
-// Shutdown stops the game: new commands are refused, the engine finishes
-// what it has queued and closes, each connection gets its answers and then
-// a close with 1001 (going away: reconnect), and Shutdown waits for them
-// (until ctx ends). The caller stops its http.Server first and closes the
-// store after.
+// Shutdown stops the game: new commands are refused, every team's engine
+// finishes what it has queued and closes, each connection gets its answers
+// and then a close with 1001 (going away: reconnect), and Shutdown waits
+// for them (until ctx ends). The teams' save files that NewDeployment's
+// opener opened are closed; the caller stops its http.Server first and
+// closes the accounts file (and New's save file) after.
 func (s *Server) Shutdown(ctx context.Context) error {
 	close(s.stop)
 	if s.tracer != nil {
 		defer s.tracer.stop()
 	}
-	conns := s.hub.close()
+	all := s.teams.all()
+	var conns []*conn
+	for _, t := range all {
+		conns = append(conns, t.hub.close()...)
+	}
 	for _, c := range conns {
 		c.drain()
 	}
-	err := s.eng.Close()
+	var err error
+	for _, t := range all {
+		if e := t.eng.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
 	for _, c := range conns {
 		c.kill(websocket.StatusGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() {
-		s.hub.wg.Wait()
+		for _, t := range all {
+			t.hub.wg.Wait()
+		}
 		close(done)
+	}()
+	defer func() {
+		for _, t := range all {
+			if t.closeStore != nil {
+				if e := t.closeStore(); e != nil {
+					s.logger.Warn("closing a team's save file", "team", t.slug, "err", e)
+				}
+			}
+		}
 	}()
 	select {
 	case <-done:

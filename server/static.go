@@ -2,10 +2,15 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"txxt/web"
 )
 
+// handleStatic serves the client's files. The page is one: at / (a
+// deployment with one team, or the team picker), at /t/{team}/, and at
+// /setup and /invite, where the client reads the path. Under /t/{team}/
+// the files are the same as at /, so the page's relative links work.
 func (s *Server) handleStatic() http.Handler {
 	files := http.FileServerFS(web.Files)
 	// Not "GET /": that pattern would conflict with the method-less
@@ -17,6 +22,22 @@ func (s *Server) handleStatic() http.Handler {
 			return
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		files.ServeHTTP(w, r)
+		path := r.URL.Path
+		if slug := r.PathValue("team"); slug != "" {
+			path = strings.TrimPrefix(path, "/t/"+slug)
+			if path == "" {
+				http.Redirect(w, r, "/t/"+slug+"/", http.StatusMovedPermanently)
+				return
+			}
+		}
+		if path == "/setup" || path == "/invite" {
+			path = "/"
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = path, ""
+		r2.URL = &u
+		files.ServeHTTP(w, r2)
 	})
 }

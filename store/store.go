@@ -9,6 +9,8 @@
 //	log:       revision u64 → crc32c u32 · time i64 (unix ns) · actor 16 · client 16 · request u32 · frame
 //	snapshots: revision u64 → crc32c u32 · frame
 //	users, sessions, settings, profiles: string → bytes (owned by the server)
+//	teams, members, invites, deployment: string → bytes (owned by the server;
+//	           used in a data directory's accounts file, absent from older files)
 //
 // Every log record and snapshot carries a CRC-32C (Castagnoli) of the rest
 // of its value: bbolt checksums only its meta pages, and a flipped bit in a
@@ -48,6 +50,10 @@ var (
 	bucketLog       = []byte("log")
 	bucketSnapshots = []byte("snapshots")
 	tableNames      = []string{"users", "sessions", "settings", "profiles"}
+	// laterTables came after format 1's first files, so an older file may
+	// lack them: they are created by their first Put, and a missing one
+	// reads as empty.
+	laterTables = []string{"teams", "members", "invites", "deployment"}
 )
 
 // Errors wrapped by the store's errors, for callers to act on.
@@ -251,7 +257,7 @@ func createBuckets(tx *bolt.Tx) error {
 	meta.Put([]byte("magic"), []byte(magic))
 	meta.Put([]byte("version"), v[:])
 	meta.Put([]byte("created"), []byte(time.Now().UTC().Format(time.RFC3339)))
-	for _, name := range append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...) {
+	for _, name := range append(append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...), laterTables...) {
 		if _, err := tx.CreateBucket([]byte(name)); err != nil {
 			return err
 		}
@@ -358,9 +364,13 @@ func (s *Store) check() (sum Summary, err error) {
 			}
 			sum.Snapshots = append(sum.Snapshots, rev)
 		}
-		for _, name := range append([]string{string(bucketMeta)}, tableNames...) {
+		for _, name := range append(append([]string{string(bucketMeta)}, tableNames...), laterTables...) {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				continue // a later table this file never had
+			}
 			n := 0
-			tx.Bucket([]byte(name)).ForEach(func(_, _ []byte) error { n++; return nil })
+			b.ForEach(func(_, _ []byte) error { n++; return nil })
 			if name != string(bucketMeta) {
 				sum.Tables[name] = n
 			}
@@ -699,11 +709,14 @@ func (s *Store) writeFresh(path string, rev uint64, snapshot []byte, tail []Reco
 			}
 		}
 		return s.db.View(func(old *bolt.Tx) error {
-			for _, name := range tableNames {
-				to := tx.Bucket([]byte(name))
+			for _, name := range append(tableNames, laterTables...) {
+				to, from := tx.Bucket([]byte(name)), old.Bucket([]byte(name))
+				if from == nil {
+					continue // a later table the old file never had
+				}
 				// bbolt keeps what Put is given until the commit: copy it
 				// out of the old file's memory map.
-				err := old.Bucket([]byte(name)).ForEach(func(k, v []byte) error { return to.Put(bytes.Clone(k), bytes.Clone(v)) })
+				err := from.ForEach(func(k, v []byte) error { return to.Put(bytes.Clone(k), bytes.Clone(v)) })
 				if err != nil {
 					return err
 				}
@@ -727,28 +740,36 @@ func syncDir(dir string) error {
 }
 
 // Table is one of the server's key-value tables. Each call is its own
-// durable transaction.
+// durable transaction; Tables runs several in one.
 type Table struct {
 	s    *Store
 	name []byte
 }
 
-// Table returns the named table: "users", "sessions", "settings" or
-// "profiles". Any other name panics: the set is fixed by the file format.
-func (s *Store) Table(name string) *Table {
+func tableName(name string) []byte {
 	for _, n := range tableNames {
 		if n == name {
-			return &Table{s: s, name: []byte(name)}
+			return []byte(name)
+		}
+	}
+	for _, n := range laterTables {
+		if n == name {
+			return []byte(name)
 		}
 	}
 	panic("store: no table " + name)
 }
 
+// Table returns the named table: "users", "sessions", "settings",
+// "profiles", "teams", "members", "invites" or "deployment". Any other
+// name panics: the set is fixed by the file format.
+func (s *Store) Table(name string) *Table { return &Table{s: s, name: tableName(name)} }
+
 // Get returns a copy of the value at key, or nil when there is none.
 func (t *Table) Get(key string) ([]byte, error) {
 	var out []byte
 	err := t.s.view(func(tx *bolt.Tx) error {
-		out = bytes.Clone(tx.Bucket(t.name).Get([]byte(key)))
+		out = TableTx{tx}.Get(string(t.name), key)
 		return nil
 	})
 	return out, err
@@ -756,18 +777,62 @@ func (t *Table) Get(key string) ([]byte, error) {
 
 // Put stores val at key.
 func (t *Table) Put(key string, val []byte) error {
-	return t.s.update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Put([]byte(key), val) })
+	return t.s.update(func(tx *bolt.Tx) error { return TableTx{tx}.Put(string(t.name), key, val) })
 }
 
 // Delete removes key; a missing key is not an error.
 func (t *Table) Delete(key string) error {
-	return t.s.update(func(tx *bolt.Tx) error { return tx.Bucket(t.name).Delete([]byte(key)) })
+	return t.s.update(func(tx *bolt.Tx) error { return TableTx{tx}.Delete(string(t.name), key) })
 }
 
 // ForEach calls fn for every key in order; val is valid only during fn,
 // and fn must not call the store.
 func (t *Table) ForEach(fn func(key string, val []byte) error) error {
-	return t.s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(t.name).ForEach(func(k, v []byte) error { return fn(string(k), v) })
-	})
+	return t.s.view(func(tx *bolt.Tx) error { return TableTx{tx}.ForEach(string(t.name), fn) })
+}
+
+// TableTx is one transaction over the tables, for changes that must land
+// together (an invitation spent and the account it made).
+type TableTx struct{ tx *bolt.Tx }
+
+// Tables runs fn in one durable transaction: every Put and Delete of fn
+// lands, or none does (fn returned an error, or the commit failed).
+func (s *Store) Tables(fn func(TableTx) error) error {
+	return s.update(func(tx *bolt.Tx) error { return fn(TableTx{tx}) })
+}
+
+// Get returns a copy of the value at key in table, or nil.
+func (t TableTx) Get(table, key string) []byte {
+	b := t.tx.Bucket(tableName(table))
+	if b == nil {
+		return nil
+	}
+	return bytes.Clone(b.Get([]byte(key)))
+}
+
+// Put stores val at key in table.
+func (t TableTx) Put(table, key string, val []byte) error {
+	b, err := t.tx.CreateBucketIfNotExists(tableName(table))
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), val)
+}
+
+// Delete removes key from table; a missing key is not an error.
+func (t TableTx) Delete(table, key string) error {
+	if b := t.tx.Bucket(tableName(table)); b != nil {
+		return b.Delete([]byte(key))
+	}
+	return nil
+}
+
+// ForEach calls fn for every key of table in order; val is valid only
+// during fn.
+func (t TableTx) ForEach(table string, fn func(key string, val []byte) error) error {
+	b := t.tx.Bucket(tableName(table))
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }

@@ -17,6 +17,7 @@ import (
 
 	"txxt/engine"
 	"txxt/lab"
+	"txxt/server"
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
@@ -92,7 +93,7 @@ func TestCrashSafety(t *testing.T) {
 		srv.cmd.Wait()
 		wg.Wait()
 	}
-	verifyLog(t, path, all)
+	verifyLog(t, store.TeamFile(path, server.DemoTeam), all)
 	t.Logf("%d kills, %d acknowledged commands, every one kept at its revision (%s)", *crashKills, len(all), time.Since(start).Round(time.Millisecond))
 }
 

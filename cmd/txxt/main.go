@@ -42,10 +42,15 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 const usage = `txxt: a shared calendar grid for a team, served like a multiplayer game.
 
 Usage:
-  txxt serve [--demo] [--addr A] [--data FILE] [--origins LIST]
-                             run the server (--demo: seed a new save file, login demo/demo)
-  txxt user add|passwd|list|remove [--data FILE] [NAME]
-                             manage logins (passwords are read from standard input)
+  txxt serve [--demo] [--addr A] [--data DIR] [--origins LIST]
+                             run the server (a new one prints its setup link; --demo: seed a demo team, login demo/demo)
+  txxt setup [--team SLUG --admin USER]
+                             a new setup link, or a team and its first admin
+  txxt team add|list [SLUG]  manage teams
+  txxt user add|passwd|list|remove [--team SLUG] [--role R] [NAME]
+                             manage logins and members (passwords are read from standard input)
+  txxt service add|list --team SLUG [NAME]
+                             manage a team's services
   txxt load SCENARIO [--spawn | --url U] [flags]
                              drive a server with real clients and measure (txxt load for the list)
   txxt info [--data FILE]    open (or create) a save file and print what it holds
@@ -54,8 +59,9 @@ Usage:
                              a consistent, verified copy of a save file, from a running server or not
   txxt version               print the version
 
-The save file defaults to ./txxt.db; TXXT_SAVE_FILE overrides the default
-and --data overrides both.
+The data directory (one save file per team, one for the accounts) defaults
+to ./txxt-data; TXXT_DATA overrides the default and --data overrides both.
+The administration commands go through the running server when there is one.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -68,6 +74,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "team":
+		return runTeam(ctx, args[1:], getenv, stdout, stderr)
+	case "service":
+		return runService(ctx, args[1:], getenv, stdout, stderr)
+	case "setup":
+		return runSetup(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "info":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -151,8 +152,11 @@ func TestServeDemo(t *testing.T) {
 }
 
 func TestUserCommands(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "users.db")
-	vars := env(map[string]string{"TXXT_SAVE_FILE": data})
+	data := filepath.Join(t.TempDir(), "data")
+	vars := env(map[string]string{"TXXT_DATA": data})
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cmd := func(stdin string, args ...string) (string, error) {
 		var out, errb syncBuffer
 		err := run(context.Background(), append([]string{"user"}, args...), vars, strings.NewReader(stdin), &out, &errb)
@@ -161,7 +165,7 @@ func TestUserCommands(t *testing.T) {
 	if out, err := cmd("s3cret\n", "add", "--admin", "ann"); err != nil {
 		t.Fatalf("add: %v %s", err, out)
 	}
-	if _, err := cmd("s3cret\n", "add", "ann"); err == nil || !strings.Contains(err.Error(), "exists") {
+	if _, err := cmd("s3cret\n", "add", "ann"); err == nil || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("adding ann twice: %v", err)
 	}
 	if _, err := cmd("", "add", "bob"); err == nil {
@@ -171,13 +175,13 @@ func TestUserCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := cmd("", "list")
-	if err != nil || !regexp.MustCompile(`(?m)^ann\s+admin`).MatchString(out) || !regexp.MustCompile(`(?m)^bob\s+member`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^ann\s+true`).MatchString(out) || !regexp.MustCompile(`(?m)^bob\s+false`).MatchString(out) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	if _, err := cmd("changed1\n", "passwd", "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cmd("x\n", "passwd", "nobody"); err == nil || !strings.Contains(err.Error(), "nobody") {
+	if _, err := cmd("x1234\n", "passwd", "nobody"); err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Fatalf("passwd nobody: %v", err)
 	}
 	if _, err := cmd("", "remove", "bob"); err != nil {
@@ -251,7 +255,7 @@ func TestServeMaxConnsPerHost(t *testing.T) {
 			var stdout, stderr syncBuffer
 			done := make(chan error, 1)
 			go func() {
-				args := append([]string{"serve", "--insecure-no-auth", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "c.db")}, tc.args...)
+				args := append([]string{"serve", "--insecure-no-auth", "--demo", "--demo-tasks", "0", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "c.db")}, tc.args...)
 				done <- run(ctx, args, env(tc.vars), strings.NewReader(""), &stdout, &stderr)
 			}()
 			defer func() {

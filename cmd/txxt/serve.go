@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"txxt/engine"
 	"txxt/server"
+	"txxt/store"
 )
 
 // envOr returns the environment's value for key, else def.
@@ -45,9 +47,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr(getenv, "TXXT_ADDR", "127.0.0.1:3000"), "listen address (env TXXT_ADDR)")
-	data := saveFileFlag(fs, getenv)
+	data := dataFlag(fs, getenv)
 	origins := fs.String("origins", getenv("TXXT_ALLOWED_ORIGINS"), "comma-separated origins allowed besides the server's own (env TXXT_ALLOWED_ORIGINS)")
-	demo := fs.Bool("demo", false, "seed a new save file with demo data and the login demo/demo")
+	demo := fs.Bool("demo", false, "seed a new data directory with a demo team and the login demo/demo")
+	publicURL := fs.String("public-url", getenv("TXXT_PUBLIC_URL"), "the address people reach the server at, for the links it makes, e.g. https://cal.example.com (env TXXT_PUBLIC_URL; default: the listen address)")
 	demoTasks := fs.Int("demo-tasks", 200, "with --demo: how many tasks to seed")
 	demoWeeks := fs.Int("demo-weeks", 3, "with --demo: over how many weeks around this one (1: this week only)")
 	insecure := fs.Bool("insecure-no-auth", envOr(getenv, "TXXT_INSECURE_NO_AUTH", "") == "1", "no login: everyone is an admin (local development only; env TXXT_INSECURE_NO_AUTH=1)")
@@ -75,14 +78,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openSaveFile(*data)
+	dir, err := prepareData(*data, fs, getenv, logger)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	eng, err := engine.Open(st, engine.Options{Logger: logger, CommitPerCommand: *perCommand})
+	accounts, err := openSaveFile(filepath.Join(dir, store.AccountsFile))
 	if err != nil {
-		return refused(fmt.Errorf("boot %s: %w", *data, err))
+		return err
+	}
+	defer accounts.Close()
+	open := func(slug string) (*engine.Engine, *store.Store, error) {
+		st, err := openSaveFile(store.TeamFile(dir, slug))
+		if err != nil {
+			return nil, nil, err
+		}
+		eng, err := engine.Open(st, engine.Options{Logger: logger.With("team", slug), CommitPerCommand: *perCommand})
+		if err != nil {
+			st.Close()
+			return nil, nil, refused(fmt.Errorf("boot %s: %w", st.Path(), err))
+		}
+		return eng, st, nil
+	}
+	slugs, err := store.TeamSlugs(dir)
+	if err != nil {
+		return err
 	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
@@ -94,18 +113,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *perHost <= 0 {
 		limits.MaxConnsPerHost = -1 // no limit
 	}
-	srv, err := server.New(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits}, eng, st)
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		eng.Close()
 		return err
 	}
+	defer ln.Close()
+	base := strings.TrimSuffix(*publicURL, "/")
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	booted := time.Now()
+	srv, err := server.NewDeployment(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, PublicURL: *publicURL}, accounts, open, slugs)
+	if err != nil {
+		return err
+	}
+	logger.Info("booted", "teams", len(slugs), "took", time.Since(booted).Round(time.Millisecond))
 	if *traceSlow > 0 {
 		logger.Info("tracing slow commands", "over", *traceSlow, "dir", cmp.Or(*traceDir, os.TempDir()))
 	}
 	seeded := false
-	if *demo && st.Created() {
-		if err := server.SeedDemo(ctx, eng, srv.Accounts(), time.Now(),
+	if *demo && srv.NeedsSetup() {
+		if _, err := srv.CreateTeam(ctx, server.DemoTeam, "Demo team"); err != nil {
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("create the demo team: %w", err)
+		}
+		if err := srv.SeedDemo(ctx, server.DemoTeam, time.Now(),
 			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano())}); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("seed demo data: %w", err)
@@ -115,18 +148,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *insecure {
 		logger.Warn("INSECURE: --insecure-no-auth: anyone who can reach this address is an admin")
 	}
-	ln, err := net.Listen("tcp", *addr)
+	sock, err := listenAdmin(dir)
 	if err != nil {
 		srv.Shutdown(context.Background())
 		return err
 	}
+	defer sock.Close()
+	admin := &http.Server{Handler: srv.OperatorHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go admin.Serve(sock)
+	defer admin.Close()
 	hs := srv.HTTPServer()
-	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, *data, ln.Addr())
+	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, dir, ln.Addr())
 	switch {
 	case seeded:
 		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s\n", server.DemoUser, server.DemoPassword)
 	case *demo:
-		fmt.Fprintf(stdout, "--demo: %s existed already, so it was not seeded (log in as %s/%s if it was seeded before)\n", *data, server.DemoUser, server.DemoPassword)
+		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s/%s if it was seeded before)\n", dir, server.DemoUser, server.DemoPassword)
+	}
+	if srv.NeedsSetup() {
+		link, err := srv.SetupLink(base)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		fmt.Fprintf(stdout, "This server has no team yet. Open this link to set it up (it works once):\n  %s\n", link)
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"txxt/engine"
+	"txxt/world"
+)
+
+// apiError answers a JSON request that failed with err. It is the one
+// place that maps an error to a status, a code and a message: a refusal
+// the client can act on says what to do, in a person's words; anything
+// else (a save file's or the system's error) reaches the client only as
+// "try again" and the operator's log gets the whole chain, so no store
+// error's text or file path ever reaches a client.
+func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusServiceUnavailable, world.CodeStorageUnavailable,
+		"The server could not read or write its data just now. Nothing was changed: try again in a moment."
+	var werr *world.Error
+	switch {
+	case errors.As(err, &werr):
+		status, code, msg = http.StatusBadRequest, werr.Code, werr.Message
+		switch werr.Code {
+		case world.CodeStorageUnavailable, world.CodeOverloaded, world.CodeShuttingDown:
+			status = http.StatusServiceUnavailable
+		case world.CodeTaskNotFound, world.CodeServiceNotFound, world.CodeUserNotFound:
+			status = http.StatusNotFound
+		}
+	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName):
+		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())
+	case errors.Is(err, ErrUserExists):
+		status, code, msg = http.StatusConflict, world.CodeConflict, "That user name is taken: choose another."
+	case errors.Is(err, ErrTaken):
+		status, code, msg = http.StatusConflict, world.CodeConflict, sentence(err.Error())
+	case errors.Is(err, ErrQuota):
+		status, code, msg = http.StatusForbidden, world.CodeQuotaExceeded, sentence(err.Error())
+	case errors.Is(err, ErrNoSuchUser):
+		status, code, msg = http.StatusNotFound, world.CodeNotFound, "There is no such user."
+	case errors.Is(err, ErrNoSuchTeam):
+		status, code, msg = http.StatusNotFound, world.CodeNotFound, "There is no such team on this server, or you are not in it."
+	case errors.Is(err, ErrNoInvite), errors.Is(err, ErrNoSetup):
+		status, code, msg = http.StatusForbidden, world.CodeUnauthorized, sentence(err.Error())
+	case errors.Is(err, ErrBadLogin):
+		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Wrong user name or password."
+	case errors.Is(err, ErrNoSession), errors.Is(err, ErrSessionExpiry):
+		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Log in first: "+err.Error()+"."
+	case errors.Is(err, engine.ErrOverloaded):
+		code, msg = world.CodeOverloaded, "The server is busy: try again in a moment."
+	case errors.Is(err, engine.ErrClosed), errors.Is(err, context.Canceled):
+		code, msg = world.CodeShuttingDown, "The server is stopping: try again when it is back."
+	default:
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, code, msg)
+}
+
+// sentence makes an error's text a sentence: a capital and a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	if c := s[0]; c >= 'a' && c <= 'z' {
+		s = string(c-'a'+'A') + s[1:]
+	}
+	if last := s[len(s)-1]; last != '.' && last != '?' && last != '!' {
+		s += "."
+	}
+	return s
+}

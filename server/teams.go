@@ -1,0 +1,377 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"txxt/engine"
+	"txxt/store"
+	"txxt/world"
+)
+
+// A team is one world: its own engine, its own revisions, its own save
+// file (its settings and saved views live there too), and its own game
+// connections. Accounts belong to the deployment; a team has members, each
+// with a role in it.
+type team struct {
+	slug string
+	eng  *engine.Engine
+	st   *store.Store
+	hub  *hub
+	// archived mirrors the teams table's flag, so that routing a request
+	// reads no file.
+	archived atomic.Bool
+	// closeStore closes st when the team is closed (nil when the caller
+	// owns the file: New's single save file).
+	closeStore func() error
+}
+
+// TeamInfo is a team as the deployment's teams table stores it (key: the
+// slug, which its paths carry: /t/{slug}/). The slug never changes; the
+// name does.
+type TeamInfo struct {
+	Slug     string    `json:"slug"`
+	Name     string    `json:"name"`
+	Archived bool      `json:"archived"`
+	Created  time.Time `json:"created"`
+}
+
+// TeamOpener opens a team's world: its save file and the engine on it. The
+// server calls it at start for every team and when a team is created.
+type TeamOpener func(slug string) (*engine.Engine, *store.Store, error)
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// ErrBadSlug is the refusal of a team slug that cannot be a path segment.
+var ErrBadSlug = errors.New("a team's short name is 1 to 32 lower-case letters, digits and '-', starting with a letter or digit")
+
+// ValidSlug reports whether slug can name a team.
+func ValidSlug(slug string) bool { return slugPattern.MatchString(slug) }
+
+// SlugFor makes a slug from a team's name: "Ops Berlin" → "ops-berlin".
+func SlugFor(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		default:
+			dash = true
+		}
+		if b.Len() >= 32 {
+			break
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 32 {
+		s = strings.Trim(s[:32], "-")
+	}
+	if s == "" {
+		s = "team"
+	}
+	return s
+}
+
+// teams is the server's open teams, by slug. The map changes when a team
+// is created; each team's fields never change once it is in the map.
+type teams struct {
+	mu sync.RWMutex
+	m  map[string]*team
+}
+
+func (ts *teams) get(slug string) *team {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return ts.m[slug]
+}
+
+func (ts *teams) put(t *team) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.m[t.slug] = t
+}
+
+// all returns the open teams in slug order.
+func (ts *teams) all() []*team {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	out := make([]*team, 0, len(ts.m))
+	for _, t := range ts.m {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].slug < out[j].slug })
+	return out
+}
+
+func (ts *teams) len() int {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return len(ts.m)
+}
+
+// only returns the team of a deployment that has exactly one that is not
+// archived, which answers the paths without /t/{team}.
+func (s *Server) only() *team {
+	all := s.teams.all()
+	var found *team
+	for _, t := range all {
+		if t.archived.Load() {
+			continue
+		}
+		if found != nil {
+			return nil
+		}
+		found = t
+	}
+	return found
+}
+
+// teamOf returns the team a request names: /t/{team}/…, or for a path
+// without it, the deployment's only team. It answers the request itself
+// (404) when there is none.
+func (s *Server) teamOf(w http.ResponseWriter, r *http.Request) *team {
+	slug := r.PathValue("team")
+	if slug == "" {
+		if t := s.only(); t != nil {
+			return t
+		}
+		if s.teams.len() == 0 {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "this server has no team yet: open the setup link it printed when it started")
+		} else {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "this server holds several teams: use /t/{team}"+r.URL.Path)
+		}
+		return nil
+	}
+	if t := s.teams.get(slug); t != nil {
+		return t
+	}
+	writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+slug+" on this server, or you are not in it")
+	return nil
+}
+
+// CreateTeam registers a new team and opens its world. The slug must be
+// free; name is what people see.
+func (s *Server) CreateTeam(ctx context.Context, slug, name string) (TeamInfo, error) {
+	if s.open == nil {
+		return TeamInfo{}, errors.New("this server holds one save file: it cannot hold another team")
+	}
+	name = strings.TrimSpace(name)
+	if err := validTeamName(name); err != nil {
+		return TeamInfo{}, err
+	}
+	if !ValidSlug(slug) {
+		return TeamInfo{}, ErrBadSlug
+	}
+	if max := s.cfg.Quotas.Teams; max > 0 && s.teams.len() >= max {
+		return TeamInfo{}, fmt.Errorf("%w: this server may hold %d teams", ErrQuota, max)
+	}
+	s.creating.Lock()
+	defer s.creating.Unlock()
+	if _, err := s.accounts.Team(slug); err == nil || s.teams.get(slug) != nil {
+		return TeamInfo{}, fmt.Errorf("%w: a team called %s exists already", ErrTaken, slug)
+	}
+	eng, st, err := s.open(slug)
+	if err != nil {
+		return TeamInfo{}, fmt.Errorf("open team %s: %w", slug, err)
+	}
+	info := TeamInfo{Slug: slug, Name: name, Created: s.now().UTC()}
+	if err := s.accounts.PutTeam(info); err != nil {
+		eng.Close()
+		st.Close()
+		return TeamInfo{}, err
+	}
+	s.addTeam(slug, eng, st, st.Close)
+	return info, nil
+}
+
+// ErrBadTeamName refuses a team name.
+var ErrBadTeamName = errors.New("a team's name is 1 to 64 bytes")
+
+func validTeamName(name string) error {
+	if name == "" || len(name) > world.MaxName {
+		return ErrBadTeamName
+	}
+	return nil
+}
+
+// addTeam puts an opened team in service.
+func (s *Server) addTeam(slug string, eng *engine.Engine, st *store.Store, closeStore func() error) *team {
+	t := &team{slug: slug, eng: eng, st: st, hub: newHub(), closeStore: closeStore}
+	if info, err := s.accounts.Team(slug); err == nil {
+		t.archived.Store(info.Archived)
+	}
+	eng.OnBatch(s.metrics.batch)
+	s.teams.put(t)
+	return t
+}
+
+// adopt makes the users of a save file of the time before data
+// directories (one team, its users and sessions in the same file) the
+// deployment's accounts and the team's members, with their roles. It is
+// idempotent, so an adoption cut short by a crash finishes at the next
+// start: the team is registered last. When the team's file is not the
+// accounts file, its users and sessions tables are emptied after.
+func (s *Server) adopt(slug, name string, st *store.Store) error {
+	if _, err := s.accounts.Team(slug); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrNoSuchTeam) {
+		return err
+	}
+	old := NewAccounts(st, s.cfg.HashParams, s.cfg.SessionTTL, s.now)
+	users, err := old.List()
+	if err != nil {
+		return fmt.Errorf("read the users of %s: %w", st.Path(), err)
+	}
+	same := st == s.accounts.st
+	for _, acc := range users {
+		mine, err := s.accounts.Get(acc.Name)
+		switch {
+		case errors.Is(err, ErrNoSuchUser):
+			if !same {
+				if err := s.accounts.put(acc); err != nil {
+					return err
+				}
+			}
+			mine = acc
+		case err != nil:
+			return err
+		case mine.ID != acc.ID:
+			s.logger.Warn("adopting a team: an account of that name exists already with another id; the team's tasks keep their assignee's name, the account is not made a member",
+				"team", slug, "user", acc.Name)
+			continue
+		}
+		if err := s.accounts.SetMember(slug, Member{User: mine.ID, Name: mine.Name, Role: acc.Role, Added: s.now().UTC()}); err != nil {
+			return err
+		}
+	}
+	if !same {
+		err := old.sessions.ForEach(func(k string, v []byte) error { return s.accounts.sessions.Put(k, v) })
+		if err != nil {
+			return err
+		}
+	}
+	info := TeamInfo{Slug: slug, Name: name, Created: s.now().UTC()}
+	if err := s.accounts.PutTeam(info); err != nil {
+		return err
+	}
+	if !same {
+		// The accounts have moved: the team's file keeps no password
+		// hash or session of its own.
+		return st.Tables(func(tx store.TableTx) error {
+			for _, table := range []string{"users", "sessions"} {
+				var keys []string
+				tx.ForEach(table, func(k string, _ []byte) error { keys = append(keys, k); return nil })
+				for _, k := range keys {
+					if err := tx.Delete(table, k); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return nil
+}
+
+// AddMember makes the account called name a member of the team with role,
+// creating the account first when password is not empty and there is none
+// (an existing account keeps its password). The team's world learns the
+// user (so tasks can be assigned to them) before the membership is
+// stored: if the world refuses, nobody became a member.
+func (s *Server) AddMember(ctx context.Context, slug, name, password string, role Role) (Account, error) {
+	t := s.teams.get(slug)
+	if t == nil {
+		return Account{}, ErrNoSuchTeam
+	}
+	acc, err := s.accounts.Get(name)
+	if errors.Is(err, ErrNoSuchUser) && password != "" {
+		acc, err = s.accounts.Create(name, password, RoleMember)
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	if err := s.worldUser(ctx, t, acc); err != nil {
+		return Account{}, err
+	}
+	if _, ok, err := s.accounts.Role(slug, acc.ID); err != nil {
+		return Account{}, err
+	} else if !ok {
+		if err := s.checkQuota(s.cfg.Quotas.Members, func() (int, error) { m, err := s.accounts.Members(slug); return len(m), err }, "members in a team"); err != nil {
+			return Account{}, err
+		}
+	}
+	err = s.accounts.SetMember(slug, Member{User: acc.ID, Name: acc.Name, Role: role, Added: s.now().UTC()})
+	return acc, err
+}
+
+// worldUser makes sure the team's world has the account as a user, with
+// the account's id; a world user of that name without an account (an
+// account removed earlier) keeps its tasks and takes the account's name
+// back only if the ids match.
+func (s *Server) worldUser(ctx context.Context, t *team, acc Account) error {
+	var found bool
+	if err := t.eng.Read(ctx, func(w *world.World) {
+		for _, u := range w.Users() {
+			if u.ID == acc.ID {
+				found = true
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if found {
+		return nil
+	}
+	res, err := t.eng.Do(ctx, engine.Request{Command: world.Command{Kind: world.CmdCreateUser, User: acc.ID, Text: acc.Name}})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	return nil
+}
+
+// checkQuota refuses when count() has reached max (max ≤ 0: no limit).
+func (s *Server) checkQuota(max int, count func() (int, error), what string) error {
+	if max <= 0 {
+		return nil
+	}
+	n, err := count()
+	if err != nil {
+		return err
+	}
+	if n >= max {
+		return fmt.Errorf("%w: this server allows %d %s", ErrQuota, max, what)
+	}
+	return nil
+}
+
+// Quotas bound what the deployment holds; 0 means the default, negative
+// no limit. The defaults are far past what a real team meets.
+type Quotas struct {
+	Teams   int // teams in the deployment (default 1,000)
+	Members int // members of one team (default 1,000)
+}
+
+func (q *Quotas) fill() {
+	if q.Teams == 0 {
+		q.Teams = 1000
+	}
+	if q.Members == 0 {
+		q.Members = 1000
+	}
+}
