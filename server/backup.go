@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"txxt/store"
-
 )
 
 // handleBackup answers an admin with a consistent copy of the save file as

@@ -4,9 +4,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -99,8 +99,8 @@ type Config struct {
 	// it makes: invitations, setup), e.g. "https://cal.example.com"; empty:
 	// the address of each request.
 	PublicURL string
-	Logger         *slog.Logger
-	Now            func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Server serves a deployment: its accounts, and its teams, each one world

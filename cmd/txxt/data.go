@@ -195,4 +195,3 @@ func (a *admin) call(ctx context.Context, method, path string, body, out any) er
 	}
 	return nil
 }
-
