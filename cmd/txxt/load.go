@@ -35,14 +35,14 @@ new txxt serve on a free port with a temporary save file.
 `
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, loadUsage)
-		return exitCode(2)
+	// The scenario comes first; without one, the flags are still parsed,
+	// so that --help shows them.
+	scenario, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		scenario, rest = args[0], args[1:]
 	}
-	scenario := args[0]
-	fs := flag.NewFlagSet("load "+scenario, flag.ContinueOnError)
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, loadUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	var cfg lab.Config
 	cfg.Scenario = scenario
 	url := fs.String("url", envOr(getenv, "TXXT_URL", "http://127.0.0.1:3000"), "the server (env TXXT_URL)")
@@ -60,12 +60,19 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	compare := fs.String("compare", "", "a baseline-summary.json to compare with")
 	maxReg := fs.String("max-regression", "10%", "with --compare: how much worse p95 and throughput may be")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, rest, stdout); err != nil {
+		return err
 	}
-	if !slices.Contains(lab.Scenarios, scenario) {
-		fmt.Fprint(stderr, loadUsage)
-		return fmt.Errorf("unknown scenario %q", scenario)
+	switch {
+	case scenario == "":
+		fs.Usage()
+		return exitError{fmt.Errorf("which scenario? one of %s", strings.Join(lab.Scenarios, ", ")), 2}
+	case !slices.Contains(lab.Scenarios, scenario):
+		fs.Usage()
+		return exitError{fmt.Errorf("unknown scenario %q (have %s)", scenario, strings.Join(lab.Scenarios, ", ")), 2}
+	case fs.NArg() > 0:
+		fs.Usage()
+		return exitError{fmt.Errorf("one scenario at a time: %q is one too many", fs.Arg(0)), 2}
 	}
 	limit, err := parsePercent(*maxReg)
 	if err != nil {

@@ -40,8 +40,8 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if verb == "add" {
 		fs.BoolVar(&admin, "admin", false, "the user may change settings")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	wantArgs := 1
 	switch verb {
