@@ -31,7 +31,10 @@ Scenarios:
   connect  --count clients connect, --clients at once: time from dial to snapshot
 
 The server is --url (logging in as --user/--password), or with --spawn a
-new txxt serve on a free port with a temporary save file.
+new txxt serve on a free port with a temporary save file. The run's tasks
+go into a service of its own, "txxt load DATE TIME"; on a server of --url
+they are deleted when the run ends (also on Ctrl-C or an error, within a
+minute), unless --keep.
 `
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -50,6 +53,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	password := fs.String("password", envOr(getenv, "TXXT_PASSWORD", "demo"), "the password (env TXXT_PASSWORD)")
 	spawn := fs.Bool("spawn", false, "start a txxt serve of our own on a free port, with a temporary save file")
 	spawnArgs := fs.String("serve-args", "", "with --spawn: more flags for txxt serve, e.g. \"--commit-per-command\"")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the run's tasks on the server (--url); without it they are deleted when the run ends, also on Ctrl-C or an error")
 	fs.IntVar(&cfg.Clients, "clients", 0, "clients (create, mixed), writers (fanout, slow), at once (connect); default per scenario")
 	fs.IntVar(&cfg.Readers, "readers", 0, "readers (fanout, slow; default 10)")
 	fs.IntVar(&cfg.Count, "count", 0, "commands per client (create; default 40), connections (connect; default 500)")
@@ -98,6 +102,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer srv.stop()
 		*url, *user, *password, pid = srv.url, "demo", "demo", srv.cmd.Process.Pid
+		cfg.Keep = true // the server and its file are thrown away whole
 	}
 	target, err := lab.Login(ctx, *url, *user, *password)
 	if err != nil {
@@ -113,13 +118,18 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("measuring the fsync floor in %s: %w", dir, err)
 	}
+	var stages map[string]lab.Summary
+	cfg.Finished = func() { // before the run's tasks are deleted, and also after Ctrl-C
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var serr error
+		if stages, serr = lab.ScrapeStages(sctx, target.URL); serr != nil {
+			fmt.Fprintf(stderr, "server stages not read: %v\n", serr)
+		}
+	}
 	res, err := lab.Run(ctx, target, cfg)
 	if err != nil {
 		return err
-	}
-	stages, err := lab.ScrapeStages(ctx, target.URL)
-	if err != nil {
-		fmt.Fprintf(stderr, "server stages not read: %v\n", err)
 	}
 	var rss int64
 	var cpu float64
@@ -128,6 +138,12 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	b := lab.NewBaseline(res, machine, stages, rss, cpu)
 	printSummary(stdout, res, b)
+	if !*spawn {
+		printCleanup(stdout, res.Cleanup)
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted: the figures above are of the part that ran")
+	}
 	if *out != "" {
 		if err := lab.WriteOut(*out, res, b); err != nil {
 			return err
@@ -195,6 +211,15 @@ func printSummary(w io.Writer, res *lab.Result, b lab.Baseline) {
 		fmt.Fprintf(w, "  server: %.1f MiB resident, %.2f s CPU\n", float64(b.Server.RSSBytes)/(1<<20), b.Server.CPUSeconds)
 	}
 	fmt.Fprintf(w, "  machine: %d CPUs, %s, fsync floor %.0f µs\n", b.Machine.CPUs, b.Machine.Go, b.Machine.FsyncFloorUS)
+}
+
+// printCleanup says what became of the run's tasks on a server it shares.
+func printCleanup(w io.Writer, c lab.Cleanup) {
+	if c.Kept {
+		fmt.Fprintf(w, "  kept: the run's %d tasks, in service %q (--keep)\n", c.Tasks, c.Service)
+		return
+	}
+	fmt.Fprintf(w, "  tidied up: the run's %d tasks deleted; service %q is left empty\n", c.Tasks, c.Service)
 }
 
 // spawned is a txxt serve this command started.

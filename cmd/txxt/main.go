@@ -24,13 +24,26 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if _, bare := err.(exitCode); err != nil && !bare { // a bare status has said its piece already
 		fmt.Fprintln(os.Stderr, "txxt:", err)
 	}
 	os.Exit(exitStatus(err))
+}
+
+// signalContext returns a context that SIGINT or SIGTERM ends. That first
+// signal asks the command to end well (a server shuts down, a load run
+// deletes its tasks), which takes a moment; a second one ends the process
+// at once, by the signal's default action.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // exitCode is an error that asks for a specific exit status. Returned
@@ -59,7 +72,7 @@ Usage:
                              run the server (--demo: seed a new save file, login demo/demo)
   txxt user add|passwd|list|remove [--data FILE] [NAME]
                              manage logins (passwords are read from standard input)
-  txxt load SCENARIO [--spawn | --url U] [flags]
+  txxt load SCENARIO [--spawn | --url U] [--keep] [flags]
                              drive a server with real clients and measure (txxt load --help for the list)
   txxt info [--data FILE]    print what a save file holds (it must exist)
   txxt check [FILE]          verify a save file: checksums, log continuity, snapshot = replay

@@ -30,8 +30,8 @@ func TestCommandHelp(t *testing.T) {
 		flags []string // some of its flags, each shown with two dashes
 	}{
 		{[]string{"serve"}, []string{"--addr", "--data", "--demo", "--origins"}},
-		{[]string{"load"}, []string{"--url", "--spawn", "--count"}},
-		{[]string{"load", "create"}, []string{"--url", "--spawn", "--count"}},
+		{[]string{"load"}, []string{"--url", "--spawn", "--keep", "--count"}},
+		{[]string{"load", "create"}, []string{"--url", "--spawn", "--keep", "--count"}},
 		{[]string{"user"}, nil},
 		{[]string{"user", "add"}, []string{"--admin", "--data"}},
 		{[]string{"user", "passwd"}, []string{"--data"}},
