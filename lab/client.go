@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -204,12 +205,26 @@ func (c *client) do(ctx context.Context, cmd world.Command) (time.Duration, uint
 		case !ok:
 			return rtt, 0, fmt.Errorf("connection closed before the answer: %v", c.err)
 		case f.Type == wire.TypeError:
-			return rtt, 0, fmt.Errorf("%s: %s", f.Error.Code, f.Error.Message)
+			return rtt, 0, refusal{f.Error.Code, f.Error.Message}
 		}
 		return rtt, f.Ack.Revision, nil
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()
 	}
+}
+
+// refusal is the server's Error answer to a command.
+type refusal struct {
+	code    world.Code
+	message string
+}
+
+func (e refusal) Error() string { return fmt.Sprintf("%s: %s", e.code, e.message) }
+
+// refusedWith reports whether err is the server's answer code.
+func refusedWith(err error, code world.Code) bool {
+	var r refusal
+	return errors.As(err, &r) && r.code == code
 }
 
 // createdAt returns the id of what the event at rev created: the server

@@ -29,7 +29,20 @@ type Config struct {
 	Duration time.Duration `json:"duration"` // mixed, fanout, slow
 	Burst    int           `json:"burst"`    // mixed: commands per connection before it reconnects
 
+	// Keep leaves the run's tasks on the server. Without it, Run deletes
+	// every task it created before it returns, also when it fails or ctx
+	// is cancelled: a server the run shares with people is left as it was
+	// found, but for the run's own service. A server started for the run
+	// alone needs no tidying.
+	Keep bool `json:"keep"`
+	// CleanupTimeout bounds that tidying up (default 1 min).
+	CleanupTimeout time.Duration `json:"-"`
+
 	Progress io.Writer `json:"-"` // a progress line while it runs, or nil
+	// Finished, if set, is called when the scenario has ended well and
+	// before the tidying up: the moment to read what the server measured
+	// of the run, without the deletes.
+	Finished func() `json:"-"`
 }
 
 // Result is what a run measured on the client's side.
@@ -52,6 +65,8 @@ type Result struct {
 	Resumes       int   `json:"resumes,omitempty"`        // mixed: reconnections with since
 	Gaps          int   `json:"gaps"`                     // events that did not follow the previous revision
 	StalledClosed *bool `json:"stalled_closed,omitempty"` // slow: the server closed the client that stopped reading
+
+	Cleanup Cleanup `json:"cleanup"` // what became of the run's tasks
 }
 
 func (c *Config) fill() {
@@ -80,6 +95,9 @@ func (c *Config) fill() {
 	if c.Duration <= 0 {
 		c.Duration = 5 * time.Second
 	}
+	if c.CleanupTimeout <= 0 {
+		c.CleanupTimeout = time.Minute
+	}
 }
 
 // run is the shared state of one run.
@@ -91,9 +109,13 @@ type run struct {
 	commands atomic.Int64
 	errors   atomic.Int64
 	firstErr atomic.Pointer[string]
-	service  world.ID
+	service  world.ID // the run's own: every task it creates is filed under it
+	name     string   // the service's name
 	day      uint16
 	measured time.Time // when the measured part began, if not at start
+
+	mu    sync.Mutex
+	tasks map[world.ID]bool // the tasks the server said the run created
 }
 
 func (r *run) fail(err error) {
@@ -102,20 +124,40 @@ func (r *run) fail(err error) {
 	r.firstErr.CompareAndSwap(nil, &s)
 }
 
-// Run drives t with cfg and returns what the clients measured.
+// Run drives t with cfg and returns what the clients measured. The run's
+// tasks go into a service of its own, named after the moment it started
+// ("txxt load 2026-12-01 11:40:05"), and are deleted when it ends unless
+// cfg.Keep (see Config.Keep and tidy).
 func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 	cfg.fill()
-	r := &run{cfg: cfg, t: t, day: uint16(time.Now().Unix() / 86400)}
-	// A service for the run's tasks, made over the protocol like the rest.
+	now := time.Now()
+	r := &run{cfg: cfg, t: t, day: uint16(now.Unix() / 86400), name: "txxt load " + now.Format(time.DateTime), tasks: map[world.ID]bool{}}
+	// The service is made over the protocol like the rest.
 	setup, err := dial(ctx, t, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t.URL, err)
 	}
-	r.service, err = r.create1(ctx, setup, world.Command{Kind: world.CmdCreateService, Text: "load " + randomID().String()[:8]})
+	r.service, err = r.create1(ctx, setup, world.Command{Kind: world.CmdCreateService, Text: r.name})
 	setup.close()
 	if err != nil {
 		return nil, fmt.Errorf("set up: %w", err)
 	}
+	res, err := r.scenario(ctx)
+	if err == nil && cfg.Finished != nil {
+		cfg.Finished()
+	}
+	cleanup, cerr := r.tidy(ctx)
+	if err != nil || cerr != nil {
+		return nil, errors.Join(err, cerr)
+	}
+	res.Cleanup = cleanup
+	return res, nil
+}
+
+// scenario runs the scenario itself, between the set-up and the tidying up.
+func (r *run) scenario(ctx context.Context) (*Result, error) {
+	cfg := r.cfg
+	var err error
 
 	r.start = time.Now()
 	r.rtt = newRecorder(r.start)
@@ -165,7 +207,17 @@ func (r *run) create1(ctx context.Context, c *client, cmd world.Command) (world.
 	if !ok {
 		return world.ID{}, fmt.Errorf("the Ack at %d came before its event", rev)
 	}
+	if cmd.Kind == world.CmdCreateTask {
+		r.created(id)
+	}
 	return id, nil
+}
+
+// created notes a task the run created, for tidy.
+func (r *run) created(id world.ID) {
+	r.mu.Lock()
+	r.tasks[id] = true
+	r.mu.Unlock()
 }
 
 func randomID() world.ID {
@@ -185,6 +237,11 @@ func (r *run) command(ctx context.Context, c *client, cmd world.Command) uint64 
 	}
 	r.commands.Add(1)
 	r.rtt.add(rtt)
+	if cmd.Kind == world.CmdCreateTask {
+		if id, ok := c.createdAt(rev); ok {
+			r.created(id)
+		}
+	}
 	return rev
 }
 

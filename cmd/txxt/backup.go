@@ -48,10 +48,13 @@ func openSaveFile(path string) (*store.Store, error) {
 	return st, nil
 }
 
-// openExisting opens a save file that must exist: checking or copying a
-// file must never create one.
+// openExisting opens a save file that must exist: looking at, checking or
+// copying a file must never create one. A missing file is an error with
+// exit status 1 that says so in those words.
 func openExisting(path string) (*store.Store, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no save file at %s", path)
+	} else if err != nil {
 		return nil, err
 	}
 	return openSaveFile(path)
@@ -70,9 +73,12 @@ locked: check a backup of it instead.
 func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage); fs.PrintDefaults() }
 	data := saveFileFlag(fs, getenv)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
 		return exitCode(2)
 	}
 	path := *data
@@ -134,11 +140,13 @@ place of the save file.
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, backupUsage); fs.PrintDefaults() }
 	url := fs.String("url", getenv("TXXT_URL"), "the server, e.g. http://127.0.0.1:8080 (env TXXT_URL)")
 	user := fs.String("user", getenv("TXXT_USER"), "an admin's login name, with --url (env TXXT_USER)")
 	data := fs.String("data", "", "copy this save file instead (no server may hold it)")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || (*url == "") == (*data == "") {
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || (*url == "") == (*data == "") {
 		fs.Usage()
 		return exitCode(2)
 	}

@@ -105,10 +105,8 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 func TestDamagedFileIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.db")
+	newSaveFile(t, good)
 	var stdout, stderr syncBuffer
-	if err := run(context.Background(), []string{"info", "--data", good}, env(nil), nil, &stdout, &stderr); err != nil {
-		t.Fatal(err)
-	}
 	if err := run(context.Background(), []string{"check", good}, env(nil), nil, &stdout, &stderr); err != nil {
 		t.Fatalf("check of a sound file: %v", err)
 	}

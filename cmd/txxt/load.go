@@ -31,18 +31,21 @@ Scenarios:
   connect  --count clients connect, --clients at once: time from dial to snapshot
 
 The server is --url (logging in as --user/--password), or with --spawn a
-new txxt serve on a free port with a temporary save file.
+new txxt serve on a free port with a temporary save file. The run's tasks
+go into a service of its own, "txxt load DATE TIME"; on a server of --url
+they are deleted when the run ends (also on Ctrl-C or an error, within a
+minute), unless --keep.
 `
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, loadUsage)
-		return exitCode(2)
+	// The scenario comes first; without one, the flags are still parsed,
+	// so that --help shows them.
+	scenario, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		scenario, rest = args[0], args[1:]
 	}
-	scenario := args[0]
-	fs := flag.NewFlagSet("load "+scenario, flag.ContinueOnError)
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, loadUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	var cfg lab.Config
 	cfg.Scenario = scenario
 	url := fs.String("url", envOr(getenv, "TXXT_URL", "http://127.0.0.1:3000"), "the server (env TXXT_URL)")
@@ -50,6 +53,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	password := fs.String("password", envOr(getenv, "TXXT_PASSWORD", "demo"), "the password (env TXXT_PASSWORD)")
 	spawn := fs.Bool("spawn", false, "start a txxt serve of our own on a free port, with a temporary save file")
 	spawnArgs := fs.String("serve-args", "", "with --spawn: more flags for txxt serve, e.g. \"--commit-per-command\"")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the run's tasks on the server (--url); without it they are deleted when the run ends, also on Ctrl-C or an error")
 	fs.IntVar(&cfg.Clients, "clients", 0, "clients (create, mixed), writers (fanout, slow), at once (connect); default per scenario")
 	fs.IntVar(&cfg.Readers, "readers", 0, "readers (fanout, slow; default 10)")
 	fs.IntVar(&cfg.Count, "count", 0, "commands per client (create; default 40), connections (connect; default 500)")
@@ -60,12 +64,19 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	compare := fs.String("compare", "", "a baseline-summary.json to compare with")
 	maxReg := fs.String("max-regression", "10%", "with --compare: how much worse p95 and throughput may be")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, rest, stdout); err != nil {
+		return err
 	}
-	if !slices.Contains(lab.Scenarios, scenario) {
-		fmt.Fprint(stderr, loadUsage)
-		return fmt.Errorf("unknown scenario %q", scenario)
+	switch {
+	case scenario == "":
+		fs.Usage()
+		return exitError{fmt.Errorf("which scenario? one of %s", strings.Join(lab.Scenarios, ", ")), 2}
+	case !slices.Contains(lab.Scenarios, scenario):
+		fs.Usage()
+		return exitError{fmt.Errorf("unknown scenario %q (have %s)", scenario, strings.Join(lab.Scenarios, ", ")), 2}
+	case fs.NArg() > 0:
+		fs.Usage()
+		return exitError{fmt.Errorf("one scenario at a time: %q is one too many", fs.Arg(0)), 2}
 	}
 	limit, err := parsePercent(*maxReg)
 	if err != nil {
@@ -91,6 +102,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer srv.stop()
 		*url, *user, *password, pid = srv.url, "demo", "demo", srv.cmd.Process.Pid
+		cfg.Keep = true // the server and its file are thrown away whole
 	}
 	target, err := lab.Login(ctx, *url, *user, *password)
 	if err != nil {
@@ -106,13 +118,18 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("measuring the fsync floor in %s: %w", dir, err)
 	}
+	var stages map[string]lab.Summary
+	cfg.Finished = func() { // before the run's tasks are deleted, and also after Ctrl-C
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var serr error
+		if stages, serr = lab.ScrapeStages(sctx, target.URL); serr != nil {
+			fmt.Fprintf(stderr, "server stages not read: %v\n", serr)
+		}
+	}
 	res, err := lab.Run(ctx, target, cfg)
 	if err != nil {
 		return err
-	}
-	stages, err := lab.ScrapeStages(ctx, target.URL)
-	if err != nil {
-		fmt.Fprintf(stderr, "server stages not read: %v\n", err)
 	}
 	var rss int64
 	var cpu float64
@@ -121,6 +138,12 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	b := lab.NewBaseline(res, machine, stages, rss, cpu)
 	printSummary(stdout, res, b)
+	if !*spawn {
+		printCleanup(stdout, res.Cleanup)
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted: the figures above are of the part that ran")
+	}
 	if *out != "" {
 		if err := lab.WriteOut(*out, res, b); err != nil {
 			return err
@@ -188,6 +211,15 @@ func printSummary(w io.Writer, res *lab.Result, b lab.Baseline) {
 		fmt.Fprintf(w, "  server: %.1f MiB resident, %.2f s CPU\n", float64(b.Server.RSSBytes)/(1<<20), b.Server.CPUSeconds)
 	}
 	fmt.Fprintf(w, "  machine: %d CPUs, %s, fsync floor %.0f µs\n", b.Machine.CPUs, b.Machine.Go, b.Machine.FsyncFloorUS)
+}
+
+// printCleanup says what became of the run's tasks on a server it shares.
+func printCleanup(w io.Writer, c lab.Cleanup) {
+	if c.Kept {
+		fmt.Fprintf(w, "  kept: the run's %d tasks, in service %q (--keep)\n", c.Tasks, c.Service)
+		return
+	}
+	fmt.Fprintf(w, "  tidied up: the run's %d tasks deleted; service %q is left empty\n", c.Tasks, c.Service)
 }
 
 // spawned is a txxt serve this command started.

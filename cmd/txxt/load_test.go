@@ -5,21 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
-	"os/signal"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"txxt/lab"
+	"txxt/wire"
+	"txxt/world"
 )
 
 // TestMain lets `txxt load --spawn` start this test binary as the server:
 // the child sees spawnEnv and runs txxt itself.
 func TestMain(m *testing.M) {
 	if os.Getenv(spawnEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signalContext()
 		err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
@@ -123,4 +129,204 @@ func TestLoadOutAndCompare(t *testing.T) {
 	if out, err := load(t, "create", "--count", "20", "--spawn", "--quiet", "--compare", write("worse.json", worse), "--max-regression", "10%"); err != nil || !strings.Contains(out, "within 10%") {
 		t.Fatalf("an equal-or-better run failed the gate: %v\n%s", err, out)
 	}
+}
+
+// startServe runs `txxt serve` with args in this process on a free port
+// and returns its address; the server stops when the test ends.
+func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), env(nil), strings.NewReader(""), &stdout, &stderr)
+	}()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop within 30 s of its context's end")
+		}
+	})
+	addr := regexp.MustCompile(`serving .* at (http://[0-9.:]+)/`)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve ended before it served: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve printed no address within 60 s:\n%s\n%s", stdout.String(), stderr.String())
+		}
+	}
+}
+
+// snapshotOf returns the world as a new game connection to url receives it.
+func snapshotOf(t *testing.T, url, token string) *world.State {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/api/game", &websocket.DialOptions{
+		Subprotocols: []string{wire.Subprotocol},
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(-1)
+	for {
+		_, raw, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for a snapshot: %v", err)
+		}
+		if f, err := wire.DecodeServerFrame(raw, true); err == nil && f.Type == wire.TypeSnapshot {
+			return f.Snapshot
+		}
+	}
+}
+
+func taskIDs(s *world.State) map[world.ID]string {
+	ids := map[world.ID]string{}
+	for _, task := range s.Tasks {
+		ids[task.ID] = task.Title
+	}
+	return ids
+}
+
+// loadServices returns the services txxt load made, by id.
+func loadServices(s *world.State) map[world.ID]string {
+	m := map[world.ID]string{}
+	for _, svc := range s.Services {
+		if strings.HasPrefix(svc.Name, "txxt load ") {
+			m[svc.ID] = svc.Name
+		}
+	}
+	return m
+}
+
+// txxt load against a server it did not start (--url) files its tasks
+// under a service of its own and deletes every one when it ends: after a
+// full run, after Ctrl-C, and whatever the scenario; --keep leaves them.
+// Each run is checked over a game connection of the test's own: the
+// server's tasks are exactly those it had before the run.
+func TestLoadOnASharedServerLeavesNoTask(t *testing.T) {
+	base := startServe(t, "--demo", "--demo-tasks", "20", "--data", filepath.Join(t.TempDir(), "shared.db"))
+	login, err := lab.Login(context.Background(), base, "demo", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := taskIDs(snapshotOf(t, base, login.Token))
+	if len(before) != 20 {
+		t.Fatalf("the demo has %d tasks, want 20", len(before))
+	}
+	same := func(what string) *world.State {
+		t.Helper()
+		s := snapshotOf(t, base, login.Token)
+		now := taskIDs(s)
+		for id, title := range now {
+			if _, ok := before[id]; !ok {
+				t.Errorf("after %s: task %q (%s) is left on the server", what, title, id)
+			}
+		}
+		if len(now) != len(before) {
+			t.Errorf("after %s: %d tasks, want the %d of before", what, len(now), len(before))
+		}
+		return s
+	}
+
+	for _, args := range [][]string{
+		{"create", "--count", "15"},
+		{"mixed", "--duration", "1s", "--clients", "2", "--burst", "5"},
+		{"fanout", "--duration", "1s", "--readers", "2", "--rate", "50", "--clients", "2"},
+	} {
+		out, err := load(t, append(args, "--url", base, "--quiet")...)
+		if err != nil {
+			t.Fatalf("load %v: %v\n%s", args, err, out)
+		}
+		if !strings.Contains(out, " 0 errors") || !regexp.MustCompile(`tidied up: the run's [1-9]\d* tasks deleted; service "txxt load \d{4}-\d\d-\d\d \d\d:\d\d:\d\d" is left empty`).MatchString(out) {
+			t.Errorf("load %v:\n%s", args, out)
+		}
+		same("load " + args[0])
+	}
+	s := snapshotOf(t, base, login.Token)
+	if n := len(loadServices(s)); n != 3 {
+		t.Errorf("%d services made by txxt load, want one a run", n)
+	}
+
+	// --keep: its tasks stay, in its service.
+	out, err := load(t, "create", "--count", "5", "--url", base, "--quiet", "--keep")
+	if err != nil || !strings.Contains(out, "kept: the run's 5 tasks, in service \"txxt load ") {
+		t.Fatalf("load --keep: %v\n%s", err, out)
+	}
+	s = snapshotOf(t, base, login.Token)
+	kept := 0
+	for _, task := range s.Tasks {
+		if _, ok := before[task.ID]; !ok {
+			if _, ours := loadServices(s)[task.Service]; !ours {
+				t.Errorf("a kept task is not in a service of txxt load: %+v", task)
+			}
+			kept++
+		}
+	}
+	if kept != 5 {
+		t.Fatalf("%d tasks kept, want 5", kept)
+	}
+	before = taskIDs(s)
+
+	// Ctrl-C in the middle of a run: txxt load, a process of its own, gets
+	// SIGINT; it stops, deletes what it made, says so and that it was
+	// interrupted, and exits with status 1.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "load", "create", "--count", "100000", "--rate", "100", "--url", base, "--quiet")
+	cmd.Env = append(os.Environ(), spawnEnv+"=1")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n := len(snapshotOf(t, base, login.Token).Tasks); n >= len(before)+20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run made no 20 tasks within 60 s:\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("an interrupted load: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("load did not end within 90 s of SIGINT (its cleanup has a minute)")
+	}
+	if !strings.Contains(stdout.String(), "tidied up: the run's ") {
+		t.Errorf("the interrupted run does not say it tidied up:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	same("an interrupted load")
 }

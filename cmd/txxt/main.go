@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,22 +24,46 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if _, bare := err.(exitCode); err != nil && !bare { // a bare status has said its piece already
 		fmt.Fprintln(os.Stderr, "txxt:", err)
-		var ec exitCode
-		if errors.As(err, &ec) {
-			os.Exit(int(ec))
-		}
-		os.Exit(1)
 	}
+	os.Exit(exitStatus(err))
 }
 
-// exitCode is an error that asks for a specific exit status.
+// signalContext returns a context that SIGINT or SIGTERM ends. That first
+// signal asks the command to end well (a server shuts down, a load run
+// deletes its tasks), which takes a moment; a second one ends the process
+// at once, by the signal's default action.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// exitCode is an error that asks for a specific exit status. Returned
+// alone, it means the command has printed why (a usage, a message).
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitStatus is the process's exit status for run's error: 0 for none,
+// the exitCode it carries, else 1.
+func exitStatus(err error) int {
+	var ec exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ec):
+		return int(ec)
+	}
+	return 1
+}
 
 const usage = `txxt: a shared calendar grid for a team, served like a multiplayer game.
 
@@ -51,20 +77,32 @@ Usage:
                              manage logins and members (passwords are read from standard input)
   txxt service add|list --team SLUG [NAME]
                              manage a team's services
-  txxt load SCENARIO [--spawn | --url U] [flags]
-                             drive a server with real clients and measure (txxt load for the list)
-  txxt info [--data FILE]    open (or create) a save file and print what it holds
+  txxt load SCENARIO [--spawn | --url U] [--keep] [flags]
+                             drive a server with real clients and measure (txxt load --help for the list)
+  txxt info [--data FILE]    print what a save file holds (it must exist)
   txxt check [FILE]          verify a save file: checksums, log continuity, snapshot = replay
   txxt backup --url U --user NAME OUT | --data FILE OUT
                              a consistent, verified copy of a save file, from a running server or not
   txxt version               print the version
+  txxt help [COMMAND]        this list, or a command's usage and flags (as txxt COMMAND --help)
 
 The data directory (one save file per team, one for the accounts) defaults
 to ./txxt-data; TXXT_DATA overrides the default and --data overrides both.
 The administration commands go through the running server when there is one.
 `
 
+// run is the whole program: main only gives it the process's arguments,
+// environment and streams. A command asked for its usage (--help) prints
+// it and returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, getenv, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitCode(2)
@@ -73,6 +111,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
+		if len(args) > 1 && strings.HasPrefix(args[1], "-") { // a flag where the verb goes
+			if isHelp(args[1]) {
+				fmt.Fprint(stdout, userUsage)
+				return nil
+			}
+			fmt.Fprint(stderr, userUsage)
+			return exitError{fmt.Errorf("user: the verb comes before %s (txxt user add %s ...)", args[1], args[1]), 2}
+		}
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "team":
 		return runTeam(ctx, args[1:], getenv, stdout, stderr)
@@ -89,14 +135,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "backup":
 		return runBackup(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version", "-version":
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		if err := parseFlags(fs, args[1:], stdout); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			fs.Usage()
+			return exitCode(2)
+		}
 		fmt.Fprintln(stdout, "txxt", version)
 		return nil
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && !isHelp(args[1]) { // txxt help COMMAND...: its usage
+			return runCommand(ctx, slices.Concat(args[1:], []string{"--help"}), getenv, stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return exitError{fmt.Errorf("unknown command %q", args[0]), 2}
 }
 
 // saveFileFlag registers --data with the default the original honoured:
@@ -113,10 +171,14 @@ func runInfo(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := saveFileFlag(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitCode(2)
 	}
-	st, err := openSaveFile(*data)
+	st, err := openExisting(*data) // looking at a file must never create one
 	if err != nil {
 		return err
 	}

@@ -65,8 +65,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return exitCode(2)
 	}
 	perHost := fs.Int("max-conns-per-host", perHostDef, "game connections open at once from one address; 0: no limit (env TXXT_MAX_CONNS_PER_HOST)")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	if *demoTasks < 0 || *demoWeeks < 1 {
 		fmt.Fprintln(stderr, "serve: --demo-tasks must be ≥ 0 and --demo-weeks ≥ 1")

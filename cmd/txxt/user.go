@@ -50,8 +50,8 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	case "list", "remove":
 		fs.StringVar(&team, "team", "", "a team's members (its slug)")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	wantArgs := 1
 	switch verb {
@@ -177,8 +177,8 @@ func runTeam(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	data := dataFlag(fs, getenv)
 	name := fs.String("name", "", "the team's name as people see it (default: the slug)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	want := map[string]int{"add": 1, "list": 0}
 	n, ok := want[verb]
@@ -234,8 +234,8 @@ func runService(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	data := dataFlag(fs, getenv)
 	team := fs.String("team", "", "the team (its slug)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	want := map[string]int{"add": 1, "list": 0}
 	n, ok := want[verb]
@@ -283,8 +283,8 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	team := fs.String("team", "", "the team's slug, what its paths carry (/t/SLUG/)")
 	name := fs.String("name", "", "the team's name as people see it (default: the slug)")
 	user := fs.String("admin", "", "the team's first admin (a new login unless it exists)")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 || (*team == "") != (*user == "") {
 		fmt.Fprint(stderr, setupUsage)
