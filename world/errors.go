@@ -40,6 +40,11 @@ const (
 	CodeBadRequest         Code = 26 // outside the world (JSON API): a body or parameter that is not valid
 	CodeMethodNotAllowed   Code = 27 // outside the world (JSON API): the endpoint does not take this method
 	CodeTooManyConnections Code = 28 // outside the world: this address has as many game connections open as it may
+	CodeServiceArchived    Code = 29 // the service is archived: it takes no new tasks
+	CodeForbidden          Code = 30 // outside the world: logged in but the role does not allow it
+	CodeConflict           Code = 31 // outside the world (JSON API): the name or slug is taken, or the state does not allow it
+	CodeInvalidTimeZone    Code = 32 // time zone not 1..MaxTimeZone bytes in the shape of an IANA name
+	CodeInvalidColor       Code = 33 // colour over MaxColor (0xFFFFFF)
 )
 
 var codeNames = [...]string{
@@ -72,6 +77,11 @@ var codeNames = [...]string{
 	CodeBadRequest:         "BAD_REQUEST",
 	CodeMethodNotAllowed:   "METHOD_NOT_ALLOWED",
 	CodeTooManyConnections: "TOO_MANY_CONNECTIONS",
+	CodeServiceArchived:    "SERVICE_ARCHIVED",
+	CodeForbidden:          "FORBIDDEN",
+	CodeConflict:           "CONFLICT",
+	CodeInvalidTimeZone:    "INVALID_TIME_ZONE",
+	CodeInvalidColor:       "INVALID_COLOR",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".
