@@ -357,8 +357,8 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		c.s.metrics.dropped("rate_limited")
 		return refuse(world.CodeRateLimited, "too many commands: slow down and retry")
 	}
-	if f.Command.Kind == world.CmdSetGrid && c.login.Role != RoleAdmin {
-		return refuse(world.CodeUnauthorized, "only an admin can change the grid")
+	if what := adminOnly(f.Command.Kind); what != "" && c.login.Role != RoleAdmin {
+		return refuse(world.CodeUnauthorized, "only an admin can "+what)
 	}
 	req := engine.Request{
 		Command: f.Command,
@@ -377,6 +377,22 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		return refuse(world.CodeShuttingDown, "the server is shutting down; retry after reconnecting")
 	}
 	return true
+}
+
+// adminOnly says what a command does when only an admin may send it, and
+// "" when any member may.
+func adminOnly(k world.CommandKind) string {
+	switch k {
+	case world.CmdSetGrid:
+		return "change the grid"
+	case world.CmdRecolorService:
+		return "recolour a service"
+	case world.CmdArchiveService:
+		return "archive or restore a service"
+	case world.CmdSetSchedule:
+		return "change the team's schedule"
+	}
+	return ""
 }
 
 // write owns the socket's writes: Welcome, then the subscription's

@@ -325,15 +325,15 @@ test('the week view, as a screenshot artifact; no page errors', async () => {
 });
 
 test('a page whose server speaks another protocol version is told to reload', async () => {
-  // A Welcome of protocol 2, handed to A's connection as if it had come
+  // A Welcome of protocol 99, handed to A's connection as if it had come
   // from the socket: A stops and says to reload instead of misreading frames.
   await A.evaluate(() => {
     const f = new Uint8Array(145);
-    f[0] = 0xf0; f[1] = 2;
+    f[0] = 0xf0; f[1] = 99;
     window.txxt.conn.receive(f.buffer);
   });
   const banner = await A.waitForSelector('#banner:not([hidden])');
-  assert.match(await banner.textContent(), /protocol 2.*reload/);
+  assert.match(await banner.textContent(), /protocol 99.*reload/);
   assert.equal(await A.evaluate(() => window.txxt.conn.stopped), true);
 });
 
