@@ -430,6 +430,8 @@ func eventText(ev world.Event) string {
 		return ev.Task.Title
 	case world.EvServiceCreated, world.EvServiceRenamed:
 		return ev.Service.Name
+	case world.EvScheduleChanged:
+		return ev.Schedule.TimeZone
 	}
 	return ""
 }
@@ -484,9 +486,12 @@ func isCode(err error, code world.Code) bool {
 // as it stands (after setting up what the command needs), with text in
 // its text field.
 type fixture struct {
-	text     string // the frame's text field: "title", "name", or "" for none
+	text     string // the frame's text field: "title", "name", "time zone", or "" for none
 	priority bool   // the frame has a priority byte
 	grid     bool   // the frame has a grid
+	color    bool   // the frame has a colour
+	flag     bool   // the frame ends with a flag byte (0 or 1)
+	schedule bool   // the frame has a schedule
 	command  func(t *testing.T, e *env, text string) world.Command
 }
 
@@ -545,6 +550,17 @@ var fixtures = map[byte]fixture{
 	}},
 	wire.TypeSetService: {command: func(t *testing.T, e *env, _ string) world.Command {
 		return world.Command{Kind: world.CmdSetService, Task: e.task(t, world.Staged), Service: e.svc2}
+	}},
+	wire.TypeRecolorService: {color: true, command: func(t *testing.T, e *env, _ string) world.Command {
+		return world.Command{Kind: world.CmdRecolorService, Service: e.svc, Color: 0x3B82F6}
+	}},
+	wire.TypeArchiveService: {flag: true, command: func(t *testing.T, e *env, _ string) world.Command {
+		svc := engine.RandomID() // not e.svc: the other rows create tasks in it
+		e.do(t, world.Command{Kind: world.CmdCreateService, Service: svc, Text: "to archive"})
+		return world.Command{Kind: world.CmdArchiveService, Service: svc, Archived: true}
+	}},
+	wire.TypeSetSchedule: {text: "time zone", schedule: true, command: func(t *testing.T, e *env, text string) world.Command {
+		return world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 480, WorkdayEnd: 1080, FirstDay: 0, TimeZone: text}}
 	}},
 }
 
@@ -621,7 +637,7 @@ func frameTypeRows(v1 bool, typ byte) []row {
 	}
 	kind := kindOf(v1, typ)
 	name := func(what string) string { return fmt.Sprintf("%s %s %s", p, kind, what) }
-	goodText := map[string]string{"title": "good title", "name": "good name"}[fx.text]
+	goodText := map[string]string{"title": "good title", "name": "good name", "time zone": "Europe/Berlin"}[fx.text]
 	frame := func(req uint32, c world.Command) []byte { return wire.AppendCommand(nil, v1, req, &c) }
 	// reqOf is the request id an answer to frame carries: bytes 1-4 on
 	// v1 when the frame holds them, else 0.
@@ -652,8 +668,12 @@ func frameTypeRows(v1 bool, typ byte) []row {
 		empty := world.CodeNone // an empty title is a title; an empty name is not a name
 		tooLong := world.CodeTitleTooLong
 		limit := world.MaxTitle
-		if fx.text == "name" {
+		badText := world.CodeInvalidText
+		switch fx.text {
+		case "name":
 			empty, tooLong, limit = world.CodeInvalidName, world.CodeNameTooLong, world.MaxName
+		case "time zone": // printable ASCII in the shape of an IANA name, or nothing
+			empty, tooLong, limit, badText = world.CodeInvalidTimeZone, world.CodeInvalidTimeZone, world.MaxTimeZone, world.CodeInvalidTimeZone
 		}
 		rows = append(rows,
 			one("one byte short, its text one byte shorter", goodText, func(_ *world.Command, f []byte) []byte { return f[:len(f)-1] }, world.CodeNone, goodText[:len(goodText)-1]),
@@ -661,9 +681,9 @@ func frameTypeRows(v1 bool, typ byte) []row {
 			one("with an empty "+fx.text, "", same, empty, ""),
 			one("one byte long, a zero byte, stripped", goodText, func(_ *world.Command, f []byte) []byte { return append(f, 0) }, world.CodeNone, goodText),
 			one("one byte long, not a zero, part of the text", goodText, func(_ *world.Command, f []byte) []byte { return append(f, 'x') }, world.CodeNone, goodText+"x"),
-			one("with invalid UTF-8 in its "+fx.text, "bad \xff\xfe text", same, world.CodeInvalidText, ""),
-			one("with a UTF-8 sequence cut at the end of its "+fx.text, "caf\xc3", same, world.CodeInvalidText, ""),
-			one("with a NUL inside its "+fx.text, "a\x00b", same, world.CodeInvalidText, ""),
+			one("with invalid UTF-8 in its "+fx.text, "bad \xff\xfe text", same, badText, ""),
+			one("with a UTF-8 sequence cut at the end of its "+fx.text, "caf\xc3", same, badText, ""),
+			one("with a NUL inside its "+fx.text, "a\x00b", same, badText, ""),
 			one(fmt.Sprintf("with a %d-byte %s, the most", limit, fx.text), strings.Repeat("x", limit), same, world.CodeNone, strings.Repeat("x", limit)),
 			one(fmt.Sprintf("with a %d-byte %s", limit+1, fx.text), strings.Repeat("x", limit+1), same, tooLong, ""),
 		)
@@ -685,6 +705,39 @@ func frameTypeRows(v1 bool, typ byte) []row {
 				c.Grid = g
 				return frame(0x5EED0001, *c)
 			}, world.CodeInvalidGrid, ""))
+		}
+	}
+	if fx.color {
+		for _, c := range []uint32{0x1000000, 0xFFFFFFFF} {
+			rows = append(rows, one(fmt.Sprintf("with colour %#x", c), "", func(cmd *world.Command, _ []byte) []byte {
+				cmd.Color = c
+				return frame(0x5EED0001, *cmd)
+			}, world.CodeInvalidColor, ""))
+		}
+	}
+	if fx.flag {
+		for _, b := range []byte{2, 0xFF} {
+			rows = append(rows, one(fmt.Sprintf("with flag byte %d", b), "", func(_ *world.Command, f []byte) []byte {
+				f[len(f)-1] = b
+				return f
+			}, world.CodeBadFrame, ""))
+		}
+	}
+	if fx.schedule {
+		for _, bad := range []struct {
+			what       string
+			start, end uint16
+			first      uint8
+			code       world.Code
+		}{
+			{"a workday that ends before it starts", 1080, 480, 0, world.CodeInvalidTime},
+			{"a workday that ends after midnight", 480, 1441, 0, world.CodeInvalidTime},
+			{"first day of the week 7", 480, 1080, 7, world.CodeInvalidDate},
+		} {
+			rows = append(rows, one("with "+bad.what, goodText, func(c *world.Command, _ []byte) []byte {
+				c.Schedule.WorkdayStart, c.Schedule.WorkdayEnd, c.Schedule.FirstDay = bad.start, bad.end, bad.first
+				return frame(0x5EED0001, *c)
+			}, bad.code, ""))
 		}
 	}
 	if v1 {

@@ -167,7 +167,8 @@ func forbidden(role Role, kind world.CommandKind) string {
 		return ""
 	}
 	switch kind {
-	case world.CmdSetGrid, world.CmdCreateService, world.CmdRenameService, world.CmdCreateUser, world.CmdRenameUser:
+	case world.CmdSetGrid, world.CmdCreateService, world.CmdRenameService, world.CmdCreateUser, world.CmdRenameUser,
+		world.CmdRecolorService, world.CmdArchiveService, world.CmdSetSchedule:
 		return "Only an admin of this team can change its services, people and settings."
 	}
 	return ""

@@ -37,6 +37,8 @@ var commandKinds = [256]world.CommandKind{
 	TypeStartTask: world.CmdStartTask, TypeReopenTask: world.CmdReopenTask,
 	TypeCreateService: world.CmdCreateService, TypeRenameService: world.CmdRenameService,
 	TypeSetGrid: world.CmdSetGrid, TypeSetService: world.CmdSetService,
+	TypeRecolorService: world.CmdRecolorService, TypeArchiveService: world.CmdArchiveService,
+	TypeSetSchedule: world.CmdSetSchedule,
 }
 
 var commandTypes = func() (m [256]byte) {
@@ -56,9 +58,11 @@ var bodySizes = [256]int{
 	TypeCloneTask: 22, TypeRenameTask: 16, TypeSetPriority: 17, TypeAssignTask: 32,
 	TypeStartTask: 16, TypeReopenTask: 16, TypeCreateService: 0, TypeRenameService: 16,
 	TypeSetGrid: 2, TypeSetService: 32,
+	TypeRecolorService: 20, TypeArchiveService: 17, TypeSetSchedule: 5,
 }
 
-var textFrames = [256]bool{TypeCreateTask: true, TypeRenameTask: true, TypeCreateService: true, TypeRenameService: true}
+var textFrames = [256]bool{TypeCreateTask: true, TypeRenameTask: true, TypeCreateService: true, TypeRenameService: true,
+	TypeSetSchedule: true}
 
 // v0Types are the commands of the original protocol.
 func v0Type(t byte) bool { return t >= TypeCreateTask && t <= TypeDeleteTask }
@@ -125,6 +129,18 @@ func DecodeCommand(frame []byte, v1 bool) (ClientFrame, error) {
 		c.Text = trimZeros(b[16:])
 	case TypeSetGrid:
 		c.Grid = le.Uint16(b)
+	case TypeRecolorService:
+		c.Service = readID(b[:16])
+		c.Color = le.Uint32(b[16:])
+	case TypeArchiveService:
+		c.Service = readID(b[:16])
+		var err error
+		if c.Archived, err = readFlag(b[16], "ArchiveService archived"); err != nil {
+			f.Command = world.Command{}
+			return f, err
+		}
+	case TypeSetSchedule:
+		c.Schedule = world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:])}
 	default:
 		c.Task = readID(b[:16])
 		switch f.Type {
@@ -172,6 +188,17 @@ func AppendCommand(dst []byte, v1 bool, request uint32, c *world.Command) []byte
 		return append(dst, c.Text...)
 	case TypeSetGrid:
 		return appendU16(dst, c.Grid)
+	case TypeRecolorService:
+		dst = append(dst, c.Service[:]...)
+		return appendU32(dst, c.Color)
+	case TypeArchiveService:
+		dst = append(dst, c.Service[:]...)
+		return append(dst, flag(c.Archived))
+	case TypeSetSchedule:
+		dst = appendU16(dst, c.Schedule.WorkdayStart)
+		dst = appendU16(dst, c.Schedule.WorkdayEnd)
+		dst = append(dst, c.Schedule.FirstDay)
+		return append(dst, c.Schedule.TimeZone...)
 	}
 	dst = append(dst, c.Task[:]...)
 	switch t {

@@ -21,6 +21,9 @@ var eventTypes = [...]byte{
 	world.EvUserRenamed:        TypeUserRenamed,
 	world.EvGridChanged:        TypeGridChanged,
 	world.EvTaskServiceChanged: TypeTaskServiceChanged,
+	world.EvServiceRecolored:   TypeServiceRecolored,
+	world.EvServiceArchived:    TypeServiceArchived,
+	world.EvScheduleChanged:    TypeScheduleChanged,
 }
 
 var frameKinds = func() (m [256]world.EventKind) {
@@ -40,6 +43,7 @@ var eventSizes = [256]int{
 	TypeTaskStarted: 25, TypeTaskReopened: 25, TypeTaskServiceChanged: 41,
 	TypeServiceCreated: 9 + ServiceRecordSize, TypeServiceRenamed: 9 + ServiceRecordSize,
 	TypeGridChanged: 11, TypeUserCreated: 9 + UserRecordSize, TypeUserRenamed: 9 + UserRecordSize,
+	TypeServiceRecolored: 29, TypeServiceArchived: 26, TypeScheduleChanged: 9 + scheduleSize,
 }
 
 // IsEvent reports whether a frame type is an event.
@@ -88,6 +92,14 @@ func appendEvent(dst []byte, ev *world.Event, v1 bool) []byte {
 		return appendNamed(dst, ev.User.ID, ev.User.Name)
 	case world.EvGridChanged:
 		return appendU16(dst, ev.Grid)
+	case world.EvServiceRecolored:
+		dst = append(dst, ev.Service.ID[:]...)
+		return appendU32(dst, ev.Service.Color)
+	case world.EvServiceArchived:
+		dst = append(dst, ev.Service.ID[:]...)
+		return append(dst, flag(ev.Service.Archived))
+	case world.EvScheduleChanged:
+		return appendSchedule(dst, &ev.Schedule)
 	}
 	return append(dst, ev.Task.ID[:]...) // the id-only task events
 }
@@ -119,6 +131,17 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 		ev.User.ID, ev.User.Name = readNamed(b)
 	case world.EvGridChanged:
 		ev.Grid = le.Uint16(b)
+	case world.EvServiceRecolored:
+		ev.Service.ID = readID(b[:16])
+		ev.Service.Color = le.Uint32(b[16:])
+	case world.EvServiceArchived:
+		ev.Service.ID = readID(b[:16])
+		var err error
+		if ev.Service.Archived, err = readFlag(b[16], "ServiceArchived archived"); err != nil {
+			return world.Event{}, err
+		}
+	case world.EvScheduleChanged:
+		ev.Schedule = readSchedule(b)
 	default:
 		ev.Task.ID = readID(b[:16])
 		switch kind {
@@ -145,8 +168,9 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 // events become their original frame (task records with bytes 184-191
 // zero). A task change the original protocol cannot express becomes
 // TaskDeleted then TaskCreated (the whole task after the change) at the same
-// revision. Service, user and grid changes become nothing: such a client
-// learns them from its next Snapshot.
+// revision. Service (created, renamed, recoloured, archived), user, grid
+// and schedule changes become nothing: such a client learns what it can of
+// them (service names) from its next Snapshot.
 func AppendLegacy(frames [][]byte, ev *world.Event, after world.Task) [][]byte {
 	switch ev.Kind {
 	case world.EvTaskCreated, world.EvTaskScheduled, world.EvTaskMoved,

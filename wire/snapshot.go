@@ -6,14 +6,20 @@ import "txxt/world"
 func SnapshotSize(st *world.State, v1 bool) int {
 	n := snapshotHeader + TaskRecordSize*len(st.Tasks) + ServiceRecordSize*len(st.Services)
 	if v1 {
-		n += 6 + UserRecordSize*len(st.Users)
+		n += 6 + UserRecordSize*len(st.Users) + trailerSize(len(st.Services))
 	}
 	return n
 }
 
+// trailerSize is the length of the v1 snapshot's trailer for s services:
+// each one's colour and archive, then the schedule.
+func trailerSize(s int) int { return serviceStateSize*s + scheduleSize }
+
 // AppendSnapshot appends st as a Snapshot frame. The original protocol's
 // (v1 false) has zero in bytes 184-191 of each task and no tail; v1 adds the
-// created revisions and a tail with the users and the grid.
+// created revisions and a tail: the users and the grid, then the trailer
+// (each service's colour and archive, in the order of the service records,
+// then the schedule).
 func AppendSnapshot(dst []byte, st *world.State, v1 bool) []byte {
 	dst = append(dst, TypeSnapshot)
 	dst = appendU64(dst, st.Revision)
@@ -33,12 +39,23 @@ func AppendSnapshot(dst []byte, st *world.State, v1 bool) []byte {
 	for _, u := range st.Users {
 		dst = appendNamed(dst, u.ID, u.Name)
 	}
-	return dst
+	for _, s := range st.Services {
+		dst = appendU32(dst, s.Color)
+		dst = append(dst, flag(s.Archived))
+	}
+	schedule := st.Schedule
+	if schedule == (world.Schedule{}) {
+		schedule = world.DefaultSchedule()
+	}
+	return appendSchedule(dst, &schedule)
 }
 
-// DecodeSnapshot decodes a Snapshot frame of either version. One without
-// the v1 tail has the default grid and no users. Counts are checked
-// against the frame's length before anything is allocated.
+// DecodeSnapshot decodes a Snapshot frame of any layout: the original one
+// (no tail: the default grid, no users), a v1 one written before the
+// trailer existed (save files keep those: no colours, nothing archived,
+// the default schedule), or today's v1 one. Counts are checked against the
+// frame's length before anything is allocated, and a frame must be exactly
+// one of those three lengths.
 func DecodeSnapshot(frame []byte) (*world.State, error) {
 	if len(frame) < snapshotHeader {
 		return nil, badFrame("snapshot shorter than its 17-byte header")
@@ -52,8 +69,9 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 	if base > body {
 		return nil, badFrame("snapshot shorter than its counts say")
 	}
-	st := &world.State{Revision: le.Uint64(frame[1:]), Grid: world.DefaultGrid}
+	st := &world.State{Revision: le.Uint64(frame[1:]), Grid: world.DefaultGrid, Schedule: world.DefaultSchedule()}
 	var nu uint64
+	var trailer []byte
 	tail := frame[snapshotHeader+base:]
 	switch {
 	case len(tail) == 0:
@@ -62,8 +80,16 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 	default:
 		nu = uint64(le.Uint32(tail))
 		st.Grid = le.Uint16(tail[4:])
-		if uint64(len(tail)-6) != nu*UserRecordSize {
+		rest := uint64(len(tail) - 6)
+		if rest < nu*UserRecordSize {
 			return nil, badFrame("snapshot user count does not match its length")
+		}
+		switch extra := rest - nu*UserRecordSize; extra {
+		case 0: // written before the trailer
+		case uint64(trailerSize(int(ns))):
+			trailer = tail[6+nu*UserRecordSize:]
+		default:
+			return nil, badFrame("snapshot trailer does not match its service and user counts")
 		}
 	}
 	b := frame[snapshotHeader:]
@@ -92,6 +118,18 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 			st.Users[i].ID, st.Users[i].Name = readNamed(b)
 			b = b[UserRecordSize:]
 		}
+	}
+	if trailer != nil {
+		for i := range st.Services {
+			s := &st.Services[i]
+			s.Color = le.Uint32(trailer)
+			var err error
+			if s.Archived, err = readFlag(trailer[4], "snapshot service archived"); err != nil {
+				return nil, err
+			}
+			trailer = trailer[serviceStateSize:]
+		}
+		st.Schedule = readSchedule(trailer)
 	}
 	return st, nil
 }

@@ -22,12 +22,16 @@ import (
 // Subprotocol is the WebSocket subprotocol that selects txxt.v1.
 const Subprotocol = "txxt.v1"
 
-// ProtocolVersion is the extension's version, sent in Welcome.
-const ProtocolVersion = 1
+// ProtocolVersion is the extension's version, sent in Welcome. A client
+// built for another one must reload instead of reading frames it would
+// misread. 2: the v1 Snapshot's trailer (service colours and archives, the
+// schedule) and the events ServiceRecolored, ServiceArchived and
+// ScheduleChanged, which a client of 1 refuses.
+const ProtocolVersion = 2
 
 // Frame types. Server → client world frames (both versions):
 const (
-	TypeSnapshot        = 0x01 // revision u64 · task_count u32 · service_count u32 · tasks · services [v1: · user_count u32 · grid u16 · users]
+	TypeSnapshot        = 0x01 // revision u64 · task_count u32 · service_count u32 · tasks · services [v1: · user_count u32 · grid u16 · users · service_count × (color u32 · archived u8) · schedule (69)]
 	TypeTaskCreated     = 0x02 // revision u64 · task record (192)
 	TypeTaskScheduled   = 0x03 // revision u64 · task_id · date u16 · start u16 · duration u16
 	TypeTaskMoved       = 0x04 // as TaskScheduled
@@ -49,6 +53,9 @@ const (
 	TypeUserCreated        = 0x30 // revision u64 · user record (80)
 	TypeUserRenamed        = 0x31 // revision u64 · user record (80)
 	TypeTaskServiceChanged = 0x32 // revision u64 · task_id · service_id
+	TypeServiceRecolored   = 0x33 // revision u64 · service_id · color u32 (0xRRGGBB; 0: none chosen)
+	TypeServiceArchived    = 0x34 // revision u64 · service_id · archived u8 (0 restored, 1 archived)
+	TypeScheduleChanged    = 0x35 // revision u64 · schedule: workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
 )
 
 // Server → client, v1 control frames:
@@ -82,6 +89,9 @@ const (
 	TypeSetService     = 0x1F // v1: task_id · service_id
 	TypePing           = 0x20 // v1, no request id: nonce u32 · client_time u64
 	TypeClientStats    = 0x21 // v1, no request id: rtt_p50_us u32 · rtt_p95_us u32 · fps u16
+	TypeRecolorService = 0x24 // v1: service_id · color u32
+	TypeArchiveService = 0x25 // v1: service_id · archived u8 (0 restore, 1 archive; anything else is BAD_FRAME)
+	TypeSetSchedule    = 0x26 // v1: workday_start u16 · workday_end u16 · first_day u8 · time_zone (rest)
 )
 
 // Record sizes.
@@ -91,6 +101,9 @@ const (
 	UserRecordSize    = 80
 	titleSize         = 128
 	nameSize          = 64
+	timeZoneSize      = 64
+	scheduleSize      = 5 + timeZoneSize // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
+	serviceStateSize  = 5                // the v1 snapshot's trailer, per service: color u32 · archived u8
 	versionSize       = 16
 	snapshotHeader    = 17
 	welcomeHeader     = 145
@@ -191,4 +204,36 @@ func appendNamed(dst []byte, id world.ID, name string) []byte {
 
 func readNamed(b []byte) (world.ID, string) {
 	return readID(b[:16]), trimZeros(b[16:80])
+}
+
+// appendSchedule appends a 69-byte schedule: workday_start u16 ·
+// workday_end u16 · first_day u8 · time_zone 64, zero-padded.
+func appendSchedule(dst []byte, s *world.Schedule) []byte {
+	dst = appendU16(dst, s.WorkdayStart)
+	dst = appendU16(dst, s.WorkdayEnd)
+	dst = append(dst, s.FirstDay)
+	return appendPadded(dst, s.TimeZone, timeZoneSize)
+}
+
+// readSchedule reads a schedule; b must hold scheduleSize bytes.
+func readSchedule(b []byte) world.Schedule {
+	return world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:scheduleSize])}
+}
+
+// readFlag reads a boolean byte: 0 or 1, anything else is a bad frame.
+func readFlag(b byte, what string) (bool, error) {
+	switch b {
+	case 0:
+		return false, nil
+	case 1:
+		return true, nil
+	}
+	return false, badFrame(what + " byte is not 0 or 1")
+}
+
+func flag(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }

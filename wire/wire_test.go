@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"runtime"
@@ -40,6 +41,12 @@ func sampleEvents() []world.Event {
 		{Revision: 15, Kind: world.EvUserRenamed, User: world.User{ID: tid(3), Name: "Alice"}},
 		{Revision: 1 << 40, Kind: world.EvGridChanged, Grid: 15},
 		{Revision: 16, Kind: world.EvTaskServiceChanged, Task: world.Task{ID: tid(1), Service: tid(4)}},
+		{Revision: 17, Kind: world.EvServiceRecolored, Service: world.Service{ID: tid(2), Color: 0x3B82F6}},
+		{Revision: 18, Kind: world.EvServiceRecolored, Service: world.Service{ID: tid(2), Color: 0xFFFFFFFF}}, // the codec passes it; the world refuses it
+		{Revision: 19, Kind: world.EvServiceArchived, Service: world.Service{ID: tid(2), Archived: true}},
+		{Revision: 20, Kind: world.EvServiceArchived, Service: world.Service{ID: tid(2)}},
+		{Revision: 21, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "America/Argentina/Buenos_Aires"}},
+		{Revision: 22, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 0, WorkdayEnd: 1440, TimeZone: strings.Repeat("Z", world.MaxTimeZone)}},
 	}
 }
 
@@ -104,17 +111,22 @@ func TestLegacy(t *testing.T) {
 			if del.Revision != ev.Revision || add.Revision != ev.Revision || del.Task.ID != ev.Task.ID || add.Task != want {
 				t.Errorf("%v: translated to %+v then %+v", ev.Kind, del, add)
 			}
-		default:
+		case world.EvServiceCreated, world.EvServiceRenamed, world.EvUserCreated, world.EvUserRenamed, world.EvGridChanged,
+			world.EvServiceRecolored, world.EvServiceArchived, world.EvScheduleChanged:
+			// The original protocol cannot say these: withheld.
 			if len(frames) != 0 {
 				t.Errorf("%v reaches a v0 client: %x", ev.Kind, frames)
 			}
+		default:
+			t.Errorf("%v: no row says what a v0 client gets", ev.Kind)
 		}
 	}
 }
 
 func sampleState(tasks int) *world.State {
 	st := &world.State{Revision: 99, Grid: 15,
-		Services: []world.Service{{ID: tid(2), Name: "Platform"}, {ID: tid(4), Name: "Billing"}},
+		Schedule: world.Schedule{WorkdayStart: 420, WorkdayEnd: 1200, FirstDay: 6, TimeZone: "Europe/Berlin"},
+		Services: []world.Service{{ID: tid(2), Name: "Platform", Color: 0x10B981}, {ID: tid(4), Name: "Billing", Archived: true}},
 		Users:    []world.User{{ID: tid(3), Name: "alice"}}}
 	for i := range tasks {
 		t := sampleTask
@@ -151,8 +163,26 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got0.Grid != world.DefaultGrid || got0.Users != nil || len(got0.Tasks) != n {
+		if got0.Grid != world.DefaultGrid || got0.Users != nil || len(got0.Tasks) != n || got0.Schedule != world.DefaultSchedule() {
 			t.Errorf("v0 snapshot decoded as %+v", got0)
+		}
+		for _, s := range got0.Services {
+			if s.Color != 0 || s.Archived {
+				t.Errorf("v0 snapshot gives service %+v", s)
+			}
+		}
+		// A v1 snapshot from before the trailer (old save files hold them)
+		// decodes with no colours, nothing archived, the default schedule.
+		old := frame[:len(frame)-trailerSize(len(st.Services))]
+		gotOld, err := DecodeSnapshot(old)
+		if err != nil {
+			t.Fatalf("v1 snapshot without its trailer: %v", err)
+		}
+		want := *st
+		want.Schedule = world.DefaultSchedule()
+		want.Services = []world.Service{{ID: tid(2), Name: "Platform"}, {ID: tid(4), Name: "Billing"}}
+		if !reflect.DeepEqual(*gotOld, want) && !(n == 0 && gotOld.Tasks == nil) {
+			t.Errorf("v1 snapshot without its trailer decoded as %+v", gotOld)
 		}
 		for _, task := range got0.Tasks {
 			if task.Created != 0 {
@@ -171,6 +201,26 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	bad[17+16] = 4 // status
 	if _, err := DecodeSnapshot(bad); code(err) != world.CodeBadFrame {
 		t.Errorf("status 4: %v", err)
+	}
+	// The trailer is all there or not at all; its archived bytes are 0 or 1.
+	st := sampleState(1)
+	full := AppendSnapshot(nil, st, true)
+	cut := len(full) - trailerSize(len(st.Services))
+	for _, n := range []int{cut + 1, cut + 5, len(full) - 1, len(full) + 1} {
+		f := append(full[:len(full):len(full)], 0)[:n]
+		if _, err := DecodeSnapshot(f); code(err) != world.CodeBadFrame {
+			t.Errorf("snapshot of %d bytes (trailer from %d to %d): %v", n, cut, len(full), err)
+		}
+	}
+	bad = bytes.Clone(full)
+	bad[cut+4] = 2 // the first service's archived byte
+	if _, err := DecodeSnapshot(bad); code(err) != world.CodeBadFrame {
+		t.Errorf("archived byte 2: %v", err)
+	}
+	// A state without a schedule is written with the default one.
+	st.Schedule = world.Schedule{}
+	if got, err := DecodeSnapshot(AppendSnapshot(nil, st, true)); err != nil || got.Schedule != world.DefaultSchedule() {
+		t.Errorf("zero schedule written as %+v (%v)", got.Schedule, err)
 	}
 }
 
@@ -195,6 +245,12 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Kind: world.CmdRenameService, Service: tid(2), Text: "Infra"},
 		{Kind: world.CmdSetGrid, Grid: 30},
 		{Kind: world.CmdSetService, Task: tid(1), Service: tid(4)},
+		{Kind: world.CmdRecolorService, Service: tid(2), Color: 0x3B82F6},
+		{Kind: world.CmdRecolorService, Service: tid(2), Color: 0xFFFFFFFF}, // passed through: the world refuses it
+		{Kind: world.CmdArchiveService, Service: tid(2), Archived: true},
+		{Kind: world.CmdArchiveService, Service: tid(2)},
+		{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin"}},
+		{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 9999, WorkdayEnd: 1, FirstDay: 200}}, // passed through: the world refuses it
 	}
 	for _, c := range cmds {
 		for _, v1 := range []bool{false, true} {
@@ -249,6 +305,8 @@ func TestCommandRefusals(t *testing.T) {
 		{"create task v1 one short", make([]byte, 43), true, world.CodeBadFrame},
 		{"ping short", make([]byte, 12), true, world.CodeBadFrame},
 		{"stats long", make([]byte, 12), true, world.CodeBadFrame},
+		{"set schedule one short of its shortest", []byte{TypeSetSchedule, 1, 0, 0, 0, 0xe0, 1, 0x38, 4}, true, world.CodeBadFrame},
+		{"set schedule on v0", []byte{TypeSetSchedule, 0xe0, 1, 0x38, 4, 0, 'U', 'T', 'C'}, false, world.CodeUnknownType},
 	}
 	for _, tc := range tests {
 		if len(tc.frame) > 0 && tc.frame[0] == 0 {
@@ -263,9 +321,23 @@ func TestCommandRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// The archived byte of ArchiveService is 0 or 1; anything else is a
+	// bad frame, reported with its request id.
+	for _, b := range []byte{2, 0x80, 0xFF} {
+		frame := AppendCommand(nil, true, 42, &world.Command{Kind: world.CmdArchiveService, Service: tid(2), Archived: true})
+		frame[len(frame)-1] = b
+		if f, err := DecodeCommand(frame, true); code(err) != world.CodeBadFrame || f.Request != 42 {
+			t.Errorf("archived byte %d: %v, request %d", b, err, f.Request)
+		}
+	}
+	// The time zone's trailing zeros are stripped, as every text's are.
+	frame := AppendCommand(nil, true, 1, &world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 1, WorkdayEnd: 2, TimeZone: "UTC"}})
+	if f, err := DecodeCommand(append(frame, 0, 0), true); err != nil || f.Command.Schedule.TimeZone != "UTC" {
+		t.Errorf("time zone with zeros: %q %v", f.Command.Schedule.TimeZone, err)
+	}
 	// Invalid UTF-8 and long titles are the world's to refuse, not the
 	// codec's: they pass through.
-	frame := AppendCommand(nil, true, 1, &world.Command{Kind: world.CmdRenameTask, Task: tid(1), Text: "\xff" + strings.Repeat("x", 200)})
+	frame = AppendCommand(nil, true, 1, &world.Command{Kind: world.CmdRenameTask, Task: tid(1), Text: "\xff" + strings.Repeat("x", 200)})
 	if f, err := DecodeCommand(frame, true); err != nil || len(f.Command.Text) != 201 {
 		t.Errorf("text passed through: %v", err)
 	}
@@ -276,6 +348,17 @@ func TestEncodersDoNotAllocate(t *testing.T) {
 	for _, ev := range sampleEvents() {
 		if n := testing.AllocsPerRun(100, func() { buf = AppendEvent(buf[:0], &ev) }); n != 0 {
 			t.Errorf("AppendEvent(%v) allocates %v times", ev.Kind, n)
+		}
+	}
+	for _, c := range []world.Command{
+		{Kind: world.CmdCreateTask, Service: tid(2), Slot: sampleTask.Slot, Text: "deploy"},
+		{Kind: world.CmdMoveTask, Task: tid(1), Slot: sampleTask.Slot},
+		{Kind: world.CmdRecolorService, Service: tid(2), Color: 0x3B82F6},
+		{Kind: world.CmdArchiveService, Service: tid(2), Archived: true},
+		{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin"}},
+	} {
+		if n := testing.AllocsPerRun(100, func() { buf = AppendCommand(buf[:0], true, 7, &c) }); n != 0 {
+			t.Errorf("AppendCommand(%v) allocates %v times", c.Kind, n)
 		}
 	}
 	ack := Ack{Request: 1, Revision: 2}
@@ -376,7 +459,10 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		var st *world.State
 		var err error
 		checkAlloc(t, frame, func() { st, err = DecodeSnapshot(frame) })
-		if err == nil && len(frame) != SnapshotSize(st, true) && len(frame) != SnapshotSize(st, false) {
+		// Exactly one of the three layouts: original, v1 from before the
+		// trailer, v1.
+		if err == nil && len(frame) != SnapshotSize(st, true) && len(frame) != SnapshotSize(st, false) &&
+			len(frame) != SnapshotSize(st, true)-trailerSize(len(st.Services)) {
 			t.Fatalf("accepted a snapshot of %d bytes holding %d tasks", len(frame), len(st.Tasks))
 		}
 	})

@@ -1,6 +1,7 @@
 package world
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -45,8 +46,8 @@ func (w *World) check(c Command) (Event, error) {
 		if c.Priority > Urgent {
 			return Event{}, errorf(CodeInvalidPriority, "priority %d is not 0 (low) to 3 (urgent)", c.Priority)
 		}
-		if _, ok := w.services[c.Service]; !ok {
-			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		if err := w.checkOpenService(c.Service); err != nil {
+			return Event{}, err
 		}
 		if err := w.checkAssignee(c.Assignee); err != nil {
 			return Event{}, err
@@ -70,6 +71,10 @@ func (w *World) check(c Command) (Event, error) {
 		}
 		if _, dup := w.tasks[c.Task]; dup || c.Task.IsZero() {
 			return Event{}, errorf(CodeDuplicateID, "task id %s is taken", c.Task)
+		}
+		// A copy keeps its source's service, so an archived one refuses it.
+		if sv := w.services[src.Service]; sv != nil && sv.Archived {
+			return Event{}, errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or move the task to another service before you copy it.", sv.Name)
 		}
 		t := *src
 		t.ID, t.Status, t.Slot = c.Task, Staged, NoSlot
@@ -171,8 +176,8 @@ func (w *World) check(c Command) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if _, ok := w.services[c.Service]; !ok {
-			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		if err := w.checkOpenService(c.Service); err != nil {
+			return Event{}, err
 		}
 		return Event{Kind: EvTaskServiceChanged, Task: Task{ID: t.ID, Service: c.Service}}, nil
 
@@ -193,6 +198,29 @@ func (w *World) check(c Command) (Event, error) {
 			return Event{}, err
 		}
 		return Event{Kind: EvServiceRenamed, Service: Service{ID: c.Service, Name: c.Text}}, nil
+
+	case CmdRecolorService:
+		if _, ok := w.services[c.Service]; !ok {
+			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		}
+		if c.Color > MaxColor {
+			return Event{}, errorf(CodeInvalidColor, "colour %#x is not 0xRRGGBB: at most 0xFFFFFF", c.Color)
+		}
+		return Event{Kind: EvServiceRecolored, Service: Service{ID: c.Service, Color: c.Color}}, nil
+
+	case CmdArchiveService:
+		// Archiving an archived service (or restoring an open one) is
+		// accepted and changes nothing, like any command that sets a value.
+		if _, ok := w.services[c.Service]; !ok {
+			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		}
+		return Event{Kind: EvServiceArchived, Service: Service{ID: c.Service, Archived: c.Archived}}, nil
+
+	case CmdSetSchedule:
+		if err := checkSchedule(c.Schedule); err != nil {
+			return Event{}, err
+		}
+		return Event{Kind: EvScheduleChanged, Schedule: c.Schedule}, nil
 
 	case CmdCreateUser:
 		if _, dup := w.users[c.User]; dup || c.User.IsZero() {
@@ -277,6 +305,19 @@ func (w *World) checkSlot(s Slot) error {
 	return nil
 }
 
+// checkOpenService refuses a service that does not exist or is archived:
+// the service a new task, or a task moved to it, would have.
+func (w *World) checkOpenService(id ID) error {
+	sv, ok := w.services[id]
+	if !ok {
+		return errorf(CodeServiceNotFound, "no service %s", id)
+	}
+	if sv.Archived {
+		return errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or choose another service.", sv.Name)
+	}
+	return nil
+}
+
 func (w *World) checkAssignee(id ID) error {
 	if id.IsZero() {
 		return nil
@@ -314,6 +355,51 @@ func checkText(s, what string) error {
 	return nil
 }
 
+// checkSchedule enforces the schedule's rules: a workday that starts
+// before it ends, within one day; a first day of the week from Monday to
+// Sunday; a time zone in the shape of an IANA name.
+func checkSchedule(s Schedule) error {
+	if s.WorkdayEnd > MinutesPerDay {
+		return errorf(CodeInvalidTime, "the workday cannot end after midnight: %d minutes is past 1440 (24:00)", s.WorkdayEnd)
+	}
+	if s.WorkdayStart >= s.WorkdayEnd {
+		return errorf(CodeInvalidTime, "the workday must start before it ends: it starts at %s and ends at %s", clock(s.WorkdayStart), clock(s.WorkdayEnd))
+	}
+	if s.FirstDay > 6 {
+		return errorf(CodeInvalidDate, "first day of the week %d is not 0 (Monday) to 6 (Sunday)", s.FirstDay)
+	}
+	return checkTimeZone(s.TimeZone)
+}
+
+// checkTimeZone checks the shape of an IANA time zone name ("UTC",
+// "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"): 1 to
+// MaxTimeZone bytes of letters, digits, '/', '_', '-' and '+', with no
+// empty part between slashes. Whether the zone exists is for whoever
+// submits the command to check: the world does no IO.
+func checkTimeZone(tz string) error {
+	if tz == "" {
+		return errorf(CodeInvalidTimeZone, "the time zone is empty: give an IANA name such as Europe/Berlin")
+	}
+	if len(tz) > MaxTimeZone {
+		return errorf(CodeInvalidTimeZone, "the time zone is %d bytes; at most %d", len(tz), MaxTimeZone)
+	}
+	for i := 0; i < len(tz); i++ {
+		switch b := tz[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '_', b == '-', b == '+':
+		case b == '/':
+			if i == 0 || i == len(tz)-1 || tz[i-1] == '/' {
+				return errorf(CodeInvalidTimeZone, "the time zone %q has an empty part between slashes: give an IANA name such as Europe/Berlin", tz)
+			}
+		default:
+			return errorf(CodeInvalidTimeZone, "the time zone %q is not an IANA name (letters, digits and / _ - + only), such as Europe/Berlin", tz)
+		}
+	}
+	return nil
+}
+
+// clock writes minutes from midnight as "08:30".
+func clock(m uint16) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+
 func validGrid(g uint16) bool { return g >= 1 && g <= 60 && MinutesPerDay%g == 0 }
 
 // canChange reports whether ev names entities that exist (or, for creations,
@@ -340,9 +426,20 @@ func (w *World) canChange(ev *Event) error {
 		if _, dup := w.services[ev.Service.ID]; dup {
 			return errorf(CodeDuplicateID, "replayed service %s exists already", ev.Service.ID)
 		}
-	case EvServiceRenamed:
+	case EvServiceRenamed, EvServiceArchived:
 		if _, ok := w.services[ev.Service.ID]; !ok {
-			return errorf(CodeServiceNotFound, "replayed rename names no service %s", ev.Service.ID)
+			return errorf(CodeServiceNotFound, "replayed %s names no service %s", ev.Kind, ev.Service.ID)
+		}
+	case EvServiceRecolored:
+		if _, ok := w.services[ev.Service.ID]; !ok {
+			return errorf(CodeServiceNotFound, "replayed %s names no service %s", ev.Kind, ev.Service.ID)
+		}
+		if ev.Service.Color > MaxColor {
+			return errorf(CodeInvalidColor, "replayed colour %#x", ev.Service.Color)
+		}
+	case EvScheduleChanged:
+		if err := checkSchedule(ev.Schedule); err != nil {
+			return err
 		}
 	case EvUserCreated:
 		if _, dup := w.users[ev.User.ID]; dup {
@@ -387,6 +484,17 @@ func (w *World) change(ev *Event) {
 			s := ev.Service
 			w.services[s.ID] = &s
 		}
+	case EvServiceRecolored, EvServiceArchived:
+		s := w.services[ev.Service.ID]
+		w.note(undo{kind: undoService, id: s.ID, service: *s, existed: true})
+		if ev.Kind == EvServiceRecolored {
+			s.Color = ev.Service.Color
+		} else {
+			s.Archived = ev.Service.Archived
+		}
+	case EvScheduleChanged:
+		w.note(undo{kind: undoSchedule, schedule: w.schedule})
+		w.schedule = ev.Schedule
 	case EvUserCreated, EvUserRenamed:
 		if u, ok := w.users[ev.User.ID]; ok {
 			w.note(undo{kind: undoUser, id: u.ID, user: *u, existed: true})

@@ -37,6 +37,9 @@ func BenchmarkApply(b *testing.B) {
 		{"SetService", []Command{{Kind: CmdSetService, Task: sched, Service: svc2}, {Kind: CmdSetService, Task: sched, Service: svc}}},
 		{"RenameService", []Command{{Kind: CmdRenameService, Service: svc, Text: "Infra"}, {Kind: CmdRenameService, Service: svc, Text: "Platform"}}},
 		{"SetGrid", []Command{{Kind: CmdSetGrid, Grid: 15}, {Kind: CmdSetGrid, Grid: 5}}},
+		{"RecolorService", []Command{{Kind: CmdRecolorService, Service: svc, Color: 0x3B82F6}, {Kind: CmdRecolorService, Service: svc}}},
+		{"ArchiveService", []Command{{Kind: CmdArchiveService, Service: svc2, Archived: true}, {Kind: CmdArchiveService, Service: svc2}}},
+		{"SetSchedule", []Command{{Kind: CmdSetSchedule, Schedule: Schedule{420, 1200, 6, "Europe/Berlin"}}, {Kind: CmdSetSchedule, Schedule: DefaultSchedule()}}},
 		{"Rejected/TaskNotFound", []Command{{Kind: CmdMoveTask, Task: nobody, Slot: evening}}},
 		{"Rejected/InvalidTime", []Command{{Kind: CmdMoveTask, Task: sched, Slot: Slot{Date: monday, Start: 7, Duration: 5}}}},
 	}

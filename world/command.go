@@ -23,6 +23,9 @@ const (
 	CmdRenameUser                            // User, Text=name
 	CmdSetGrid                               // Grid
 	CmdSetService                            // Task, Service
+	CmdRecolorService                        // Service, Color (0: none chosen)
+	CmdArchiveService                        // Service, Archived (true archives, false restores)
+	CmdSetSchedule                           // Schedule
 	cmdEnd
 )
 
@@ -45,6 +48,9 @@ var commandNames = [...]string{
 	CmdRenameUser:     "RenameUser",
 	CmdSetGrid:        "SetGrid",
 	CmdSetService:     "SetService",
+	CmdRecolorService: "RecolorService",
+	CmdArchiveService: "ArchiveService",
+	CmdSetSchedule:    "SetSchedule",
 }
 
 func (k CommandKind) String() string {
@@ -55,19 +61,22 @@ func (k CommandKind) String() string {
 }
 
 // Command is one request to change the world. It is a flat value (no
-// pointers but Text) so that queuing and applying it allocates nothing; each
+// pointers but Text and Schedule.TimeZone) so that queuing and applying it allocates nothing; each
 // kind reads only the fields its comment above names.
 type Command struct {
 	Kind     CommandKind
 	Task     ID // the task acted on, or the new task's id for Create/Clone
 	Source   ID // CloneTask: the task copied
-	Service  ID // CreateTask, SetService: the task's service; Create/RenameService: the service
+	Service  ID // CreateTask, SetService: the task's service; the service commands: the service
 	Assignee ID // CreateTask, AssignTask: zero means unassigned
 	User     ID // Create/RenameUser
 	Slot     Slot
 	Priority Priority
 	Grid     uint16
-	Text     string // title or name
+	Archived bool     // ArchiveService
+	Color    uint32   // RecolorService
+	Schedule Schedule // SetSchedule
+	Text     string   // title or name
 }
 
 // EventKind names what changed. Its values are independent of the wire's
@@ -92,6 +101,9 @@ const (
 	EvUserRenamed                             // User
 	EvGridChanged                             // Grid
 	EvTaskServiceChanged                      // Task.ID, Task.Service
+	EvServiceRecolored                        // Service.ID, Service.Color
+	EvServiceArchived                         // Service.ID, Service.Archived
+	EvScheduleChanged                         // Schedule
 	evEnd
 )
 
@@ -113,6 +125,9 @@ var eventNames = [...]string{
 	EvUserRenamed:        "UserRenamed",
 	EvGridChanged:        "GridChanged",
 	EvTaskServiceChanged: "TaskServiceChanged",
+	EvServiceRecolored:   "ServiceRecolored",
+	EvServiceArchived:    "ServiceArchived",
+	EvScheduleChanged:    "ScheduleChanged",
 }
 
 func (k EventKind) String() string {
@@ -132,4 +147,5 @@ type Event struct {
 	Service  Service
 	User     User
 	Grid     uint16
+	Schedule Schedule
 }

@@ -43,8 +43,9 @@ const (
 	CodeServiceArchived    Code = 29 // the service is archived: it takes no new tasks
 	CodeForbidden          Code = 30 // outside the world: logged in but the role does not allow it
 	CodeConflict           Code = 31 // outside the world (JSON API): the name or slug is taken, or the state does not allow it
-	CodeInvalidTimeZone    Code = 32 // a time zone name that is not one
-	CodeQuotaExceeded      Code = 33 // outside the world: the deployment's limit for this is reached
+	CodeInvalidTimeZone    Code = 32 // time zone not 1..MaxTimeZone bytes in the shape of an IANA name
+	CodeInvalidColor       Code = 33 // colour over MaxColor (0xFFFFFF)
+	CodeQuotaExceeded      Code = 34 // outside the world: the deployment's limit for this is reached
 )
 
 var codeNames = [...]string{
@@ -81,6 +82,7 @@ var codeNames = [...]string{
 	CodeForbidden:          "FORBIDDEN",
 	CodeConflict:           "CONFLICT",
 	CodeInvalidTimeZone:    "INVALID_TIME_ZONE",
+	CodeInvalidColor:       "INVALID_COLOR",
 	CodeQuotaExceeded:      "QUOTA_EXCEEDED",
 }
 

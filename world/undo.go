@@ -14,17 +14,19 @@ const (
 	undoService
 	undoUser
 	undoGrid
+	undoSchedule
 )
 
 type undo struct {
-	kind    undoKind
-	existed bool // the entity existed before the change
-	id      ID
-	rev     uint64
-	grid    uint16
-	task    Task
-	service Service
-	user    User
+	kind     undoKind
+	existed  bool // the entity existed before the change
+	id       ID
+	rev      uint64
+	grid     uint16
+	schedule Schedule
+	task     Task
+	service  Service
+	user     User
 }
 
 // Begin opens a batch: changes from now on can be taken back by Rollback.
@@ -39,7 +41,7 @@ func (w *World) Begin() {
 // Commit closes the batch: its changes are final.
 func (w *World) Commit() {
 	w.inBatch = false
-	clear(w.journal) // drop references to old titles
+	clear(w.journal) // drop references to old titles and time zones
 	w.journal = w.journal[:0]
 }
 
@@ -53,6 +55,8 @@ func (w *World) Rollback() {
 			w.rev = u.rev
 		case undoGrid:
 			w.grid = u.grid
+		case undoSchedule:
+			w.schedule = u.schedule
 		case undoTask:
 			if u.existed {
 				t := u.task

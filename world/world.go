@@ -161,6 +161,35 @@ type Task struct {
 type Service struct {
 	ID   ID
 	Name string
+	// Color is 0xRRGGBB; 0 means none was chosen and the client picks one
+	// from its palette.
+	Color uint32
+	// Archived services take no new tasks (CreateTask, CloneTask and
+	// SetService into them are refused); the tasks they have stay.
+	Archived bool
+}
+
+// MaxColor is the largest colour, 0xRRGGBB.
+const MaxColor = 0xFFFFFF
+
+// Schedule is the team's working week, as every page shows it.
+type Schedule struct {
+	WorkdayStart uint16 // minutes from midnight; WorkdayStart < WorkdayEnd
+	WorkdayEnd   uint16 // minutes from midnight, at most MinutesPerDay
+	FirstDay     uint8  // first day of the week: 0 Monday … 6 Sunday
+	// TimeZone is an IANA name such as "Europe/Berlin". The world checks
+	// only its shape (it does no IO); whoever submits CmdSetSchedule
+	// checks that the zone exists.
+	TimeZone string
+}
+
+// MaxTimeZone is the longest time zone name, in bytes (the wire's field).
+const MaxTimeZone = 64
+
+// DefaultSchedule is the schedule of a new world: 08:00 to 18:00, weeks
+// starting on Monday, in UTC.
+func DefaultSchedule() Schedule {
+	return Schedule{WorkdayStart: 480, WorkdayEnd: 1080, FirstDay: 0, TimeZone: "UTC"}
 }
 
 // User is a member of the team as the world sees them: someone a task can be
@@ -174,6 +203,7 @@ type User struct {
 type World struct {
 	rev      uint64
 	grid     uint16
+	schedule Schedule
 	tasks    map[ID]*Task
 	services map[ID]*Service
 	users    map[ID]*User
@@ -184,10 +214,12 @@ type World struct {
 	inBatch bool
 }
 
-// New returns an empty world at revision 0 with the default grid.
+// New returns an empty world at revision 0 with the default grid and
+// schedule.
 func New() *World {
 	return &World{
 		grid:     DefaultGrid,
+		schedule: DefaultSchedule(),
 		tasks:    make(map[ID]*Task),
 		services: make(map[ID]*Service),
 		users:    make(map[ID]*User),
@@ -199,6 +231,9 @@ func (w *World) Revision() uint64 { return w.rev }
 
 // Grid is the time grid in minutes: every start and duration is a multiple.
 func (w *World) Grid() uint16 { return w.grid }
+
+// Schedule is the team's working week.
+func (w *World) Schedule() Schedule { return w.schedule }
 
 // Task returns a copy of the task with the given id.
 func (w *World) Task(id ID) (Task, bool) {
@@ -294,7 +329,8 @@ func (w *World) StagingQueue() []Task {
 type State struct {
 	Revision uint64
 	Grid     uint16
-	Tasks    []Task // in creation order
+	Schedule Schedule // the zero Schedule means DefaultSchedule
+	Tasks    []Task   // in creation order
 	Services []Service
 	Users    []User
 }
@@ -304,6 +340,7 @@ func (w *World) State() State {
 	return State{
 		Revision: w.rev,
 		Grid:     w.grid,
+		Schedule: w.schedule,
 		Tasks:    w.Tasks(),
 		Services: w.Services(),
 		Users:    w.Users(),
@@ -312,7 +349,9 @@ func (w *World) State() State {
 
 // FromState builds a world holding exactly s. It trusts s (a snapshot the
 // store has checksummed) except where trusting it would break the world's
-// invariants: duplicate ids and a zero grid are refused.
+// invariants: duplicate ids, a grid that does not divide a day, a schedule
+// the rules would refuse and a colour over MaxColor are refused. A zero
+// Grid or Schedule means the default.
 func FromState(s State) (*World, error) {
 	w := New()
 	w.rev = s.Revision
@@ -321,6 +360,13 @@ func FromState(s State) (*World, error) {
 	}
 	if !validGrid(w.grid) {
 		return nil, errorf(CodeInvalidGrid, "snapshot grid %d minutes does not divide a day", w.grid)
+	}
+	if s.Schedule != (Schedule{}) {
+		w.schedule = s.Schedule
+	}
+	if err := checkSchedule(w.schedule); err != nil {
+		e := err.(*Error)
+		return nil, errorf(e.Code, "snapshot schedule: %s", e.Message)
 	}
 	for i := range s.Tasks {
 		t := s.Tasks[i]
@@ -333,6 +379,9 @@ func FromState(s State) (*World, error) {
 		sv := s.Services[i]
 		if _, dup := w.services[sv.ID]; dup {
 			return nil, errorf(CodeDuplicateID, "snapshot holds service %s twice", sv.ID)
+		}
+		if sv.Color > MaxColor {
+			return nil, errorf(CodeInvalidColor, "snapshot service %s has colour %#x, over 0xFFFFFF", sv.ID, sv.Color)
 		}
 		w.services[sv.ID] = &sv
 	}
@@ -349,7 +398,7 @@ func FromState(s State) (*World, error) {
 // Equal reports whether two worlds hold the same content at the same
 // revision.
 func Equal(a, b *World) bool {
-	if a.rev != b.rev || a.grid != b.grid ||
+	if a.rev != b.rev || a.grid != b.grid || a.schedule != b.schedule ||
 		len(a.tasks) != len(b.tasks) || len(a.services) != len(b.services) || len(a.users) != len(b.users) {
 		return false
 	}

@@ -62,17 +62,22 @@ func codeOf(err error) Code {
 	return CodeNone
 }
 
+// rule is one row of a rule table: a command against the fixture, and
+// what must come of it.
+type rule struct {
+	name  string
+	setup func(w *World) // optional, before the command
+	cmd   Command
+	want  Code
+	msg   string                       // optional: a refusal's message holds it
+	check func(t *testing.T, w *World) // optional, after an accepted command
+}
+
 // TestRules runs every rule of every command against the fixture, one row
 // per rule, accepted and refused.
 func TestRules(t *testing.T) {
 	long := strings.Repeat("x", MaxTitle)
-	tests := []struct {
-		name  string
-		setup func(w *World) // optional, before the command
-		cmd   Command
-		want  Code
-		check func(t *testing.T, w *World) // optional, after an accepted command
-	}{
+	runRules(t, []rule{
 		// CreateTask
 		{name: "create staged", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Priority: High, Slot: Slot{Date: NoDate, Start: 7, Duration: 3}, Text: "deploy"},
 			check: taskIs(newTask, Task{ID: newTask, Status: Staged, Priority: High, Slot: NoSlot, Service: svc, Title: "deploy"})},
@@ -209,7 +214,14 @@ func TestRules(t *testing.T) {
 
 		{name: "unknown command", cmd: Command{Kind: 0}, want: CodeUnknownCommand},
 		{name: "unknown command 200", cmd: Command{Kind: 200}, want: CodeUnknownCommand},
-	}
+	})
+}
+
+// runRules runs each row on a fresh fixture: a refused command leaves the
+// world as it was and says why; an accepted one moves the revision by one,
+// and its event alone takes the world before to the world after (Replay).
+func runRules(t *testing.T, tests []rule) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := fixture(t)
@@ -226,6 +238,9 @@ func TestRules(t *testing.T) {
 				errors.As(err, &e)
 				if e.Message == "" {
 					t.Error("error has no message")
+				}
+				if !strings.Contains(e.Message, tc.msg) {
+					t.Errorf("message %q does not say %q", e.Message, tc.msg)
 				}
 				if !Equal(w, before) {
 					t.Error("a refused command changed the world")
@@ -353,6 +368,14 @@ func TestRollback(t *testing.T) {
 		{Kind: CmdRenameUser, User: alice, Text: "Alice"},
 		{Kind: CmdSetGrid, Grid: 30},
 		{Kind: CmdDeleteTask, Task: newTask},
+		{Kind: CmdRecolorService, Service: svc2, Color: 0xABCDEF},
+		{Kind: CmdArchiveService, Service: svc2, Archived: true},
+		{Kind: CmdRenameService, Service: svc2, Text: "Billing (old)"},
+		{Kind: CmdRecolorService, Service: nobody, Color: 0x123456},
+		{Kind: CmdArchiveService, Service: nobody, Archived: true},
+		{Kind: CmdArchiveService, Service: nobody, Archived: false},
+		{Kind: CmdSetSchedule, Schedule: Schedule{WorkdayStart: 0, WorkdayEnd: 60, FirstDay: 3, TimeZone: "Asia/Tokyo"}},
+		{Kind: CmdSetSchedule, Schedule: Schedule{WorkdayStart: 60, WorkdayEnd: 120, FirstDay: 6, TimeZone: "America/New_York"}},
 	} {
 		if _, err := w.Apply(c); err != nil {
 			t.Fatalf("%v: %v", c.Kind, err)
@@ -361,6 +384,9 @@ func TestRollback(t *testing.T) {
 	w.Rollback()
 	if !Equal(w, before) {
 		t.Fatal("rollback did not restore the world")
+	}
+	if got, _ := w.Service(svc2); got != (Service{ID: svc2, Name: "Billing"}) || w.Schedule() != DefaultSchedule() {
+		t.Fatalf("rollback left service %+v, schedule %+v", got, w.Schedule())
 	}
 	// After a commit the changes stay.
 	w.Begin()
@@ -385,6 +411,9 @@ func TestReplayRefusesDamage(t *testing.T) {
 		{Revision: rev + 1, Kind: EvServiceRenamed, Service: Service{ID: nobody}},
 		{Revision: rev + 1, Kind: EvUserRenamed, User: User{ID: nobody}},
 		{Revision: rev + 1, Kind: EvGridChanged, Grid: 7},
+		{Revision: rev + 1, Kind: EvServiceRecolored, Service: Service{ID: nobody, Color: 1}},
+		{Revision: rev + 1, Kind: EvServiceArchived, Service: Service{ID: nobody}},
+		{Revision: rev + 1, Kind: EvScheduleChanged, Schedule: Schedule{WorkdayStart: 1, WorkdayEnd: 0, TimeZone: "UTC"}},
 		{Revision: rev + 1, Kind: 0},
 	} {
 		if err := w.Replay(ev); err == nil {
@@ -399,6 +428,9 @@ func TestReplayRefusesDamage(t *testing.T) {
 func TestStateRoundTrip(t *testing.T) {
 	w := fixture(t)
 	w.Apply(Command{Kind: CmdSetGrid, Grid: 15})
+	w.Apply(Command{Kind: CmdRecolorService, Service: svc, Color: 0x3B82F6})
+	w.Apply(Command{Kind: CmdArchiveService, Service: svc2, Archived: true})
+	w.Apply(Command{Kind: CmdSetSchedule, Schedule: Schedule{WorkdayStart: 420, WorkdayEnd: 1200, FirstDay: 6, TimeZone: "Europe/Berlin"}})
 	back, err := FromState(w.State())
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +447,31 @@ func TestStateRoundTrip(t *testing.T) {
 	st.Grid = 7
 	if _, err := FromState(st); codeOf(err) != CodeInvalidGrid {
 		t.Errorf("bad grid: %v", err)
+	}
+	// A state without a schedule (an old snapshot's) has the default one.
+	st = w.State()
+	st.Schedule = Schedule{}
+	if back, err := FromState(st); err != nil || back.Schedule() != DefaultSchedule() {
+		t.Errorf("no schedule: %+v %v", back.Schedule(), err)
+	}
+	for _, bad := range []struct {
+		schedule Schedule
+		want     Code
+	}{
+		{Schedule{WorkdayStart: 600, WorkdayEnd: 600, TimeZone: "UTC"}, CodeInvalidTime},
+		{Schedule{WorkdayStart: 0, WorkdayEnd: 60, FirstDay: 7, TimeZone: "UTC"}, CodeInvalidDate},
+		{Schedule{WorkdayStart: 0, WorkdayEnd: 60, TimeZone: "no zone"}, CodeInvalidTimeZone},
+	} {
+		st = w.State()
+		st.Schedule = bad.schedule
+		if _, err := FromState(st); codeOf(err) != bad.want {
+			t.Errorf("schedule %+v: %v, want %v", bad.schedule, err, bad.want)
+		}
+	}
+	st = w.State()
+	st.Services[0].Color = MaxColor + 1
+	if _, err := FromState(st); codeOf(err) != CodeInvalidColor {
+		t.Errorf("bad colour: %v", err)
 	}
 }
 
@@ -440,6 +497,8 @@ func TestCodesAreStable(t *testing.T) {
 		0: "OK", 1: "BAD_FRAME", 2: "UNKNOWN_TYPE", 3: "TASK_NOT_FOUND", 4: "SERVICE_NOT_FOUND",
 		5: "USER_NOT_FOUND", 6: "INVALID_DATE", 7: "INVALID_TIME", 8: "INVALID_DURATION",
 		9: "INVALID_TRANSITION", 10: "TITLE_TOO_LONG", 11: "INVALID_PRIORITY", 18: "STORAGE_UNAVAILABLE",
+		28: "TOO_MANY_CONNECTIONS", 29: "SERVICE_ARCHIVED", 30: "FORBIDDEN", 31: "CONFLICT",
+		32: "INVALID_TIME_ZONE", 33: "INVALID_COLOR",
 	}
 	for c, name := range fixed {
 		if c.String() != name {

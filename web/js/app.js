@@ -167,7 +167,11 @@ class App {
 
   defaultService() {
     const t = this.selected && this.world.tasks.get(this.selected);
-    return t ? t.service : this.lastService || this.world.services.keys().next().value;
+    // An archived service takes no new tasks: never offer one.
+    const open = (id) => id && this.world.services.get(id)?.archived === false;
+    if (t && open(t.service)) return t.service;
+    if (open(this.lastService)) return this.lastService;
+    return this.world.openServices()[0]?.id;
   }
 
   /** Double-click on an empty slot: type a title in place, Enter creates. */
@@ -297,11 +301,11 @@ class App {
     ol.replaceChildren(...shown.map((t) => {
       const li = document.createElement('li');
       li.dataset.id = t.id;
-      li.style.borderLeftColor = serviceColour(t.service);
+      li.style.borderLeftColor = serviceColour(t.service, this.world.services.get(t.service));
       li.className = `${t.id === this.selected ? 'sel' : ''} ${this.pending.has(t.id) ? 'pending' : ''}`;
       li.textContent = t.title || '(untitled)';
       const small = document.createElement('small');
-      small.textContent = `${PRIORITY_NAMES[t.priority]} · ${this.world.services.get(t.service) || ''}`;
+      small.textContent = `${PRIORITY_NAMES[t.priority]} · ${this.world.serviceName(t.service)}`;
       li.append(small);
       return li;
     }));
@@ -332,7 +336,11 @@ class App {
       el.replaceChildren(...entries.map(([id, name]) => new Option(name, id, false, id === value)));
       el.value = value;
     };
-    options('side-service', [...this.world.services], t.service);
+    // A task may move to any open service; its own stays listed even when archived.
+    const current = this.world.services.get(t.service);
+    const choices = this.world.openServices().map((x) => [x.id, x.name]);
+    if (current?.archived) choices.unshift([current.id, `${current.name} (archived)`]);
+    options('side-service', choices, t.service);
     // Only a protocol with SetService can change a task's service.
     /** @type {HTMLSelectElement} */ ($('side-service')).disabled = T.SetService === undefined;
     options('side-assignee', [[ZERO_ID, '(nobody)'], ...this.world.users], t.assignee);
@@ -367,7 +375,7 @@ class App {
         const line = document.createElement('div');
         line.textContent = `${clock(t.start)} ${t.title}`;
         if (t.status === Status.Completed) line.className = 'done';
-        line.style.borderLeft = `3px solid ${serviceColour(t.service)}`;
+        line.style.borderLeft = `3px solid ${serviceColour(t.service, this.world.services.get(t.service))}`;
         line.style.paddingLeft = '3px';
         c.append(line);
       }

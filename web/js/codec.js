@@ -14,24 +14,30 @@ export const T = Object.freeze({
   TaskRenamed: 0x08, TaskPrioritized: 0x09, TaskAssigned: 0x0a, TaskStarted: 0x0b,
   TaskReopened: 0x0c, ServiceCreated: 0x0d, ServiceRenamed: 0x0e, GridChanged: 0x0f,
   UserCreated: 0x30, UserRenamed: 0x31, TaskServiceChanged: 0x32,
+  ServiceRecolored: 0x33, ServiceArchived: 0x34, ScheduleChanged: 0x35,
   Welcome: 0xf0, Ack: 0xf1, Presence: 0xf2, Telemetry: 0xf3, ServerState: 0xf4, Pong: 0xf5, Error: 0xff,
   CreateTask: 0x10, ScheduleTask: 0x11, MoveTask: 0x12, UnscheduleTask: 0x13, CompleteTask: 0x14,
   DeleteTask: 0x15, CloneTask: 0x16, RenameTask: 0x17, SetPriority: 0x18, AssignTask: 0x19,
   StartTask: 0x1a, ReopenTask: 0x1b, CreateService: 0x1c, RenameService: 0x1d, SetGrid: 0x1e,
   SetService: 0x1f,
   Ping: 0x20, ClientStats: 0x21,
+  RecolorService: 0x24, ArchiveService: 0x25, SetSchedule: 0x26,
 });
 
 const NAMES = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
 
 /** The subprotocol of the extended protocol, and its version in Welcome. */
 export const SUBPROTOCOL = 'txxt.v1';
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** The date of a task without a slot. */
 export const NO_DATE = 0xffff;
 export const DEFAULT_GRID = 5;
+/** The schedule of a world that never set one (and of snapshots from before it could). */
+export const DEFAULT_SCHEDULE = Object.freeze({ workdayStart: 480, workdayEnd: 1080, firstDay: 0, timeZone: 'UTC' });
 
-const TASK = 192, NAMED = 80, TITLE = 128, NAME = 64;
+const TASK = 192, NAMED = 80, TITLE = 128, NAME = 64, ZONE = 64;
+const SCHEDULE = 5 + ZONE; // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
+const SERVICE_STATE = 5; // the snapshot trailer, per service: color u32 · archived u8
 const utf8in = new TextDecoder('utf-8');
 const utf8out = new TextEncoder();
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -87,20 +93,42 @@ function task(b, o, v1) {
 
 const named = (b, o) => ({ id: id(b, o), name: text(b, o + 16, NAME) });
 
+function flag(b, o, what) {
+  if (b[o] > 1) throw new FrameError(`${what}: byte ${b[o]} is not 0 or 1`);
+  return b[o] === 1;
+}
+
+const schedule = (b, o) => ({ workdayStart: u16(b, o), workdayEnd: u16(b, o + 2), firstDay: b[o + 4], timeZone: text(b, o + 5, ZONE) });
+
+// A Snapshot is one of three layouts: the original (nothing after the
+// services), v1 from before the trailer (users and grid, then nothing: old
+// save files), or v1 (then each service's colour and archive, and the
+// schedule). Anything between is an error.
 function snapshot(b, v1) {
   need(b, 17, 'Snapshot');
   const nt = u32(b, 9), ns = u32(b, 13);
   const end = 17 + nt * TASK + ns * NAMED;
   need(b, end, 'Snapshot');
-  const out = { type: 'Snapshot', revision: u64(b, 1), tasks: new Array(nt), services: new Array(ns), users: [], grid: DEFAULT_GRID };
+  const out = {
+    type: 'Snapshot', revision: u64(b, 1), tasks: new Array(nt), services: new Array(ns), users: [], grid: DEFAULT_GRID,
+    schedule: { ...DEFAULT_SCHEDULE },
+  };
   for (let i = 0, o = 17; i < nt; i++, o += TASK) out.tasks[i] = task(b, o, v1);
-  for (let i = 0, o = 17 + nt * TASK; i < ns; i++, o += NAMED) out.services[i] = named(b, o);
+  for (let i = 0, o = 17 + nt * TASK; i < ns; i++, o += NAMED) out.services[i] = { ...named(b, o), color: 0, archived: false };
   if (v1 && b.length > end) {
     need(b, end + 6, 'Snapshot users');
     const nu = u32(b, end);
     out.grid = u16(b, end + 4);
-    exactly(b, end + 6 + nu * NAMED, 'Snapshot');
+    const users = end + 6 + nu * NAMED;
+    if (b.length !== users) exactly(b, users + SERVICE_STATE * ns + SCHEDULE, 'Snapshot');
     for (let i = 0, o = end + 6; i < nu; i++, o += NAMED) out.users.push(named(b, o));
+    if (b.length > users) {
+      for (let i = 0, o = users; i < ns; i++, o += SERVICE_STATE) {
+        out.services[i].color = u32(b, o);
+        out.services[i].archived = flag(b, o + 4, 'Snapshot service archived');
+      }
+      out.schedule = schedule(b, users + SERVICE_STATE * ns);
+    }
   } else {
     exactly(b, end, 'Snapshot');
   }
@@ -134,6 +162,9 @@ export function decodeServer(frame, v1) {
     case T.ServiceCreated: case T.ServiceRenamed: return { ...ev(9 + NAMED), service: named(b, 9) };
     case T.UserCreated: case T.UserRenamed: return { ...ev(9 + NAMED), user: named(b, 9) };
     case T.GridChanged: return { ...ev(11), grid: u16(b, 9) };
+    case T.ServiceRecolored: return { ...ev(29), id: id(b, 9), color: u32(b, 25) };
+    case T.ServiceArchived: return { ...ev(26), id: id(b, 9), archived: flag(b, 25, type) };
+    case T.ScheduleChanged: return { ...ev(9 + SCHEDULE), schedule: schedule(b, 9) };
     case T.Welcome:
       need(b, 145, 'Welcome');
       return {
@@ -183,18 +214,20 @@ class W {
 }
 
 const V0_CLIENT = new Set([T.CreateTask, T.ScheduleTask, T.MoveTask, T.UnscheduleTask, T.CompleteTask, T.DeleteTask]);
+const CLIENT = new Set([...Object.values(T)].filter((t) => (t >= T.CreateTask && t <= T.ClientStats) || (t >= T.RecolorService && t <= T.SetSchedule)));
 
 /**
  * Encodes a command (its fields as decodeServer-style names: task, source,
- * service, assignee, date, start, duration, priority, grid, text) with its
- * request id (v1 only), or a Ping / ClientStats.
+ * service, assignee, date, start, duration, priority, grid, text, color,
+ * archived, workdayStart, workdayEnd, firstDay, timeZone) with its request
+ * id (v1 only), or a Ping / ClientStats.
  * @param {object} c  {type, request, ...}
  * @param {boolean} v1
  * @returns {Uint8Array}
  */
 export function encodeClient(c, v1) {
   const t = T[c.type];
-  if (t === undefined || t < T.CreateTask || t > T.ClientStats) throw new FrameError(`not a client frame: ${c.type}`);
+  if (!CLIENT.has(t)) throw new FrameError(`not a client frame: ${c.type}`);
   if (!v1 && !V0_CLIENT.has(t)) throw new FrameError(`${c.type} is not in the original protocol`);
   const w = new W().u8(t);
   if (t === T.Ping) return w.u32(c.nonce).u64(c.clientTime).bytes();
@@ -207,6 +240,9 @@ export function encodeClient(c, v1) {
     case T.CreateService: return w.text(c.text).bytes();
     case T.RenameService: return w.id(c.service).text(c.text).bytes();
     case T.SetGrid: return w.u16(c.grid).bytes();
+    case T.RecolorService: return w.id(c.service).u32(c.color >>> 0).bytes();
+    case T.ArchiveService: return w.id(c.service).u8(c.archived ? 1 : 0).bytes();
+    case T.SetSchedule: return w.u16(c.workdayStart).u16(c.workdayEnd).u8(c.firstDay).text(c.timeZone).bytes();
   }
   w.id(c.task);
   switch (t) {

@@ -16,8 +16,14 @@ const PALETTE = ['#3b82f6', '#10b981', '#f59e0b', '#ef4444', '#8b5cf6', '#ec4899
 const FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
 const BOLD = `600 ${FONT}`;
 
-/** A service's colour: stable for its id. */
-export function serviceColour(id) {
+/**
+ * A service's colour: the one an admin chose (service.color, 0xRRGGBB),
+ * else one from the palette, stable for its id.
+ * @param {string} id
+ * @param {{color?: number}} [service]  the world's record of it
+ */
+export function serviceColour(id, service) {
+  if (service?.color) return `#${service.color.toString(16).padStart(6, '0')}`;
   let h = 0;
   for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
   return PALETTE[Math.abs(h) % PALETTE.length];
@@ -246,7 +252,7 @@ export class WeekGrid {
 
   /** Draws one task block at (x, y) in canvas pixels. */
   block(ctx, t, x, y, w, h, mode) {
-    const colour = serviceColour(t.service);
+    const colour = serviceColour(t.service, this.app.world.services.get(t.service));
     const done = t.status === Status.Completed, active = t.status === Status.Active;
     ctx.globalAlpha = mode.includes('pending') ? 0.55 : 1;
     ctx.fillStyle = done ? '#e5e7eb' : active ? colour : tint(colour, 0.25);

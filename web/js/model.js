@@ -2,7 +2,7 @@
 // say, nothing more. The client never changes it on its own; it only sends
 // commands and waits for the events.
 
-import { NO_DATE, DEFAULT_GRID } from './codec.js';
+import { NO_DATE, DEFAULT_GRID, DEFAULT_SCHEDULE } from './codec.js';
 
 export const Status = Object.freeze({ Staged: 0, Scheduled: 1, Active: 2, Completed: 3 });
 export const STATUS_NAMES = ['Staged', 'Scheduled', 'Active', 'Completed'];
@@ -27,12 +27,21 @@ export class World {
   clear() {
     /** @type {Map<string, any>} */
     this.tasks = new Map();
-    /** @type {Map<string, string>} id → name */
+    /**
+     * id → {id, name, color, archived}: color is 0xRRGGBB, 0 when none was
+     * chosen (the client picks one); an archived service takes no new tasks.
+     * @type {Map<string, {id: string, name: string, color: number, archived: boolean}>}
+     */
     this.services = new Map();
     /** @type {Map<string, string>} id → name */
     this.users = new Map();
     this.revision = 0;
     this.grid = DEFAULT_GRID;
+    /**
+     * The team's working week: workdayStart and workdayEnd in minutes from
+     * midnight, firstDay 0 (Monday) … 6, timeZone an IANA name.
+     */
+    this.schedule = { ...DEFAULT_SCHEDULE };
     this.loaded = false;
     /** Counts every change, so views redraw only when it moves. */
     this.changes = 0;
@@ -43,10 +52,11 @@ export class World {
   load(s) {
     this.clear();
     for (const t of s.tasks) this.tasks.set(t.id, t);
-    for (const x of s.services) this.services.set(x.id, x.name);
+    for (const x of s.services) this.services.set(x.id, { id: x.id, name: x.name, color: x.color ?? 0, archived: !!x.archived });
     for (const x of s.users) this.users.set(x.id, x.name);
     this.revision = s.revision;
     this.grid = s.grid;
+    this.schedule = { ...(s.schedule ?? DEFAULT_SCHEDULE) };
     this.loaded = true;
     this.changes++;
   }
@@ -62,6 +72,11 @@ export class World {
       const t = this.tasks.get(ev.id);
       if (!t) throw new Gap(`event ${ev.revision} names an unknown task ${ev.id}`, true);
       return t;
+    };
+    const service = () => {
+      const s = this.services.get(ev.id);
+      if (!s) throw new Gap(`event ${ev.revision} names an unknown service ${ev.id}`, true);
+      return s;
     };
     switch (ev.type) {
       case 'TaskCreated':
@@ -88,13 +103,30 @@ export class World {
       case 'TaskPrioritized': task().priority = ev.priority; break;
       case 'TaskAssigned': task().assignee = ev.assignee; break;
       case 'TaskServiceChanged': task().service = ev.service; break;
-      case 'ServiceCreated': case 'ServiceRenamed': this.services.set(ev.service.id, ev.service.name); break;
+      case 'ServiceCreated': this.services.set(ev.service.id, { id: ev.service.id, name: ev.service.name, color: 0, archived: false }); break;
+      case 'ServiceRenamed': {
+        const s = this.services.get(ev.service.id);
+        if (!s) throw new Gap(`event ${ev.revision} renames an unknown service ${ev.service.id}`, true);
+        s.name = ev.service.name;
+        break;
+      }
+      case 'ServiceRecolored': service().color = ev.color; break;
+      case 'ServiceArchived': service().archived = ev.archived; break;
+      case 'ScheduleChanged': this.schedule = { ...ev.schedule }; break;
       case 'UserCreated': case 'UserRenamed': this.users.set(ev.user.id, ev.user.name); break;
       case 'GridChanged': this.grid = ev.grid; break;
       default: throw new Gap(`event ${ev.revision} of an unknown type ${ev.type}`, true);
     }
     this.revision = ev.revision;
     this.changes++;
+  }
+
+  /** A service's name ('' for an unknown one). */
+  serviceName(id) { return this.services.get(id)?.name ?? ''; }
+
+  /** The services that take new tasks, by name. */
+  openServices() {
+    return [...this.services.values()].filter((s) => !s.archived).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The id of the task created at revision rev, if it was recent. */

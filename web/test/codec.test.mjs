@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeServer, encodeClient, FrameError, T } from '../js/codec.js';
+import { decodeServer, encodeClient, FrameError, T, DEFAULT_SCHEDULE } from '../js/codec.js';
 
 const golden = JSON.parse(readFileSync(new URL('../../wire/testdata/golden.json', import.meta.url)));
 const bytes = (hex) => Uint8Array.from(hex.replace(/\s+/g, '').match(/../g) ?? [], (h) => parseInt(h, 16));
@@ -60,4 +60,32 @@ test('a 5,000-task snapshot decodes', () => {
   assert.equal(snap.tasks.length, 5000);
   assert.deepEqual(snap.tasks[4999], one.fields.tasks[0]);
   assert.equal(T.Snapshot, 1);
+});
+
+test('the snapshot trailer is all there or not at all', () => {
+  const full = bytes(golden.find((v) => v.name === 'v1 Snapshot').hex);
+  const old = bytes(golden.find((v) => v.decodeOnly).hex);
+  assert.equal(full.length - old.length, 5 * 1 + 69, 'one service: its colour and archive, then the schedule');
+  for (const n of [old.length + 1, old.length + 5, full.length - 1]) {
+    assert.throws(() => decodeServer(full.subarray(0, n), true), FrameError, `${n} bytes`);
+  }
+  const bad = full.slice();
+  bad[old.length + 4] = 2; // the first service's archived byte
+  assert.throws(() => decodeServer(bad, true), FrameError);
+  // An old snapshot reads with the defaults.
+  const s = decodeServer(old, true);
+  assert.deepEqual(s.schedule, DEFAULT_SCHEDULE);
+  assert.deepEqual(s.services.map((x) => [x.color, x.archived]), [[0, false]]);
+});
+
+test('the administration frames are txxt.v1 only, and their flags are 0 or 1', () => {
+  const archived = bytes(golden.find((v) => v.name === 'v1 ServiceArchived').hex);
+  assert.throws(() => decodeServer(archived, false), FrameError);
+  const two = archived.slice();
+  two[25] = 2;
+  assert.throws(() => decodeServer(two, true), FrameError);
+  for (const type of ['RecolorService', 'ArchiveService', 'SetSchedule']) {
+    assert.throws(() => encodeClient({ type, service: '', timeZone: 'UTC' }, false), FrameError, type);
+  }
+  assert.throws(() => encodeClient({ type: 'ServiceRecolored' }, true), FrameError);
 });

@@ -272,6 +272,33 @@ test('a refused command shows the server\'s message and changes nothing', async 
   assert.equal((await task(B, id)).title, 'E2E staged');
 });
 
+test('a service\'s colour and archive and the team\'s schedule reach the other page live', async () => {
+  // Sent as the admin's commands (the admin screens are not this page's).
+  const send = (cmd) => A.evaluate((cmd) => window.txxt.conn.send(cmd).then(() => 0, (e) => e.code), cmd);
+  const staged = await A.evaluate(() => [...window.txxt.world.tasks.values()].find((t) => t.status === 0));
+  assert.ok(staged, 'the demo has a staged task');
+  const svc = staged.service;
+  assert.equal(await send({ type: 'RecolorService', service: svc, color: 0x123456 }), 0);
+  await B.waitForFunction((svc) => window.txxt.world.services.get(svc).color === 0x123456, svc);
+  // The staging list draws the chosen colour.
+  await B.waitForFunction(([id]) => document.querySelector(`#staged li[data-id="${id}"]`)?.style.borderLeftColor === 'rgb(18, 52, 86)', [staged.id]);
+
+  assert.equal(await send({ type: 'ArchiveService', service: svc, archived: true }), 0);
+  await B.waitForFunction((svc) => window.txxt.world.services.get(svc).archived === true, svc);
+  assert.equal(await send({ type: 'CreateTask', priority: 1, service: svc, assignee: '', date: 0xffff, start: 0, duration: 0, text: 'into the archive' }), 29,
+    'SERVICE_ARCHIVED');
+  // The member may not administer.
+  assert.equal(await B.evaluate((svc) => window.txxt.conn.send({ type: 'ArchiveService', service: svc, archived: false }).then(() => 0, (e) => e.code), svc), 21);
+  assert.equal(await send({ type: 'ArchiveService', service: svc, archived: false }), 0);
+
+  const berlin = { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' };
+  assert.equal(await send({ type: 'SetSchedule', ...berlin }), 0);
+  await B.waitForFunction((tz) => window.txxt.world.schedule.timeZone === tz, berlin.timeZone);
+  assert.deepEqual(await B.evaluate(() => window.txxt.world.schedule), berlin);
+  assert.equal(await send({ type: 'SetSchedule', ...berlin, timeZone: 'Not a zone' }), 32, 'INVALID_TIME_ZONE');
+  await caughtUp(B);
+});
+
 test('month view and calendar collapse', async () => {
   await A.keyboard.press('Alt+m');
   await A.waitForSelector('#month .cell');
@@ -299,6 +326,7 @@ test('the server restarts; both pages reconnect and catch up without a reload', 
   await caughtUp(A);
   await caughtUp(B);
   assert.equal(await B.evaluate(() => window.notReloaded), true, 'B was not reloaded');
+  assert.equal(await B.evaluate(() => window.txxt.world.schedule.timeZone), 'Europe/Berlin', 'the schedule survives the restart');
 });
 
 test('a revision gap is detected and resynced', async () => {
@@ -325,15 +353,15 @@ test('the week view, as a screenshot artifact; no page errors', async () => {
 });
 
 test('a page whose server speaks another protocol version is told to reload', async () => {
-  // A Welcome of protocol 2, handed to A's connection as if it had come
+  // A Welcome of protocol 99, handed to A's connection as if it had come
   // from the socket: A stops and says to reload instead of misreading frames.
   await A.evaluate(() => {
     const f = new Uint8Array(145);
-    f[0] = 0xf0; f[1] = 2;
+    f[0] = 0xf0; f[1] = 99;
     window.txxt.conn.receive(f.buffer);
   });
   const banner = await A.waitForSelector('#banner:not([hidden])');
-  assert.match(await banner.textContent(), /protocol 2.*reload/);
+  assert.match(await banner.textContent(), /protocol 99.*reload/);
   assert.equal(await A.evaluate(() => window.txxt.conn.stopped), true);
 });
 

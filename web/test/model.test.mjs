@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { World, Gap, Status, layoutDay, weekStart, dayOfWeek, nowIn, stepFor, snap, initials, percentile } from '../js/model.js';
-import { NO_DATE } from '../js/codec.js';
+import { NO_DATE, DEFAULT_SCHEDULE, decodeServer } from '../js/codec.js';
+import { readFileSync } from 'node:fs';
 
 const ID = (n) => `00000000-0000-0000-0000-${String(n).padStart(12, '0')}`;
 const task = (n, over = {}) => ({ id: ID(n), status: Status.Scheduled, priority: 1, date: 20000, start: 540, duration: 60, service: ID(900), assignee: ID(0), title: `t${n}`, created: n, ...over });
@@ -18,7 +19,8 @@ test('a snapshot replaces everything', () => {
   const w = loaded();
   assert.equal(w.revision, 10);
   assert.equal(w.tasks.size, 2);
-  assert.equal(w.services.get(ID(900)), 'Ops');
+  assert.deepEqual(w.services.get(ID(900)), { id: ID(900), name: 'Ops', color: 0, archived: false });
+  assert.deepEqual(w.schedule, DEFAULT_SCHEDULE, 'a snapshot without a schedule has the default one');
   assert.equal(w.users.get(ID(800)), 'Ada Lovelace');
   w.load({ revision: 3, tasks: [], services: [], users: [], grid: 15 });
   assert.deepEqual([w.revision, w.tasks.size, w.grid], [3, 0, 15]);
@@ -46,7 +48,7 @@ test('every event changes the copy as the server did', () => {
   w.apply({ revision: ++rev, type: 'ServiceRenamed', service: { id: ID(900), name: 'Operations' } });
   w.apply({ revision: ++rev, type: 'UserCreated', user: { id: ID(801), name: 'Grace' } });
   w.apply({ revision: ++rev, type: 'GridChanged', grid: 15 });
-  assert.deepEqual([w.services.get(ID(900)), w.users.get(ID(801)), w.grid, w.revision], ['Operations', 'Grace', 15, rev]);
+  assert.deepEqual([w.serviceName(ID(900)), w.users.get(ID(801)), w.grid, w.revision], ['Operations', 'Grace', 15, rev]);
 });
 
 test('a missing revision is a resumable gap; a divergence needs a snapshot', () => {
@@ -96,4 +98,55 @@ test('calendar arithmetic', () => {
   assert.equal(initials('demo'), 'DE');
   assert.equal(percentile([5, 1, 3, 2, 4], 50), 3);
   assert.equal(percentile([], 95), 0);
+});
+
+test('services carry their colour and archive; the schedule is the world\'s', () => {
+  const w = loaded();
+  let rev = 10;
+  const ev = (e) => w.apply({ revision: ++rev, ...e });
+  ev({ type: 'ServiceRecolored', id: ID(900), color: 0x3b82f6 });
+  ev({ type: 'ServiceArchived', id: ID(900), archived: true });
+  ev({ type: 'ServiceRenamed', service: { id: ID(900), name: 'Ops (old)' } });
+  assert.deepEqual(w.services.get(ID(900)), { id: ID(900), name: 'Ops (old)', color: 0x3b82f6, archived: true }, 'a rename keeps colour and archive');
+  ev({ type: 'ServiceCreated', service: { id: ID(901), name: 'Billing' } });
+  assert.deepEqual(w.services.get(ID(901)), { id: ID(901), name: 'Billing', color: 0, archived: false });
+  assert.deepEqual(w.openServices().map((s) => s.name), ['Billing'], 'an archived service takes no new tasks');
+  ev({ type: 'ServiceArchived', id: ID(900), archived: false });
+  assert.deepEqual(w.openServices().map((s) => s.name), ['Billing', 'Ops (old)']);
+  const berlin = { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' };
+  ev({ type: 'ScheduleChanged', schedule: berlin });
+  assert.deepEqual(w.schedule, berlin);
+  assert.equal(w.revision, rev);
+  // An event about a service the copy lacks is a divergence.
+  assert.throws(() => w.apply({ revision: rev + 1, type: 'ServiceRecolored', id: ID(999), color: 1 }), (e) => e instanceof Gap && e.full);
+  assert.throws(() => w.apply({ revision: rev + 1, type: 'ServiceRenamed', service: { id: ID(999), name: 'x' } }), (e) => e instanceof Gap && e.full);
+  assert.equal(w.revision, rev, 'nothing applied');
+});
+
+test('the golden v1 Snapshot and events load into the copy', () => {
+  const golden = JSON.parse(readFileSync(new URL('../../wire/testdata/golden.json', import.meta.url)));
+  const frame = (name) => Uint8Array.from(golden.find((v) => v.name === name).hex.replace(/\s+/g, '').match(/../g), (h) => parseInt(h, 16));
+  const w = new World();
+  w.load(decodeServer(frame('v1 Snapshot'), true));
+  const svc = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+  assert.deepEqual(w.services.get(svc), { id: svc, name: 'Platform', color: 0x10b981, archived: true });
+  assert.deepEqual(w.schedule, { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' });
+  w.load(decodeServer(frame('v1 Snapshot, written before the trailer (an old save file\'s)'), true));
+  assert.deepEqual([w.services.get(svc).color, w.services.get(svc).archived, w.schedule], [0, false, DEFAULT_SCHEDULE]);
+  // The golden events, renumbered to follow the snapshot.
+  for (const name of ['v1 ServiceRecolored', 'v1 ServiceArchived', 'v1 ScheduleChanged']) {
+    const ev = decodeServer(frame(name), true);
+    w.apply({ ...ev, revision: w.revision + 1 });
+  }
+  assert.deepEqual(w.services.get(svc), { id: svc, name: 'Platform', color: 0x3b82f6, archived: true });
+  assert.equal(w.schedule.timeZone, 'Europe/Berlin');
+});
+
+test('a block takes its service\'s colour when one was chosen, else the palette\'s', async () => {
+  const { serviceColour } = await import('../js/grid.js');
+  const id = ID(900);
+  assert.equal(serviceColour(id, { color: 0x3b82f6 }), '#3b82f6');
+  assert.equal(serviceColour(id, { color: 0x0000ff }), '#0000ff');
+  assert.equal(serviceColour(id, { color: 0 }), serviceColour(id), 'colour 0: none chosen');
+  assert.match(serviceColour(id), /^#[0-9a-f]{6}$/);
 });
