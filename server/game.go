@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -376,6 +377,12 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	}
 	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
 		return refuse(world.CodeForbidden, msg)
+	}
+	if f.Command.Kind == world.CmdSetSchedule {
+		// The world checks a zone's shape; only the server can look it up.
+		if tz := f.Command.Schedule.TimeZone; !knownZone(tz) {
+			return refuse(world.CodeInvalidTimeZone, fmt.Sprintf("There is no time zone called %q: use a name such as Europe/Berlin or America/New_York.", tz))
+		}
 	}
 	req := engine.Request{
 		Command: f.Command,
@@ -773,4 +780,13 @@ func (c *corkedConn) uncork(timeout time.Duration) error {
 		c.buf = nil // a burst's buffer is not kept by an idle connection
 	}
 	return err
+}
+
+// knownZone reports whether tz names a time zone this server knows.
+func knownZone(tz string) bool {
+	if tz == "" || len(tz) > world.MaxTimeZone || strings.ContainsAny(tz, "\\.") {
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil
 }

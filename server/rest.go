@@ -471,19 +471,42 @@ type Settings struct {
 
 var defaultSettings = Settings{WorkdayStart: 8 * 60, WorkdayEnd: 18 * 60, FirstDayOfWeek: 0, TimeZone: "UTC"}
 
+// settings reads the team's settings from its world, where they are
+// state every open page follows (GridChanged, ScheduleChanged).
 func (t *team) settings(ctx context.Context) (Settings, error) {
-	out := defaultSettings
+	var out Settings
+	err := t.eng.Read(ctx, func(w *world.World) {
+		sch := w.Schedule()
+		out = Settings{Grid: w.Grid(), WorkdayStart: int(sch.WorkdayStart), WorkdayEnd: int(sch.WorkdayEnd),
+			FirstDayOfWeek: int(sch.FirstDay), TimeZone: sch.TimeZone}
+	})
+	return out, err
+}
+
+// migrateSettings moves the settings a save file of the time before they
+// were world state kept in its settings table into the world, once.
+func (t *team) migrateSettings(ctx context.Context) error {
 	raw, err := t.st.Table("settings").Get("team")
-	if err != nil {
-		return out, err
+	if err != nil || raw == nil {
+		return err
 	}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return out, err
+	set := defaultSettings
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return fmt.Errorf("the settings table: %w", err)
+	}
+	cur, err := t.settings(ctx)
+	if err != nil {
+		return err
+	}
+	set.Grid = cur.Grid
+	if set != cur {
+		err := do(ctx, t, Session{}, world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{
+			WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone}})
+		if err != nil {
+			return err
 		}
 	}
-	err = t.eng.Read(ctx, func(w *world.World) { out.Grid = w.Grid() })
-	return out, err
+	return t.st.Table("settings").Delete("team")
 }
 
 func (s *Server) handleGetSettings() http.Handler {
@@ -505,12 +528,12 @@ func (s *Server) handlePutSettings() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		oldGrid := set.Grid
+		old := set
 		if !s.decodeJSON(w, r, &set) {
 			return
 		}
-		if _, err := time.LoadLocation(set.TimeZone); err != nil || set.TimeZone == "" {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "unknown time zone "+set.TimeZone)
+		if !knownZone(set.TimeZone) {
+			writeError(w, http.StatusBadRequest, world.CodeInvalidTimeZone, fmt.Sprintf("There is no time zone called %q: use a name such as Europe/Berlin or America/New_York.", set.TimeZone))
 			return
 		}
 		if set.WorkdayStart < 0 || set.WorkdayEnd > world.MinutesPerDay || set.WorkdayStart >= set.WorkdayEnd {
@@ -521,18 +544,20 @@ func (s *Server) handlePutSettings() http.Handler {
 			writeError(w, http.StatusBadRequest, world.CodeInvalidDate, "first_day_of_week is 0 (Monday) to 6 (Sunday)")
 			return
 		}
-		if set.Grid != oldGrid {
+		if set.Grid != old.Grid {
 			if err := do(r.Context(), t, sessionOf(r), world.Command{Kind: world.CmdSetGrid, Grid: set.Grid}); err != nil {
 				s.apiError(w, r, err)
 				return
 			}
 		}
-		stored := set
-		stored.Grid = 0
-		raw, _ := json.Marshal(stored)
-		if err := t.st.Table("settings").Put("team", raw); err != nil {
-			s.apiError(w, r, err)
-			return
+		if sch := (Settings{Grid: old.Grid, WorkdayStart: set.WorkdayStart, WorkdayEnd: set.WorkdayEnd, FirstDayOfWeek: set.FirstDayOfWeek, TimeZone: set.TimeZone}); sch != old {
+			// One event every open page applies: no reload.
+			err := do(r.Context(), t, sessionOf(r), world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{
+				WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone}})
+			if err != nil {
+				s.apiError(w, r, err)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, set)
 	})

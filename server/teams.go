@@ -214,6 +214,9 @@ func (s *Server) addTeam(slug string, eng *engine.Engine, st *store.Store, close
 		t.archived.Store(info.Archived)
 	}
 	eng.OnBatch(s.metrics.batch)
+	if err := t.migrateSettings(context.Background()); err != nil {
+		s.logger.Warn("moving a team's settings into its world", "team", slug, "err", err)
+	}
 	s.teams.put(t)
 	return t
 }
