@@ -184,7 +184,7 @@ func TestSettings(t *testing.T) {
 		body string
 		code world.Code
 	}{
-		{`{"time_zone":"Mars/Olympus"}`, world.CodeBadRequest},
+		{`{"time_zone":"Mars/Olympus"}`, world.CodeInvalidTimeZone},
 		{`{"workday_start":600,"workday_end":500}`, world.CodeInvalidTime},
 		{`{"first_day_of_week":7}`, world.CodeInvalidDate},
 		{`{"grid":7}`, world.CodeInvalidGrid},
