@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"txxt/engine"
+	"txxt/store"
 	"txxt/world"
 )
 
@@ -170,7 +171,7 @@ func saveFileFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 func runInfo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := saveFileFlag(fs, getenv)
+	data := dataFlag(fs, getenv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -178,6 +179,32 @@ func runInfo(ctx context.Context, args []string, getenv func(string) string, std
 		fs.Usage()
 		return exitCode(2)
 	}
+	if fi, err := os.Stat(*data); err == nil && fi.IsDir() {
+		// A data directory: each team's save file in turn.
+		slugs, err := store.TeamSlugs(*data)
+		if err != nil {
+			return err
+		}
+		for i, slug := range slugs {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintf(stdout, "team       %s\n", slug)
+			if err := infoOf(ctx, store.TeamFile(*data, slug), stdout); err != nil {
+				return err
+			}
+		}
+		if len(slugs) == 0 {
+			fmt.Fprintf(stdout, "%s holds no team yet\n", *data)
+		}
+		return nil
+	}
+	return infoOf(ctx, *data, stdout)
+}
+
+// infoOf prints what one save file holds.
+func infoOf(ctx context.Context, path string, stdout io.Writer) error {
+	data := &path
 	st, err := openExisting(*data) // looking at a file must never create one
 	if err != nil {
 		return err
