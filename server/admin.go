@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"txxt/engine"
@@ -195,8 +195,6 @@ func (s *Server) closeUser(user world.ID) {
 // First run: a server with no team prints a setup link with a one-time
 // token; the page at /setup?token=… creates the first team and its admin.
 
-var setupMu sync.Mutex // one setup at a time: the token is checked, used, then spent
-
 func (s *Server) handleSetupNeeded() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"needed": s.teams.len() == 0, "can_add_teams": s.open != nil})
@@ -229,8 +227,11 @@ func (s *Server) handleSetup() http.Handler {
 				return
 			}
 		}
-		setupMu.Lock()
-		defer setupMu.Unlock()
+		if !s.notGuessing(w, r) {
+			return
+		}
+		s.settingUp.Lock()
+		defer s.settingUp.Unlock()
 		if !s.accounts.setupValid(req.Token) {
 			s.logins.failed(remoteHost(r), s.now())
 			s.apiError(w, r, ErrNoSetup)
@@ -342,6 +343,9 @@ func (s *Server) handleAcceptInvite() http.Handler {
 		}
 		var req request
 		if !s.decodeJSON(w, r, &req) {
+			return
+		}
+		if !s.notGuessing(w, r) {
 			return
 		}
 		tok := r.PathValue("token")
@@ -949,4 +953,16 @@ func (s *Server) handleSetupLink() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"url": link})
 	})
+}
+
+// notGuessing answers 429 and returns false for an address that has
+// failed too many logins, setup tokens or invitations lately: a token is
+// 32 random bytes, but nobody gets to try many.
+func (s *Server) notGuessing(w http.ResponseWriter, r *http.Request) bool {
+	if wait := s.logins.allow(remoteHost(r), s.now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "Too many failed attempts from your address: retry in "+wait.Round(time.Second).String()+".")
+		return false
+	}
+	return true
 }
