@@ -39,9 +39,8 @@ const (
 // snapshot shows no task of the run, so it never reports success with one
 // left on the server.
 //
-// The service itself stays, with no task in it. Archiving it is one more
-// command where the last round finds nothing left (ArchiveService, 0x25,
-// once the protocol has it).
+// The service itself stays, with no task in it, archived: it takes no new
+// task and the team's pages offer it no more.
 func (r *run) tidy(ctx context.Context) (Cleanup, error) {
 	cl := Cleanup{Service: r.name, Kept: r.cfg.Keep}
 	if r.cfg.Keep {
@@ -60,7 +59,11 @@ func (r *run) tidy(ctx context.Context) (Cleanup, error) {
 		left := r.leftovers(c.snapshot)
 		switch {
 		case len(left) == 0:
+			_, _, err := c.do(ctx, world.Command{Kind: world.CmdArchiveService, Service: r.service, Archived: true})
 			c.close()
+			if err != nil {
+				return cl, fmt.Errorf("archive the run's service %q (its tasks are deleted): %w", r.name, err)
+			}
 			return cl, nil
 		case round > cleanupRounds:
 			c.close()

@@ -219,7 +219,7 @@ func printCleanup(w io.Writer, c lab.Cleanup) {
 		fmt.Fprintf(w, "  kept: the run's %d tasks, in service %q (--keep)\n", c.Tasks, c.Service)
 		return
 	}
-	fmt.Fprintf(w, "  tidied up: the run's %d tasks deleted; service %q is left empty\n", c.Tasks, c.Service)
+	fmt.Fprintf(w, "  tidied up: the run's %d tasks deleted; service %q is left empty and archived\n", c.Tasks, c.Service)
 }
 
 // spawned is a txxt serve this command started.

@@ -252,7 +252,7 @@ func TestLoadOnASharedServerLeavesNoTask(t *testing.T) {
 		if err != nil {
 			t.Fatalf("load %v: %v\n%s", args, err, out)
 		}
-		if !strings.Contains(out, " 0 errors") || !regexp.MustCompile(`tidied up: the run's [1-9]\d* tasks deleted; service "txxt load \d{4}-\d\d-\d\d \d\d:\d\d:\d\d" is left empty`).MatchString(out) {
+		if !strings.Contains(out, " 0 errors") || !regexp.MustCompile(`tidied up: the run's [1-9]\d* tasks deleted; service "txxt load \d{4}-\d\d-\d\d \d\d:\d\d:\d\d" is left empty and archived`).MatchString(out) {
 			t.Errorf("load %v:\n%s", args, out)
 		}
 		same("load " + args[0])
@@ -260,6 +260,11 @@ func TestLoadOnASharedServerLeavesNoTask(t *testing.T) {
 	s := snapshotOf(t, base, login.Token)
 	if n := len(loadServices(s)); n != 3 {
 		t.Errorf("%d services made by txxt load, want one a run", n)
+	}
+	for _, svc := range s.Services {
+		if _, ours := loadServices(s)[svc.ID]; ours && !svc.Archived {
+			t.Errorf("service %q of a finished run is not archived", svc.Name)
+		}
 	}
 
 	// --keep: its tasks stay, in its service.
