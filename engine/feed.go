@@ -319,11 +319,15 @@ func (e *Engine) finalSnapshot() {
 
 // dedup remembers the revision of the newest committed (client, request)
 // pairs, so a retried command is answered and not applied twice. It is
-// bounded: the oldest pair is forgotten when a new one arrives.
+// bounded: past size pairs, the oldest is forgotten when a new one
+// arrives. Its map and ring grow with use, up to size, rather than being
+// made whole at start: a full table of 65,536 pairs is about 6 MB, which
+// an idle team of a server holding a hundred should not pay.
 type dedup struct {
 	m    map[Origin]uint64
-	ring []dedupEntry
+	ring []dedupEntry // grows to size, then the oldest is at next
 	next int
+	size int
 }
 
 type dedupEntry struct {
@@ -332,7 +336,7 @@ type dedupEntry struct {
 }
 
 func newDedup(size int) *dedup {
-	return &dedup{m: make(map[Origin]uint64, size), ring: make([]dedupEntry, size)}
+	return &dedup{m: make(map[Origin]uint64), size: size}
 }
 
 func (d *dedup) get(o Origin) (uint64, bool) {
@@ -347,13 +351,17 @@ func (d *dedup) add(o Origin, rev uint64) {
 	if o.Client.IsZero() {
 		return
 	}
+	d.m[o] = rev
+	if len(d.ring) < d.size {
+		d.ring = append(d.ring, dedupEntry{o, rev})
+		return
+	}
 	old := d.ring[d.next]
-	if old.rev != 0 && d.m[old.origin] == old.rev {
+	if old.rev != 0 && old.origin != o && d.m[old.origin] == old.rev {
 		delete(d.m, old.origin)
 	}
 	d.ring[d.next] = dedupEntry{o, rev}
 	d.next = (d.next + 1) % len(d.ring)
-	d.m[o] = rev
 }
 
 func (d *dedup) remove(o Origin) { delete(d.m, o) }

@@ -23,14 +23,26 @@ import (
 
 // Target is the server a run drives.
 type Target struct {
-	URL   string // http://host:port
+	URL   string // http://host:port, or a team's http://host:port/t/TEAM
 	Token string // a session token (Authorization: Bearer)
 }
 
-// Login opens a session on url and returns the target.
+// Origin is the server of a URL that may name a team
+// (http://host:port/t/TEAM → http://host:port): where the server's own
+// routes (login, /metrics) are.
+func Origin(url string) string {
+	url = strings.TrimSuffix(url, "/")
+	if i := strings.Index(url, "/t/"); i > 0 {
+		return url[:i]
+	}
+	return url
+}
+
+// Login opens a session on url's server and returns the target (url, with
+// its team if it names one).
 func Login(ctx context.Context, url, user, password string) (Target, error) {
 	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(url, "/")+"/api/auth/login", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", Origin(url)+"/api/auth/login", bytes.NewReader(body))
 	if err != nil {
 		return Target{}, err
 	}

@@ -84,7 +84,7 @@ func MeasureMachine(dir string) (Machine, error) {
 
 // ScrapeStages reads the server's stage summaries from its /metrics.
 func ScrapeStages(ctx context.Context, url string) (map[string]Summary, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(url, "/")+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", Origin(url)+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
