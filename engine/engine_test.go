@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -458,6 +459,99 @@ func TestFailedSnapshotWritesAFreshFile(t *testing.T) {
 	}
 	if snap, _, _ := log.LatestSnapshot(); snap != rev-1 {
 		t.Fatalf("the fresh file's snapshot is at %d, want %d", snap, rev-1)
+	}
+}
+
+// A save file deleted or replaced under the running engine is a failed
+// write: found at the next commit (whose commands are refused) or by the
+// periodic check, it makes the engine degraded, with the reason in words;
+// the next batch first writes a fresh file from memory at the path, and a
+// restart on the path finds every acknowledged command.
+func TestVanishedSaveFileIsWrittenAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		replaced, periodic bool
+	}{
+		{"deleted_found_at_commit", false, false},
+		{"replaced_found_at_commit", true, false},
+		{"deleted_found_by_the_check", false, true},
+		{"replaced_found_by_the_check", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "save")
+			st := openStore(t, path)
+			// No retry without a command, so the degraded state holds
+			// until the test sends one.
+			opts := Options{NewID: seqIDs(), RetryEvery: time.Hour, CheckEvery: time.Hour}
+			if tc.periodic {
+				opts.CheckEvery = 5 * time.Millisecond
+			}
+			e := openEngine(t, st, opts)
+			createService(t, e)
+			for i := range 5 {
+				mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
+			}
+			acked := e.Revision()
+			want := state(t, e)
+
+			if tc.replaced {
+				other := openStore(t, filepath.Join(dir, "other"))
+				other.Close()
+				if err := os.Rename(filepath.Join(dir, "other"), path); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if tc.periodic {
+				eventually(t, "the engine to find the save file gone", func() bool { return e.Health().Degraded })
+			} else if res := do(t, e, createTask("lost")); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable {
+				t.Fatalf("a command committed to a file gone: %+v, want STORAGE_UNAVAILABLE", res)
+			}
+			h := e.Health()
+			what := map[bool]string{false: "was deleted", true: "was replaced by another file"}[tc.replaced]
+			if !h.Degraded || !strings.Contains(h.Reason, "the save file at "+path+" "+what+" under the running server") {
+				t.Fatalf("health %+v, want degraded: the save file at %s %s", h, path, what)
+			}
+			if e.Revision() != acked {
+				t.Fatalf("revision %d while the file is gone, want %d", e.Revision(), acked)
+			}
+
+			rev := mustDo(t, e, createTask("after"))
+			if rev != acked+1 {
+				t.Fatalf("first command after the fresh file at revision %d, want %d", rev, acked+1)
+			}
+			if h := e.Health(); h.Degraded {
+				t.Fatalf("still degraded after the fresh file: %+v", h)
+			}
+			if err := st.CheckFile(); err != nil {
+				t.Fatalf("the fresh file is not in place: %v", err)
+			}
+			e.Close()
+			st.Close()
+
+			e2 := openEngine(t, openStore(t, path), Options{})
+			got := state(t, e2)
+			titles := map[string]bool{}
+			for _, task := range got.Tasks {
+				titles[task.Title] = true
+			}
+			if e2.Revision() != rev || titles["lost"] || !titles["after"] || len(got.Tasks) != len(want.Tasks)+1 {
+				t.Fatalf("restarted at %d with %v, want %d: every acknowledged task and after", e2.Revision(), titles, rev)
+			}
+		})
+	}
+}
+
+// eventually polls cond until it holds, and fails the test naming what it
+// waited for when it does not within 10 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
 }
 

@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openSaveFile(*data)
+	st, err := openSaveFileLogged(*data, logger)
 	if err != nil {
 		return err
 	}
