@@ -36,10 +36,18 @@ func (l *testLog) Append(recs []store.Record) error {
 	gate, entered, fail := l.gate, l.entered, l.fail
 	l.mu.Unlock()
 	if gate != nil {
+		// Bounded, so a test that fails before it opens the gate does not
+		// leave the engine (and the test's Close) waiting for ever.
 		if entered != nil {
-			entered <- struct{}{}
+			select {
+			case entered <- struct{}{}:
+			case <-time.After(wait):
+			}
 		}
-		<-gate
+		select {
+		case <-gate:
+		case <-time.After(wait):
+		}
 	}
 	if fail != nil {
 		if l.written {
@@ -121,9 +129,73 @@ func seqID(n uint32) world.ID {
 
 var serviceID = world.ID{0x5e}
 
+// wait is how long a test waits for anything that must come: an answer, a
+// delivery, a goroutine's end. It bounds every wait, so a broken engine
+// fails the test with what it waited for instead of hanging it.
+const wait = 10 * time.Second
+
+// recv returns the next value from ch, or fails the test, naming what it
+// waited for, when none comes within wait.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("waited %s for %s", wait, what)
+		panic("unreachable")
+	}
+}
+
+// waitGroup waits for wg, or fails the test naming what it waited for.
+func waitGroup(t testing.TB, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, what)
+}
+
+// tryDo submits r and waits (at most wait) for its answer. It returns an
+// error instead of failing the test, so goroutines other than the test's
+// can use it (and report with t.Error).
+func tryDo(e *Engine, r Request) (Result, error) {
+	answer := make(chan Result, 1)
+	r.Done = func(res Result) { answer <- res }
+	if err := e.Submit(r); err != nil {
+		return Result{}, fmt.Errorf("submit %s: %w", r.Command.Kind, err)
+	}
+	select {
+	case res := <-answer:
+		return res, nil
+	case <-time.After(wait):
+		return Result{}, fmt.Errorf("no answer to %s within %s", r.Command.Kind, wait)
+	}
+}
+
+// tryMustDo is tryDo of c, with a refusal as an error.
+func tryMustDo(e *Engine, c world.Command) (uint64, error) {
+	res, err := tryDo(e, Request{Command: c})
+	if err == nil && res.Err != nil {
+		err = fmt.Errorf("%s refused: %v", c.Kind, res.Err)
+	}
+	return res.Revision, err
+}
+
+// ctxWait is a context that ends after wait, for calls that take one.
+func ctxWait(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func do(t testing.TB, e *Engine, c world.Command) Result {
 	t.Helper()
-	res, err := e.Do(context.Background(), Request{Command: c})
+	return doReq(t, e, Request{Command: c})
+}
+
+func doReq(t testing.TB, e *Engine, r Request) Result {
+	t.Helper()
+	res, err := tryDo(e, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +257,7 @@ func TestBatchIsOneCommitAndAnsweredAfterIt(t *testing.T) {
 	if err := e.Submit(Request{Command: createTask("first"), Done: done}); err != nil {
 		t.Fatal(err)
 	}
-	<-log.entered // the first batch (one command) is committing
+	recv(t, log.entered, "the first batch (one command) to reach the commit")
 	for i := 0; i < n; i++ {
 		if err := e.Submit(Request{Command: createTask(fmt.Sprint(i)), Done: done}); err != nil {
 			t.Fatal(err)
@@ -203,7 +275,7 @@ func TestBatchIsOneCommitAndAnsweredAfterIt(t *testing.T) {
 
 	seen := map[uint64]bool{}
 	for i := 0; i < n+1; i++ {
-		r := <-results
+		r := recv(t, results, fmt.Sprintf("answer %d of %d", i+1, n+1))
 		if r.Err != nil || seen[r.Revision] {
 			t.Fatalf("bad answer %+v", r)
 		}
@@ -224,9 +296,14 @@ func TestCommitPerCommandCommitsEachAlone(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); mustDo(t, e, createTask("t")) }()
+		go func() {
+			defer wg.Done()
+			if _, err := tryMustDo(e, createTask("t")); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "20 concurrent commands to be answered")
 	for _, n := range log.sizes {
 		if n != 1 {
 			t.Fatalf("a commit held %d records: %v", n, log.sizes)
@@ -237,7 +314,7 @@ func TestCommitPerCommandCommitsEachAlone(t *testing.T) {
 func TestSubscriberGetsEveryEventInOrder(t *testing.T) {
 	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "save")), Options{})
 	sub := e.Subscribe(true)
-	ctx := context.Background()
+	ctx := ctxWait(t)
 	d, err := sub.Next(ctx)
 	if err != nil || d.Snapshot == nil || d.Snapshot.Revision != 0 {
 		t.Fatalf("first delivery: %+v, %v", d, err)
@@ -249,11 +326,14 @@ func TestSubscriberGetsEveryEventInOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
-				mustDo(t, e, createTask("t"))
+				if _, err := tryMustDo(e, createTask("t")); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		}()
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "8 writers of 25 commands each")
 	want := uint64(1)
 	for want <= 201 {
 		d, err := sub.Next(ctx)
@@ -296,7 +376,7 @@ func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
 	}
 	release()
 	for i := 0; i < 3; i++ {
-		r := <-results
+		r := recv(t, results, fmt.Sprintf("answer %d of the failed batch", i+1))
 		if r.Err == nil || r.Err.Code != world.CodeStorageUnavailable {
 			t.Fatalf("answer %d: %+v, want STORAGE_UNAVAILABLE", i, r)
 		}
@@ -322,7 +402,7 @@ func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
 	if h := e.Health(); h.Degraded {
 		t.Fatalf("still degraded after a successful write: %+v", h)
 	}
-	d, err := sub.Next(context.Background())
+	d, err := sub.Next(ctxWait(t))
 	if err != nil || len(d.Events) != 1 || d.Events[0].Revision != rev {
 		t.Fatalf("after recovery got %+v, %v", d, err)
 	}
@@ -343,9 +423,9 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 		mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
 	}
 	origin := Origin{Client: world.ID{0xc1}, Request: 7}
-	retried, err := e.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
-	if err != nil || retried.Err != nil {
-		t.Fatal(err, retried.Err)
+	retried := doReq(t, e, Request{Command: createTask("sent once"), Origin: origin})
+	if retried.Err != nil {
+		t.Fatal(retried.Err)
 	}
 	acked := e.Revision()
 	want := state(t, e)
@@ -401,11 +481,11 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 	// The fresh file carried the tail of the log, with the commands'
 	// origins: a retry of a command acknowledged before the failure is
 	// recognised, and a client resuming from before it gets the events.
-	res, err := e2.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
-	if err != nil || !res.Duplicate || res.Revision != retried.Revision {
-		t.Fatalf("retry after the restart: %+v %v, want a duplicate of %d", res, err, retried.Revision)
+	res := doReq(t, e2, Request{Command: createTask("sent once"), Origin: origin})
+	if !res.Duplicate || res.Revision != retried.Revision {
+		t.Fatalf("retry after the restart: %+v, want a duplicate of %d", res, retried.Revision)
 	}
-	d, err := e2.Resume(2, true).Next(context.Background())
+	d, err := e2.Resume(2, true).Next(ctxWait(t))
 	if err != nil || d.Snapshot != nil || len(d.Events) != int(rev-2) || d.Events[0].Revision != 3 {
 		t.Fatalf("resume from revision 2 after the restart: %d events, snapshot %v, %v", len(d.Events), d.Snapshot != nil, err)
 	}
@@ -567,7 +647,7 @@ func TestResume(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		mustDo(t, e, createTask("t"))
 	}
-	ctx := context.Background()
+	ctx := ctxWait(t)
 	t.Run("from_the_tail", func(t *testing.T) {
 		sub := e.Resume(30, true)
 		var revs []uint64
@@ -621,18 +701,18 @@ func TestRetryIsAnsweredNotReapplied(t *testing.T) {
 	e := openEngine(t, st, Options{})
 	createService(t, e)
 	origin := Origin{Client: world.ID{0xc1}, Request: 7}
-	r1, err := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
-	if err != nil || r1.Err != nil {
-		t.Fatal(r1, err)
+	r1 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
+	if r1.Err != nil {
+		t.Fatal(r1)
 	}
-	r2, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	r2 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
 	if !r2.Duplicate || r2.Revision != r1.Revision || e.Revision() != r1.Revision {
 		t.Fatalf("retry answered %+v at revision %d; first was %+v", r2, e.Revision(), r1)
 	}
 	// The same after a restart: the pair is in the log.
 	e.Close()
 	e = openEngine(t, st, Options{})
-	r3, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	r3 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
 	if !r3.Duplicate || r3.Revision != r1.Revision {
 		t.Fatalf("retry after restart answered %+v", r3)
 	}
@@ -695,7 +775,7 @@ func TestFullQueueIsRefusedNotBlocked(t *testing.T) {
 	log.gate, log.entered = make(chan struct{}), make(chan struct{}, 1)
 	log.mu.Unlock()
 	e.Submit(Request{Command: createTask("held")})
-	<-log.entered
+	recv(t, log.entered, "the held command to reach the commit")
 	var refused int
 	for i := 0; i < 10; i++ {
 		if err := e.Submit(Request{Command: createTask("t")}); errors.Is(err, ErrOverloaded) {
@@ -714,17 +794,21 @@ func TestFullQueueIsRefusedNotBlocked(t *testing.T) {
 // pause holds the engine's goroutine until the returned func is called, so
 // that commands submitted meanwhile form one batch.
 func pause(t testing.TB, e *Engine) (release func()) {
+	t.Helper()
 	entered, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // a test that fails while paused must not hold the engine for ever
 	go e.Read(context.Background(), func(*world.World) { close(entered); <-held })
-	<-entered
-	return func() { close(held) }
+	recv(t, entered, "the engine to run the pausing read")
+	return release
 }
 
 // seqIDOf returns the id of the task created at rev.
 func seqIDOf(t testing.TB, e *Engine, rev uint64) world.ID {
 	t.Helper()
 	var id world.ID
-	e.Read(context.Background(), func(w *world.World) {
+	e.Read(ctxWait(t), func(w *world.World) {
 		for _, task := range w.Tasks() {
 			if task.Created == rev {
 				id = task.ID
@@ -739,7 +823,7 @@ func seqIDOf(t testing.TB, e *Engine, rev uint64) world.ID {
 
 func state(t testing.TB, e *Engine) world.State {
 	var st world.State
-	if err := e.Read(context.Background(), func(w *world.World) { st = w.State() }); err != nil {
+	if err := e.Read(ctxWait(t), func(w *world.World) { st = w.State() }); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -766,7 +850,7 @@ func TestEventIsPublishedBeforeTheAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !<-published {
+	if !recv(t, published, "the answer to the command") {
 		t.Fatal("the command was answered before its event was published")
 	}
 }
@@ -793,7 +877,7 @@ func TestStageTimings(t *testing.T) {
 		}
 		// Three batches: the service, the task, the refused command.
 		for i := range 3 {
-			b := <-batches
+			b := recv(t, batches, fmt.Sprintf("batch %d's report", i+1))
 			if b.Commands != 1 || (i < 2 && b.Commit <= 0) || (i < 2) != (b.Events == 1) {
 				t.Fatalf("batch %d: %+v", i, b)
 			}

@@ -425,8 +425,13 @@ func TestRewrite(t *testing.T) {
 	if err := s.Rewrite(48, []byte("world at 48"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("a table write during Rewrite: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a table write during Rewrite: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10 s for the table writes during Rewrite to end")
 	}
 	after, _ := os.Stat(path)
 	if os.SameFile(before, after) {
