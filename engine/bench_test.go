@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -50,11 +51,18 @@ func benchThroughput(b *testing.B, submitters int, perCommit bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rev := mustDo(b, e, createTask("bench"))
-			tasks[i] = seqIDOf(b, e, rev)
+			rev, err := tryMustDo(e, createTask("bench"))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			tasks[i] = seqID(uint32(rev - 1)) // the service took id 1 and revision 1: task ids follow
 		}()
 	}
-	wg.Wait()
+	waitGroup(b, &wg, "the set-up tasks")
+	if b.Failed() {
+		return
+	}
 
 	var next atomic.Int64
 	b.ResetTimer()
@@ -161,10 +169,13 @@ func submitAll(b *testing.B, e *Engine, n int, cmd func(int) world.Command) {
 			if err == nil {
 				break
 			}
-			runtime.Gosched()
+			if !errors.Is(err, ErrOverloaded) {
+				b.Fatalf("submit command %d of %d: %v", i, n, err)
+			}
+			runtime.Gosched() // the queue is full: let the engine take some
 		}
 	}
-	wg.Wait()
+	waitGroup(b, &wg, fmt.Sprintf("the answers to %d commands", n))
 }
 
 func counts(e *Engine) (tasks, services, users int) {

@@ -22,6 +22,12 @@
 // the last acknowledged revision, and switch to it. It tries at the next
 // batch and every RetryEvery without one; until it succeeds, every command
 // is refused STORAGE_UNAVAILABLE.
+//
+// A save file deleted or replaced under the running engine is a failed
+// write too: the store checks after each commit that the file at its path
+// is the one it has open, and the engine asks it every CheckEvery while no
+// commit does. Found gone, the engine goes degraded in the same way and the
+// fresh file it writes from memory puts a save file back at the path.
 package engine
 
 import (
@@ -56,6 +62,10 @@ type Log interface {
 	// (see store.Store.Rewrite). The engine calls it after any failed
 	// write, before it writes again.
 	Rewrite(rev uint64, frame []byte, tail []store.Record) error
+	// CheckFile returns an error when the file at the log's path is no
+	// longer the file it writes to (deleted, or another put in its
+	// place); Append checks the same after its commit.
+	CheckFile() error
 }
 
 // Errors returned by Submit.
@@ -78,6 +88,7 @@ type Options struct {
 	SnapshotEvery uint64        // revisions between snapshots in the store (default 10000)
 	KeepLog       uint64        // log records kept before the newest snapshot, for resume (default 100000)
 	RetryEvery    time.Duration // while degraded, how often to try a fresh save file without a command (default 1s)
+	CheckEvery    time.Duration // how often to check that the save file is still in place, besides each commit (default 1s)
 
 	// NoTimings turns off the stage timings (Result.Timing, OnBatch,
 	// Published.At), so their cost can be measured against nothing.
@@ -112,6 +123,9 @@ func (o *Options) fill() {
 	}
 	if o.RetryEvery <= 0 {
 		o.RetryEvery = time.Second
+	}
+	if o.CheckEvery <= 0 {
+		o.CheckEvery = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -447,6 +461,8 @@ func (e *Engine) Close() error {
 func (e *Engine) run() {
 	defer close(e.done)
 	defer e.feed.close()
+	check := time.NewTicker(e.opts.CheckEvery)
+	defer check.Stop()
 	for {
 		var retry <-chan time.Time
 		if e.suspect {
@@ -455,6 +471,8 @@ func (e *Engine) run() {
 		select {
 		case <-retry:
 			e.trustFile()
+		case <-check.C:
+			e.checkFile()
 		case r := <-e.queue:
 			e.collect(r)
 		case fn := <-e.reads:
@@ -633,12 +651,31 @@ func (e *Engine) fail(err error) {
 	e.refuse(err)
 }
 
+// checkFile has the store check that the save file is still the one it
+// writes to, and takes a file gone as a failed write: degraded, and a
+// fresh file at the next batch or retry. Engine goroutine only.
+func (e *Engine) checkFile() {
+	if e.suspect {
+		return // a fresh file is due anyway
+	}
+	if err := e.log.CheckFile(); err != nil {
+		e.suspect = true
+		e.degrade(err)
+	}
+}
+
 // degrade reports the engine degraded for err, and logs it once (not once
-// per command).
+// per command). While degraded, a new reason (a fresh file that cannot be
+// written, and why) replaces the old one and is logged once too.
 func (e *Engine) degrade(err error) {
-	if h := e.health.Load(); !h.Degraded {
+	h := e.health.Load()
+	switch {
+	case !h.Degraded:
 		e.opts.Logger.Error("storage unavailable: refusing changes until a fresh save file is written", "err", err, "revision", e.world.Revision())
 		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: e.opts.Now()})
+	case h.Reason != err.Error():
+		e.opts.Logger.Warn("storage still unavailable", "err", err, "since", h.Since)
+		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: h.Since})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,10 +36,18 @@ func (l *testLog) Append(recs []store.Record) error {
 	gate, entered, fail := l.gate, l.entered, l.fail
 	l.mu.Unlock()
 	if gate != nil {
+		// Bounded, so a test that fails before it opens the gate does not
+		// leave the engine (and the test's Close) waiting for ever.
 		if entered != nil {
-			entered <- struct{}{}
+			select {
+			case entered <- struct{}{}:
+			case <-time.After(wait):
+			}
 		}
-		<-gate
+		select {
+		case <-gate:
+		case <-time.After(wait):
+		}
 	}
 	if fail != nil {
 		if l.written {
@@ -120,9 +129,73 @@ func seqID(n uint32) world.ID {
 
 var serviceID = world.ID{0x5e}
 
+// wait is how long a test waits for anything that must come: an answer, a
+// delivery, a goroutine's end. It bounds every wait, so a broken engine
+// fails the test with what it waited for instead of hanging it.
+const wait = 10 * time.Second
+
+// recv returns the next value from ch, or fails the test, naming what it
+// waited for, when none comes within wait.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("waited %s for %s", wait, what)
+		panic("unreachable")
+	}
+}
+
+// waitGroup waits for wg, or fails the test naming what it waited for.
+func waitGroup(t testing.TB, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, what)
+}
+
+// tryDo submits r and waits (at most wait) for its answer. It returns an
+// error instead of failing the test, so goroutines other than the test's
+// can use it (and report with t.Error).
+func tryDo(e *Engine, r Request) (Result, error) {
+	answer := make(chan Result, 1)
+	r.Done = func(res Result) { answer <- res }
+	if err := e.Submit(r); err != nil {
+		return Result{}, fmt.Errorf("submit %s: %w", r.Command.Kind, err)
+	}
+	select {
+	case res := <-answer:
+		return res, nil
+	case <-time.After(wait):
+		return Result{}, fmt.Errorf("no answer to %s within %s", r.Command.Kind, wait)
+	}
+}
+
+// tryMustDo is tryDo of c, with a refusal as an error.
+func tryMustDo(e *Engine, c world.Command) (uint64, error) {
+	res, err := tryDo(e, Request{Command: c})
+	if err == nil && res.Err != nil {
+		err = fmt.Errorf("%s refused: %v", c.Kind, res.Err)
+	}
+	return res.Revision, err
+}
+
+// ctxWait is a context that ends after wait, for calls that take one.
+func ctxWait(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func do(t testing.TB, e *Engine, c world.Command) Result {
 	t.Helper()
-	res, err := e.Do(context.Background(), Request{Command: c})
+	return doReq(t, e, Request{Command: c})
+}
+
+func doReq(t testing.TB, e *Engine, r Request) Result {
+	t.Helper()
+	res, err := tryDo(e, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +257,7 @@ func TestBatchIsOneCommitAndAnsweredAfterIt(t *testing.T) {
 	if err := e.Submit(Request{Command: createTask("first"), Done: done}); err != nil {
 		t.Fatal(err)
 	}
-	<-log.entered // the first batch (one command) is committing
+	recv(t, log.entered, "the first batch (one command) to reach the commit")
 	for i := 0; i < n; i++ {
 		if err := e.Submit(Request{Command: createTask(fmt.Sprint(i)), Done: done}); err != nil {
 			t.Fatal(err)
@@ -202,7 +275,7 @@ func TestBatchIsOneCommitAndAnsweredAfterIt(t *testing.T) {
 
 	seen := map[uint64]bool{}
 	for i := 0; i < n+1; i++ {
-		r := <-results
+		r := recv(t, results, fmt.Sprintf("answer %d of %d", i+1, n+1))
 		if r.Err != nil || seen[r.Revision] {
 			t.Fatalf("bad answer %+v", r)
 		}
@@ -223,9 +296,14 @@ func TestCommitPerCommandCommitsEachAlone(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); mustDo(t, e, createTask("t")) }()
+		go func() {
+			defer wg.Done()
+			if _, err := tryMustDo(e, createTask("t")); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "20 concurrent commands to be answered")
 	for _, n := range log.sizes {
 		if n != 1 {
 			t.Fatalf("a commit held %d records: %v", n, log.sizes)
@@ -236,7 +314,7 @@ func TestCommitPerCommandCommitsEachAlone(t *testing.T) {
 func TestSubscriberGetsEveryEventInOrder(t *testing.T) {
 	e := openEngine(t, openStore(t, filepath.Join(t.TempDir(), "save")), Options{})
 	sub := e.Subscribe(true)
-	ctx := context.Background()
+	ctx := ctxWait(t)
 	d, err := sub.Next(ctx)
 	if err != nil || d.Snapshot == nil || d.Snapshot.Revision != 0 {
 		t.Fatalf("first delivery: %+v, %v", d, err)
@@ -248,11 +326,14 @@ func TestSubscriberGetsEveryEventInOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
-				mustDo(t, e, createTask("t"))
+				if _, err := tryMustDo(e, createTask("t")); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		}()
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "8 writers of 25 commands each")
 	want := uint64(1)
 	for want <= 201 {
 		d, err := sub.Next(ctx)
@@ -295,7 +376,7 @@ func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
 	}
 	release()
 	for i := 0; i < 3; i++ {
-		r := <-results
+		r := recv(t, results, fmt.Sprintf("answer %d of the failed batch", i+1))
 		if r.Err == nil || r.Err.Code != world.CodeStorageUnavailable {
 			t.Fatalf("answer %d: %+v, want STORAGE_UNAVAILABLE", i, r)
 		}
@@ -321,7 +402,7 @@ func TestFailedCommitRollsBackAndDegrades(t *testing.T) {
 	if h := e.Health(); h.Degraded {
 		t.Fatalf("still degraded after a successful write: %+v", h)
 	}
-	d, err := sub.Next(context.Background())
+	d, err := sub.Next(ctxWait(t))
 	if err != nil || len(d.Events) != 1 || d.Events[0].Revision != rev {
 		t.Fatalf("after recovery got %+v, %v", d, err)
 	}
@@ -342,9 +423,9 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 		mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
 	}
 	origin := Origin{Client: world.ID{0xc1}, Request: 7}
-	retried, err := e.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
-	if err != nil || retried.Err != nil {
-		t.Fatal(err, retried.Err)
+	retried := doReq(t, e, Request{Command: createTask("sent once"), Origin: origin})
+	if retried.Err != nil {
+		t.Fatal(retried.Err)
 	}
 	acked := e.Revision()
 	want := state(t, e)
@@ -400,11 +481,11 @@ func TestFailedFsyncWritesAFreshFile(t *testing.T) {
 	// The fresh file carried the tail of the log, with the commands'
 	// origins: a retry of a command acknowledged before the failure is
 	// recognised, and a client resuming from before it gets the events.
-	res, err := e2.Do(context.Background(), Request{Command: createTask("sent once"), Origin: origin})
-	if err != nil || !res.Duplicate || res.Revision != retried.Revision {
-		t.Fatalf("retry after the restart: %+v %v, want a duplicate of %d", res, err, retried.Revision)
+	res := doReq(t, e2, Request{Command: createTask("sent once"), Origin: origin})
+	if !res.Duplicate || res.Revision != retried.Revision {
+		t.Fatalf("retry after the restart: %+v, want a duplicate of %d", res, retried.Revision)
 	}
-	d, err := e2.Resume(2, true).Next(context.Background())
+	d, err := e2.Resume(2, true).Next(ctxWait(t))
 	if err != nil || d.Snapshot != nil || len(d.Events) != int(rev-2) || d.Events[0].Revision != 3 {
 		t.Fatalf("resume from revision 2 after the restart: %d events, snapshot %v, %v", len(d.Events), d.Snapshot != nil, err)
 	}
@@ -461,6 +542,99 @@ func TestFailedSnapshotWritesAFreshFile(t *testing.T) {
 	}
 }
 
+// A save file deleted or replaced under the running engine is a failed
+// write: found at the next commit (whose commands are refused) or by the
+// periodic check, it makes the engine degraded, with the reason in words;
+// the next batch first writes a fresh file from memory at the path, and a
+// restart on the path finds every acknowledged command.
+func TestVanishedSaveFileIsWrittenAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		replaced, periodic bool
+	}{
+		{"deleted_found_at_commit", false, false},
+		{"replaced_found_at_commit", true, false},
+		{"deleted_found_by_the_check", false, true},
+		{"replaced_found_by_the_check", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "save")
+			st := openStore(t, path)
+			// No retry without a command, so the degraded state holds
+			// until the test sends one.
+			opts := Options{NewID: seqIDs(), RetryEvery: time.Hour, CheckEvery: time.Hour}
+			if tc.periodic {
+				opts.CheckEvery = 5 * time.Millisecond
+			}
+			e := openEngine(t, st, opts)
+			createService(t, e)
+			for i := range 5 {
+				mustDo(t, e, createTask(fmt.Sprint("kept ", i)))
+			}
+			acked := e.Revision()
+			want := state(t, e)
+
+			if tc.replaced {
+				other := openStore(t, filepath.Join(dir, "other"))
+				other.Close()
+				if err := os.Rename(filepath.Join(dir, "other"), path); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if tc.periodic {
+				eventually(t, "the engine to find the save file gone", func() bool { return e.Health().Degraded })
+			} else if res := do(t, e, createTask("lost")); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable {
+				t.Fatalf("a command committed to a file gone: %+v, want STORAGE_UNAVAILABLE", res)
+			}
+			h := e.Health()
+			what := map[bool]string{false: "was deleted", true: "was replaced by another file"}[tc.replaced]
+			if !h.Degraded || !strings.Contains(h.Reason, "the save file at "+path+" "+what+" under the running server") {
+				t.Fatalf("health %+v, want degraded: the save file at %s %s", h, path, what)
+			}
+			if e.Revision() != acked {
+				t.Fatalf("revision %d while the file is gone, want %d", e.Revision(), acked)
+			}
+
+			rev := mustDo(t, e, createTask("after"))
+			if rev != acked+1 {
+				t.Fatalf("first command after the fresh file at revision %d, want %d", rev, acked+1)
+			}
+			if h := e.Health(); h.Degraded {
+				t.Fatalf("still degraded after the fresh file: %+v", h)
+			}
+			if err := st.CheckFile(); err != nil {
+				t.Fatalf("the fresh file is not in place: %v", err)
+			}
+			e.Close()
+			st.Close()
+
+			e2 := openEngine(t, openStore(t, path), Options{})
+			got := state(t, e2)
+			titles := map[string]bool{}
+			for _, task := range got.Tasks {
+				titles[task.Title] = true
+			}
+			if e2.Revision() != rev || titles["lost"] || !titles["after"] || len(got.Tasks) != len(want.Tasks)+1 {
+				t.Fatalf("restarted at %d with %v, want %d: every acknowledged task and after", e2.Revision(), titles, rev)
+			}
+		})
+	}
+}
+
+// eventually polls cond until it holds, and fails the test naming what it
+// waited for when it does not within 10 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
+
 type snapshotFailLog struct{ testLog }
 
 func (l *snapshotFailLog) SaveSnapshot(uint64, []byte) error {
@@ -473,7 +647,7 @@ func TestResume(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		mustDo(t, e, createTask("t"))
 	}
-	ctx := context.Background()
+	ctx := ctxWait(t)
 	t.Run("from_the_tail", func(t *testing.T) {
 		sub := e.Resume(30, true)
 		var revs []uint64
@@ -527,18 +701,18 @@ func TestRetryIsAnsweredNotReapplied(t *testing.T) {
 	e := openEngine(t, st, Options{})
 	createService(t, e)
 	origin := Origin{Client: world.ID{0xc1}, Request: 7}
-	r1, err := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
-	if err != nil || r1.Err != nil {
-		t.Fatal(r1, err)
+	r1 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
+	if r1.Err != nil {
+		t.Fatal(r1)
 	}
-	r2, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	r2 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
 	if !r2.Duplicate || r2.Revision != r1.Revision || e.Revision() != r1.Revision {
 		t.Fatalf("retry answered %+v at revision %d; first was %+v", r2, e.Revision(), r1)
 	}
 	// The same after a restart: the pair is in the log.
 	e.Close()
 	e = openEngine(t, st, Options{})
-	r3, _ := e.Do(context.Background(), Request{Command: createTask("once"), Origin: origin})
+	r3 := doReq(t, e, Request{Command: createTask("once"), Origin: origin})
 	if !r3.Duplicate || r3.Revision != r1.Revision {
 		t.Fatalf("retry after restart answered %+v", r3)
 	}
@@ -601,7 +775,7 @@ func TestFullQueueIsRefusedNotBlocked(t *testing.T) {
 	log.gate, log.entered = make(chan struct{}), make(chan struct{}, 1)
 	log.mu.Unlock()
 	e.Submit(Request{Command: createTask("held")})
-	<-log.entered
+	recv(t, log.entered, "the held command to reach the commit")
 	var refused int
 	for i := 0; i < 10; i++ {
 		if err := e.Submit(Request{Command: createTask("t")}); errors.Is(err, ErrOverloaded) {
@@ -620,17 +794,21 @@ func TestFullQueueIsRefusedNotBlocked(t *testing.T) {
 // pause holds the engine's goroutine until the returned func is called, so
 // that commands submitted meanwhile form one batch.
 func pause(t testing.TB, e *Engine) (release func()) {
+	t.Helper()
 	entered, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // a test that fails while paused must not hold the engine for ever
 	go e.Read(context.Background(), func(*world.World) { close(entered); <-held })
-	<-entered
-	return func() { close(held) }
+	recv(t, entered, "the engine to run the pausing read")
+	return release
 }
 
 // seqIDOf returns the id of the task created at rev.
 func seqIDOf(t testing.TB, e *Engine, rev uint64) world.ID {
 	t.Helper()
 	var id world.ID
-	e.Read(context.Background(), func(w *world.World) {
+	e.Read(ctxWait(t), func(w *world.World) {
 		for _, task := range w.Tasks() {
 			if task.Created == rev {
 				id = task.ID
@@ -645,7 +823,7 @@ func seqIDOf(t testing.TB, e *Engine, rev uint64) world.ID {
 
 func state(t testing.TB, e *Engine) world.State {
 	var st world.State
-	if err := e.Read(context.Background(), func(w *world.World) { st = w.State() }); err != nil {
+	if err := e.Read(ctxWait(t), func(w *world.World) { st = w.State() }); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -672,7 +850,7 @@ func TestEventIsPublishedBeforeTheAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !<-published {
+	if !recv(t, published, "the answer to the command") {
 		t.Fatal("the command was answered before its event was published")
 	}
 }
@@ -699,7 +877,7 @@ func TestStageTimings(t *testing.T) {
 		}
 		// Three batches: the service, the task, the refused command.
 		for i := range 3 {
-			b := <-batches
+			b := recv(t, batches, fmt.Sprintf("batch %d's report", i+1))
 			if b.Commands != 1 || (i < 2 && b.Commit <= 0) || (i < 2) != (b.Events == 1) {
 				t.Fatalf("batch %d: %+v", i, b)
 			}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -51,7 +50,7 @@ func TestVerify(t *testing.T) {
 	t.Run("fresh file", func(t *testing.T) {
 		st := build("fresh", Options{}, 3)
 		e := openEngine(t, st, Options{})
-		snap, err := e.Snapshot(context.Background(), true)
+		snap, err := e.Snapshot(ctxWait(t), true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"txxt/engine"
 	"txxt/server"
@@ -113,7 +114,10 @@ func storageFailure(t *testing.T, written bool) {
 	}
 	// The other client gets the event, and (within a second) the news.
 	var gotEvent, gotOK bool
-	for !gotEvent || !gotOK {
+	for deadline := time.Now().Add(wait); !gotEvent || !gotOK; {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for the event (%v) and ServerState ok (%v) after recovery", wait, gotEvent, gotOK)
+		}
 		_, f := b.read()
 		switch {
 		case f.Type == wire.TypeServiceCreated:
@@ -152,7 +156,10 @@ func storageFailure(t *testing.T, written bool) {
 // no event may come on the way.
 func waitState(t *testing.T, c *client, state uint8, reason string) {
 	t.Helper()
-	for {
+	for deadline := time.Now().Add(wait); ; { // control frames keep coming: bound the whole wait
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for ServerState %d saying %q", wait, state, reason)
+		}
 		_, f := c.read()
 		if wire.IsEvent(f.Type) {
 			t.Fatalf("an event (0x%02x) was broadcast while waiting for state %d", f.Type, state)

@@ -723,14 +723,17 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		nc.Close()
 		return nil, nil, err
 	}
-	// Bytes the client sent after its request are in the old reader.
+	// Bytes the client sent after its request (its first frames, when it
+	// writes at once) are in the old reader. They must be in the new
+	// reader's buffer, not behind it: the library takes what is buffered
+	// and reads the rest from nc itself.
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	in := io.Reader(nc)
+	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), max(connBuffer, len(early)))
 	if len(early) > 0 {
-		in = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
+		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
 	w.out = &corkedConn{Conn: nc}
-	return nc, bufio.NewReadWriter(bufio.NewReaderSize(in, connBuffer), bufio.NewWriterSize(w.out, connBuffer)), nil
+	return nc, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
 }
 
 // corkedConn is the socket under the WebSocket library's writes. While the

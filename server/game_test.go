@@ -394,7 +394,11 @@ func TestStalledClientDoesNotStopOthers(t *testing.T) {
 		}
 		want++
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatalf("waited %s for the 64 writers to end", wait)
+	}
 	// The server gave up on the stalled client.
 	eventually(t, "the stalled connection is closed", func() bool { return h.status()["connections"].(float64) == 1 })
 	runtime.GC()

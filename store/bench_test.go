@@ -97,3 +97,18 @@ func BenchmarkOpen100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/(1<<20), "MiB")
 }
+
+// BenchmarkCheckFile is what Append adds to every commit to check that
+// the save file is still at its path: one stat.
+func BenchmarkCheckFile(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "save"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for b.Loop() {
+		if err := s.CheckFile(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

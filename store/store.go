@@ -27,6 +27,8 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -88,6 +90,9 @@ type Options struct {
 	// Timeout is how long Open waits for another process's lock on the
 	// file (default 1s).
 	Timeout time.Duration
+	// Logger hears what the store does on its own: a file found in the
+	// save file's place moved aside by Rewrite (default: discard).
+	Logger *slog.Logger
 }
 
 // Store is an open save file.
@@ -96,6 +101,7 @@ type Store struct {
 	// replaces the file, holds it for writing.
 	mu      sync.RWMutex
 	db      *bolt.DB
+	file    os.FileInfo // the identity (device, inode) of the file db has open; guarded by mu
 	opts    Options
 	path    string
 	created bool
@@ -109,6 +115,9 @@ type Store struct {
 func Open(path string, opts Options) (s *Store, err error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	created := false
 	switch fi, err := os.Stat(path); {
@@ -136,7 +145,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%s: %v: %w", path, r, ErrDamaged)
 		}
 	}()
-	db, err := openBolt(path, opts)
+	db, file, err := openBolt(path, opts)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another process (is a txxt server running on it?)", path)
@@ -146,7 +155,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 		}
 		return nil, err
 	}
-	s = &Store{db: db, opts: opts, path: path, created: created}
+	s = &Store{db: db, file: file, opts: opts, path: path, created: created}
 	if created {
 		err = s.initialise()
 	} else if err = s.verify(); err == nil {
@@ -165,8 +174,70 @@ func Open(path string, opts Options) (s *Store, err error) {
 	return s, nil
 }
 
-func openBolt(path string, opts Options) (*bolt.DB, error) {
-	return bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+// openBolt opens the bbolt file at path and returns the identity of the
+// file it opened, taken from bbolt's own descriptor (not from the path,
+// which another process may change at any moment).
+func openBolt(path string, opts Options) (*bolt.DB, os.FileInfo, error) {
+	var opened *os.File
+	open := func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, mode)
+		if opened == nil { // the first call is bolt.Open's; later ones are not the db's file
+			opened = f
+		}
+		return f, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, OpenFile: open})
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := opened.Stat()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, fi, nil
+}
+
+// FileGoneError says that the file at the store's path is no longer the
+// file the store has open: it was deleted, or another file was put in its
+// place. What the store writes then goes to a file nobody will find after
+// the process exits, so the writer must stop acknowledging and write a
+// fresh file (Rewrite).
+type FileGoneError struct {
+	Path     string
+	Replaced bool // another file is at Path; false: nothing is
+}
+
+func (e *FileGoneError) Error() string {
+	if e.Replaced {
+		return "the save file at " + e.Path + " was replaced by another file under the running server"
+	}
+	return "the save file at " + e.Path + " was deleted under the running server"
+}
+
+// CheckFile reports whether the file at the store's path is still the file
+// the store has open (same device and inode): a *FileGoneError when it was
+// deleted or replaced, another error when the path cannot be looked at.
+// It costs one stat. Append checks it after every commit; a writer calls
+// it now and then to notice a file gone while nothing is written.
+func (s *Store) CheckFile() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.checkFile()
+}
+
+// checkFile is CheckFile with mu held.
+func (s *Store) checkFile() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &FileGoneError{Path: s.path}
+	case err != nil:
+		return fmt.Errorf("check that the save file is still at %s: %w", s.path, err)
+	case !os.SameFile(fi, s.file):
+		return &FileGoneError{Path: s.path, Replaced: true}
+	}
+	return nil
 }
 
 // view and update run fn in a read or a write transaction on the current file.
@@ -419,8 +490,12 @@ func revKey(rev uint64) []byte {
 
 // Append makes recs durable in one transaction (one commit, one fsync of
 // data and one of meta, as bbolt commits). The records must continue the
-// log: the first at LastRevision+1, each the previous plus one. On error
-// nothing was written and LastRevision is unchanged.
+// log: the first at LastRevision+1, each the previous plus one. After the
+// commit it checks that the file is still at the store's path
+// (CheckFile): a commit to a file that was deleted or replaced is durable
+// only until the process exits, so it is an error too. On error
+// LastRevision is unchanged and the records must be taken as not written
+// (they may have reached the file, or a file no longer at the path).
 func (s *Store) Append(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -431,7 +506,8 @@ func (s *Store) Append(recs []Record) error {
 			return fmt.Errorf("append revision %d after %d: %w", recs[i].Revision, last+uint64(i), ErrGap)
 		}
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	s.mu.RLock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
 		b.FillPercent = 1 // keys only grow: pack pages full
 		for i := range recs {
@@ -441,6 +517,12 @@ func (s *Store) Append(recs []Record) error {
 		}
 		return nil
 	})
+	if err == nil {
+		// After the commit, not before: a file deleted before the commit
+		// returned is found here, before anyone is told it is durable.
+		err = s.checkFile()
+	}
+	s.mu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("append revisions %d to %d: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
 	}
@@ -641,18 +723,24 @@ func (s *Store) Compact(keepAfter uint64) error {
 
 // Rewrite replaces the save file with a fresh one that holds snapshot as the
 // world at rev, tail as its log (the newest records, ending at rev; may be
-// empty), and the server's tables. It is how a store whose write failed is trusted again: after a
-// failed fsync, Linux may have marked unwritten pages clean while keeping
-// their new content, so what the old file reads back is not what is on
-// disk. The world (snapshot) comes from the caller's memory, not from the
-// file; the tables are copied as the open file reads them, since they hold
-// what the server last wrote.
+// empty), and the server's tables. It is how a store whose write failed is
+// trusted again: after a failed fsync, Linux may have marked unwritten
+// pages clean while keeping their new content, so what the old file reads
+// back is not what is on disk. It is also how a store whose file was
+// deleted or replaced under it (CheckFile) gets a file at its path again.
+// The world (snapshot) comes from the caller's memory, not from the file;
+// the tables are copied as the open file reads them, since they hold what
+// the server last wrote.
 //
 // The fresh file is written beside the old one, committed (fsynced), and
 // renamed over it; the directory is fsynced, and only then does the store
-// switch to it. On error the store is unchanged and the old file in place,
-// unless the rename was done and reopening failed: then the error says so
-// and a later Rewrite starts again.
+// switch to it. Another file found at the path (not the store's own) is
+// never destroyed: it is moved aside to PATH.replaced-TIME first, and when
+// another process holds it locked (a second server started on the path),
+// Rewrite leaves everything as it is and says so. On error the store is
+// unchanged and the old file in place, unless the rename was done and
+// reopening failed: then the error says so and a later Rewrite starts
+// again.
 func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
 	for i := range tail {
 		if want := rev - uint64(len(tail)-1-i); tail[i].Revision != want {
@@ -661,10 +749,25 @@ func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	foreign, err := s.lockForeign()
+	if err != nil {
+		return err
+	}
+	if foreign != nil {
+		defer foreign.Close() // holds its lock until the fresh file is in place
+	}
 	tmp := s.path + ".fresh"
 	if err := s.writeFresh(tmp, rev, snapshot, tail); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write a fresh save file: %w", err)
+	}
+	if foreign != nil {
+		aside := s.path + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := os.Rename(s.path, aside); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("move the file found at %s aside: %w", s.path, err)
+		}
+		s.opts.Logger.Warn("moved the file found in the save file's place aside", "path", s.path, "to", aside)
 	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		os.Remove(tmp)
@@ -673,12 +776,12 @@ func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
 	if err := syncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("sync the save file's directory: %w", err)
 	}
-	db, err := openBolt(s.path, s.opts)
+	db, file, err := openBolt(s.path, s.opts)
 	if err != nil {
 		return fmt.Errorf("open the fresh save file: %w", err)
 	}
 	old := s.db
-	s.db = db
+	s.db, s.file = db, file
 	old.Close()
 	s.first.Store(0)
 	if len(tail) > 0 {
@@ -688,9 +791,39 @@ func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
 	return nil
 }
 
+// lockForeign returns the file at the store's path, opened and locked,
+// when it is another file than the store's own (nil when it is the
+// store's, or when there is none). It refuses one that another process
+// holds locked: bbolt locks the file it has open, so that is a server
+// running on it. mu held.
+func (s *Store) lockForeign() (*os.File, error) {
+	err := s.checkFile()
+	var gone *FileGoneError
+	switch {
+	case err == nil:
+		return nil, nil
+	case !errors.As(err, &gone):
+		return nil, err
+	case !gone.Replaced:
+		return nil, nil
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w, and it cannot be opened: %w", gone, err)
+	}
+	if err := tryLock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w, and another process holds that file locked (is a second txxt server running on it?), so it is left as it is: %w", gone, err)
+	}
+	return f, nil
+}
+
 func (s *Store) writeFresh(path string, rev uint64, snapshot []byte, tail []Record) error {
 	os.Remove(path) // a leftover of an earlier attempt
-	db, err := openBolt(path, s.opts)
+	db, _, err := openBolt(path, s.opts)
 	if err != nil {
 		return err
 	}

@@ -425,8 +425,13 @@ func TestRewrite(t *testing.T) {
 	if err := s.Rewrite(48, []byte("world at 48"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("a table write during Rewrite: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a table write during Rewrite: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10 s for the table writes during Rewrite to end")
 	}
 	after, _ := os.Stat(path)
 	if os.SameFile(before, after) {
@@ -503,5 +508,100 @@ func TestRewriteFailureChangesNothing(t *testing.T) {
 	}
 	if err := s.Append(records(6, 6)); err != nil {
 		t.Fatalf("the store is unusable after a failed Rewrite: %v", err)
+	}
+}
+
+// A save file deleted or replaced under an open store is found at the next
+// commit and by CheckFile; Rewrite then puts a fresh file at the path, and
+// never destroys the file it finds there: it moves it aside, or, when
+// another store (a second server) holds that file, leaves it alone.
+func TestFileGone(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		replaced bool
+		locked   bool // the replacing file is held by another open store
+	}{
+		{"deleted", false, false},
+		{"replaced", true, false},
+		{"replaced_by_a_file_in_use", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "save")
+			s := open(t, path)
+			if err := s.Append(records(1, 5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CheckFile(); err != nil {
+				t.Fatalf("CheckFile of a file in place: %v", err)
+			}
+			s.Table("users").Put("alice", []byte("hash"))
+
+			var other *Store
+			if tc.replaced {
+				otherPath := filepath.Join(dir, "other")
+				other = open(t, otherPath)
+				if err := other.Append(records(1, 2)); err != nil {
+					t.Fatal(err)
+				}
+				if !tc.locked {
+					other.Close()
+				}
+				if err := os.Rename(otherPath, path); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+
+			var gone *FileGoneError
+			err := s.CheckFile()
+			if !errors.As(err, &gone) || gone.Replaced != tc.replaced || !strings.Contains(err.Error(), path) {
+				t.Fatalf("CheckFile: %v, want a FileGoneError (replaced %v) naming %s", err, tc.replaced, path)
+			}
+			err = s.Append(records(6, 6))
+			if !errors.As(err, &gone) || s.LastRevision() != 5 {
+				t.Fatalf("Append to a file gone: %v, last revision %d (want a FileGoneError, 5)", err, s.LastRevision())
+			}
+
+			if tc.locked {
+				err := s.Rewrite(5, []byte("world at 5"), records(1, 5))
+				if err == nil || !strings.Contains(err.Error(), "another process holds") {
+					t.Fatalf("Rewrite over a file another store holds: %v", err)
+				}
+				if fi, _ := os.Stat(path); !os.SameFile(fi, other.file) {
+					t.Fatal("Rewrite touched the file another store holds")
+				}
+				other.Close()
+			}
+			if err := s.Rewrite(5, []byte("world at 5"), records(1, 5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CheckFile(); err != nil {
+				t.Fatalf("CheckFile after Rewrite: %v", err)
+			}
+			if err := s.Append(records(6, 6)); err != nil {
+				t.Fatalf("Append after Rewrite: %v", err)
+			}
+			aside, _ := filepath.Glob(path + ".replaced-*")
+			if len(aside) != map[bool]int{false: 0, true: 1}[tc.replaced] {
+				t.Fatalf("files moved aside: %v", aside)
+			}
+			if tc.replaced {
+				// The file found in the save file's place is kept whole.
+				o := open(t, aside[0])
+				if o.LastRevision() != 2 {
+					t.Fatalf("the file moved aside holds revision %d, want 2", o.LastRevision())
+				}
+			}
+			s.Close()
+			s2 := open(t, path)
+			if s2.LastRevision() != 6 || !equalRecords(readAll(t, s2, 0), records(1, 6)) {
+				t.Fatalf("reopened at %d", s2.LastRevision())
+			}
+			if v, _ := s2.Table("users").Get("alice"); string(v) != "hash" {
+				t.Fatalf("a table lost in the fresh file: %q", v)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -41,7 +42,12 @@ func refused(err error) error {
 
 // openSaveFile opens the save file at path for the subcommands.
 func openSaveFile(path string) (*store.Store, error) {
-	st, err := store.Open(path, store.Options{Timeout: time.Second})
+	return openSaveFileLogged(path, nil)
+}
+
+// openSaveFileLogged is openSaveFile with the store's logger (nil: none).
+func openSaveFileLogged(path string, logger *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(path, store.Options{Timeout: time.Second, Logger: logger})
 	if err != nil {
 		return nil, refused(fmt.Errorf("open save file %s: %w", path, err))
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,28 +22,38 @@ import (
 // acknowledged up to the copy's revision, none after.
 func TestBackupWhileWritingAndRestore(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
-	srv, err := spawnServerOn(ctx, filepath.Join(dir, "live.db"), nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := spawnTest(t, filepath.Join(dir, "live.db"))
 	target, err := lab.Login(ctx, srv.url, "demo", "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two writers until the server stops. A writer that ends before it
+	// (a refusal, an answer that does not come) sends why it ended.
 	var mu sync.Mutex
 	var all []acked
 	var wg sync.WaitGroup
+	var stopped atomic.Bool
+	ended := make(chan error, 2)
 	for w := range 2 {
 		wg.Go(func() {
-			write(srv.url, target.Token, fmt.Sprint("w", w), func(a acked) { mu.Lock(); all = append(all, a); mu.Unlock() })
+			err := write(srv.url, target.Token, fmt.Sprint("w", w), func(a acked) { mu.Lock(); all = append(all, a); mu.Unlock() })
+			if !stopped.Load() {
+				ended <- err
+			}
 		})
 	}
-	for n := 0; n < 50; time.Sleep(10 * time.Millisecond) { // some writes first
-		mu.Lock()
-		n = len(all)
-		mu.Unlock()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(all) }
+	for deadline := time.Now().Add(time.Minute); count() < 50; time.Sleep(10 * time.Millisecond) { // some writes first
+		select {
+		case err := <-ended:
+			t.Fatalf("a writer ended after %d acknowledged writes, before the backup: %v", count(), err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for 50 acknowledged writes: %d", count())
+		}
 	}
 
 	out := filepath.Join(dir, "backup.db")
@@ -56,8 +66,14 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 		t.Fatalf("backup printed:\n%s", stdout.String())
 	}
 	rev, _ := strconv.ParseUint(m[1], 10, 64)
+	select {
+	case err := <-ended:
+		t.Fatalf("a writer ended during the backup: %v", err)
+	default:
+	}
+	stopped.Store(true)
 	srv.stop() // the writers end with their connections
-	wg.Wait()
+	waitGroup(t, &wg, 2*answerWait, "the writers to end with the server")
 	if _, err := os.Stat(out + ".partial"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the partial copy is left behind: %v", err)
 	}
@@ -68,11 +84,7 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 	}
 
 	// Restore: serve the copy.
-	restored, err := spawnServerOn(ctx, out, nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer restored.stop()
+	restored := spawnTest(t, out)
 	login, err := lab.Login(ctx, restored.url, "demo", "demo") // the tables came along
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +136,10 @@ func TestDamagedFileIsRefused(t *testing.T) {
 			{"backup", "--data", path, filepath.Join(dir, "copy.db")},
 		} {
 			stderr.Reset()
-			err := run(context.Background(), args, env(nil), nil, &stdout, &stderr)
+			// Bounded: a serve that took the file would run until its context ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := run(ctx, args, env(nil), nil, &stdout, &stderr)
+			cancel()
 			var code exitCode
 			if !errors.As(err, &code) || code != exitDamaged || !strings.Contains(err.Error(), "left as it is") {
 				t.Errorf("%s %s: %v (want exit status 4)", args[0], name, err)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,19 +40,17 @@ type acked struct {
 // log gives the world the server booted from its snapshot.
 func TestCrashSafety(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
-	ctx := context.Background()
 	var mu sync.Mutex
 	var all []acked
 	var token string
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	start := time.Now()
 	for k := 0; k <= *crashKills; k++ {
-		srv, err := spawnServerOn(ctx, path, nil, io.Discard)
-		if err != nil {
-			t.Fatalf("start %d: %v", k, err)
-		}
+		srv := spawnTest(t, path)
 		if token == "" { // the session survives the kills: it is in the save file
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			target, err := lab.Login(ctx, srv.url, "demo", "demo")
+			cancel()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,62 +74,87 @@ func TestCrashSafety(t *testing.T) {
 		}
 
 		// Four writers, then SIGKILL at a random moment while they write.
+		// A writer ends when the kill closes its connection; one that ends
+		// before the kill says why and fails the test.
 		var wg sync.WaitGroup
+		var killed atomic.Bool
 		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				write(srv.url, token, fmt.Sprintf("k%d-w%d", k, w), func(a acked) {
+			wg.Go(func() {
+				err := write(srv.url, token, fmt.Sprintf("k%d-w%d", k, w), func(a acked) {
 					mu.Lock()
 					all = append(all, a)
 					mu.Unlock()
 				})
-			}()
+				if !killed.Load() {
+					t.Errorf("before kill %d: %v", k, err)
+				}
+			})
 		}
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
+		killed.Store(true)
 		srv.cmd.Process.Kill()
 		srv.cmd.Wait()
-		wg.Wait()
+		waitGroup(t, &wg, 2*answerWait, fmt.Sprintf("the writers to end after kill %d", k))
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
 	verifyLog(t, store.TeamFile(path, server.DemoTeam), all)
 	t.Logf("%d kills, %d acknowledged commands, every one kept at its revision (%s)", *crashKills, len(all), time.Since(start).Round(time.Millisecond))
 }
 
-// write creates services named prefix-N one after another until the
-// connection dies, reporting each acknowledgement.
-func write(url, token, prefix string, ack func(acked)) {
-	ctx := context.Background()
+// answerWait bounds the wait for each answer a writer waits for.
+const answerWait = 30 * time.Second
+
+// write creates services named prefix-N one after another, reporting each
+// acknowledgement, until something stops it, and returns what did: the
+// connection ending (as when the server is killed or stopped), a command
+// refused, or an answer that did not come within answerWait.
+func write(url, token, prefix string, ack func(acked)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/api/game", &websocket.DialOptions{
 		Subprotocols: []string{wire.Subprotocol},
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
 	})
+	cancel()
 	if err != nil {
-		return
+		return fmt.Errorf("writer %s: connect: %w", prefix, err)
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(-1)
 	for n := uint32(1); ; n++ {
 		name := fmt.Sprintf("%s-%d", prefix, n)
-		cmd := world.Command{Kind: world.CmdCreateService, Text: name}
-		if ws.Write(ctx, websocket.MessageBinary, wire.AppendCommand(nil, true, n, &cmd)) != nil {
-			return
+		rev, err := writeOne(ws, n, name)
+		if err != nil {
+			return fmt.Errorf("writer %s: %s: %w", prefix, name, err)
 		}
-		for {
-			_, raw, err := ws.Read(ctx)
-			if err != nil {
-				return
-			}
-			f, err := wire.DecodeServerFrame(raw, true)
-			if err != nil {
-				return
-			}
-			if f.Type == wire.TypeAck && f.Ack.Request == n {
-				ack(acked{name: name, rev: f.Ack.Revision})
-				break
-			}
-			if f.Type == wire.TypeError && f.Error.Request == n {
-				return
-			}
+		ack(acked{name: name, rev: rev})
+	}
+}
+
+// writeOne sends one CreateService as request n and returns the revision
+// of its Ack.
+func writeOne(ws *websocket.Conn, n uint32, name string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
+	defer cancel()
+	cmd := world.Command{Kind: world.CmdCreateService, Text: name}
+	if err := ws.Write(ctx, websocket.MessageBinary, wire.AppendCommand(nil, true, n, &cmd)); err != nil {
+		return 0, fmt.Errorf("send: %w", err)
+	}
+	for {
+		_, raw, err := ws.Read(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("waiting for the answer: %w", err)
+		}
+		f, err := wire.DecodeServerFrame(raw, true)
+		if err != nil {
+			return 0, fmt.Errorf("a frame that does not decode: %w", err)
+		}
+		if f.Type == wire.TypeAck && f.Ack.Request == n {
+			return f.Ack.Revision, nil
+		}
+		if f.Type == wire.TypeError && f.Error.Request == n {
+			return 0, fmt.Errorf("refused: %s %s", f.Error.Code, f.Error.Message)
 		}
 	}
 }

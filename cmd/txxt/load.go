@@ -257,6 +257,7 @@ func spawnServerOn(ctx context.Context, data string, extra []string, stderr io.W
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), spawnEnv+"=1")
 	cmd.Stderr = stderr
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -37,10 +37,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// load runs txxt load with args; it must end within two minutes (its
+// runs are of a second or a few dozen commands).
 func load(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	var out, errb syncBuffer
-	err := run(context.Background(), append([]string{"load"}, args...), env(nil), strings.NewReader(""), &out, &errb)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"load"}, args...), env(nil), strings.NewReader(""), &out, &errb)
+	}()
+	err := recv(t, done, 2*time.Minute+30*time.Second, fmt.Sprintf("txxt load %s to end", strings.Join(args, " ")))
 	if err != nil {
 		t.Logf("stderr:\n%s", errb.String())
 	}

@@ -126,7 +126,7 @@ func TestServeDemo(t *testing.T) {
 			break
 		}
 	}
-	if err := <-done; err != nil {
+	if err := recv(t, done, 30*time.Second, "serve to return after SIGINT"); err != nil {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 
@@ -143,7 +143,7 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 	stop2()
-	if err := <-done2; err != nil {
+	if err := recv(t, done2, 30*time.Second, "the second serve to return after SIGINT"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out2.String(), "not seeded") {
@@ -232,7 +232,7 @@ func TestServePprof(t *testing.T) {
 		}
 	}
 	stop()
-	if err := <-done; err != nil {
+	if err := recv(t, done, 30*time.Second, "serve --pprof to return after SIGINT"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -260,7 +260,7 @@ func TestServeMaxConnsPerHost(t *testing.T) {
 			}()
 			defer func() {
 				stop()
-				if err := <-done; err != nil {
+				if err := recv(t, done, 30*time.Second, "serve to return after SIGINT"); err != nil {
 					t.Errorf("serve: %v\n%s", err, stderr.String())
 				}
 			}()

@@ -82,13 +82,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	accounts, err := openSaveFile(filepath.Join(dir, store.AccountsFile))
+	accounts, err := openSaveFileLogged(filepath.Join(dir, store.AccountsFile), logger)
 	if err != nil {
 		return err
 	}
 	defer accounts.Close()
 	open := func(slug string) (*engine.Engine, *store.Store, error) {
-		st, err := openSaveFile(store.TeamFile(dir, slug))
+		st, err := openSaveFileLogged(store.TeamFile(dir, slug), logger.With("team", slug))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -24,27 +24,41 @@ const BOB = 'bob-the-tester';
 let dir, bin, db, addr, url, server, log, browser, A, B;
 const pageErrors = [];
 
-/** Starts `txxt serve` on addr (127.0.0.1:0 the first time) and resolves with its URL. */
+// The server dies with this process on every way out: a normal end, an
+// uncaught error (both run 'exit' handlers), and SIGINT or SIGTERM (which
+// would skip them). Only a SIGKILL of node itself cannot be caught.
+process.on('exit', () => server?.kill('SIGKILL'));
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => { server?.kill('SIGKILL'); process.exit(128 + (sig === 'SIGINT' ? 2 : 15)); });
+}
+
+/** Starts `txxt serve` on addr (127.0.0.1:0 the first time) and resolves with its URL within 30 s. */
 function serve(extra = []) {
   return new Promise((resolve, reject) => {
     server = spawn(bin, ['serve', '--data', db, '--addr', addr, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.stderr.pipe(log, { end: false });
+    const timer = setTimeout(() => {
+      server.kill('SIGKILL');
+      reject(new Error('txxt serve printed no address within 30 s'));
+    }, 30000);
     let out = '';
     server.stdout.on('data', (b) => {
       out += b;
       log.write(b);
       const m = /at (http:\/\/[^\s]+?)\/?\n/.exec(out);
-      if (m) resolve(m[1]);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
     });
-    server.on('exit', (code) => reject(new Error(`txxt serve exited with ${code} before serving`)));
+    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`txxt serve exited with ${code} before serving`)); });
   });
 }
 
+/** Stops the server: SIGTERM, then SIGKILL when it has not exited within 10 s. */
 function stop() {
   return new Promise((resolve) => {
-    if (!server || server.exitCode !== null) return resolve();
+    if (!server || server.exitCode !== null || server.signalCode !== null) return resolve();
+    const timer = setTimeout(() => server.kill('SIGKILL'), 10000);
     server.removeAllListeners('exit');
-    server.on('exit', resolve);
+    server.on('exit', () => { clearTimeout(timer); resolve(); });
     server.kill('SIGTERM');
   });
 }
@@ -73,7 +87,7 @@ function until(page, id, fn, what) {
 
 /** Waits until the page's copy is at the server's revision. */
 async function caughtUp(page) {
-  const { revision } = await (await fetch(`${url}/api/status`)).json();
+  const { revision } = await (await fetch(`${url}/api/status`, { signal: AbortSignal.timeout(10000) })).json();
   await page.waitForFunction((r) => window.txxt.world.revision === r, revision, { timeout: 10000 })
     .catch(async () => assert.fail(`the page is at ${await page.evaluate(() => window.txxt.world.revision)}, the server at ${revision}`));
 }
@@ -119,8 +133,8 @@ before(async () => {
   await stop();
   execFileSync(bin, ['user', 'add', '--data', db, BOB], { input: 'bob-password\n' });
   url = await serve();
-  browser = await chromium.launch({ executablePath: CHROMIUM });
-});
+  browser = await chromium.launch({ executablePath: CHROMIUM, timeout: 60000 });
+}, { timeout: 300000 }); // the go build comes first
 
 after(async () => {
   // The last state of both pages, for whoever reads a failure.
@@ -129,7 +143,7 @@ after(async () => {
   await stop();
   log?.end();
   if (dir) rmSync(dir, { recursive: true, force: true });
-});
+}, { timeout: 60000 });
 
 test('a wrong password is refused with a message; the right one opens the week', async () => {
   const ctx = await browser.newContext();
@@ -368,6 +382,6 @@ test('a page whose server speaks another protocol version is told to reload', as
 test('log out ends the session and shows the login page', async () => {
   await B.click('#logout');
   await B.waitForSelector('#login:not([hidden])');
-  const r = await B.evaluate(() => fetch('/api/settings').then((r) => r.status));
+  const r = await B.evaluate(() => fetch('/api/settings', { signal: AbortSignal.timeout(10000) }).then((r) => r.status));
   assert.equal(r, 401);
 });
