@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -496,4 +497,144 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("a command after the change: %+v, want FORBIDDEN", f)
 		}
 	})
+}
+
+// TestFirstRun walks a new server's first run over HTTP and the game
+// endpoint: the setup link claims it once, its admin makes a service and
+// an invitation, the invited user joins, logs in and schedules a task, and
+// the admin's open page sees it as it happens.
+func TestFirstRun(t *testing.T) {
+	d := startDeployment(t)
+	needed := func() bool {
+		t.Helper()
+		res, body := d.do("GET", "/api/setup", "", nil)
+		var out struct{ Needed bool }
+		if res.StatusCode != 200 || json.Unmarshal(body, &out) != nil {
+			t.Fatalf("GET /api/setup: %d %s", res.StatusCode, body)
+		}
+		return out.Needed
+	}
+	if !needed() {
+		t.Fatal("a server with no team says it needs no setup")
+	}
+	link, err := d.srv.SetupLink(d.hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(link)
+	if err != nil || u.Path != "/setup" || u.Query().Get("token") == "" {
+		t.Fatalf("setup link %q", link)
+	}
+	token := u.Query().Get("token")
+	setup := func(tok string) (*http.Response, []byte) {
+		return d.do("POST", "/api/setup", "", map[string]string{"token": tok, "team": "Ops Berlin", "username": "ann", "password": "ann-password"})
+	}
+
+	res, body := setup(token[:len(token)-2] + "xx")
+	if res.StatusCode != 403 || errorCode(body) != "UNAUTHORIZED" {
+		t.Fatalf("setup with a wrong token: %d %s, want 403 UNAUTHORIZED", res.StatusCode, body)
+	}
+	if !needed() {
+		t.Fatal("a refused setup set the server up")
+	}
+	if _, err := d.srv.Accounts().Get("ann"); err == nil {
+		t.Fatal("a refused setup made the account")
+	}
+
+	res, body = setup(token)
+	if res.StatusCode != 200 {
+		t.Fatalf("setup: %d %s", res.StatusCode, body)
+	}
+	var done struct {
+		Token string
+		URL   string
+		Team  struct{ Slug string }
+	}
+	json.Unmarshal(body, &done)
+	if done.Team.Slug != "ops-berlin" || done.URL != "/t/ops-berlin/" || done.Token == "" {
+		t.Fatalf("setup answered %s", body)
+	}
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "txxt_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.Value != done.Token || !cookie.HttpOnly {
+		t.Fatalf("setup set no session cookie: %v", res.Header["Set-Cookie"])
+	}
+	if needed() {
+		t.Fatal("the server still needs a setup")
+	}
+	if res, body := setup(token); res.StatusCode != 403 {
+		t.Fatalf("the same setup token again: %d %s, want 403", res.StatusCode, body)
+	}
+	// The cookie is a login.
+	res, body = d.request("GET", "/api/me", "", nil, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}})
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"role":"admin"`) {
+		t.Fatalf("GET /api/me with the setup's cookie: %d %s", res.StatusCode, body)
+	}
+
+	ann := done.Token
+	team := "/t/ops-berlin"
+	res, body = d.do("POST", team+"/api/services", ann, map[string]string{"name": "Billing"})
+	if res.StatusCode != 200 {
+		t.Fatalf("create a service: %d %s", res.StatusCode, body)
+	}
+	var svc struct{ ID world.ID }
+	json.Unmarshal(body, &svc)
+	res, body = d.do("POST", team+"/api/invites", ann, map[string]string{"role": "member"})
+	if res.StatusCode != 200 {
+		t.Fatalf("invite: %d %s", res.StatusCode, body)
+	}
+	var inv struct{ Token, URL string }
+	json.Unmarshal(body, &inv)
+	if !strings.HasSuffix(inv.URL, "/invite?token="+inv.Token) {
+		t.Fatalf("invitation link %q", inv.URL)
+	}
+	annPage := d.mustDial(team, ann)
+	annPage.handshake()
+
+	res, body = d.do("POST", "/api/invites/"+inv.Token+"/accept", "", map[string]string{"username": "bob", "password": "bob-password"})
+	if res.StatusCode != 200 {
+		t.Fatalf("accept the invitation: %d %s", res.StatusCode, body)
+	}
+	res, body = d.do("POST", "/api/invites/"+inv.Token+"/accept", "", map[string]string{"username": "eve", "password": "eve-password"})
+	if res.StatusCode != 403 {
+		t.Fatalf("the invitation a second time: %d %s, want 403", res.StatusCode, body)
+	}
+	if _, err := d.srv.Accounts().Get("eve"); err == nil {
+		t.Fatal("a spent invitation made an account")
+	}
+	bob := d.login("bob", "bob-password")
+	bobPage := d.mustDial(team, bob)
+	if w, _ := bobPage.handshake(); w.Role != uint8(server.RoleMember) || w.UserName != "bob" {
+		t.Fatalf("bob's Welcome: %+v", w)
+	}
+	bobPage.send(1, newTask(svc.ID, "Deploy backup"))
+	f, events := bobPage.answer(1)
+	if f.Type != wire.TypeAck {
+		t.Fatalf("bob's task refused: %+v", f)
+	}
+	if len(events) == 0 {
+		events = append(events, bobPage.expect(wire.TypeTaskCreated).Event)
+	}
+	id := events[0].Task.ID
+	slot := world.Slot{Date: 20000, Start: 9 * 60, Duration: 60}
+	bobPage.ack(2, world.Command{Kind: world.CmdScheduleTask, Task: id, Slot: slot})
+
+	// ann's page, open all along, sees bob join, then his task created
+	// and scheduled, as they happen.
+	e := annPage.next().Event
+	if e.Kind != world.EvUserCreated || e.User.Name != "bob" {
+		t.Fatalf("ann's page got %+v, want bob's UserCreated", e)
+	}
+	e = annPage.expect(wire.TypeTaskCreated).Event
+	if e.Task.Title != "Deploy backup" {
+		t.Fatalf("ann's page got %+v", e)
+	}
+	e = annPage.expect(wire.TypeTaskScheduled).Event
+	if e.Task.ID != id || e.Task.Slot != slot {
+		t.Fatalf("ann's page got %+v, want the task scheduled at %+v", e, slot)
+	}
 }
