@@ -638,3 +638,29 @@ func TestFirstRun(t *testing.T) {
 		t.Fatalf("ann's page got %+v, want the task scheduled at %+v", e, slot)
 	}
 }
+
+// TestSetupLinkEndsWithTheFirstTeam: a server set up some other way (a
+// deployment admin creates its first team, as txxt setup does) no longer
+// takes the setup link it printed, which would make its holder an admin.
+func TestSetupLinkEndsWithTheFirstTeam(t *testing.T) {
+	d := startDeployment(t)
+	link, err := d.srv.SetupLink(d.hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	if res, body := d.do("POST", "/api/teams", d.tokens["root"], map[string]string{"name": "Alpha", "slug": "alpha"}); res.StatusCode != 200 {
+		t.Fatalf("create the first team: %d %s", res.StatusCode, body)
+	}
+	res, body := d.do("POST", "/api/setup", "", map[string]string{"token": u.Query().Get("token"), "team": "Intruders", "username": "mallory", "password": "mallory-pw"})
+	if res.StatusCode != 403 || errorCode(body) != "UNAUTHORIZED" {
+		t.Fatalf("the setup link after the first team: %d %s, want 403 UNAUTHORIZED", res.StatusCode, body)
+	}
+	if _, err := d.srv.Accounts().Get("mallory"); err == nil {
+		t.Fatal("the stale setup link made an account")
+	}
+	// A link a deployment admin asks for afterwards is a new, deliberate one.
+	if res, body := d.do("POST", "/api/setup/link", d.tokens["root"], nil); res.StatusCode != 200 {
+		t.Fatalf("a new setup link: %d %s", res.StatusCode, body)
+	}
+}

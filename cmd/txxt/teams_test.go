@@ -292,3 +292,101 @@ func checkAdoptedFiles(t *testing.T, dir string) {
 		}
 	}
 }
+
+// txxt runs one command of the CLI with stdin, and returns its output; it
+// fails the test when the command fails.
+func txxt(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, args, env(nil), strings.NewReader(stdin), &stdout, &stderr); err != nil {
+		t.Fatalf("txxt %s: %v\n%s\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+var setupLink = regexp.MustCompile(`(http://[0-9.:]+)/setup\?token=([A-Za-z0-9_-]+)`)
+
+// TestCLIAgainstRunningServer runs the administration commands while the
+// server holds the data directory (they go through its admin socket: the
+// files are locked), checks their effect over HTTP, then runs them again
+// with the server stopped, on the files.
+func TestCLIAgainstRunningServer(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := serveTxxt(t, "--data", dir)
+	m := setupLink.FindStringSubmatch(s.stdout.String())
+	if m == nil || m[1] != s.base {
+		t.Fatalf("no setup link for %s printed:\n%s", s.base, s.stdout.String())
+	}
+	token := m[2]
+
+	out := txxt(t, "ann-password\n", "setup", "--data", dir, "--team", "alpha", "--admin", "ann")
+	if !strings.Contains(out, "/t/alpha/") {
+		t.Fatalf("setup said %q", out)
+	}
+	txxt(t, "vic-password\n", "user", "add", "--data", dir, "--team", "alpha", "--role", "viewer", "vic")
+	txxt(t, "", "service", "add", "--data", dir, "--team", "alpha", "Billing")
+	txxt(t, "", "team", "add", "--data", dir, "beta")
+	if out := txxt(t, "", "team", "list", "--data", dir); !regexp.MustCompile(`(?m)^alpha\s`).MatchString(out) || !regexp.MustCompile(`(?m)^beta\s`).MatchString(out) {
+		t.Fatalf("team list:\n%s", out)
+	}
+	if out := txxt(t, "", "user", "list", "--data", dir, "--team", "alpha"); !regexp.MustCompile(`(?m)^ann\s+admin$`).MatchString(out) || !regexp.MustCompile(`(?m)^vic\s+viewer$`).MatchString(out) {
+		t.Fatalf("user list --team alpha:\n%s", out)
+	}
+	if out := txxt(t, "", "service", "list", "--data", dir, "--team", "alpha"); !strings.Contains(out, "Billing") {
+		t.Fatalf("service list --team alpha:\n%s", out)
+	}
+
+	// Over HTTP, while it runs.
+	ann := s.login("ann", "ann-password")
+	var services []struct{ Name string }
+	if code := s.call("GET", "/t/alpha/api/services", ann, nil, &services); code != 200 || len(services) != 1 || services[0].Name != "Billing" {
+		t.Fatalf("GET /t/alpha/api/services: %d %+v", code, services)
+	}
+	var members []struct{ Name, Role string }
+	s.call("GET", "/t/alpha/api/members", ann, nil, &members)
+	roles := map[string]string{}
+	for _, m := range members {
+		roles[m.Name] = m.Role
+	}
+	if roles["ann"] != "admin" || roles["vic"] != "viewer" || len(roles) != 2 {
+		t.Fatalf("alpha's members: %+v", members)
+	}
+	if vic := s.me(s.login("vic", "vic-password")); len(vic.Teams) != 1 || vic.Teams[0].Role != "viewer" {
+		t.Fatalf("vic is %+v", vic)
+	}
+	// The server is set up: its printed link no longer claims it.
+	if code := s.call("POST", "/api/setup", "", map[string]string{"token": token, "team": "Intruders", "username": "mallory", "password": "mallory-pw"}, nil); code != 403 {
+		t.Fatalf("the printed setup link after txxt setup: %d, want 403", code)
+	}
+	s.stop()
+
+	// Offline, on the files.
+	txxt(t, "wes-password\n", "user", "add", "--data", dir, "--team", "beta", "--role", "member", "wes")
+	txxt(t, "", "service", "add", "--data", dir, "--team", "beta", "Ops")
+	txxt(t, "", "team", "add", "--data", dir, "gamma")
+	if out := txxt(t, "", "team", "list", "--data", dir); !regexp.MustCompile(`(?m)^gamma\s`).MatchString(out) {
+		t.Fatalf("team list offline:\n%s", out)
+	}
+	if out := txxt(t, "", "user", "list", "--data", dir, "--team", "beta"); !regexp.MustCompile(`(?m)^wes\s+member$`).MatchString(out) {
+		t.Fatalf("user list --team beta offline:\n%s", out)
+	}
+	if out := txxt(t, "", "service", "list", "--data", dir, "--team", "beta"); !strings.Contains(out, "Ops") {
+		t.Fatalf("service list --team beta offline:\n%s", out)
+	}
+
+	// And the server started again has what was done offline.
+	s = serveTxxt(t, "--data", dir)
+	if strings.Contains(s.stdout.String(), "setup?token=") {
+		t.Fatalf("a set-up server prints a setup link:\n%s", s.stdout.String())
+	}
+	wes := s.login("wes", "wes-password")
+	services = nil
+	if code := s.call("GET", "/t/beta/api/services", wes, nil, &services); code != 200 || len(services) != 1 || services[0].Name != "Ops" {
+		t.Fatalf("GET /t/beta/api/services as wes: %d %+v", code, services)
+	}
+	if code := s.call("GET", "/t/alpha/api/services", wes, nil, nil); code != 404 {
+		t.Fatalf("wes sees alpha: %d, want 404", code)
+	}
+}
