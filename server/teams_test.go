@@ -238,19 +238,22 @@ func TestTeamsIsolated(t *testing.T) {
 			if r.path == "/api/game" {
 				continue // below, over a WebSocket
 			}
-			t.Run(slug+" admin "+r.method+" /t/"+them+r.path, func(t *testing.T) {
-				res, body := d.do(r.method, d.fill(r.path, them), d.tokens[slug+"-admin"], bodyFor(r))
-				if res.StatusCode != 404 || errorCode(body) != "NOT_FOUND" {
-					t.Fatalf("got %d %s, want 404 NOT_FOUND", res.StatusCode, body)
-				}
-				if strings.Contains(string(body), them+"-") {
-					t.Errorf("the refusal tells something of %s: %s", them, body)
-				}
-				// The same for a team that does not exist: its existence
-				// is not revealed.
-				_, ghost := d.do(r.method, d.fill(r.path, "ghost"), d.tokens[slug+"-admin"], bodyFor(r))
-				if want := strings.ReplaceAll(string(ghost), "ghost", them); want != string(body) {
-					t.Errorf("a foreign team answers %s, a team that does not exist %s", body, ghost)
+			t.Run(slug+" members "+r.method+" /t/"+them+r.path, func(t *testing.T) {
+				for _, u := range teamRoles {
+					who := slug + "-" + u.suffix
+					res, body := d.do(r.method, d.fill(r.path, them), d.tokens[who], bodyFor(r))
+					if res.StatusCode != 404 || errorCode(body) != "NOT_FOUND" {
+						t.Fatalf("%s got %d %s, want 404 NOT_FOUND", who, res.StatusCode, body)
+					}
+					if strings.Contains(string(body), them+"-") {
+						t.Errorf("the refusal tells %s something of %s: %s", who, them, body)
+					}
+					// The same as for a team that does not exist: its
+					// existence is not revealed.
+					_, ghost := d.do(r.method, d.fill(r.path, "ghost"), d.tokens[who], bodyFor(r))
+					if want := strings.ReplaceAll(string(ghost), "ghost", them); want != string(body) {
+						t.Errorf("to %s a foreign team answers %s, a team that does not exist %s", who, body, ghost)
+					}
 				}
 			})
 			if r.method == "GET" {
