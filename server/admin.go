@@ -751,10 +751,19 @@ func (s *Server) handleCreateTeam() http.Handler {
 		if req.Slug == "" {
 			req.Slug = SlugFor(req.Name)
 		}
+		first := s.NeedsSetup()
 		info, err := s.CreateTeam(r.Context(), req.Slug, req.Name)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
+		}
+		if first {
+			// The server is set up now (by txxt setup, say): the link it
+			// printed at start must not claim it a second time.
+			if err := s.accounts.dropSetup(); err != nil {
+				s.apiError(w, r, err)
+				return
+			}
 		}
 		// Whoever creates a team administers it.
 		if sess := sessionOf(r); !sess.insecure && !sess.operator {

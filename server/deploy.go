@@ -289,6 +289,11 @@ func (a *Accounts) HasSetupToken() bool {
 	return err == nil && raw != nil
 }
 
+// dropSetup deletes the waiting setup token, if any.
+func (a *Accounts) dropSetup() error {
+	return a.st.Table("deployment").Delete("setup")
+}
+
 // spendSetup checks a setup token and deletes it, in one transaction, so
 // two requests with the same token cannot both set the server up.
 func (a *Accounts) spendSetup(tok string) error {

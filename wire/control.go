@@ -8,7 +8,7 @@ type Welcome struct {
 	Flags         uint16
 	ServerTime    uint64 // unix ms
 	Grid          uint16
-	Role          uint8 // 0 member, 1 admin
+	Role          uint8 // 0 member, 1 admin, 2 viewer: the role in the connection's team
 	Session       world.ID
 	User          world.ID
 	Client        world.ID

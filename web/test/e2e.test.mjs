@@ -126,12 +126,13 @@ before(async () => {
   execFileSync('go', ['build', '-o', bin, './cmd/txxt'], { cwd: root, stdio: 'inherit' });
   db = path.join(dir, 'e2e.db');
   addr = '127.0.0.1:0';
-  // Seed the demo world, then add a second, non-admin user while the
+  // Seed the demo world, then add a second, non-admin user (a member of
+  // the demo team: a login in no team sees no calendar) while the
   // server is stopped (the save file is the server's while it runs).
   url = await serve(['--demo']);
   addr = new URL(url).host;
   await stop();
-  execFileSync(bin, ['user', 'add', '--data', db, BOB], { input: 'bob-password\n' });
+  execFileSync(bin, ['user', 'add', '--data', db, '--team', 'demo', BOB], { input: 'bob-password\n' });
   url = await serve();
   browser = await chromium.launch({ executablePath: CHROMIUM, timeout: 60000 });
 }, { timeout: 300000 }); // the go build comes first
