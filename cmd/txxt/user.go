@@ -134,7 +134,10 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return nil
 	}
 	// add
-	exists := a.call(ctx, "PUT", "/api/accounts/"+name, map[string]any{}, nil) == nil
+	exists, err := a.accountExists(ctx, name)
+	if err != nil {
+		return err
+	}
 	if !exists {
 		password, err := readPassword(stdin, stderr)
 		if err != nil {
@@ -314,8 +317,15 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	if *name == "" {
 		*name = *team
 	}
-	exists := a.call(ctx, "PUT", "/api/accounts/"+*user, map[string]any{"admin": true}, nil) == nil
-	if !exists {
+	exists, err := a.accountExists(ctx, *user)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := a.call(ctx, "PUT", "/api/accounts/"+*user, map[string]any{"admin": true}, nil); err != nil {
+			return err
+		}
+	} else {
 		password, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
@@ -346,4 +356,18 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", errors.New("no password on standard input")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// accountExists reports whether the deployment has a login called name.
+func (a *admin) accountExists(ctx context.Context, name string) (bool, error) {
+	var list []struct{ Name string }
+	if err := a.call(ctx, "GET", "/api/accounts", nil, &list); err != nil {
+		return false, err
+	}
+	for _, acc := range list {
+		if acc.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
