@@ -58,7 +58,8 @@ try {
     await loaded();
     snaps.push(await page.evaluate(() => window.txxt.lastSnapshot));
   }
-  const onWeek = await page.evaluate(() => window.txxt.grid.items.length);
+  // drawn as blocks, or behind a "+N" chip
+  const onWeek = await page.evaluate(() => window.txxt.grid.items.length + window.txxt.grid.chips.reduce((n, c) => n + c.tasks.length, 0));
 
   const drags = [];
   for (let i = 0; i < runs; i++) {
