@@ -69,6 +69,7 @@ class App {
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
+    window.addEventListener('resize', () => this.showView());
     this.showView();
     this.grid.scrollToMinute(Math.max(0, settings.workday_start - 30));
     this.conn.start();
@@ -321,7 +322,7 @@ class App {
     $('view-collapse').classList.toggle('on', st.collapsed);
     $('view-person').classList.toggle('on', st.layout === 'person');
     $('view-person').setAttribute('aria-pressed', String(st.layout === 'person'));
-    const w = this.week(), phone = this.phone.matches;
+    const w = this.week(), phone = this.phone.matches || window.innerWidth <= 1000;
     const short = (/** @type {number} */ d) => dayLabel(d).split(' ').slice(0, 2).join(' ');
     $('range').textContent = month ? monthLabel(st.date) : st.collapsed ? dayLabel(st.date)
       : phone ? `${short(w)} – ${short(w + 6)}` : `${dayLabel(w)} – ${dayLabel(w + 6)}`;
@@ -381,7 +382,7 @@ class App {
 
   /** The card for a task chosen from the keyboard, beside its block. @param {string} id */
   cardFor(id) {
-    const t = this.world.tasks.get(id), r = this.grid.rectOf(id);
+    const t = this.world.tasks.get(id), r = this.grid.placeOf(id);
     this.card(t && r ? t : null, r);
   }
 
@@ -398,7 +399,8 @@ class App {
     const head = document.createElement('b');
     head.textContent = `${tasks.length} more`;
     const list = document.createElement('ul');
-    for (const t of tasks) {
+    const sorted = tasks.slice().sort((a, b) => a.date - b.date || a.start - b.start || a.title.localeCompare(b.title, undefined, { numeric: true }));
+    for (const t of sorted) {
       const li = document.createElement('li'), b = document.createElement('button');
       b.dataset.id = t.id;
       b.style.borderLeftColor = serviceColour(t.service);
@@ -449,6 +451,9 @@ class App {
     $('side-task').hidden = !t;
     $('side').classList.toggle('open', !!t);
     if (!t) return;
+    // Floating (a narrower screen): on the other half from the task's block.
+    const r = this.grid.placeOf(t.id), g = $('grid').getBoundingClientRect();
+    $('side').classList.toggle('left', !!r && r.x + r.w / 2 > g.left + g.width / 2);
     $('side-title').textContent = t.title || '(untitled)';
     $('side-when').textContent = t.status === Status.Staged ? 'Not scheduled' : `${dayLabel(t.date)}, ${clock(t.start)}–${clock(t.start + t.duration)}`;
     $('side-status').textContent = STATUS_NAMES[t.status] + (this.state.pending.has(t.id) ? ' · saving…' : '');
@@ -513,9 +518,10 @@ class App {
     $('view-person').onclick = () => this.togglePerson();
     $('toggle-staging').onclick = () => document.body.classList.toggle('show-staging');
     $('side-close').onclick = () => this.select(null);
+    $('keys-toggle').onclick = () => document.body.classList.toggle('show-keys');
     document.addEventListener('pointerdown', (e) => {
       const el = /** @type {HTMLElement} */ (e.target);
-      if (!el.closest('#overflow')) this.closeOverflow();
+      if (!el.closest('#overflow, #grid')) this.closeOverflow(); // the grid closes it by selecting
       if (document.body.classList.contains('show-staging') && !el.closest('#staging, #toggle-staging')) document.body.classList.remove('show-staging');
     });
     $('logout').onclick = () => logout('');

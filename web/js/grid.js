@@ -461,8 +461,8 @@ export class WeekGrid {
   /** A "+N" chip. @param {CanvasRenderingContext2D} ctx @param {Chip} ch @param {number} scroll */
   chip(ctx, ch, scroll) {
     const x = ch.x, y = ch.y - scroll;
-    ctx.fillStyle = 'rgba(55,65,81,0.14)';
-    ctx.fillRect(x + 1, y, ch.w - 2, ch.h);
+    ctx.fillStyle = K.chip; // a thin bar: how far down the hidden tasks go
+    ctx.fillRect(x + ch.w / 2 - 1, y, 2, ch.h);
     ctx.fillStyle = K.chip;
     ctx.beginPath(); ctx.roundRect(x + 1, y, ch.w - 2, CASCADE.CHIP_H, 4); ctx.fill();
     ctx.fillStyle = K.chipText; ctx.font = SMALL; ctx.textBaseline = 'top';
@@ -496,7 +496,7 @@ export class WeekGrid {
           const n = cell.tasks.length;
           if (n) this.text(ctx, '', 'load', fit(ctx, `${n} task${n === 1 ? '' : 's'}`, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
         } else {
-          const warn = cell.over ? '⚠ over' : cell.overlapping.size ? '⚠ twice' : '';
+          const warn = cell.over ? '⚠ over' : cell.overlapping.size ? '⚠ overlap' : '';
           const warnShort = warn ? '⚠' : '';
           ctx.fillStyle = K.warnText;
           const wtext = measure(ctx, warn) <= (c.w - 10) / 2 ? warn : warnShort;
@@ -575,7 +575,7 @@ export class WeekGrid {
     ctx.font = FONT; ctx.fillStyle = col.sub;
     const time = clock(t.start);
     let left = x + 6, rest = room;
-    if (measure(ctx, time) + 4 + CASCADE.MIN_TEXT <= room) {
+    if (measure(ctx, time) + 5 + 70 <= room) { // the title first: the time only beside a title of some length
       const tw = this.text(ctx, t.id, 'time', time, left, y + 3, room, box);
       left += tw + 5; rest -= tw + 5;
     }
@@ -693,6 +693,7 @@ export class WeekGrid {
   down(e) {
     if (e.button !== 0) return;
     this.root.focus({ preventScroll: true });
+    this.unhover();
     if (e.pointerType === 'touch') return this.touch(e);
     const p = this.at(e), h = this.hit(p.x, p.y);
     if (h?.chip) { e.preventDefault(); return this.on.overflow(h.chip.tasks, this.clientRect(h.chip)); }
@@ -884,6 +885,14 @@ export class WeekGrid {
     this.layout();
     const it = this.byId.get(id);
     return it ? this.clientRect(it) : null;
+  }
+
+  /** Where a task is on screen: its block, or the chip it is behind (client coordinates), or null. @param {string} id */
+  placeOf(id) {
+    const r = this.rectOf(id);
+    if (r) return r;
+    const ch = this.chips.find((c) => c.tasks.some((t) => t.id === id));
+    return ch ? this.clientRect(ch) : null;
   }
 
   /** A client point on a block that no other block covers (its title line), or null. @param {string} id */

@@ -337,11 +337,13 @@ export const CASCADE = Object.freeze({ TITLE: 16, LINE2: 14, MIN_TEXT: 40, MIN_W
 
 /**
  * Lays out one day's tasks as a cascade, as calendars people know do:
- * blocks run to the column's right edge, later ones are drawn on top,
- * pushed right of every block still running (by INDENT) and of every
- * block whose title line they would cover (so that title keeps at least
- * MIN_TEXT pixels). A task that would be narrower than MIN_W goes to the
- * overflow, gathered in "+N" chips in a column reserved at the right.
+ * later blocks are drawn on top of the ones still running, each at the
+ * leftmost place that leaves every running block its left edge (INDENT)
+ * and, when it starts on that block's title line, its share of the title
+ * (at least MIN_TEXT pixels); a block runs to the column's right edge, or
+ * stops where a running block to its right begins. A task that finds no
+ * place MIN_W wide goes to the overflow, gathered in "+N" chips in a
+ * column reserved at the right.
  *
  * y(m) maps a minute to pixels. Returns, in drawing order,
  *   blocks: [{task, x, y, w, h, lines: [titleWidth, line2Width]}] where
@@ -383,18 +385,26 @@ function placeCluster(cluster, width, y) {
   let running = []; // shown blocks not yet over (tops only grow, so the list stays short)
   cluster.forEach((t, k) => {
     const top = tops[k], h = heights[k];
-    let x = 0;
     running = running.filter((e) => e.y + e.h > top);
-    for (const e of running) {
-      x = Math.max(x, e.x + C.INDENT);
-      // This one would cover e's title line: leave e its share of the
-      // width, split with the others starting on that line after it.
-      if (top < e.y + Math.min(e.h, C.TITLE)) x = Math.max(x, e.x + Math.max(C.MIN_TEXT, (width - e.x) / (1 + e.rest)));
+    // The leftmost place where this block, drawn over the running ones,
+    // leaves each of them its left edge (INDENT) and, if it starts on
+    // that one's title line, its share of the title; or, left of one, it
+    // stops where that one begins.
+    const need = (e) => e.x + (top < e.y + Math.min(e.h, C.TITLE) ? Math.max(C.INDENT, C.MIN_TEXT, e.w / (1 + e.rest)) : C.INDENT);
+    const candidates = [0, ...running.map(need)].sort((a, b) => a - b);
+    let x = -1, right = width;
+    for (const cx of candidates) {
+      let ok = true, r = width;
+      for (const e of running) {
+        if (e.x >= cx + C.MIN_W) r = Math.min(r, e.x); // wholly to the left of e
+        else if (cx < need(e)) { ok = false; break; }
+      }
+      if (ok && r - cx >= C.MIN_W) { x = cx; right = r; break; }
     }
-    if (width - x < C.MIN_W) { hidden.push(t); return; }
+    if (x < 0) { hidden.push(t); return; }
     let rest = 0;
     for (let m = k + 1; m < cluster.length && tops[m] < top + Math.min(h, C.TITLE); m++) rest++;
-    const b = { task: t, x, y: top, w: width - x, h, lines: [0, 0], rest };
+    const b = { task: t, x, y: top, w: right - x, h, lines: [0, 0], rest };
     shown.push(b); running.push(b);
   });
   // How wide each text line may be: up to the first later block over it.
@@ -407,7 +417,7 @@ function placeCluster(cluster, width, y) {
       for (let m = k + 1; m < shown.length; m++) {
         const o = shown[m];
         if (o.y >= y1) break; // drawn later and lower: every next one is lower still
-        if (o.y + o.h <= y0) continue;
+        if (o.y + o.h <= y0 || o.x + o.w <= b.x || o.x >= b.x + w) continue; // not over this line
         w = Math.min(w, Math.max(0, o.x - b.x));
       }
       return w;
