@@ -368,8 +368,8 @@ export function cascadeDay(tasks, width, y) {
     let j = i + 1, end = sorted[i].start + sorted[i].duration;
     while (j < sorted.length && sorted[j].start < end) { end = Math.max(end, sorted[j].start + sorted[j].duration); j++; }
     const cluster = sorted.slice(i, j);
-    let placed = placeCluster(cluster, width, y);
-    if (placed.hidden.length) placed = placeCluster(cluster, width - C.CHIP_W, y); // room for the chips
+    // At full width, unless a task has to hide: then with room for the chips.
+    const placed = placeCluster(cluster, width, y, true) || /** @type {Placed<T>} */ (placeCluster(cluster, width - C.CHIP_W, y, false));
     blocks.push(...placed.shown);
     chips.push(...overflowChips(placed.hidden, width, y));
     i = j;
@@ -377,36 +377,66 @@ export function cascadeDay(tasks, width, y) {
   return { blocks, chips };
 }
 
-function placeCluster(cluster, width, y) {
+/**
+ * @template T
+ * @typedef {{shown: {task: T, x: number, y: number, w: number, h: number, lines: number[]}[], hidden: T[]}} Placed
+ */
+
+/**
+ * Places one cluster in width pixels; null if a task must hide and
+ * `orNull` (the caller then tries again with room for the chips).
+ * @template {{id: string, start: number, duration: number}} T
+ * @param {T[]} cluster @param {number} width @param {(m: number) => number} y @param {boolean} orNull
+ * @returns {Placed<T>|null}
+ */
+function placeCluster(cluster, width, y, orNull) {
   const C = CASCADE;
   const shown = [], hidden = [];
   const tops = cluster.map((t) => y(t.start));
   const heights = cluster.map((t, k) => Math.max(2, y(t.start + t.duration) - tops[k] - 1));
-  let running = []; // shown blocks not yet over (tops only grow, so the list stays short)
-  cluster.forEach((t, k) => {
-    const top = tops[k], h = heights[k];
-    running = running.filter((e) => e.y + e.h > top);
+  const running = []; // shown blocks not yet over (tops only grow, so the list stays short)
+  const need = [], cand = [];
+  for (let k = 0; k < cluster.length; k++) {
+    const t = cluster[k], top = tops[k], h = heights[k];
+    let n = 0;
+    for (const e of running) if (e.y + e.h > top) running[n++] = e;
+    running.length = n;
     // The leftmost place where this block, drawn over the running ones,
     // leaves each of them its left edge (INDENT) and, if it starts on
     // that one's title line, its share of the title; or, left of one, it
-    // stops where that one begins.
-    const need = (e) => e.x + (top < e.y + Math.min(e.h, C.TITLE) ? Math.max(C.INDENT, C.MIN_TEXT, e.w / (1 + e.rest)) : C.INDENT);
-    const candidates = [0, ...running.map(need)].sort((a, b) => a - b);
-    let x = -1, right = width;
-    for (const cx of candidates) {
-      let ok = true, r = width;
-      for (const e of running) {
-        if (e.x >= cx + C.MIN_W) r = Math.min(r, e.x); // wholly to the left of e
-        else if (cx < need(e)) { ok = false; break; }
-      }
-      if (ok && r - cx >= C.MIN_W) { x = cx; right = r; break; }
+    // stops where that one begins. (Tight loops: this runs for every task
+    // of a crowded week.)
+    let nc = 1;
+    cand[0] = 0;
+    for (let i = 0; i < n; i++) {
+      const e = running[i];
+      const v = e.x + (top < e.y + Math.min(e.h, C.TITLE) ? Math.max(C.INDENT, C.MIN_TEXT, e.w / (1 + e.rest)) : C.INDENT);
+      need[i] = v;
+      let j = nc++; // insertion sort: a handful of values
+      while (j > 0 && cand[j - 1] > v) { cand[j] = cand[j - 1]; j--; }
+      cand[j] = v;
     }
-    if (x < 0) { hidden.push(t); return; }
+    let x = -1, right = width;
+    for (let c = 0; c < nc && x < 0; c++) {
+      const cx = cand[c];
+      let ok = true, r = width;
+      for (let i = 0; i < n; i++) {
+        const ex = running[i].x;
+        if (ex >= cx + C.MIN_W) { if (ex < r) r = ex; } // wholly to the left of it
+        else if (cx < need[i]) { ok = false; break; }
+      }
+      if (ok && r - cx >= C.MIN_W) { x = cx; right = r; }
+    }
+    if (x < 0) {
+      if (orNull) return null;
+      hidden.push(t);
+      continue;
+    }
     let rest = 0;
     for (let m = k + 1; m < cluster.length && tops[m] < top + Math.min(h, C.TITLE); m++) rest++;
     const b = { task: t, x, y: top, w: right - x, h, lines: [0, 0], rest };
     shown.push(b); running.push(b);
-  });
+  }
   // How wide each text line may be: up to the first later block over it.
   for (let k = 0; k < shown.length; k++) {
     const b = shown[k];
