@@ -543,6 +543,10 @@ class App {
       if (!t || e.button !== 0) return;
       e.preventDefault();
       this.select(t.id);
+      // Where the staging list is a drawer over the grid, it steps aside
+      // while the task is dragged out of it, and closes after the drop.
+      document.body.classList.add('from-staging');
+      window.addEventListener('pointerup', () => document.body.classList.remove('from-staging', 'show-staging'), { once: true });
       this.grid.begin(e, { task: t, zone: 'schedule', grab: 0 });
     });
     $('staged').addEventListener('dblclick', (e) => {

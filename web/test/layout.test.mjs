@@ -305,6 +305,20 @@ test('a phone: one day, buttons and swipes between days, hold then drag to move'
   await page.waitForFunction((id) => window.txxt.world.tasks.get(id).start === 7 * 60, id, { timeout: 10000 })
     .catch(async (e) => { throw new Error(`the touch drag did not move the task an hour (it is at ${await page.evaluate((id) => window.txxt.world.tasks.get(id).start, id)}): ${e.message}`); });
   await page.screenshot({ path: path.join(artifacts, 'layout-phone-after-drag.png') });
+
+  // the staging list, one tap away: drag a staged task out of it onto the day
+  await page.click('#toggle-staging');
+  const li = page.locator('#staged li[data-id]').first();
+  await li.waitFor();
+  const staged = await li.getAttribute('data-id');
+  const b = await li.boundingBox();
+  const to = await page.evaluate((d) => window.txxt.grid.pointAt(d, 8 * 60 + 10), d0);
+  await touch('touchStart', b.x + 30, b.y + b.height / 2);
+  for (let i = 1; i <= 8; i++) await touch('touchMove', b.x + 30 + ((to.x - b.x - 30) * i) / 8, b.y + b.height / 2 + ((to.y - b.y - b.height / 2) * i) / 8);
+  await touch('touchEnd');
+  await page.waitForFunction(([id, d]) => { const t = window.txxt.world.tasks.get(id); return t.status === 1 && t.date === d && t.start === 480; }, [staged, d0], { timeout: 10000 })
+    .catch((e) => { throw new Error(`the staged task was not scheduled at 08:00 by touch: ${e.message}`); });
+  assert.equal(await page.isHidden('#staging'), true, 'the drawer closed after the drop');
   await page.context().close();
 });
 
