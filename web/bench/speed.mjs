@@ -1,7 +1,7 @@
 // The browser client's speed, measured (not asserted): prints the figures
 // docs/BENCHMARKS.md reports.
 //
-//   node web/bench/speed.mjs [--tasks 5000] [--runs 5] [--drag-seconds 3]
+//   node web/bench/speed.mjs [--tasks 5000] [--runs 5] [--drag-seconds 3] [--layout time|person]
 //
 // It builds txxt, serves a temporary save file seeded with --tasks tasks on
 // this week's weekdays, logs in with headless Chromium (software
@@ -22,7 +22,7 @@ import { chromium } from 'playwright-core';
 
 const { values: o } = parseArgs({ options: {
   tasks: { type: 'string', default: '5000' }, runs: { type: 'string', default: '5' },
-  'drag-seconds': { type: 'string', default: '3' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '900' },
+  'drag-seconds': { type: 'string', default: '3' }, layout: { type: 'string', default: 'time' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '900' },
 } });
 const tasks = Number(o.tasks), runs = Number(o.runs), dragMs = Number(o['drag-seconds']) * 1000;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,7 +49,10 @@ try {
   await page.fill('input[name=username]', 'demo');
   await page.fill('input[name=password]', 'demo');
   await page.click('button[type=submit]');
-  const loaded = () => page.waitForFunction(() => window.txxt?.lastSnapshot && window.txxt.conn.state === 'live', null, { timeout: 60000 });
+  const loaded = async () => {
+    await page.waitForFunction(() => window.txxt?.lastSnapshot && window.txxt.conn.state === 'live', null, { timeout: 60000 });
+    if (o.layout === 'person') await page.evaluate(() => { if (window.txxt.state.layout !== 'person') window.txxt.togglePerson(); window.txxt.grid.draw(); });
+  };
   await loaded();
 
   const snaps = [];
@@ -58,20 +61,22 @@ try {
     await loaded();
     snaps.push(await page.evaluate(() => window.txxt.lastSnapshot));
   }
-  const onWeek = await page.evaluate(() => window.txxt.grid.items.length);
+  // drawn as blocks, or behind a "+N" chip
+  const onWeek = await page.evaluate(() => window.txxt.grid.items.length + (window.txxt.grid.chips || []).reduce((n, c) => n + c.tasks.length, 0));
 
   const drags = [];
   for (let i = 0; i < runs; i++) {
     // A block near the top of the visible hours, dragged in circles over the week.
+    // (a point on it no other block covers: blocks overlap in the cascade)
     const from = await page.evaluate(() => {
       const g = window.txxt.grid;
-      const it = g.items.find((x) => x.task.status !== 3 && x.task.start >= 600 && x.task.start < 900 && x.h >= 20);
-      return { ...g.rectOf(it.task.id), id: it.task.id };
+      const it = g.items.find((x) => x.task.status !== 3 && (g.person || (x.task.start >= 600 && x.task.start < 900)) && x.h >= 14);
+      return g.grabPoint ? g.grabPoint(it.task.id) : (({ x, y, w, h }) => ({ x: x + w / 2, y: y + h / 2 }))(g.rectOf(it.task.id));
     });
     const centre = await page.evaluate(() => { const r = window.txxt.grid.canvas.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2, rx: r.width / 3, ry: r.height / 4 }; });
-    await page.mouse.move(from.x + from.w / 2, from.y + from.h / 2);
+    await page.mouse.move(from.x, from.y);
     await page.mouse.down();
-    await page.mouse.move(from.x + from.w / 2 + 6, from.y + from.h / 2 + 6, { steps: 2 });
+    await page.mouse.move(from.x + 6, from.y + 6, { steps: 2 });
     const start = await page.evaluate(() => {
       const g = window.txxt.grid;
       window.__raf = 0;
@@ -99,7 +104,7 @@ try {
   }
 
   const all = drags.flatMap((d) => d.times);
-  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}; layout ${o.layout}`);
   console.log(`world: ${snaps[0].tasks} tasks (${(snaps[0].bytes / 1e6).toFixed(2)} MB snapshot), ${onWeek} on the week shown`);
   console.log(`snapshot → drawn, ${runs} page loads: median ${f1(med(snaps.map((s) => s.totalMs)))} ms (decode ${f1(med(snaps.map((s) => s.decodeMs)))} + layout and draw ${f1(med(snaps.map((s) => s.drawMs)))}), min ${f1(Math.min(...snaps.map((s) => s.totalMs)))}, max ${f1(Math.max(...snaps.map((s) => s.totalMs)))}`);
   console.log(`dragging, ${runs} × ${dragMs / 1000} s: frames drawn per second median ${f1(med(drags.map((d) => d.fps)))} (each run: ${drags.map((d) => f1(d.fps)).join(', ')}); animation frames per second ${f1(med(drags.map((d) => d.rafFps)))}`);

@@ -1,33 +1,57 @@
+// @ts-check
 // The txxt browser client: log in, then draw the world the server sends
 // and turn gestures into commands. Nothing here changes the world copy:
 // a gesture sends a command, shows it pending, and the server's event (or
-// its Error) decides what is drawn.
+// its Error) decides what is drawn. What the user looks at (view, date,
+// layout, filter, selection, commands in flight) is one ViewState; the
+// grid reads it and reports gestures as intents, which land here.
 
 import { NO_DATE, ZERO_ID, T } from './codec.js';
 import { Connection } from './conn.js';
-import { World, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf } from './model.js';
+import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches } from './model.js';
 import { WeekGrid, serviceColour } from './grid.js';
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
+/** Narrower than this, the week is one day at a time (a phone). */
+const PHONE = '(max-width: 640px)';
+
+/** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
 class App {
+  /** @param {{workday_start: number, workday_end: number, first_day_of_week: number, time_zone: string, grid: number}} settings */
   constructor(settings) {
     this.settings = settings;
-    this.settingsVersion = 0;
     this.world = new World();
-    this.selected = null;
-    /** task id (or 'new:N') → {slot, title}: commands in flight */
-    this.pending = new Map();
-    this.pendingVersion = 0;
-    this.view = 'week';
-    this.focus = this.today().date; // a date in the week or month shown
-    this.collapsed = false;
+    this.state = new ViewState({ date: this.today().date });
     this.presence = new Map(); // session → user
+    /** @type {number|null} */
     this.serverP95 = null;
-    this.filter = null;
     this.seq = 0;
-    this.grid = new WeekGrid($('grid'), this);
+    /** @type {string|undefined} */
+    this.lastService = undefined;
+    this.profileApplied = false;
+    this.changeQueued = false;
+    /** @type {any} */
+    this.lastSnapshot = null;
+    this.phone = window.matchMedia(PHONE);
+    this.grid = new WeekGrid($('grid'), {
+      world: this.world, state: this.state, settings, today: () => this.today(), dropZone: $('staging'),
+      on: {
+        select: (id) => this.select(id),
+        move: (t, slot) => this.move(t, slot),
+        resize: (t, slot) => this.move(t, slot),
+        schedule: (t, slot) => this.schedule(t, slot),
+        clone: (t, slot) => this.clone(t, slot),
+        unschedule: (t) => this.unschedule(t),
+        assign: (t, who) => this.assign(t, who),
+        create: (slot, who) => this.create(slot, who),
+        rename: (t) => this.rename(t),
+        hover: (t, r) => this.card(t, r),
+        overflow: (tasks, r) => this.overflow(tasks, r),
+        navigate: (dir) => this.navigate(dir),
+      },
+    });
     this.conn = new Connection({
       world: this.world,
       on: {
@@ -43,15 +67,29 @@ class App {
       },
     });
     this.wire();
+    this.fitScreen();
+    this.phone.addEventListener('change', () => this.fitScreen());
+    window.addEventListener('resize', () => this.showView());
     this.showView();
     this.grid.scrollToMinute(Math.max(0, settings.workday_start - 30));
     this.conn.start();
     this.fpsMeter();
-    window.txxt = this; // for the end-to-end tests and the speed script
+    /** @type {any} */ (window).txxt = this; // for the end-to-end tests and the speed script
   }
 
   today() { return nowIn(this.settings.time_zone); }
-  week() { return weekStart(this.focus, this.settings.first_day_of_week); }
+  week() { return weekStart(this.state.date, this.settings.first_day_of_week); }
+  /** The selected task's id (for the tests). */
+  get selected() { return this.state.selection; }
+  /** Commands in flight (for the tests). */
+  get pending() { return this.state.pending; }
+
+  /** A phone shows one day at a time, the side panel as a sheet. */
+  fitScreen() {
+    const phone = this.phone.matches;
+    document.body.classList.toggle('phone', phone);
+    if (phone && !this.state.collapsed) { this.state.set({ collapsed: true, view: 'week' }); this.grid.setCollapsed(true, true); this.showView(); }
+  }
 
   // ---- what the server says ----
 
@@ -62,12 +100,13 @@ class App {
     let p = null;
     try { p = w.profile ? JSON.parse(w.profile) : null; } catch { /* an unreadable profile is ignored */ }
     if (!p) return;
-    if (p.date && /^\d{4}-\d{2}-\d{2}$/.test(p.date)) this.focus = Date.parse(`${p.date}T00:00:00Z`) / 86400000;
-    if (p.view === 'month') this.view = 'month';
-    if (p.collapsed) { this.collapsed = true; this.grid.setCollapsed(true); }
-    const set = (xs) => (xs && xs.length ? new Set(xs) : null);
+    if (p.date && /^\d{4}-\d{2}-\d{2}$/.test(p.date)) this.state.set({ date: Date.parse(`${p.date}T00:00:00Z`) / 86400000 });
+    if (p.view === 'month') this.state.set({ view: 'month' });
+    if (p.layout === 'person' || p.layout === 'time') this.state.set({ layout: p.layout });
+    if (p.collapsed) { this.state.set({ collapsed: true }); this.grid.setCollapsed(true); }
+    const set = (/** @type {string[]|undefined} */ xs) => (xs && xs.length ? new Set(xs) : null);
     const services = set(p.services), assignees = set(p.assignees);
-    if (services || assignees) this.filter = { services, assignees };
+    if (services || assignees) this.state.set({ filter: { services, assignees } });
     this.showView();
   }
 
@@ -85,11 +124,12 @@ class App {
     requestAnimationFrame(() => {
       this.changeQueued = false;
       $('rev').textContent = `rev ${this.world.revision}`;
-      if (this.selected && !this.world.tasks.has(this.selected)) this.selected = null;
+      if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
       this.grid.redraw();
       this.renderStaging();
       this.renderSide();
-      if (this.view === 'month') this.renderMonth();
+      this.refreshCard();
+      if (this.state.view === 'month') this.renderMonth();
     });
   }
 
@@ -147,10 +187,10 @@ class App {
    * "snaps back" by itself.
    */
   send(cmd, key, show = {}) {
-    if (key) { this.pending.set(key, show); this.pendingVersion++; }
+    if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
-      if (key) { this.pending.delete(key); this.pendingVersion++; }
+      if (key) this.state.donePending(key);
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
@@ -159,14 +199,17 @@ class App {
     );
   }
 
+  /** @param {Task} t @param {Slot} slot */
   move(t, slot) { this.send({ type: 'MoveTask', task: t.id, ...slot }, t.id, { slot }).catch(() => {}); }
   schedule(t, slot) { this.send({ type: 'ScheduleTask', task: t.id, ...slot }, t.id, { slot, title: t.title }).catch(() => {}); }
   clone(t, slot) { this.send({ type: 'CloneTask', source: t.id, ...slot }, `new:${++this.seq}`, { slot, title: t.title }).catch(() => {}); }
   unschedule(t) { this.send({ type: 'UnscheduleTask', task: t.id }, t.id).catch(() => {}); }
   simple(type, t) { this.send({ type, task: t.id }, t.id).catch(() => {}); }
+  /** @param {Task} t @param {string} assignee */
+  assign(t, assignee) { this.send({ type: 'AssignTask', task: t.id, assignee }, t.id).catch(() => {}); }
 
   defaultService() {
-    const t = this.selected && this.world.tasks.get(this.selected);
+    const t = this.state.selection && this.world.tasks.get(this.state.selection);
     // An archived service takes no new tasks: never offer one.
     const open = (id) => id && this.world.services.get(id)?.archived === false;
     if (t && open(t.service)) return t.service;
@@ -174,15 +217,19 @@ class App {
     return this.world.openServices()[0]?.id;
   }
 
-  /** Double-click on an empty slot: type a title in place, Enter creates. */
-  create(slot) {
+  /**
+   * Double-click on an empty slot: type a title in place, Enter creates
+   * (assigned to the lane's person in the person layout).
+   * @param {Slot} slot @param {string} [assignee]
+   */
+  create(slot, assignee = ZERO_ID) {
     const service = this.defaultService();
     if (!service) return toast('There is no service to file the task under yet.', 'error');
     const r = this.grid.clientSlot(slot);
     if (!r) return;
     editor(r, '', (title) => {
       this.lastService = service;
-      this.send({ type: 'CreateTask', priority: 1, service, assignee: ZERO_ID, ...slot, text: title }, `new:${++this.seq}`, { slot, title })
+      this.send({ type: 'CreateTask', priority: 1, service, assignee, ...slot, text: title }, `new:${++this.seq}`, { slot, title })
         .then((ack) => { const id = this.world.createdAt(ack.revision); if (id) this.select(id); }, () => {});
     });
   }
@@ -197,7 +244,8 @@ class App {
   rename(t) {
     if (!t) return;
     const r = this.grid.rectOf(t.id) || $('side-title').getBoundingClientRect();
-    editor({ x: r.x, y: r.y, w: Math.max(r.w ?? r.width, 160), h: 24 }, t.title, (title) => {
+    const w = 'w' in r ? r.w : r.width;
+    editor({ x: r.x, y: r.y, w: Math.max(w, 160), h: 24 }, t.title, (title) => {
       if (title !== t.title) this.send({ type: 'RenameTask', task: t.id, text: title }, t.id).catch(() => {});
     });
   }
@@ -225,9 +273,10 @@ class App {
 
   // ---- selection and views ----
 
+  /** @param {string|null} id */
   select(id) {
-    if (this.selected === id) return;
-    this.selected = id;
+    this.closeOverflow();
+    if (!this.state.set({ selection: id })) return;
     this.grid.redraw();
     this.renderStaging();
     this.renderSide();
@@ -235,8 +284,8 @@ class App {
 
   /** Arrow keys: up/down within the day, left/right to the nearest task of the neighbouring day. */
   step(key) {
-    const days = this.world.days(this.week(), this.week() + 7).map((d) => d.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1)));
-    const cur = this.selected && this.world.tasks.get(this.selected);
+    const days = this.world.days(this.week(), this.week() + 7).map((d) => d.filter((t) => matches(this.state.filter, t)).sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1)));
+    const cur = this.state.selection && this.world.tasks.get(this.state.selection);
     if (!cur || cur.status === Status.Staged || cur.date < this.week() || cur.date >= this.week() + 7) {
       const first = days[Math.max(0, this.today().date - this.week())]?.[0] || days.flat()[0];
       if (first) this.select(first.id);
@@ -254,42 +303,126 @@ class App {
         next = best;
       }
     }
-    if (next) this.select(next.id);
+    if (next) { this.select(next.id); this.cardFor(next.id); }
   }
 
+  /** Previous (-1), today (0) or next (1): a month, a day in the one-day view, else a week. @param {number} dir */
   navigate(dir) {
-    if (dir === 0) this.focus = this.today().date;
-    else if (this.view === 'month') { const { y, m } = ymd(this.focus); this.focus = dateOf(y, m + dir, 1); }
-    else this.focus += 7 * dir;
+    const st = this.state;
+    let date = st.date;
+    if (dir === 0) date = this.today().date;
+    else if (st.view === 'month') { const { y, m } = ymd(date); date = dateOf(y, m + dir, 1); }
+    else date += (st.collapsed ? 1 : 7) * dir;
+    st.set({ date });
+    this.card(null, null);
     this.showView();
   }
 
   showView() {
-    const month = this.view === 'month';
+    const st = this.state, month = st.view === 'month';
     $('grid').hidden = month;
     $('month').hidden = !month;
     $('view-month').classList.toggle('on', month);
-    $('view-collapse').classList.toggle('on', this.collapsed);
-    if (this.collapsed) this.focus = this.today().date;
-    this.grid.show(this.week());
-    const w = this.week();
-    $('range').textContent = month ? monthLabel(this.focus) : this.collapsed ? dayLabel(this.today().date) : `${dayLabel(w)} – ${dayLabel(w + 6)}`;
+    $('view-collapse').classList.toggle('on', st.collapsed);
+    $('view-person').classList.toggle('on', st.layout === 'person');
+    $('view-person').setAttribute('aria-pressed', String(st.layout === 'person'));
+    const w = this.week(), phone = this.phone.matches || window.innerWidth <= 1000;
+    const short = (/** @type {number} */ d) => dayLabel(d).split(' ').slice(0, 2).join(' ');
+    $('range').textContent = month ? monthLabel(st.date) : st.collapsed ? dayLabel(st.date)
+      : phone ? `${short(w)} – ${short(w + 6)}` : `${dayLabel(w)} – ${dayLabel(w + 6)}`;
+    const unit = month ? 'month' : st.collapsed ? 'day' : 'week';
+    $('prev').title = `Previous ${unit} (PageUp)`; $('next').title = `Next ${unit} (PageDown)`;
+    $('prev').setAttribute('aria-label', `Previous ${unit}`); $('next').setAttribute('aria-label', `Next ${unit}`);
     if (month) this.renderMonth();
     else this.grid.redraw();
   }
 
-  toggleMonth() { this.view = this.view === 'month' ? 'week' : 'month'; this.showView(); }
+  toggleMonth() { this.state.set({ view: this.state.view === 'month' ? 'week' : 'month' }); this.card(null, null); this.showView(); }
   toggleCollapse() {
-    this.collapsed = !this.collapsed;
-    if (this.view === 'month') this.view = 'week';
-    this.grid.setCollapsed(this.collapsed);
+    const st = this.state, on = !st.collapsed || this.phone.matches;
+    const today = this.today().date, w = this.week();
+    // collapsing shows today when it is in the week shown, else the day in focus
+    st.set({ collapsed: on, view: 'week', date: on && today >= w && today < w + 7 ? today : st.date });
+    this.grid.setCollapsed(on);
     this.showView();
   }
-
-  visible(t) {
-    const f = this.filter;
-    return !f || ((!f.services || f.services.has(t.service)) && (!f.assignees || f.assignees.has(t.assignee)));
+  togglePerson() {
+    this.state.set({ layout: this.state.layout === 'person' ? 'time' : 'person', view: 'week' });
+    this.card(null, null);
+    this.showView();
+    if (this.state.layout === 'time') this.grid.scrollToMinute(Math.max(0, this.settings.workday_start - 30));
+    else $('grid').scrollTop = 0;
   }
+
+  /** @param {Task} t */
+  visible(t) { return matches(this.state.filter, t); }
+
+  // ---- the hover card and the overflow list ----
+
+  /**
+   * Shows the card of task t beside rect r (client coordinates), or hides
+   * it (t null). Its text says title, time, service, assignee, priority
+   * and status.
+   * @param {Task|null} t @param {{x: number, y: number, w: number, h: number}|null} r
+   */
+  card(t, r) {
+    const el = $('card');
+    this.cardTask = t && r ? t.id : null;
+    if (!t || !r) { el.hidden = true; return; }
+    const d = this.grid.describe(t);
+    const rows = /** @type {[string, string][]} */ ([['When', d.when], ['Service', d.service], ['Assignee', d.assignee], ['Priority', d.priority], ['Status', d.status]]);
+    const h = document.createElement('b');
+    h.textContent = d.title;
+    const dl = document.createElement('dl');
+    for (const [k, v] of rows) {
+      const dt = document.createElement('dt'), dd = document.createElement('dd');
+      dt.textContent = k; dd.textContent = v;
+      dl.append(dt, dd);
+    }
+    el.replaceChildren(h, dl);
+    el.hidden = false;
+    place(el, r);
+  }
+
+  /** The card for a task chosen from the keyboard, beside its block. @param {string} id */
+  cardFor(id) {
+    const t = this.world.tasks.get(id), r = this.grid.placeOf(id);
+    this.card(t && r ? t : null, r);
+  }
+
+  refreshCard() { if (this.cardTask) this.cardFor(this.cardTask); }
+
+  /**
+   * The tasks behind a "+N" chip, as a list beside it: each one a button
+   * that selects it.
+   * @param {Task[]} tasks @param {{x: number, y: number, w: number, h: number}} r
+   */
+  overflow(tasks, r) {
+    this.card(null, null);
+    const el = $('overflow');
+    const head = document.createElement('b');
+    head.textContent = `${tasks.length} more`;
+    const list = document.createElement('ul');
+    const sorted = tasks.slice().sort((a, b) => a.date - b.date || a.start - b.start || a.title.localeCompare(b.title, undefined, { numeric: true }));
+    for (const t of sorted) {
+      const li = document.createElement('li'), b = document.createElement('button');
+      b.dataset.id = t.id;
+      b.style.borderLeftColor = serviceColour(t.service, this.world.services.get(t.service));
+      const time = document.createElement('span');
+      time.textContent = `${clock(t.start)}–${clock(t.start + t.duration)}`;
+      b.append(time, ` ${t.title || '(untitled)'}`);
+      b.title = `${t.title} · ${STATUS_NAMES[t.status]}`;
+      b.onclick = () => { this.select(t.id); };
+      li.append(b);
+      list.append(li);
+    }
+    el.replaceChildren(head, list);
+    el.hidden = false;
+    place(el, r);
+    /** @type {HTMLElement|null} */ (list.querySelector('button'))?.focus();
+  }
+
+  closeOverflow() { $('overflow').hidden = true; }
 
   // ---- panels ----
 
@@ -302,7 +435,7 @@ class App {
       const li = document.createElement('li');
       li.dataset.id = t.id;
       li.style.borderLeftColor = serviceColour(t.service, this.world.services.get(t.service));
-      li.className = `${t.id === this.selected ? 'sel' : ''} ${this.pending.has(t.id) ? 'pending' : ''}`;
+      li.className = `${t.id === this.state.selection ? 'sel' : ''} ${this.state.pending.has(t.id) ? 'pending' : ''}`;
       li.textContent = t.title || '(untitled)';
       const small = document.createElement('small');
       small.textContent = `${PRIORITY_NAMES[t.priority]} · ${this.world.serviceName(t.service)}`;
@@ -316,29 +449,26 @@ class App {
     }
   }
 
-  overStaging(x, y) {
-    const r = $('staging').getBoundingClientRect();
-    return x >= r.left && x < r.right && y >= r.top && y < r.bottom;
-  }
-
-  highlightStaging(on) { $('staging').classList.toggle('drop', !!on); }
-
   renderSide() {
-    const t = this.selected && this.world.tasks.get(this.selected);
+    const t = this.state.selection && this.world.tasks.get(this.state.selection);
     $('side-empty').hidden = !!t;
     $('side-task').hidden = !t;
+    $('side').classList.toggle('open', !!t);
     if (!t) return;
+    // Floating (a narrower screen): on the other half from the task's block.
+    const r = this.grid.placeOf(t.id), g = $('grid').getBoundingClientRect();
+    $('side').classList.toggle('left', !!r && r.x + r.w / 2 > g.left + g.width / 2);
     $('side-title').textContent = t.title || '(untitled)';
     $('side-when').textContent = t.status === Status.Staged ? 'Not scheduled' : `${dayLabel(t.date)}, ${clock(t.start)}–${clock(t.start + t.duration)}`;
-    $('side-status').textContent = STATUS_NAMES[t.status] + (this.pending.has(t.id) ? ' · saving…' : '');
-    const options = (sel, entries, value) => {
+    $('side-status').textContent = STATUS_NAMES[t.status] + (this.state.pending.has(t.id) ? ' · saving…' : '');
+    const options = (/** @type {string} */ sel, /** @type {[string, string][]} */ entries, /** @type {string} */ value) => {
       const el = /** @type {HTMLSelectElement} */ ($(sel));
       el.replaceChildren(...entries.map(([id, name]) => new Option(name, id, false, id === value)));
       el.value = value;
     };
     // A task may move to any open service; its own stays listed even when archived.
     const current = this.world.services.get(t.service);
-    const choices = this.world.openServices().map((x) => [x.id, x.name]);
+    const choices = this.world.openServices().map((x) => /** @type {[string, string]} */ ([x.id, x.name]));
     if (current?.archived) choices.unshift([current.id, `${current.name} (archived)`]);
     options('side-service', choices, t.service);
     // Only a protocol with SetService can change a task's service.
@@ -352,7 +482,7 @@ class App {
   }
 
   renderMonth() {
-    const { y, m } = ymd(this.focus);
+    const { y, m } = ymd(this.state.date);
     const first = dateOf(y, m, 1), start = weekStart(first, this.settings.first_day_of_week);
     const days = this.world.days(start, start + 42);
     const today = this.today().date;
@@ -393,12 +523,20 @@ class App {
     $('today').onclick = () => this.navigate(0);
     $('view-month').onclick = () => this.toggleMonth();
     $('view-collapse').onclick = () => this.toggleCollapse();
+    $('view-person').onclick = () => this.togglePerson();
+    $('toggle-staging').onclick = () => document.body.classList.toggle('show-staging');
+    $('side-close').onclick = () => this.select(null);
+    $('keys-toggle').onclick = () => document.body.classList.toggle('show-keys');
+    document.addEventListener('pointerdown', (e) => {
+      const el = /** @type {HTMLElement} */ (e.target);
+      if (!el.closest('#overflow, #grid')) this.closeOverflow(); // the grid closes it by selecting
+      if (document.body.classList.contains('show-staging') && !el.closest('#staging, #toggle-staging')) document.body.classList.remove('show-staging');
+    });
     $('logout').onclick = () => logout('');
     $('month').onclick = (e) => {
-      const cell = /** @type {HTMLElement} */ (e.target).closest('.cell');
+      const cell = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('.cell'));
       if (!cell) return;
-      this.focus = Number(cell.dataset.date);
-      this.view = 'week';
+      this.state.set({ date: Number(cell.dataset.date), view: 'week' });
       this.showView();
     };
     $('stage-new').onsubmit = (e) => {
@@ -408,18 +546,22 @@ class App {
       input.value = '';
     };
     $('staged').addEventListener('pointerdown', (e) => {
-      const li = /** @type {HTMLElement} */ (e.target).closest('li[data-id]');
-      const t = li && this.world.tasks.get(li.dataset.id);
+      const li = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('li[data-id]'));
+      const t = li && this.world.tasks.get(li.dataset.id || '');
       if (!t || e.button !== 0) return;
       e.preventDefault();
       this.select(t.id);
+      // Where the staging list is a drawer over the grid, it steps aside
+      // while the task is dragged out of it, and closes after the drop.
+      document.body.classList.add('from-staging');
+      window.addEventListener('pointerup', () => document.body.classList.remove('from-staging', 'show-staging'), { once: true });
       this.grid.begin(e, { task: t, zone: 'schedule', grab: 0 });
     });
     $('staged').addEventListener('dblclick', (e) => {
-      const li = /** @type {HTMLElement} */ (e.target).closest('li[data-id]');
-      if (li) this.rename(this.world.tasks.get(li.dataset.id));
+      const li = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('li[data-id]'));
+      if (li) this.rename(this.world.tasks.get(li.dataset.id || ''));
     });
-    const task = () => this.selected && this.world.tasks.get(this.selected);
+    const task = () => this.state.selection && this.world.tasks.get(this.state.selection);
     $('side-priority').onchange = (e) => { const t = task(); if (t) this.send({ type: 'SetPriority', task: t.id, priority: Number(/** @type {HTMLSelectElement} */ (e.target).value) }, t.id).catch(() => this.renderSide()); };
     $('side-assignee').onchange = (e) => { const t = task(); if (t) this.send({ type: 'AssignTask', task: t.id, assignee: /** @type {HTMLSelectElement} */ (e.target).value }, t.id).catch(() => this.renderSide()); };
     $('side-service').onchange = (e) => { const t = task(); if (t) this.send({ type: 'SetService', task: t.id, service: /** @type {HTMLSelectElement} */ (e.target).value }, t.id).catch(() => this.renderSide()); };
@@ -435,11 +577,14 @@ class App {
   key(e) {
     const typing = /** @type {HTMLElement} */ (e.target).closest?.('input, select, textarea');
     if (e.key === 'Escape' && this.grid.cancel()) return e.preventDefault();
+    if (e.key === 'Escape' && (!$('overflow').hidden || !$('card').hidden)) { this.closeOverflow(); this.card(null, null); return e.preventDefault(); }
     if (typing) return;
     if (e.altKey && e.code === 'KeyM') { e.preventDefault(); return this.toggleMonth(); }
     if (e.altKey && e.code === 'KeyC') { e.preventDefault(); return this.toggleCollapse(); }
+    if (e.altKey && e.code === 'KeyP') { e.preventDefault(); return this.togglePerson(); }
     if (e.altKey || e.ctrlKey || e.metaKey) return;
-    const t = this.selected && this.world.tasks.get(this.selected);
+    if (/** @type {HTMLElement} */ (e.target).closest?.('#overflow')) return;
+    const t = this.state.selection && this.world.tasks.get(this.state.selection);
     const act = {
       ArrowUp: () => this.step(e.key), ArrowDown: () => this.step(e.key), ArrowLeft: () => this.step(e.key), ArrowRight: () => this.step(e.key),
       Enter: () => this.rename(t), F2: () => this.rename(t),
@@ -458,7 +603,7 @@ class App {
   // Frames per second over the last second, reported in ClientStats.
   fpsMeter() {
     let n = 0, t0 = performance.now();
-    const tick = (now) => {
+    const tick = (/** @type {number} */ now) => {
       n++;
       if (now - t0 >= 1000) { this.conn.fps = (n * 1000) / (now - t0); n = 0; t0 = now; this.showLatency(); }
       requestAnimationFrame(tick);
@@ -469,7 +614,25 @@ class App {
 
 // ---- small UI pieces ----
 
-/** An input over rect; Enter or leaving it calls done(text) if not empty, Esc cancels. */
+/**
+ * Puts a floating element beside a client rectangle: to its right, else
+ * to its left, else below; always inside the window.
+ * @param {HTMLElement} el @param {{x: number, y: number, w: number, h: number}} r
+ */
+function place(el, r) {
+  el.style.left = '0px'; el.style.top = '0px';
+  const b = el.getBoundingClientRect(), W = window.innerWidth, H = window.innerHeight, gap = 6;
+  let x = r.x + r.w + gap, y = r.y;
+  if (x + b.width > W - 4) x = r.x - b.width - gap;
+  if (x < 4) { x = Math.min(Math.max(4, r.x), W - b.width - 4); y = r.y + r.h + gap; if (y + b.height > H - 4) y = r.y - b.height - gap; }
+  el.style.left = `${Math.max(4, Math.min(x, W - b.width - 4))}px`;
+  el.style.top = `${Math.max(4, Math.min(y, H - b.height - 4))}px`;
+}
+
+/**
+ * An input over rect; Enter or leaving it calls done(text) if not empty, Esc cancels.
+ * @param {{x: number, y: number, w: number, h?: number}} rect @param {string} value @param {(text: string) => void} done
+ */
 function editor(rect, value, done) {
   document.querySelector('.editor')?.remove();
   const input = document.createElement('input');
@@ -481,7 +644,7 @@ function editor(rect, value, done) {
   document.body.append(input);
   input.focus(); input.select();
   let closed = false;
-  const close = (ok) => {
+  const close = (/** @type {boolean} */ ok) => {
     if (closed) return;
     closed = true;
     const text = input.value.trim();
@@ -497,7 +660,10 @@ function editor(rect, value, done) {
   input.onblur = () => close(true);
 }
 
-/** A message in the dock at the bottom; with an action button if given. */
+/**
+ * A message in the dock at the bottom; with an action button if given.
+ * @param {string} text @param {string} [kind] @param {string} [action] @param {(() => void)|null} [fn]
+ */
 function toast(text, kind = '', action = '', fn = null) {
   const el = document.createElement('div');
   el.className = `toast ${kind}`;
@@ -508,7 +674,7 @@ function toast(text, kind = '', action = '', fn = null) {
   if (action) {
     const b = document.createElement('button');
     b.textContent = action;
-    b.onclick = () => { el.remove(); fn(); };
+    b.onclick = () => { el.remove(); fn?.(); };
     el.append(b);
   }
   const x = document.createElement('button');
@@ -518,6 +684,7 @@ function toast(text, kind = '', action = '', fn = null) {
   setTimeout(() => el.remove(), action ? 10000 : 6000);
 }
 
+/** @param {string} text @param {boolean} [bad] @param {string} [action] @param {(() => void)|null} [fn] */
 function banner(text, bad = false, action = '', fn = null) {
   const el = $('banner');
   el.hidden = !text;
@@ -532,8 +699,10 @@ function banner(text, bad = false, action = '', fn = null) {
 
 // ---- login ----
 
+/** @type {App|null} */
 let app = null;
 
+/** @param {string} why */
 async function logout(why) {
   if (app) { app.conn.stop(); app = null; }
   if (!why) await fetch('/api/auth/logout', { method: 'POST', credentials: 'same-origin' }).catch(() => {});

@@ -1,3 +1,4 @@
+// @ts-check
 // The game connection: txxt.v1 over one WebSocket, kept alive across
 // drops. It owns the World copy's feed: Snapshot and events in, gaps
 // detected, and every command answered exactly once (a command in flight
@@ -76,6 +77,7 @@ export class Connection {
 
   receive(data) {
     const t0 = performance.now();
+    /** @type {any} */
     let f;
     try {
       f = decodeServer(data, true);

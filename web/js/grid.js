@@ -1,76 +1,142 @@
-// The week grid: seven day columns by 24 hours, drawn on one canvas.
+// @ts-check
+// The week grid, drawn on one canvas, in two layouts of the same week:
+// "time" (seven day columns by the hours of the day, overlapping tasks in
+// a cascade) and "person" (one lane per assignee and one for the
+// unassigned, each day a cell listing its tasks, with a load bar).
+//
+// It is a view: it reads the world copy and the view state it is given,
+// and reports what the user asks for (select, move, resize, create…)
+// through the `on` callbacks; it never changes either. The arithmetic of
+// drags, of the time axis and of the lanes is in model.js, with tests.
 //
 // Speed comes from drawing little per frame: the grid and every block are
 // drawn into an offscreen "base" layer only when something they show
-// changes (the world, the week, the scroll, the selection); a frame while
-// dragging is one copy of that layer plus the block being dragged. Blocks
-// outside the visible hours are not drawn, text is skipped on blocks too
-// small to hold it, and the lane layout is computed once per change.
+// changes; a frame while dragging is one copy of that layer plus the block
+// being dragged. The layout is computed once per change of the world or
+// of the view state (its version), not per frame.
 
-import { Status, PRIORITY_NAMES, DAY_MINUTES, layoutDay, dayLabel, clock, initials, snap, stepFor } from './model.js';
+import {
+  Status, PRIORITY_NAMES, STATUS_NAMES, DAY_MINUTES, CASCADE, TimeAxis, cascadeDay, dragSlot, createSlot, personRows,
+  dayLabel, clock, initials, hours, matches, weekStart, stepFor, MOVE_STEP,
+} from './model.js';
+import { serviceColour, blockColours, CHROME as K } from './colour.js';
 
+const ZERO = '00000000-0000-0000-0000-000000000000';
 const HEAD = 44; // header: day names
-const GUT = 56; // gutter: hours
+const GUT = 56; // gutter: hours (time layout)
 const EDGE = 6; // px: a press this close to a block's top or bottom resizes
-const PALETTE = ['#3b82f6', '#10b981', '#f59e0b', '#ef4444', '#8b5cf6', '#ec4899', '#14b8a6', '#f97316', '#6366f1', '#84cc16'];
+const OFF_PX = 14; // px per hour outside the working day
+const MIN_HOUR = 40, MAX_HOUR = 96; // px per working hour
+const ROW = 20; // person layout: one task line
+const CELL_HEAD = 22; // person layout: a cell's load line and bar
+const MAX_LINES = 6; // person layout: task lines in a cell before "+N"
 const FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
 const BOLD = `600 ${FONT}`;
+const SMALL = '600 10px system-ui, -apple-system, "Segoe UI", sans-serif';
+const LONG_PRESS = 450; // ms: a touch held this long on a block picks it up
 
 /**
- * A service's colour: the one an admin chose (service.color, 0xRRGGBB),
- * else one from the palette, stable for its id.
- * @param {string} id
- * @param {{color?: number}} [service]  the world's record of it
+ * @typedef {import('./model.js').Slot} Slot
+ * @typedef {{id: string, status: number, priority: number, date: number, start: number, duration: number,
+ *   service: string, assignee: string, title: string}} Task
+ * @typedef {{x: number, y: number, w: number, h: number}} Rect
+ * @typedef {{task: Task, x: number, y: number, w: number, h: number, lines: number[], warn?: boolean}} Item
+ * @typedef {{x: number, y: number, w: number, h: number, tasks: Task[]}} Chip
+ * @typedef {{x: number, w: number, date: number, count?: number}} Column
+ * @typedef {{select(id: string|null): void, move(t: Task, slot: Slot): void, resize(t: Task, slot: Slot): void,
+ *   schedule(t: Task, slot: Slot): void, clone(t: Task, slot: Slot): void, unschedule(t: Task): void,
+ *   assign(t: Task, assignee: string): void, create(slot: Slot, assignee: string): void, rename(t: Task): void,
+ *   hover(t: Task|null, r: Rect|null): void, overflow(tasks: Task[], r: Rect): void, navigate(dir: number): void}} Intents
  */
-export function serviceColour(id, service) {
-  if (service?.color) return `#${service.color.toString(16).padStart(6, '0')}`;
-  let h = 0;
-  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
-  return PALETTE[Math.abs(h) % PALETTE.length];
+
+/** A service's colour (re-exported for the panels). */
+export { serviceColour };
+
+// Measured text widths, per font: a title is measured once, not per frame.
+const widths = new Map();
+/** @param {CanvasRenderingContext2D} ctx @param {string} s */
+function measure(ctx, s) {
+  const key = ctx.font + '\u0000' + s;
+  let w = widths.get(key);
+  if (w === undefined) {
+    if (widths.size > 20000) widths.clear();
+    w = ctx.measureText(s).width;
+    widths.set(key, w);
+  }
+  return w;
 }
 
-function tint(hex, a) {
-  const n = parseInt(hex.slice(1), 16);
-  const mix = (c) => Math.round(c + (255 - c) * (1 - a));
-  return `rgb(${mix(n >> 16)},${mix((n >> 8) & 255)},${mix(n & 255)})`;
+/** The longest start of s (with "…") that fits in max px, or '' if not even one letter does. */
+function fit(ctx, s, max) {
+  if (measure(ctx, s) <= max) return s;
+  let lo = 0, hi = s.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (measure(ctx, s.slice(0, mid) + '…') <= max) lo = mid; else hi = mid - 1;
+  }
+  return lo === 0 ? '' : s.slice(0, lo).trimEnd() + '…';
 }
 
 export class WeekGrid {
   /**
    * @param {HTMLElement} root  the scrolling element
-   * @param {object} app  world, settings, pending, selected, today(), and
-   *   the gesture callbacks: select, move, schedule, unschedule, create, rename
+   * @param {{world: import('./model.js').World, state: import('./model.js').ViewState,
+   *   settings: {workday_start: number, workday_end: number, first_day_of_week: number},
+   *   today: () => {date: number, minute: number}, dropZone?: HTMLElement|null, on: Intents}} o
    */
-  constructor(root, app) {
+  constructor(root, o) {
     this.root = root;
-    this.app = app;
-    this.hourPx = 48;
-    this.week = 0; // date of the first column
-    this.collapse = 0; // 0: seven columns … 1: today alone
+    this.world = o.world;
+    this.state = o.state;
+    this.settings = o.settings;
+    this.today = o.today;
+    this.dropZone = o.dropZone || null;
+    this.on = o.on;
+    this.collapse = 0; // 0: seven columns … 1: the focused day alone
     this.collapseTo = 0;
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'grid-canvas';
     this.spacer = document.createElement('div');
     root.append(this.canvas, this.spacer);
-    this.ctx = this.canvas.getContext('2d');
+    this.ctx = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext('2d'));
     this.base = document.createElement('canvas');
-    this.bctx = this.base.getContext('2d');
+    this.bctx = /** @type {CanvasRenderingContext2D} */ (this.base.getContext('2d'));
+    this.W = 0; this.H = 0; this.dpr = 1;
     this.baseKey = '';
     this.layoutKey = '';
-    this.items = []; // [{task, x, y, w, h}] in content coordinates (y without scroll)
+    this.axis = new TimeAxis(480, 1080, 48, OFF_PX);
+    /** @type {Column[]} */
+    this.cols = [];
+    /** @type {Item[]} blocks (time) or task lines (person), in drawing order, content coordinates */
+    this.items = [];
+    /** @type {Chip[]} "+N" chips, content coordinates */
+    this.chips = [];
+    /** @type {Map<string, Item>} */
+    this.byId = new Map();
+    /** @type {any[]} person layout: the rows, with their y and height */
+    this.rows = [];
+    this.contentH = 0;
+    /** @type {{id: string, kind: string, text: string, x: number, y: number, w: number, h: number, box: Rect}[]} every text drawn in the last base draw, with the box it must stay in (canvas coordinates) */
+    this.texts = [];
+    /** @type {any} */
     this.drag = null;
+    this.hovered = '';
     this.frames = 0; // frames drawn, for the speed figures
     this.times = new Float64Array(600); // ms each of the last 600 took
     this.queued = false;
     new ResizeObserver(() => this.resize()).observe(root);
-    root.addEventListener('scroll', () => this.redraw(), { passive: true });
+    root.addEventListener('scroll', () => { this.redraw(); this.unhover(); }, { passive: true });
     this.canvas.addEventListener('pointerdown', (e) => this.down(e));
     this.canvas.addEventListener('pointermove', (e) => this.hover(e));
+    this.canvas.addEventListener('pointerleave', () => this.unhover());
     this.canvas.addEventListener('dblclick', (e) => this.dblclick(e));
+    this.canvas.addEventListener('contextmenu', (e) => { if (this.drag) e.preventDefault(); });
     this.resize();
   }
 
-  get mpx() { return this.hourPx / 60; }
+  get person() { return this.state.layout === 'person'; }
+  get week() { return weekStart(this.state.date, this.settings.first_day_of_week); }
+  get gutter() { return this.person ? Math.round(Math.min(150, Math.max(84, this.W * 0.16))) : GUT; }
 
   resize() {
     const W = this.root.clientWidth, H = this.root.clientHeight;
@@ -81,26 +147,21 @@ export class WeekGrid {
       c.width = Math.round(W * dpr); c.height = Math.round(H * dpr);
     }
     this.canvas.style.width = `${W}px`; this.canvas.style.height = `${H}px`;
-    this.spacer.style.height = `${Math.max(0, HEAD + 24 * this.hourPx - H)}px`;
     this.baseKey = this.layoutKey = '';
+    this.layout();
     this.redraw();
   }
 
-  /** Shows the week starting on date. */
-  show(week) {
-    if (week === this.week) return;
-    this.week = week;
-    this.redraw();
-  }
+  /** Scrolls so that minute min is near the top (time layout). @param {number} min */
+  scrollToMinute(min) { this.layout(); this.root.scrollTop = Math.max(0, this.axis.y(min) - 8); }
 
-  scrollToMinute(min) { this.root.scrollTop = Math.max(0, min * this.mpx - 8); }
-
-  /** Animates to a single column of today (on) or back to seven (off). */
-  setCollapsed(on) {
+  /** Animates to one column, the focused day's (on), or back to seven (off). @param {boolean} on @param {boolean} [now] */
+  setCollapsed(on, now = false) {
     this.collapseTo = on ? 1 : 0;
+    if (now) { this.collapse = this.collapseTo; this.layoutKey = ''; return this.redraw(); }
     const from = this.collapse, t0 = performance.now();
-    const step = (now) => {
-      const k = Math.min(1, (now - t0) / 250);
+    const step = (/** @type {number} */ t) => {
+      const k = Math.min(1, (t - t0) / 250);
       this.collapse = from + (this.collapseTo - from) * k * (2 - k);
       this.layoutKey = '';
       this.draw();
@@ -109,15 +170,14 @@ export class WeekGrid {
     requestAnimationFrame(step);
   }
 
-  // Column geometry: x and width of column i, with the collapse applied.
+  /** Column geometry: x and width of each day, with the collapse applied. */
   columns() {
-    const full = this.W - GUT, w0 = full / 7, t = this.collapse;
-    const today = this.app.today().date - this.week;
-    const ti = today >= 0 && today < 7 ? today : 0;
+    const g = this.gutter, full = this.W - g, w0 = full / 7, t = this.collapse;
+    const f = this.state.date - this.week, fi = f >= 0 && f < 7 ? f : 0;
     const cols = [];
-    let x = GUT;
+    let x = g;
     for (let i = 0; i < 7; i++) {
-      const w = w0 * (1 - t) + (i === ti ? full * t : 0);
+      const w = w0 * (1 - t) + (i === fi ? full * t : 0);
       cols.push({ x, w, date: this.week + i });
       x += w;
     }
@@ -131,40 +191,87 @@ export class WeekGrid {
     requestAnimationFrame(() => { this.queued = false; this.draw(); });
   }
 
+  /** The working day's minutes, never empty. */
+  workday() {
+    const s = this.settings;
+    const ws = Math.max(0, Math.min(DAY_MINUTES - 60, s.workday_start || 0));
+    return { ws, we: Math.max(ws + 60, Math.min(DAY_MINUTES, s.workday_end || DAY_MINUTES)) };
+  }
+
   layout() {
-    const w = this.app.world;
-    const key = `${w.changes}|${this.week}|${this.W}|${this.collapse}|${this.hourPx}`;
-    if (key === this.layoutKey) return;
+    const w = this.world, st = this.state, { ws, we } = this.workday();
+    const key = `${w.changes}|${st.version}|${this.W}|${this.H}|${this.collapse}|${ws}|${we}|${this.settings.first_day_of_week}`;
+    if (key === this.layoutKey || !this.W) return;
     this.layoutKey = key;
     this.cols = this.columns();
-    const days = w.days(this.week, this.week + 7);
-    const items = [];
-    const mpx = this.mpx;
-    days.forEach((all, i) => {
+    // The working day fills the screen below the header, the rest of the
+    // day at OFF_PX an hour; past MIN_HOUR the grid scrolls instead.
+    const off = (DAY_MINUTES - (we - ws)) / 60 * OFF_PX;
+    const hourPx = Math.max(MIN_HOUR, Math.min(MAX_HOUR, (this.H - HEAD - off) / ((we - ws) / 60)));
+    this.axis = new TimeAxis(ws, we, hourPx, OFF_PX);
+    const days = w.days(this.week, this.week + 7).map((list) => list.filter((t) => matches(st.filter, t)));
+    this.cols.forEach((c, i) => { c.count = days[i].length; });
+    if (this.person) this.layoutPeople(days, we - ws);
+    else this.layoutTime(days);
+    this.byId = new Map(this.items.map((it) => [it.task.id, it]));
+    this.spacer.style.height = `${Math.max(0, this.contentH - this.H)}px`;
+  }
+
+  /** @param {Task[][]} days */
+  layoutTime(days) {
+    const items = [], chips = [], axis = this.axis, y = (/** @type {number} */ m) => HEAD + axis.y(m);
+    days.forEach((tasks, i) => {
       const c = this.cols[i];
-      const tasks = all.filter((t) => this.app.visible(t));
-      c.count = tasks.length;
-      if (c.w < 2) return;
-      const inner = c.w - 4;
-      for (const { task, lane, lanes } of layoutDay(tasks)) {
-        const lw = inner / lanes;
-        items.push({ task, x: c.x + 2 + lane * lw, y: HEAD + task.start * mpx, w: Math.max(1, lw - 1), h: Math.max(2, task.duration * mpx - 1) });
-      }
+      if (c.w < 8) return;
+      const inner = c.w - 3, x0 = c.x + 1;
+      const { blocks, chips: cs } = cascadeDay(tasks, inner, y);
+      for (const b of blocks) items.push({ ...b, x: x0 + b.x });
+      for (const ch of cs) chips.push({ ...ch, x: x0 + ch.x });
     });
     this.items = items;
-    this.byId = new Map(items.map((it) => [it.task.id, it]));
+    this.chips = chips;
+    this.rows = [];
+    this.contentH = HEAD + axis.height;
+  }
+
+  /** @param {Task[][]} days @param {number} workMinutes */
+  layoutPeople(days, workMinutes) {
+    const rows = personRows(days, this.world.users, ZERO, workMinutes).map((r) => ({ ...r, y: 0, h: 0 }));
+    const items = [], chips = [];
+    let y = HEAD;
+    for (const r of rows) {
+      const lines = Math.max(1, Math.min(MAX_LINES, Math.max(...r.days.map((d, i) => (this.cols[i].w >= 8 ? d.tasks.length : 0)))));
+      r.y = y; r.h = CELL_HEAD + lines * ROW + 6;
+      r.days.forEach((cell, i) => {
+        const c = this.cols[i];
+        if (c.w < 8) return;
+        const n = cell.tasks.length, fits = n <= lines ? n : lines - 1;
+        for (let k = 0; k < fits; k++) {
+          const t = cell.tasks[k];
+          items.push({ task: t, x: c.x + 3, y: y + CELL_HEAD + k * ROW, w: c.w - 6, h: ROW - 2, lines: [c.w - 6, 0], warn: cell.overlapping.has(t.id) });
+        }
+        if (fits < n) chips.push({ x: c.x + 3, y: y + CELL_HEAD + fits * ROW, w: c.w - 6, h: ROW - 2, tasks: cell.tasks.slice(fits) });
+      });
+      y += r.h;
+    }
+    this.rows = rows;
+    this.items = items;
+    this.chips = chips;
+    this.contentH = y;
   }
 
   draw() {
     if (!this.W) return;
     const t0 = performance.now();
     this.layout();
-    const a = this.app, now = a.today();
+    const now = this.today();
     const scroll = this.root.scrollTop;
-    const key = `${this.layoutKey}|${scroll}|${this.H}|${a.selected}|${a.pendingVersion}|${now.date}|${now.minute}|${this.drag?.hide || ''}|${a.settingsVersion}`;
+    const key = `${this.layoutKey}|${scroll}|${now.date}|${now.minute}|${this.drag?.hide || ''}`;
     if (key !== this.baseKey) {
       this.baseKey = key;
-      this.drawBase(this.bctx, scroll, now);
+      this.texts.length = 0;
+      if (this.person) this.drawPeople(this.bctx, scroll, now);
+      else this.drawTime(this.bctx, scroll, now);
     }
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -175,186 +282,388 @@ export class WeekGrid {
     this.times[this.frames % this.times.length] = performance.now() - t0;
   }
 
-  drawBase(ctx, scroll, now) {
-    const { W, H, mpx, cols } = this;
-    const s = this.app.settings;
+  /**
+   * Draws text s at (x, y) (top) within max px, and records it with the
+   * box it must stay inside. Returns its width.
+   */
+  text(ctx, id, kind, s, x, y, max, box) {
+    if (!s || max <= 0) return 0;
+    ctx.fillText(s, x, y);
+    const w = measure(ctx, s);
+    this.texts.push({ id, kind, text: s, x, y, w, h: 13, box });
+    return w;
+  }
+
+  /** @param {CanvasRenderingContext2D} ctx @param {number} scroll @param {{date: number, minute: number}} now */
+  drawTime(ctx, scroll, now) {
+    const { W, H, cols, axis } = this;
+    const { ws, we } = this.workday();
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    ctx.fillStyle = '#f3f4f6';
+    ctx.fillStyle = K.page;
     ctx.fillRect(0, 0, W, H);
-    const top = scroll, bottom = scroll + H;
-    const y = (min) => HEAD + min * mpx - scroll;
-    // working hours are white, the rest grey; today is tinted
+    const y = (/** @type {number} */ m) => HEAD + axis.y(m) - scroll;
     for (const c of cols) {
       if (c.w < 1) continue;
-      ctx.fillStyle = c.date === now.date ? '#eff6ff' : '#ffffff';
-      ctx.fillRect(c.x, y(s.workday_start), c.w, (s.workday_end - s.workday_start) * mpx);
+      ctx.fillStyle = c.date === now.date ? K.todayWork : K.work;
+      ctx.fillRect(c.x, y(ws), c.w, y(we) - y(ws));
     }
-    // hour lines
-    ctx.fillStyle = '#e5e7eb';
+    ctx.fillStyle = K.line;
     for (let h = 0; h <= 24; h++) {
       const yy = y(h * 60);
       if (yy < HEAD - 1 || yy > H) continue;
       ctx.fillRect(GUT, Math.round(yy), W - GUT, 1);
     }
-    ctx.fillStyle = '#f1f2f4';
-    for (let h = 0; h < 24; h++) {
-      const yy = y(h * 60 + 30);
-      if (yy < HEAD || yy > H) continue;
+    ctx.fillStyle = K.halfLine;
+    for (let m = ws + 30; m < we; m += 60) {
+      const yy = y(m);
+      if (yy < HEAD || yy > H || m % 60 !== 30) continue;
       ctx.fillRect(GUT, Math.round(yy), W - GUT, 1);
     }
-    ctx.fillStyle = '#d1d5db';
+    ctx.fillStyle = K.rule;
     for (const c of cols) if (c.w >= 1) ctx.fillRect(Math.round(c.x), HEAD, 1, H - HEAD);
-    // blocks
-    const hide = this.drag?.hide, sel = this.app.selected, pending = this.app.pending;
+    // blocks, then the selected one over them, then the chips
+    const hide = this.drag?.hide, sel = this.state.selection, pending = this.state.pending;
+    const top = scroll + HEAD, bottom = scroll + H;
     let selIt = null;
     for (const it of this.items) {
-      if (it.y + it.h < top + HEAD || it.y > bottom) continue;
+      if (it.y + it.h < top || it.y > bottom) continue;
       if (it.task.id === hide) continue;
       if (it.task.id === sel) { selIt = it; continue; }
-      this.block(ctx, it.task, it.x, it.y - scroll, it.w, it.h, pending.has(it.task.id) ? 'pending' : '');
+      this.block(ctx, it, scroll, pending.has(it.task.id) ? 'pending' : '');
     }
-    if (selIt) this.block(ctx, selIt.task, selIt.x, selIt.y - scroll, selIt.w, selIt.h, pending.has(sel) ? 'pending selected' : 'selected');
+    if (selIt) this.block(ctx, selIt, scroll, pending.has(selIt.task.id) ? 'pending selected' : 'selected');
+    for (const ch of this.chips) {
+      if (ch.y + ch.h < top || ch.y > bottom) continue;
+      this.chip(ctx, ch, scroll);
+    }
     // now
     const ni = now.date - this.week;
     if (ni >= 0 && ni < 7 && cols[ni].w > 1) {
       const yy = y(now.minute);
-      ctx.fillStyle = '#dc2626';
+      ctx.fillStyle = K.now;
       ctx.fillRect(cols[ni].x, yy - 1, cols[ni].w, 2);
       ctx.beginPath(); ctx.arc(cols[ni].x + 2, yy, 4, 0, 7); ctx.fill();
     }
-    // header and gutter, over everything
-    ctx.fillStyle = '#ffffff';
-    ctx.fillRect(0, 0, W, HEAD);
+    this.drawHeader(ctx, now, GUT);
+    ctx.fillStyle = K.head;
     ctx.fillRect(0, HEAD, GUT, H - HEAD);
-    ctx.fillStyle = '#d1d5db';
-    ctx.fillRect(0, HEAD - 1, W, 1);
+    ctx.fillStyle = K.rule;
     ctx.fillRect(GUT - 1, HEAD, 1, H - HEAD);
-    ctx.textBaseline = 'middle';
-    for (const c of cols) {
-      if (c.w < 30) continue;
-      const today = c.date === now.date;
-      if (today) { ctx.fillStyle = '#dbeafe'; ctx.fillRect(c.x + 1, 0, c.w - 1, HEAD - 1); }
-      ctx.fillStyle = today ? '#1d4ed8' : '#374151';
-      ctx.font = today ? BOLD : FONT;
-      const n = c.count;
-      ctx.fillText(dayLabel(c.date), c.x + 8, 15);
-      ctx.fillStyle = '#6b7280'; ctx.font = FONT;
-      ctx.fillText(`${n} task${n === 1 ? '' : 's'}`, c.x + 8, 31);
-    }
-    ctx.fillStyle = '#6b7280';
+    ctx.fillStyle = K.hourText;
     ctx.font = FONT;
+    ctx.textBaseline = 'middle';
+    // every hour of the working day; outside it, those with room
+    const hoursShown = [];
+    for (let h = Math.ceil(ws / 60); h * 60 <= we; h++) hoursShown.push(h);
     for (let h = 1; h < 24; h++) {
-      const yy = y(h * 60);
-      if (yy < HEAD + 6 || yy > H) continue;
-      ctx.fillText(clock(h * 60), 10, yy);
+      if (hoursShown.includes(h)) continue;
+      const near = hoursShown.some((k) => Math.abs(y(k * 60) - y(h * 60)) < 15);
+      if (!near) hoursShown.push(h);
     }
+    for (const h of hoursShown) {
+      const yy = y(h * 60);
+      if (h <= 0 || h >= 24 || yy < HEAD + 6 || yy > H - 6) continue;
+      const s = clock(h * 60);
+      ctx.fillText(s, 8, yy);
+      this.texts.push({ id: '', kind: 'hour', text: s, x: 8, y: yy - 6, w: measure(ctx, s), h: 12, box: { x: 0, y: HEAD, w: GUT - 1, h: H - HEAD } });
+    }
+    ctx.textBaseline = 'top';
   }
 
-  /** Draws one task block at (x, y) in canvas pixels. */
-  block(ctx, t, x, y, w, h, mode) {
-    const colour = serviceColour(t.service, this.app.world.services.get(t.service));
-    const done = t.status === Status.Completed, active = t.status === Status.Active;
-    ctx.globalAlpha = mode.includes('pending') ? 0.55 : 1;
-    ctx.fillStyle = done ? '#e5e7eb' : active ? colour : tint(colour, 0.25);
+  /** The day names and counts, over everything. */
+  drawHeader(ctx, now, gut) {
+    const { W, cols } = this;
+    ctx.fillStyle = K.head;
+    ctx.fillRect(0, 0, W, HEAD);
+    ctx.fillStyle = K.rule;
+    ctx.fillRect(0, HEAD - 1, W, 1);
+    ctx.textBaseline = 'top';
+    for (const c of cols) {
+      if (c.w < 24) continue;
+      const today = c.date === now.date, box = { x: c.x, y: 0, w: c.w, h: HEAD };
+      if (today) { ctx.fillStyle = K.todayHead; ctx.fillRect(c.x + 1, 0, c.w - 1, HEAD - 1); }
+      ctx.fillStyle = today ? K.todayText : K.headText;
+      ctx.font = today ? BOLD : FONT;
+      const max = c.w - 10, long = dayLabel(c.date), short = long.split(' ').slice(0, 2).join(' ');
+      const label = [long, short, short.split(' ')[1]].find((s) => measure(ctx, s) <= max) || '';
+      this.text(ctx, '', 'day', label, c.x + 6, 8, max, box);
+      ctx.fillStyle = today ? K.todaySub : K.headSub; ctx.font = FONT;
+      const n = c.count || 0, words = `${n} task${n === 1 ? '' : 's'}`;
+      const count = [words, String(n)].find((s) => measure(ctx, s) <= max) || '';
+      this.text(ctx, '', 'count', count, c.x + 6, 25, max, box);
+    }
+    ctx.fillStyle = K.head;
+    ctx.fillRect(0, 0, gut, HEAD - 1);
+  }
+
+  /**
+   * Draws one time-layout block (content coordinates, drawn scroll px up):
+   * the title on the first line, clipped to the part no later block
+   * covers; the time on the second line, or after the title on a short
+   * block, only where it fits whole; the assignee's initials only where
+   * they leave the title its room.
+   * @param {CanvasRenderingContext2D} ctx @param {Item} it @param {number} scroll @param {string} mode
+   */
+  block(ctx, it, scroll, mode) {
+    const t = it.task, x = it.x, y = it.y - scroll, w = it.w, h = it.h;
+    const col = blockColours(serviceColour(t.service, this.world.services.get(t.service)), t.status);
+    const done = t.status === Status.Completed;
+    ctx.fillStyle = col.bg;
     ctx.fillRect(x, y, w, h);
-    ctx.fillStyle = done ? '#9ca3af' : colour;
-    ctx.fillRect(x, y, Math.min(3, w), h);
+    ctx.strokeStyle = '#ffffff'; ctx.lineWidth = 1;
+    ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1);
+    ctx.fillStyle = t.priority === 3 && !done ? K.urgent : col.edge;
+    ctx.fillRect(x, y, Math.min(t.priority === 3 ? 4 : 3, w), h);
     if (mode.includes('selected')) {
-      ctx.strokeStyle = '#111827'; ctx.lineWidth = 2;
+      ctx.strokeStyle = K.selected; ctx.lineWidth = 2;
       ctx.strokeRect(x + 1, y + 1, w - 2, h - 2);
     }
     if (mode.includes('pending')) {
-      ctx.setLineDash([4, 3]); ctx.strokeStyle = '#111827'; ctx.lineWidth = 1;
+      ctx.setLineDash([4, 3]); ctx.strokeStyle = K.pending; ctx.lineWidth = 1;
       ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); ctx.setLineDash([]);
     }
-    if (h >= 14 && w >= 28) {
-      const fg = done ? '#6b7280' : active ? '#ffffff' : '#111827';
-      const chars = Math.floor((w - 10) / 6.6);
-      ctx.font = BOLD; ctx.fillStyle = fg; ctx.textBaseline = 'top';
-      let title = t.title || '(untitled)';
-      if (title.length > chars) title = title.slice(0, Math.max(1, chars - 1)) + '…';
-      ctx.fillText(title, x + 6, y + 2);
-      if (done) ctx.fillRect(x + 6, y + 9, Math.min(w - 10, title.length * 6.6), 1);
-      if (h >= 30) {
-        ctx.font = FONT;
-        const pr = t.priority >= 2 ? ` · ${PRIORITY_NAMES[t.priority]}` : '';
-        const st = active ? ' · started' : done ? ' · done' : '';
-        let line = `${clock(t.start)}–${clock(t.start + t.duration)}${pr}${st}`;
-        if (line.length > chars) line = line.slice(0, Math.max(1, chars));
-        ctx.fillText(line, x + 6, y + 17);
-      }
-      const who = this.app.world.users.get(t.assignee);
-      if (who && w >= 60 && h >= 20) {
-        ctx.fillStyle = done ? '#9ca3af' : '#1f2937';
-        ctx.beginPath(); ctx.arc(x + w - 11, y + 10, 8, 0, 7); ctx.fill();
-        ctx.fillStyle = '#ffffff'; ctx.font = '600 9px system-ui, sans-serif'; ctx.textAlign = 'center';
-        ctx.fillText(initials(who), x + w - 11, y + 5.5);
-        ctx.textAlign = 'left';
-      }
-      if (t.priority === 3 && !done) {
-        ctx.fillStyle = '#dc2626';
-        ctx.fillRect(x + w - 4, y, 4, h);
-      }
+    if (h < 13) return;
+    const pad = 6, box = { x, y, w: Math.min(w, it.lines[0]), h: Math.min(h, CASCADE.TITLE) };
+    let room = it.lines[0] - pad - 3;
+    ctx.textBaseline = 'top';
+    const who = this.world.users.get(t.assignee);
+    const badge = who && room >= CASCADE.MIN_TEXT + 22 && h >= 16;
+    if (badge) {
+      room -= 20;
+      ctx.fillStyle = done ? K.doneBadge : K.badge;
+      const bx = x + it.lines[0] - 12;
+      ctx.beginPath(); ctx.arc(bx, y + 8, 7.5, 0, 7); ctx.fill();
+      ctx.fillStyle = K.badgeText; ctx.font = SMALL; ctx.textAlign = 'center';
+      const s = initials(who);
+      ctx.fillText(s, bx, y + 3);
+      this.texts.push({ id: t.id, kind: 'initials', text: s, x: bx - 7.5, y: y + 0.5, w: 15, h: 15, box });
+      ctx.textAlign = 'left';
     }
-    ctx.globalAlpha = 1;
+    ctx.font = BOLD; ctx.fillStyle = col.fg;
+    const title = fit(ctx, t.title || '(untitled)', room);
+    const tw = this.text(ctx, t.id, 'title', title, x + pad, y + 2, room, box);
+    if (done && tw) ctx.fillRect(x + pad, y + 8, tw, 1);
+    ctx.font = FONT; ctx.fillStyle = col.sub;
+    const time = `${clock(t.start)}–${clock(t.start + t.duration)}`;
+    if (it.lines[1] > 0) {
+      const room2 = it.lines[1] - pad - 3, box2 = { x, y: y + CASCADE.TITLE, w: Math.min(w, it.lines[1]), h: CASCADE.LINE2 };
+      if (measure(ctx, time) <= room2) {
+        const extra = [t.priority >= 2 ? PRIORITY_NAMES[t.priority] : '', t.status === Status.Active ? 'started' : done ? 'done' : ''].filter(Boolean).map((s) => ` · ${s}`).join('');
+        const line = measure(ctx, time + extra) <= room2 ? time + extra : time;
+        this.text(ctx, t.id, 'time', line, x + pad, y + CASCADE.TITLE + 1, room2, box2);
+      }
+    } else if (title === (t.title || '(untitled)')) {
+      const s = clock(t.start), left = room - tw - 6;
+      if (measure(ctx, s) <= left) this.text(ctx, t.id, 'time', s, x + pad + tw + 6, y + 2, left, box);
+    }
+  }
+
+  /** A "+N" chip. @param {CanvasRenderingContext2D} ctx @param {Chip} ch @param {number} scroll */
+  chip(ctx, ch, scroll) {
+    const x = ch.x, y = ch.y - scroll;
+    ctx.fillStyle = K.chip; // a thin bar: how far down the hidden tasks go
+    ctx.fillRect(x + ch.w / 2 - 1, y, 2, ch.h);
+    ctx.fillStyle = K.chip;
+    ctx.beginPath(); ctx.roundRect(x + 1, y, ch.w - 2, CASCADE.CHIP_H, 4); ctx.fill();
+    ctx.fillStyle = K.chipText; ctx.font = SMALL; ctx.textBaseline = 'top';
+    const s = fit(ctx, `+${ch.tasks.length}`, ch.w - 6);
+    this.text(ctx, '', 'chip', s, x + (ch.w - measure(ctx, s)) / 2, y + 4, ch.w - 6, { x, y, w: ch.w, h: CASCADE.CHIP_H });
+  }
+
+  /** @param {CanvasRenderingContext2D} ctx @param {number} scroll @param {{date: number, minute: number}} now */
+  drawPeople(ctx, scroll, now) {
+    const { W, H, cols } = this, gut = this.gutter;
+    const { ws, we } = this.workday(), work = we - ws;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = K.page;
+    ctx.fillRect(0, 0, W, H);
+    ctx.textBaseline = 'top';
+    const sel = this.state.selection, pending = this.state.pending, hide = this.drag?.hide;
+    for (const r of this.rows) {
+      const y = r.y - scroll;
+      if (y > H || y + r.h < HEAD) continue;
+      r.days.forEach((cell, i) => {
+        const c = cols[i];
+        if (c.w < 8) return;
+        const today = c.date === now.date;
+        ctx.fillStyle = today ? K.todayWork : K.work;
+        ctx.fillRect(c.x, y, c.w, r.h);
+        if (c.w < 30) return;
+        const box = { x: c.x, y, w: c.w, h: CELL_HEAD };
+        ctx.font = SMALL;
+        if (r.unassigned) {
+          ctx.fillStyle = K.loadText;
+          const n = cell.tasks.length;
+          if (n) this.text(ctx, '', 'load', fit(ctx, `${n} task${n === 1 ? '' : 's'}`, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
+        } else {
+          const warn = cell.over ? '⚠ over' : cell.overlapping.size ? '⚠ overlap' : '';
+          const warnShort = warn ? '⚠' : '';
+          ctx.fillStyle = K.warnText;
+          const wtext = measure(ctx, warn) <= (c.w - 10) / 2 ? warn : warnShort;
+          const ww = wtext ? measure(ctx, wtext) : 0;
+          if (wtext) this.text(ctx, '', 'warning', wtext, c.x + c.w - 5 - ww, y + 3, ww, box);
+          if (cell.booked) {
+            ctx.fillStyle = K.loadText;
+            const room = c.w - 10 - (ww ? ww + 4 : 0);
+            const load = [`${hours(cell.booked)} / ${hours(work)}`, hours(cell.booked)].find((s) => measure(ctx, s) <= room) || '';
+            this.text(ctx, '', 'load', load, c.x + 5, y + 3, room, box);
+          }
+          // the load bar: booked against the working day
+          const bw = c.w - 10, k = Math.min(1, cell.booked / work);
+          ctx.fillStyle = K.loadBar; ctx.fillRect(c.x + 5, y + 15, bw, 4);
+          ctx.fillStyle = cell.over ? K.loadOver : k >= 0.9 ? K.loadFull : K.loadOk;
+          ctx.fillRect(c.x + 5, y + 15, bw * k, 4);
+        }
+      });
+      ctx.fillStyle = K.line;
+      ctx.fillRect(gut, Math.round(y + r.h) - 1, W - gut, 1);
+    }
+    ctx.fillStyle = K.rule;
+    for (const c of cols) if (c.w >= 1) ctx.fillRect(Math.round(c.x), HEAD, 1, H - HEAD);
+    for (const it of this.items) {
+      if (it.y - scroll > H || it.y + it.h - scroll < HEAD || it.task.id === hide) continue;
+      const mode = `${it.task.id === sel ? 'selected' : ''} ${pending.has(it.task.id) ? 'pending' : ''}`;
+      this.line(ctx, it, scroll, mode);
+    }
+    for (const ch of this.chips) {
+      const y = ch.y - scroll;
+      if (y > H || y + ch.h < HEAD) continue;
+      ctx.fillStyle = K.chip;
+      ctx.beginPath(); ctx.roundRect(ch.x, y, ch.w, ch.h, 4); ctx.fill();
+      ctx.fillStyle = K.chipText; ctx.font = SMALL;
+      const s = fit(ctx, `+${ch.tasks.length} more`, ch.w - 10) || fit(ctx, `+${ch.tasks.length}`, ch.w - 6);
+      this.text(ctx, '', 'chip', s, ch.x + 5, y + 4, ch.w - 8, { x: ch.x, y, w: ch.w, h: ch.h });
+    }
+    this.drawHeader(ctx, now, gut);
+    // the gutter: each person, the week's hours
+    ctx.fillStyle = K.head;
+    ctx.fillRect(0, HEAD, gut, H - HEAD);
+    for (const r of this.rows) {
+      const y = r.y - scroll;
+      if (y > H || y + r.h < HEAD) continue;
+      const box = { x: 0, y, w: gut - 1, h: r.h };
+      ctx.fillStyle = K.headText; ctx.font = BOLD;
+      this.text(ctx, '', 'person', fit(ctx, r.name, gut - 14), 8, y + 4, gut - 14, box);
+      ctx.font = FONT; ctx.fillStyle = K.headSub;
+      const days = r.days.filter((d) => d.tasks.length).length;
+      const sum = r.unassigned ? `${r.days.reduce((n, d) => n + d.tasks.length, 0)} tasks` : `${hours(r.booked)} in ${days} day${days === 1 ? '' : 's'}`;
+      this.text(ctx, '', 'person', fit(ctx, sum, gut - 14), 8, y + 20, gut - 14, box);
+      ctx.fillStyle = K.line;
+      ctx.fillRect(0, Math.round(y + r.h) - 1, gut, 1);
+    }
+    ctx.fillStyle = K.rule;
+    ctx.fillRect(gut - 1, HEAD, 1, H - HEAD);
+  }
+
+  /**
+   * One task line of the person layout: its start, then its title; the
+   * time is dropped (never cut) when both do not fit.
+   */
+  line(ctx, it, scroll, mode) {
+    const t = it.task, x = it.x, y = it.y - scroll, w = it.w, h = it.h;
+    const col = blockColours(serviceColour(t.service, this.world.services.get(t.service)), t.status);
+    ctx.fillStyle = col.bg;
+    ctx.fillRect(x, y, w, h);
+    ctx.fillStyle = t.priority === 3 && t.status !== Status.Completed ? K.urgent : col.edge;
+    ctx.fillRect(x, y, 3, h);
+    if (it.warn) { ctx.strokeStyle = K.loadOver; ctx.lineWidth = 2; ctx.strokeRect(x + 1, y + 1, w - 2, h - 2); }
+    if (mode.includes('selected')) { ctx.strokeStyle = K.selected; ctx.lineWidth = 2; ctx.strokeRect(x + 1, y + 1, w - 2, h - 2); }
+    if (mode.includes('pending')) { ctx.setLineDash([4, 3]); ctx.strokeStyle = K.pending; ctx.lineWidth = 1; ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); ctx.setLineDash([]); }
+    if (w < 20) return;
+    const box = { x, y, w, h }, room = w - 10;
+    ctx.textBaseline = 'top';
+    ctx.font = FONT; ctx.fillStyle = col.sub;
+    const time = clock(t.start);
+    let left = x + 6, rest = room;
+    if (measure(ctx, time) + 5 + 70 <= room) { // the title first: the time only beside a title of some length
+      const tw = this.text(ctx, t.id, 'time', time, left, y + 3, room, box);
+      left += tw + 5; rest -= tw + 5;
+    }
+    ctx.font = BOLD; ctx.fillStyle = col.fg;
+    const title = fit(ctx, t.title || '(untitled)', rest);
+    const tw = this.text(ctx, t.id, 'title', title, left, y + 3, rest, box);
+    if (t.status === Status.Completed && tw) ctx.fillRect(left, y + 9, tw, 1);
   }
 
   drawOverlay(ctx, scroll) {
-    const a = this.app;
     // commands in flight: a dashed ghost where the block is going
-    for (const p of a.pending.values()) {
-      if (!p.slot) continue;
-      const r = this.slotRect(p.slot);
-      if (!r) continue;
-      ctx.globalAlpha = 0.8;
-      ctx.setLineDash([5, 3]); ctx.strokeStyle = '#2563eb'; ctx.lineWidth = 2;
-      ctx.strokeRect(r.x + 1, r.y - scroll + 1, r.w - 2, r.h - 2); ctx.setLineDash([]);
-      if (p.title) { ctx.fillStyle = '#1e3a8a'; ctx.font = BOLD; ctx.textBaseline = 'top'; ctx.fillText(p.title.slice(0, Math.floor(r.w / 7)), r.x + 6, r.y - scroll + 3); }
-      ctx.globalAlpha = 1;
-    }
-    const d = this.drag;
-    if (d?.active && d.slot) {
-      const r = this.slotRect(d.slot);
-      if (r) {
-        const t = { ...d.task, ...d.slot, status: d.task.status || Status.Scheduled };
-        ctx.shadowColor = 'rgba(0,0,0,0.25)'; ctx.shadowBlur = 8;
-        this.block(ctx, t, r.x, r.y - scroll, r.w, r.h, 'selected');
-        ctx.shadowBlur = 0;
-        ctx.fillStyle = '#111827'; ctx.font = BOLD; ctx.textBaseline = 'bottom';
-        ctx.fillText(`${d.clone ? 'copy to ' : ''}${clock(d.slot.start)}–${clock(d.slot.start + d.slot.duration)}`, r.x + 4, r.y - scroll - 2);
+    if (!this.person) {
+      for (const p of this.state.pending.values()) {
+        if (!p.slot) continue;
+        const r = this.slotRect(p.slot);
+        if (!r) continue;
+        ctx.setLineDash([5, 3]); ctx.strokeStyle = K.ghost; ctx.lineWidth = 2;
+        ctx.strokeRect(r.x + 1, r.y - scroll + 1, r.w - 2, r.h - 2); ctx.setLineDash([]);
+        if (p.title && r.h >= 14) {
+          ctx.fillStyle = K.ghostText; ctx.font = BOLD; ctx.textBaseline = 'top';
+          ctx.fillText(fit(ctx, p.title, r.w - 10), r.x + 6, r.y - scroll + 3);
+        }
       }
     }
+    const d = this.drag;
+    if (!d?.active) return;
+    if (this.person && d.cell) {
+      const c = this.cols[d.cell.col], r = this.rows[d.cell.row];
+      ctx.strokeStyle = K.ghost; ctx.lineWidth = 2; ctx.setLineDash([5, 3]);
+      ctx.strokeRect(c.x + 1, r.y - scroll + 1, c.w - 2, r.h - 2); ctx.setLineDash([]);
+      const t = { ...d.task, status: d.task.status || Status.Scheduled }, n = this.texts.length;
+      ctx.shadowColor = 'rgba(0,0,0,0.25)'; ctx.shadowBlur = 8;
+      this.line(ctx, { task: t, x: d.px - 20, y: d.py + scroll - 9, w: Math.min(200, c.w - 6), h: ROW - 2, lines: [0, 0] }, scroll, 'selected');
+      ctx.shadowBlur = 0;
+      this.texts.length = n; // the ghost's texts are not the layout's
+      return;
+    }
+    if (!d.slot) return;
+    const r = this.slotRect(d.slot);
+    if (!r) return;
+    const t = { ...d.task, ...d.slot, status: d.task.status || Status.Scheduled };
+    const n = this.texts.length;
+    ctx.shadowColor = 'rgba(0,0,0,0.25)'; ctx.shadowBlur = 8;
+    this.block(ctx, { task: t, x: r.x, y: r.y, w: r.w, h: r.h, lines: [r.w, r.h >= 30 ? r.w : 0] }, scroll, 'selected');
+    ctx.shadowBlur = 0;
+    this.texts.length = n;
+    ctx.fillStyle = K.selected; ctx.font = BOLD; ctx.textBaseline = 'bottom';
+    ctx.fillText(`${d.clone ? 'copy to ' : ''}${clock(d.slot.start)}–${clock(d.slot.start + d.slot.duration)}`, r.x + 4, Math.max(HEAD + 14, r.y - scroll - 2));
   }
 
-  /** The full-column rectangle of a slot in this week (content coordinates), or null. */
+  /** The full-column rectangle of a slot in this week (content coordinates), or null. @param {Slot} slot */
   slotRect(slot) {
     const i = slot.date - this.week;
-    if (!this.cols || i < 0 || i >= 7 || this.cols[i].w < 2) return null;
-    const c = this.cols[i];
-    return { x: c.x + 2, y: HEAD + slot.start * this.mpx, w: c.w - 4, h: slot.duration * this.mpx - 1 };
+    if (!this.cols.length || i < 0 || i >= 7 || this.cols[i].w < 8) return null;
+    const c = this.cols[i], y0 = HEAD + this.axis.y(slot.start);
+    return { x: c.x + 1, y: y0, w: c.w - 3, h: Math.max(2, HEAD + this.axis.y(slot.start + slot.duration) - y0 - 1) };
   }
 
   // Pointer position → canvas coordinates, the day under it, and the minute.
   at(e) {
     const r = this.canvas.getBoundingClientRect();
     const x = e.clientX - r.left, y = e.clientY - r.top;
-    const inside = x >= GUT && x < r.width && y >= HEAD && y < r.height;
-    const minute = (y - HEAD + this.root.scrollTop) / this.mpx;
-    const col = (this.cols || []).findIndex((c) => x >= c.x && x < c.x + c.w && c.w >= 2);
-    return { x, y, inside: inside && col >= 0, minute, date: col >= 0 ? this.week + col : -1 };
+    const inside = x >= this.gutter && x < r.width && y >= HEAD && y < r.height;
+    const cy = y + this.root.scrollTop;
+    const minute = this.axis.minute(cy - HEAD);
+    const col = this.cols.findIndex((c) => x >= c.x && x < c.x + c.w && c.w >= 8);
+    const row = this.person ? this.rows.findIndex((rw) => cy >= rw.y && cy < rw.y + rw.h) : -1;
+    return { x, y, inside: inside && col >= 0, minute, col, row, date: col >= 0 ? this.week + col : -1 };
   }
 
+  /** The chip or task under a canvas point. @param {number} x @param {number} y */
   hit(x, y) {
+    if (y < HEAD || x < this.gutter) return null;
     const cy = y + this.root.scrollTop;
-    if (y < HEAD) return null;
+    for (const ch of this.chips) {
+      if (x >= ch.x && x < ch.x + ch.w && cy >= ch.y && cy < ch.y + Math.max(CASCADE.CHIP_H, this.person ? ch.h : 0)) return { chip: ch };
+    }
+    const sel = this.state.selection && this.byId.get(this.state.selection);
+    if (sel && x >= sel.x && x < sel.x + sel.w && cy >= sel.y && cy < sel.y + sel.h) return { item: sel };
     for (let i = this.items.length - 1; i >= 0; i--) {
       const it = this.items[i];
-      if (x >= it.x && x < it.x + it.w && cy >= it.y && cy < it.y + it.h) return it;
+      if (x >= it.x && x < it.x + it.w && cy >= it.y && cy < it.y + it.h) return { item: it };
     }
     return null;
   }
 
   zone(it, y) {
+    if (this.person) return 'move';
     const cy = y + this.root.scrollTop;
     if (it.h >= 3 * EDGE && it.task.status !== Status.Completed) {
       if (cy - it.y < EDGE) return 'top';
@@ -364,22 +673,86 @@ export class WeekGrid {
   }
 
   hover(e) {
-    if (this.drag) return;
-    const p = this.at(e), it = this.hit(p.x, p.y);
+    if (this.drag || e.pointerType === 'touch') return;
+    const p = this.at(e), h = this.hit(p.x, p.y), it = h?.item;
     const z = it && this.zone(it, p.y);
-    this.canvas.style.cursor = !it ? 'default' : z === 'move' ? 'grab' : 'ns-resize';
+    this.canvas.style.cursor = h?.chip ? 'pointer' : !it ? 'default' : z === 'move' ? 'grab' : 'ns-resize';
+    const id = it ? it.task.id : '';
+    if (id === this.hovered) return;
+    this.hovered = id;
+    this.on.hover(it ? it.task : null, it ? this.clientRect(it) : null);
   }
 
+  unhover() {
+    if (!this.hovered) return;
+    this.hovered = '';
+    this.on.hover(null, null);
+  }
+
+  /** @param {PointerEvent} e */
   down(e) {
     if (e.button !== 0) return;
     this.root.focus({ preventScroll: true });
-    const p = this.at(e), it = this.hit(p.x, p.y);
-    if (!it) { this.app.select(null); return; }
-    this.app.select(it.task.id);
-    if (it.task.status === Status.Completed && !e.altKey) return; // a completed task stays put
+    this.unhover();
+    if (e.pointerType === 'touch') return this.touch(e);
+    const p = this.at(e), h = this.hit(p.x, p.y);
+    if (h?.chip) { e.preventDefault(); return this.on.overflow(h.chip.tasks, this.clientRect(h.chip)); }
+    const it = h?.item;
+    if (!it) { this.on.select(null); return; }
+    this.on.select(it.task.id);
+    this.grab(e, it, p, e.altKey);
+    e.preventDefault();
+  }
+
+  /** Starts dragging a block (or a person-layout line) from pointer p. */
+  grab(e, it, p, clone) {
+    if (it.task.status === Status.Completed && !clone) return; // a completed task stays put
     const z = this.zone(it, p.y), t = it.task;
     // grab: how far the pointer is from the edge that follows it
-    this.begin(e, { task: t, zone: z, clone: e.altKey && z === 'move', grab: p.minute - (z === 'bottom' ? t.start + t.duration : t.start) });
+    this.begin(e, { task: t, zone: z, clone: clone && z === 'move', grab: p.minute - (z === 'bottom' ? t.start + t.duration : t.start) });
+  }
+
+  /**
+   * A touch: a tap selects, a swipe scrolls (up and down) or turns the
+   * day (sideways), a press held LONG_PRESS picks the block up to drag.
+   * @param {PointerEvent} e
+   */
+  touch(e) {
+    const p = this.at(e), h = this.hit(p.x, p.y), it = h?.item;
+    const x0 = e.clientX, y0 = e.clientY, s0 = this.root.scrollTop, t0 = performance.now();
+    let mode = 'wait';
+    const timer = it ? setTimeout(() => {
+      if (mode !== 'wait') return;
+      mode = 'drag';
+      cleanup();
+      this.on.select(it.task.id);
+      this.grab(e, it, p, false);
+      if (this.drag) { this.drag.x0 = -1e9; navigator.vibrate?.(20); }
+    }, LONG_PRESS) : 0;
+    const move = (/** @type {PointerEvent} */ ev) => {
+      const dx = ev.clientX - x0, dy = ev.clientY - y0;
+      if (mode === 'wait' && Math.hypot(dx, dy) > 8) mode = Math.abs(dx) > Math.abs(dy) ? 'swipe' : 'scroll';
+      if (mode === 'scroll') this.root.scrollTop = s0 - dy;
+    };
+    const up = (/** @type {PointerEvent} */ ev) => {
+      cleanup();
+      const dx = ev.clientX - x0;
+      if (mode === 'swipe' && Math.abs(dx) > 50) this.on.navigate(dx < 0 ? 1 : -1);
+      else if (mode === 'wait' && performance.now() - t0 < LONG_PRESS) {
+        if (h?.chip) this.on.overflow(h.chip.tasks, this.clientRect(h.chip));
+        else this.on.select(it ? it.task.id : null);
+      }
+      mode = 'done';
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      window.removeEventListener('pointermove', move);
+      window.removeEventListener('pointerup', up);
+      window.removeEventListener('pointercancel', up);
+    };
+    window.addEventListener('pointermove', move);
+    window.addEventListener('pointerup', up);
+    window.addEventListener('pointercancel', up);
     e.preventDefault();
   }
 
@@ -387,11 +760,13 @@ export class WeekGrid {
    * Starts a drag: of a block (zone move, top or bottom) or of a staged task
    * from the staging panel (zone schedule). It becomes active past a few
    * pixels, so a click only selects.
+   * @param {PointerEvent} e
+   * @param {{task: Task, zone: string, grab: number, clone?: boolean}} d
    */
   begin(e, d) {
-    this.drag = { ...d, x0: e.clientX, y0: e.clientY, active: false, slot: null, hide: '' };
-    const move = (ev) => this.move(ev);
-    const up = (ev) => { cleanup(); this.drop(ev); };
+    this.drag = { ...d, x0: e.clientX, y0: e.clientY, active: false, slot: null, cell: null, hide: '' };
+    const move = (/** @type {PointerEvent} */ ev) => this.move(ev);
+    const up = () => { cleanup(); this.drop(); };
     const cancel = () => { cleanup(); this.cancel(); };
     const cleanup = () => {
       window.removeEventListener('pointermove', move);
@@ -404,6 +779,7 @@ export class WeekGrid {
     window.addEventListener('pointercancel', cancel);
   }
 
+  /** @param {PointerEvent} e */
   move(e) {
     const d = this.drag;
     if (!d) return;
@@ -412,42 +788,66 @@ export class WeekGrid {
       d.active = true;
       if (d.zone !== 'schedule' && !d.clone) d.hide = d.task.id; // the clone's ghost stays at the original
       document.body.classList.add('dragging');
+      this.unhover();
     }
-    const p = this.at(e), t = d.task, g = this.app.world.grid;
-    d.overStaging = d.zone !== 'schedule' && !d.clone && this.app.overStaging(e.clientX, e.clientY);
-    this.app.highlightStaging(d.overStaging);
-    d.slot = null;
-    if (p.inside && !d.overStaging) {
-      if (d.zone === 'move' || d.zone === 'schedule') {
-        const step = stepFor(30, g), dur = d.zone === 'schedule' ? stepFor(30, g) : t.duration;
-        const start = Math.min(DAY_MINUTES - dur, Math.max(0, snap(p.minute - (d.grab || 0), step)));
-        d.slot = { date: p.date, start, duration: dur };
+    const p = this.at(e), t = d.task;
+    d.overZone = d.zone !== 'schedule' && !d.clone && this.overDropZone(e.clientX, e.clientY);
+    this.dropZone?.classList.toggle('drop', !!d.overZone);
+    d.slot = null; d.cell = null;
+    if (p.inside && !d.overZone) {
+      if (this.person) {
+        if (p.row >= 0) d.cell = { row: p.row, col: p.col };
+        d.px = p.x; d.py = p.y;
       } else {
-        const step = stepFor(5, g), end = t.start + t.duration;
-        const m = snap(p.minute - d.grab, step);
-        d.slot = d.zone === 'top'
-          ? { date: t.date, start: Math.max(0, Math.min(m, end - step)), duration: 0 }
-          : { date: t.date, start: t.start, duration: Math.min(DAY_MINUTES, Math.max(m, t.start + step)) - t.start };
-        if (d.zone === 'top') d.slot.duration = end - d.slot.start;
+        d.slot = dragSlot({ zone: d.zone, task: t, grab: d.grab || 0, minute: p.minute, date: p.date, grid: this.world.grid, snapToGrid: e.shiftKey });
       }
     }
     this.redraw();
+  }
+
+  overDropZone(x, y) {
+    if (!this.dropZone || this.dropZone.offsetParent === null) return false;
+    const r = this.dropZone.getBoundingClientRect();
+    return x >= r.left && x < r.right && y >= r.top && y < r.bottom;
   }
 
   drop() {
     const d = this.drag;
     this.drag = null;
     document.body.classList.remove('dragging');
-    this.app.highlightStaging(false);
+    this.dropZone?.classList.remove('drop');
     if (d?.active) {
       const t = d.task;
-      if (d.overStaging) this.app.unschedule(t);
-      else if (d.slot && d.zone === 'schedule') this.app.schedule(t, d.slot);
-      else if (d.slot && d.clone) this.app.clone(t, d.slot);
-      else if (d.slot && (d.slot.date !== t.date || d.slot.start !== t.start || d.slot.duration !== t.duration)) this.app.move(t, d.slot);
+      if (d.overZone) this.on.unschedule(t);
+      else if (this.person && d.cell) this.dropOnCell(d, t);
+      else if (d.slot && d.zone === 'schedule') this.on.schedule(t, d.slot);
+      else if (d.slot && d.clone) this.on.clone(t, d.slot);
+      else if (d.slot && (d.slot.date !== t.date || d.slot.start !== t.start || d.slot.duration !== t.duration)) {
+        if (d.zone === 'move') this.on.move(t, d.slot); else this.on.resize(t, d.slot);
+      }
     }
     this.baseKey = '';
     this.redraw();
+  }
+
+  /** Person layout: a drop on a cell reassigns to its person and moves to its day (same time). */
+  dropOnCell(d, t) {
+    const row = this.rows[d.cell.row], date = this.cols[d.cell.col].date;
+    if (d.zone === 'schedule') {
+      this.on.schedule(t, this.freeSlot(row.days[d.cell.col].tasks, date));
+    } else if (date !== t.date) {
+      this.on.move(t, { date, start: t.start, duration: t.duration });
+    }
+    if (row.id !== t.assignee) this.on.assign(t, row.id);
+  }
+
+  /** The first free step of a person's day from the start of the working day. */
+  freeSlot(tasks, date) {
+    const step = stepFor(MOVE_STEP, this.world.grid || 1);
+    let start = Math.ceil(this.workday().ws / step) * step;
+    for (const t of tasks) if (t.start < start + step && t.start + t.duration > start) start = Math.ceil((t.start + t.duration) / step) * step;
+    start = Math.min(DAY_MINUTES - step, start);
+    return { date, start, duration: step };
   }
 
   /** Esc: the drag ends where it began; nothing is sent. */
@@ -456,42 +856,93 @@ export class WeekGrid {
     this.drag.cleanup();
     this.drag = null;
     document.body.classList.remove('dragging');
-    this.app.highlightStaging(false);
+    this.dropZone?.classList.remove('drop');
     this.redraw();
     return true;
   }
 
+  /** @param {MouseEvent} e */
   dblclick(e) {
-    const p = this.at(e), it = this.hit(p.x, p.y);
-    if (it) return this.app.rename(it.task);
-    if (!p.inside) return;
-    const step = stepFor(30, this.app.world.grid);
-    const start = Math.min(DAY_MINUTES - step, Math.floor(p.minute / step) * step);
-    this.app.create({ date: p.date, start, duration: step });
+    const p = this.at(e), h = this.hit(p.x, p.y);
+    if (h?.item) return this.on.rename(h.item.task);
+    if (h || !p.inside) return;
+    if (this.person) {
+      if (p.row < 0) return;
+      const row = this.rows[p.row];
+      return this.on.create(this.freeSlot(row.days[p.col].tasks, p.date), row.id);
+    }
+    this.on.create(createSlot(p.date, p.minute, this.world.grid), ZERO);
   }
 
-  /** A block's rectangle in client (page viewport) coordinates, or null. */
-  rectOf(id) {
-    this.layout();
-    const it = this.byId?.get(id);
-    if (!it) return null;
+  /** A content rectangle in client (page viewport) coordinates. @param {Rect} it */
+  clientRect(it) {
     const r = this.canvas.getBoundingClientRect();
     return { x: r.left + it.x, y: r.top + it.y - this.root.scrollTop, w: it.w, h: it.h };
   }
 
-  /** A slot's rectangle in client coordinates (for the in-place editor). */
+  /** A block's rectangle in client coordinates, or null. @param {string} id */
+  rectOf(id) {
+    this.layout();
+    const it = this.byId.get(id);
+    return it ? this.clientRect(it) : null;
+  }
+
+  /** Where a task is on screen: its block, or the chip it is behind (client coordinates), or null. @param {string} id */
+  placeOf(id) {
+    const r = this.rectOf(id);
+    if (r) return r;
+    const ch = this.chips.find((c) => c.tasks.some((t) => t.id === id));
+    return ch ? this.clientRect(ch) : null;
+  }
+
+  /** A client point on a block that no other block covers (its title line), or null. @param {string} id */
+  grabPoint(id) {
+    this.layout();
+    const it = this.byId.get(id);
+    if (!it) return null;
+    const r = this.clientRect(it);
+    const w = Math.min(it.w, it.lines[0] || it.w);
+    return { x: r.x + Math.min(w / 2, 30), y: r.y + Math.min(it.h / 2, 9) };
+  }
+
+  /** A slot's rectangle in client coordinates (for the in-place editor). @param {Slot} slot */
   clientSlot(slot) {
     this.layout();
+    if (this.person) {
+      const i = slot.date - this.week, c = this.cols[i];
+      if (!c) return null;
+      const r = this.canvas.getBoundingClientRect();
+      return { x: r.left + c.x, y: r.top + HEAD, w: c.w, h: 24 };
+    }
     const s = this.slotRect(slot);
-    if (!s) return null;
-    const r = this.canvas.getBoundingClientRect();
-    return { x: r.left + s.x, y: r.top + s.y - this.root.scrollTop, w: s.w, h: s.h };
+    return s ? this.clientRect(s) : null;
   }
 
   /** The client point at the middle of a slot (for tests and the speed script). */
   pointAt(date, minute) {
     this.layout();
     const i = date - this.week, c = this.cols[i], r = this.canvas.getBoundingClientRect();
-    return { x: r.left + c.x + c.w / 2, y: r.top + HEAD + minute * this.mpx - this.root.scrollTop };
+    return { x: r.left + c.x + c.w / 2, y: r.top + HEAD + this.axis.y(minute) - this.root.scrollTop };
+  }
+
+  /** The client point in the middle of a person-layout cell. @param {string} person @param {number} date */
+  cellPoint(person, date) {
+    this.layout();
+    const row = this.rows.find((r) => r.id === person), c = this.cols[date - this.week];
+    if (!row || !c) return null;
+    const r = this.canvas.getBoundingClientRect();
+    return { x: r.left + c.x + c.w / 2, y: r.top + row.y + row.h / 2 - this.root.scrollTop };
+  }
+
+  /** What a hover card says about a task. @param {Task} t */
+  describe(t) {
+    return {
+      title: t.title || '(untitled)',
+      when: t.status === Status.Staged ? 'Not scheduled' : `${dayLabel(t.date)}, ${clock(t.start)}–${clock(t.start + t.duration)}`,
+      service: this.world.services.get(t.service)?.name || '',
+      assignee: this.world.users.get(t.assignee) || 'Unassigned',
+      priority: PRIORITY_NAMES[t.priority] || '',
+      status: STATUS_NAMES[t.status] || '',
+    };
   }
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The client's copy of the world: what the server's Snapshot and events
 // say, nothing more. The client never changes it on its own; it only sends
 // commands and waits for the events.
@@ -199,36 +200,366 @@ const gcd = (a, b) => (b ? gcd(b, a % b) : a);
 /** The smallest step that is a multiple of both want and the world's grid. */
 export const stepFor = (want, grid) => (want * grid) / gcd(want, grid);
 
-/**
- * Lays out one day's tasks side by side where they overlap, as calendars
- * do: each task gets a lane, and every task of a cluster of overlapping
- * tasks shares the cluster's lane count. Returns [{task, lane, lanes}] in
- * start order.
- */
-export function layoutDay(tasks) {
-  const sorted = tasks.slice().sort((a, b) => a.start - b.start || b.duration - a.duration || (a.id < b.id ? -1 : 1));
-  const out = [];
-  let cluster = [], ends = [], clusterEnd = -1;
-  const close = () => {
-    for (const x of cluster) x.lanes = ends.length;
-    cluster = []; ends = [];
-  };
-  for (const t of sorted) {
-    if (t.start >= clusterEnd) { close(); clusterEnd = -1; }
-    let lane = ends.findIndex((e) => e <= t.start);
-    if (lane < 0) { lane = ends.length; ends.push(0); }
-    ends[lane] = t.start + t.duration;
-    clusterEnd = Math.max(clusterEnd, t.start + t.duration);
-    const x = { task: t, lane, lanes: 1 };
-    cluster.push(x); out.push(x);
-  }
-  close();
-  return out;
-}
-
 /** The p-th percentile (0–100) of a list of numbers. */
 export function percentile(xs, p) {
   if (xs.length === 0) return 0;
   const s = xs.slice().sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
+
+// ---- the view's state and the grid's arithmetic ----
+//
+// Everything below is pure (no DOM): the grid (grid.js) only turns these
+// numbers into pixels and pointer events into intents, so the rules of a
+// drag, of the time axis and of the lanes are tested here, in node.
+
+/**
+ * @typedef {{date: number, start: number, duration: number}} Slot
+ * @typedef {{services: Set<string>|null, assignees: Set<string>|null}} Filter
+ * @typedef {'week'|'month'} ViewName
+ * @typedef {'time'|'person'} LayoutName
+ */
+
+/**
+ * What the user is looking at: one object, one version. Every change
+ * through set() or the pending methods raises `version`, and the grid's
+ * layout cache keys on it (with the world's `changes`), so nothing drawn
+ * can go stale when a field changes.
+ */
+export class ViewState {
+  /** @param {{date: number}} o */
+  constructor({ date }) {
+    /** @type {ViewName} */
+    this.view = 'week';
+    /** a date (days since 1970-01-01) in the week, day or month shown */
+    this.date = date;
+    /** @type {LayoutName} */
+    this.layout = 'time';
+    /** one day (the collapsed view) instead of seven columns */
+    this.collapsed = false;
+    /** @type {Filter|null} */
+    this.filter = null;
+    /** @type {string|null} the selected task's id */
+    this.selection = null;
+    /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
+    this.pending = new Map();
+    this.version = 0;
+  }
+
+  /**
+   * Changes fields; the version moves only if one really changed.
+   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'>>} patch
+   * @returns {boolean} whether anything changed
+   */
+  set(patch) {
+    let changed = false;
+    for (const [k, v] of Object.entries(patch)) {
+      if (this[k] !== v) { this[k] = v; changed = true; }
+    }
+    if (changed) this.version++;
+    return changed;
+  }
+
+  /** @param {string} key @param {{slot?: Slot|null, title?: string}} show */
+  addPending(key, show) { this.pending.set(key, show); this.version++; }
+  /** @param {string} key */
+  donePending(key) { if (this.pending.delete(key)) this.version++; }
+}
+
+/**
+ * Whether a task passes a filter (null: everything passes).
+ * @param {Filter|null} f
+ * @param {{service: string, assignee: string}} t
+ */
+export const matches = (f, t) => !f || ((!f.services || f.services.has(t.service)) && (!f.assignees || f.assignees.has(t.assignee)));
+
+/** Moves snap their distance to this many minutes (and to the world's grid). */
+export const MOVE_STEP = 30;
+/** Resizes snap the moved edge to this many minutes. */
+export const RESIZE_STEP = 5;
+
+/**
+ * Where a drag puts a task: the slot for the pointer at `minute` of `date`.
+ *
+ * - move: the task keeps its offset from the grid: it moves by a whole
+ *   number of steps (30 minutes, or the world's grid if coarser), so a
+ *   task at 08:40 dragged an hour lands at 09:40. With `snapToGrid` (the
+ *   user holds Shift) its start snaps to the grid itself (09:30).
+ * - schedule: a staged task (no slot yet) starts on the grid, one step long.
+ * - top / bottom: that edge follows the pointer, snapped to 5 minutes (or
+ *   the world's grid), never past the other edge.
+ *
+ * `grab` is how far the pointer was from the edge that follows it when
+ * the drag began (minutes), so the block does not jump under the pointer.
+ * The slot never leaves the day: 0 ≤ start, start + duration ≤ 1440.
+ *
+ * @param {{zone: 'move'|'schedule'|'top'|'bottom', task: {date: number, start: number, duration: number}, grab: number,
+ *   minute: number, date: number, grid: number, snapToGrid?: boolean}} d
+ * @returns {Slot}
+ */
+export function dragSlot({ zone, task: t, grab, minute, date, grid, snapToGrid = false }) {
+  const g = grid || 1;
+  if (zone === 'move' || zone === 'schedule') {
+    const step = stepFor(MOVE_STEP, g);
+    const dur = zone === 'schedule' ? step : t.duration;
+    const raw = minute - grab;
+    let start = zone === 'schedule' || snapToGrid ? snap(raw, step) : t.start + snap(raw - t.start, step);
+    if (start % g) start = snap(start, g); // a task from before a grid change
+    start = Math.min(DAY_MINUTES - dur, Math.max(0, start));
+    return { date, start, duration: dur };
+  }
+  const step = stepFor(RESIZE_STEP, g), end = t.start + t.duration;
+  const m = snap(minute - grab, step);
+  if (zone === 'top') {
+    const start = Math.max(0, Math.min(m, end - step));
+    return { date: t.date, start, duration: end - start };
+  }
+  return { date: t.date, start: t.start, duration: Math.min(DAY_MINUTES, Math.max(m, t.start + step)) - t.start };
+}
+
+/** The slot a double-click at `minute` creates: the step it falls in. */
+export function createSlot(date, minute, grid) {
+  const step = stepFor(MOVE_STEP, grid || 1);
+  const start = Math.max(0, Math.min(DAY_MINUTES - step, Math.floor(minute / step) * step));
+  return { date, start, duration: step };
+}
+
+/**
+ * The vertical time axis: the working day at `hourPx` pixels an hour, the
+ * hours before and after it at `offPx` (less), so the working day fits
+ * the screen and the night is still there to drop a task on.
+ */
+export class TimeAxis {
+  /** @param {number} workStart @param {number} workEnd minutes @param {number} hourPx @param {number} offPx */
+  constructor(workStart, workEnd, hourPx, offPx) {
+    this.ws = Math.max(0, Math.min(DAY_MINUTES, workStart));
+    this.we = Math.max(this.ws, Math.min(DAY_MINUTES, workEnd));
+    this.on = hourPx / 60; this.off = offPx / 60; // pixels per minute
+    this.y0 = this.ws * this.off; // where the working day begins
+    this.y1 = this.y0 + (this.we - this.ws) * this.on;
+    this.height = this.y1 + (DAY_MINUTES - this.we) * this.off;
+  }
+
+  /** Pixels from midnight's top to minute m. @param {number} m */
+  y(m) {
+    if (m <= this.ws) return m * this.off;
+    if (m <= this.we) return this.y0 + (m - this.ws) * this.on;
+    return this.y1 + (m - this.we) * this.off;
+  }
+
+  /** The minute at y pixels (fractional). @param {number} y */
+  minute(y) {
+    if (y <= this.y0) return y / this.off;
+    if (y <= this.y1) return this.ws + (y - this.y0) / this.on;
+    return this.we + (y - this.y1) / this.off;
+  }
+
+  /** Pixels per minute at minute m (how finely a drag there moves). @param {number} m */
+  scale(m) { return m >= this.ws && m < this.we ? this.on : this.off; }
+}
+
+/**
+ * The pixel sizes the cascade works with. TITLE: the title line's height
+ * (the band a later block must not cover); LINE2: the second line's;
+ * MIN_TEXT: the narrowest title shown (a few letters); MIN_W: the narrowest
+ * block; INDENT: how far a block starting inside another is pushed right,
+ * so the one below keeps a visible edge; CHIP_W: the "+N" column.
+ */
+export const CASCADE = Object.freeze({ TITLE: 16, LINE2: 14, MIN_TEXT: 40, MIN_W: 48, INDENT: 12, CHIP_W: 30, CHIP_H: 18 });
+
+/**
+ * Lays out one day's tasks as a cascade, as calendars people know do:
+ * later blocks are drawn on top of the ones still running, each at the
+ * leftmost place that leaves every running block its left edge (INDENT)
+ * and, when it starts on that block's title line, its share of the title
+ * (at least MIN_TEXT pixels); a block runs to the column's right edge, or
+ * stops where a running block to its right begins. A task that finds no
+ * place MIN_W wide goes to the overflow, gathered in "+N" chips in a
+ * column reserved at the right.
+ *
+ * y(m) maps a minute to pixels. Returns, in drawing order,
+ *   blocks: [{task, x, y, w, h, lines: [titleWidth, line2Width]}] where
+ *     x is from the column's left and lines say how wide each text line
+ *     can be before it meets a block drawn over it or the block's edge
+ *     (0: that line is covered or does not fit in h);
+ *   chips: [{x, y, w, h, tasks}], every task not in blocks in exactly one.
+ *
+ * @template {{id: string, start: number, duration: number}} T
+ * @param {T[]} tasks
+ * @param {number} width  the column's width in pixels
+ * @param {(m: number) => number} y
+ * @returns {{blocks: {task: T, x: number, y: number, w: number, h: number, lines: number[]}[], chips: {x: number, y: number, w: number, h: number, tasks: T[]}[]}}
+ */
+export function cascadeDay(tasks, width, y) {
+  const C = CASCADE;
+  const sorted = tasks.slice().sort((a, b) => a.start - b.start || b.duration - a.duration || (a.id < b.id ? -1 : 1));
+  const blocks = [], chips = [];
+  let i = 0;
+  while (i < sorted.length) {
+    // one cluster: tasks linked by overlapping in time
+    let j = i + 1, end = sorted[i].start + sorted[i].duration;
+    while (j < sorted.length && sorted[j].start < end) { end = Math.max(end, sorted[j].start + sorted[j].duration); j++; }
+    const cluster = sorted.slice(i, j);
+    // At full width, unless a task has to hide: then with room for the chips.
+    const placed = placeCluster(cluster, width, y, true) || /** @type {Placed<T>} */ (placeCluster(cluster, width - C.CHIP_W, y, false));
+    blocks.push(...placed.shown);
+    chips.push(...overflowChips(placed.hidden, width, y));
+    i = j;
+  }
+  return { blocks, chips };
+}
+
+/**
+ * @template T
+ * @typedef {{shown: {task: T, x: number, y: number, w: number, h: number, lines: number[]}[], hidden: T[]}} Placed
+ */
+
+/**
+ * Places one cluster in width pixels; null if a task must hide and
+ * `orNull` (the caller then tries again with room for the chips).
+ * @template {{id: string, start: number, duration: number}} T
+ * @param {T[]} cluster @param {number} width @param {(m: number) => number} y @param {boolean} orNull
+ * @returns {Placed<T>|null}
+ */
+function placeCluster(cluster, width, y, orNull) {
+  const C = CASCADE;
+  const shown = [], hidden = [];
+  const tops = cluster.map((t) => y(t.start));
+  const heights = cluster.map((t, k) => Math.max(2, y(t.start + t.duration) - tops[k] - 1));
+  const running = []; // shown blocks not yet over (tops only grow, so the list stays short)
+  const need = [], cand = [];
+  for (let k = 0; k < cluster.length; k++) {
+    const t = cluster[k], top = tops[k], h = heights[k];
+    let n = 0;
+    for (const e of running) if (e.y + e.h > top) running[n++] = e;
+    running.length = n;
+    // The leftmost place where this block, drawn over the running ones,
+    // leaves each of them its left edge (INDENT) and, if it starts on
+    // that one's title line, its share of the title; or, left of one, it
+    // stops where that one begins. (Tight loops: this runs for every task
+    // of a crowded week.)
+    let nc = 1;
+    cand[0] = 0;
+    for (let i = 0; i < n; i++) {
+      const e = running[i];
+      const v = e.x + (top < e.y + Math.min(e.h, C.TITLE) ? Math.max(C.INDENT, C.MIN_TEXT, e.w / (1 + e.rest)) : C.INDENT);
+      need[i] = v;
+      let j = nc++; // insertion sort: a handful of values
+      while (j > 0 && cand[j - 1] > v) { cand[j] = cand[j - 1]; j--; }
+      cand[j] = v;
+    }
+    let x = -1, right = width;
+    for (let c = 0; c < nc && x < 0; c++) {
+      const cx = cand[c];
+      let ok = true, r = width;
+      for (let i = 0; i < n; i++) {
+        const ex = running[i].x;
+        if (ex >= cx + C.MIN_W) { if (ex < r) r = ex; } // wholly to the left of it
+        else if (cx < need[i]) { ok = false; break; }
+      }
+      if (ok && r - cx >= C.MIN_W) { x = cx; right = r; }
+    }
+    if (x < 0) {
+      if (orNull) return null;
+      hidden.push(t);
+      continue;
+    }
+    let rest = 0;
+    for (let m = k + 1; m < cluster.length && tops[m] < top + Math.min(h, C.TITLE); m++) rest++;
+    const b = { task: t, x, y: top, w: right - x, h, lines: [0, 0], rest };
+    shown.push(b); running.push(b);
+  }
+  // How wide each text line may be: up to the first later block over it.
+  for (let k = 0; k < shown.length; k++) {
+    const b = shown[k];
+    const bands = [[b.y, b.y + C.TITLE], [b.y + C.TITLE, b.y + C.TITLE + C.LINE2]];
+    b.lines = bands.map(([y0, y1]) => {
+      if (b.h < y1 - b.y - 1) return 0; // the block is too short for this line
+      let w = b.w;
+      for (let m = k + 1; m < shown.length; m++) {
+        const o = shown[m];
+        if (o.y >= y1) break; // drawn later and lower: every next one is lower still
+        if (o.y + o.h <= y0 || o.x + o.w <= b.x || o.x >= b.x + w) continue; // not over this line
+        w = Math.min(w, Math.max(0, o.x - b.x));
+      }
+      return w;
+    });
+  }
+  for (const b of shown) delete b.rest;
+  return { shown, hidden };
+}
+
+/** The hidden tasks in chips: one per run of them overlapping in pixels. */
+function overflowChips(hidden, width, y) {
+  const C = CASCADE, chips = [];
+  let cur = null;
+  for (const t of hidden) {
+    const top = y(t.start), bottom = Math.max(top + C.CHIP_H, y(t.start + t.duration) - 1);
+    if (cur && top < cur.y + cur.h) {
+      cur.tasks.push(t);
+      cur.h = Math.max(cur.h, bottom - cur.y);
+    } else {
+      cur = { x: width - C.CHIP_W, y: top, w: C.CHIP_W, h: bottom - top, tasks: [t] };
+      chips.push(cur);
+    }
+  }
+  return chips;
+}
+
+/**
+ * Minutes booked and the tasks booked twice at once, for one person's day.
+ * @param {{id: string, start: number, duration: number}[]} tasks  one person, one day
+ * @returns {{booked: number, overlapping: Set<string>}}
+ */
+export function dayLoad(tasks) {
+  const s = tasks.slice().sort((a, b) => a.start - b.start || b.duration - a.duration);
+  const overlapping = new Set();
+  let booked = 0, coveredTo = -1, last = null;
+  for (const t of s) {
+    const end = t.start + t.duration;
+    booked += t.duration;
+    if (last && t.start < coveredTo) { overlapping.add(t.id); overlapping.add(last.id); }
+    if (end > coveredTo) { coveredTo = end; last = t; }
+  }
+  return { booked, overlapping };
+}
+
+/**
+ * The person layout's rows: one per person (sorted by name), then one for
+ * the unassigned, each with its tasks per day (by start) and each day's
+ * load: minutes booked, whether that is past the working day, and which
+ * tasks are booked twice at once. Unassigned has no load to warn about.
+ *
+ * @template {{id: string, assignee: string, date: number, start: number, duration: number}} T
+ * @param {T[][]} days  tasks per day (as World.days gives them)
+ * @param {Map<string, string>} people  id → name
+ * @param {string} none  the id of "unassigned"
+ * @param {number} workMinutes  the working day's length
+ */
+export function personRows(days, people, none, workMinutes) {
+  const order = [...people].sort((a, b) => a[1].localeCompare(b[1]) || (a[0] < b[0] ? -1 : 1));
+  /** @type {Map<string, number>} */
+  const index = new Map(order.map(([id], i) => [id, i]));
+  index.set(none, order.length);
+  const rows = [...order.map(([id, name]) => ({ id, name, unassigned: false })), { id: none, name: 'Unassigned', unassigned: true }]
+    .map((r) => ({ ...r, booked: 0, days: days.map(() => ({ tasks: /** @type {T[]} */ ([]), booked: 0, over: false, overlapping: new Set() })) }));
+  days.forEach((list, d) => {
+    for (const t of list) {
+      const r = index.get(t.assignee) ?? order.length; // someone not (yet) known: with the unassigned
+      rows[r].days[d].tasks.push(t);
+    }
+  });
+  for (const r of rows) {
+    for (const c of r.days) {
+      c.tasks.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
+      const l = dayLoad(c.tasks);
+      c.booked = l.booked;
+      if (!r.unassigned) { c.over = l.booked > workMinutes; c.overlapping = l.overlapping; }
+      r.booked += l.booked;
+    }
+  }
+  return rows;
+}
+
+/** "6.5 h", "45 min". @param {number} min */
+export const hours = (min) => (min < 60 ? `${min} min` : `${Math.round(min / 6) / 10} h`);

@@ -102,6 +102,10 @@ const find = (page, title) => page.evaluate((title) => [...window.txxt.world.tas
 const week = (page) => page.evaluate(() => window.txxt.week());
 const rect = (page, id) => page.evaluate((id) => window.txxt.grid.rectOf(id), id);
 const point = (page, date, minute) => page.evaluate(([d, m]) => window.txxt.grid.pointAt(d, m), [date, minute]);
+/** A point on a block that no other block covers (blocks overlap in the cascade). */
+const grabPoint = (page, id) => page.evaluate((id) => window.txxt.grid.grabPoint(id), id);
+/** Pixels per minute in the working day. */
+const mpx = (page) => page.evaluate(() => window.txxt.grid.axis.on);
 const task = (page, id) => page.evaluate((id) => ({ ...window.txxt.world.tasks.get(id) }), id);
 
 async function drag(page, from, to, steps = 10) {
@@ -113,9 +117,9 @@ async function drag(page, from, to, steps = 10) {
 }
 
 async function click(page, id) {
-  const r = await rect(page, id);
-  assert.ok(r, `task ${id} is on the grid`);
-  await page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+  const p = await grabPoint(page, id);
+  assert.ok(p, `task ${id} is on the grid`);
+  await page.mouse.click(p.x, p.y);
 }
 
 before(async () => {
@@ -175,9 +179,10 @@ test('a move in one page appears in the other', async () => {
     })?.id;
   });
   assert.ok(id, 'the demo week has a task to move');
-  const t = await task(A, id), r = await rect(A, id);
-  const to = await point(A, w + 5, 600 + t.duration / 2); // Saturday, 10:00
-  await drag(A, { x: r.x + r.w / 2, y: r.y + r.h / 2 }, to);
+  const t = await task(A, id), r = await rect(A, id), from = await grabPoint(A, id);
+  const to = await point(A, w + 5, 600); // Saturday, 10:00, grabbed as far into the block
+  to.y += from.y - r.y;
+  await drag(A, from, to);
   await both(id, `t && t.date === ${w + 5} && t.start === 600 && t.duration === ${t.duration}`, 'sees the move');
 });
 
@@ -201,11 +206,11 @@ test('create a task by double-click and title it in place; rename it; resize bot
   await both(id, `t.title === 'E2E renamed'`, 'sees the rename');
 
   let r = await rect(A, id);
-  const mpx = 48 / 60;
-  await drag(A, { x: r.x + r.w / 2, y: r.y + r.h - 2 }, { x: r.x + r.w / 2, y: r.y + r.h - 2 + 30 * mpx });
+  const k = await mpx(A);
+  await drag(A, { x: r.x + r.w / 2, y: r.y + r.h - 2 }, { x: r.x + r.w / 2, y: r.y + r.h - 2 + 30 * k });
   await both(id, `t.start === 540 && t.duration === 60`, 'sees the bottom edge resized');
   r = await rect(A, id);
-  await drag(A, { x: r.x + r.w / 2, y: r.y + 2 }, { x: r.x + r.w / 2, y: r.y + 2 - 15 * mpx });
+  await drag(A, { x: r.x + r.w / 2, y: r.y + 2 }, { x: r.x + r.w / 2, y: r.y + 2 - 15 * k });
   await both(id, `t.start === 525 && t.duration === 75`, 'sees the top edge resized');
 });
 
@@ -214,8 +219,11 @@ test('Alt-drag clones, complete, delete with undo', async () => {
   const id = await find(A, 'E2E renamed');
   const r = await rect(A, id);
   const before = await A.evaluate(() => window.txxt.world.tasks.size);
+  // Alt copies; Shift snaps the copy's start onto the half hour (12:00)
   await A.keyboard.down('Alt');
+  await A.keyboard.down('Shift');
   await drag(A, { x: r.x + r.w / 2, y: r.y + r.h / 2 }, await point(A, w + 5, 12 * 60 + 75 / 2));
+  await A.keyboard.up('Shift');
   await A.keyboard.up('Alt');
   await B.waitForFunction((n) => window.txxt.world.tasks.size === n + 1, before);
   const copy = await B.evaluate(() => [...window.txxt.world.tasks.values()].find((t) => t.title === 'E2E renamed' && t.date % 7 !== 99 && t.start === 720)?.id);
@@ -247,9 +255,9 @@ test('schedule from the staging panel, unschedule back to it', async () => {
   await drag(A, { x: li.x + 20, y: li.y + 10 }, await point(A, w + 5, 15 * 60 + 10));
   await both(id, `t.status === 1 && t.date === ${w + 5} && t.start === 900 && t.duration === 30`, 'sees it scheduled');
 
-  const r = await rect(A, id);
+  const from = await grabPoint(A, id);
   const panel = await A.locator('#staging').boundingBox();
-  await drag(A, { x: r.x + r.w / 2, y: r.y + r.h / 2 }, { x: panel.x + panel.width / 2, y: panel.y + panel.height / 2 });
+  await drag(A, from, { x: panel.x + panel.width / 2, y: panel.y + panel.height / 2 });
   await both(id, 't.status === 0', 'sees it unscheduled');
   await B.waitForSelector('#staged li:has-text("E2E staged")');
 });
