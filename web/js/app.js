@@ -7,13 +7,19 @@ import { NO_DATE, ZERO_ID, T } from './codec.js';
 import { Connection } from './conn.js';
 import { World, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf } from './model.js';
 import { WeekGrid, serviceColour } from './grid.js';
+import { teamBase, api } from './team.js';
+import { setupPage, invitePage, pickTeam } from './setup.js';
+import { AdminPanel } from './admin.js';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
 
 class App {
-  constructor(settings) {
+  constructor(settings, base = '', me = null) {
     this.settings = settings;
+    this.base = base;
+    this.me = me;
+    this.readOnly = false;
     this.settingsVersion = 0;
     this.world = new World();
     this.selected = null;
@@ -30,6 +36,7 @@ class App {
     this.grid = new WeekGrid($('grid'), this);
     this.conn = new Connection({
       world: this.world,
+      base,
       on: {
         state: (s, why) => this.connState(s, why),
         welcome: (w) => this.welcomed(w),
@@ -57,6 +64,7 @@ class App {
 
   welcomed(w) {
     $('me').textContent = `${w.userName}${w.role === 1 ? ' (admin)' : ''}`;
+    this.teamUI(w.role);
     if (this.profileApplied) return;
     this.profileApplied = true;
     let p = null;
@@ -85,6 +93,8 @@ class App {
     requestAnimationFrame(() => {
       this.changeQueued = false;
       $('rev').textContent = `rev ${this.world.revision}`;
+      this.followSchedule();
+      this.admin?.changed();
       if (this.selected && !this.world.tasks.has(this.selected)) this.selected = null;
       this.grid.redraw();
       this.renderStaging();
@@ -139,6 +149,51 @@ class App {
     $('latency').textContent = parts.join(' · ');
   }
 
+  // ---- the team ----
+
+  /** The Welcome's role: 0 member, 1 admin, 2 viewer. */
+  teamUI(role) {
+    this.readOnly = role === 2;
+    $('view-only').hidden = !this.readOnly;
+    document.body.classList.toggle('view-only', this.readOnly);
+    if (!this.admin || this.admin.admin !== (role === 1)) {
+      this.admin?.dialog.remove();
+      this.admin = new AdminPanel(this, role === 1);
+    }
+    $('admin-open').hidden = role !== 1;
+    $('admin-open').onclick = () => this.admin.open('members');
+    $('account-open').onclick = () => this.admin.open('account');
+    const teams = this.me?.teams || [];
+    const sw = /** @type {HTMLSelectElement} */ ($('team-switch'));
+    sw.hidden = teams.length < 2;
+    const here = this.base.slice(3) || teams[0]?.slug;
+    sw.replaceChildren(...teams.map((t) => new Option(t.name, t.slug, false, t.slug === here)));
+    sw.onchange = () => { location.href = `/t/${sw.value}/`; };
+    if (new URLSearchParams(location.search).has('guide')) {
+      history.replaceState(null, '', location.pathname);
+      $('guide').hidden = false;
+    }
+    $('guide-close').onclick = () => { $('guide').hidden = true; };
+    $('guide-services').onclick = () => { $('guide').hidden = true; this.admin.open('services'); };
+    $('guide-invite').onclick = () => { $('guide').hidden = true; this.admin.open('members'); };
+  }
+
+  colourOf(id) { return serviceColour(id, this.world.services.get(id)); }
+
+  /**
+   * The team's working hours, first day and time zone are world state: a
+   * ScheduleChanged event (or a Snapshot) moves them, and the grid and
+   * headers follow without a reload.
+   */
+  followSchedule() {
+    const w = this.world.schedule, s = this.settings;
+    if (!this.world.loaded || !w) return;
+    if (w.workdayStart === s.workday_start && w.workdayEnd === s.workday_end && w.firstDay === s.first_day_of_week && w.timeZone === s.time_zone && this.world.grid === s.grid) return;
+    this.settings = { ...s, grid: this.world.grid, workday_start: w.workdayStart, workday_end: w.workdayEnd, first_day_of_week: w.firstDay, time_zone: w.timeZone };
+    this.settingsVersion++;
+    this.showView();
+  }
+
   // ---- commands ----
 
   /**
@@ -147,6 +202,10 @@ class App {
    * "snaps back" by itself.
    */
   send(cmd, key, show = {}) {
+    if (this.readOnly) {
+      toast('View only: a viewer of this team sees the calendar and changes nothing.', 'error');
+      return Promise.reject(new Error('view only'));
+    }
     if (key) { this.pending.set(key, show); this.pendingVersion++; }
     this.grid.redraw(); this.renderStaging();
     const done = () => {
@@ -542,26 +601,40 @@ async function logout(why) {
 }
 
 async function boot() {
-  const r = await fetch('/api/settings', { credentials: 'same-origin' }).catch(() => null);
+  if (location.pathname === '/setup') return setupPage();
+  if (location.pathname === '/invite') return invitePage();
+  const base = teamBase();
+  const r = await fetch(`${base}/api/settings`, { credentials: 'same-origin' }).catch(() => null);
   if (r && r.ok) {
+    const settings = await r.json();
+    const me = await api('GET', '/api/me').catch(() => null);
     $('app').hidden = false;
-    app = new App(await r.json());
+    app = new App(settings, base, me);
     return;
+  }
+  if (r && r.status === 404 && !base) {
+    // Not one team at /: several (pick one), or none yet (set it up).
+    const me = await api('GET', '/api/me').catch(() => null);
+    if (me) return pickTeam(me);
+    const st = await api('GET', '/api/setup').catch(() => null);
+    if (st?.needed) location.hash = encodeURIComponent('This server has no team yet: open the setup link it printed when it started.');
   }
   const form = /** @type {HTMLFormElement} */ ($('login'));
   form.hidden = false;
   if (!r) $('login-error').textContent = 'The server cannot be reached.';
+  else if (r.status !== 401 && r.status !== 404) $('login-error').textContent = (await r.json().catch(() => ({}))).message || '';
   else if (location.hash.length > 1) $('login-error').textContent = decodeURIComponent(location.hash.slice(1));
   form.onsubmit = async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const res = await fetch('/api/auth/login', {
-      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username: data.get('username'), password: data.get('password') }),
-    }).catch(() => null);
-    if (res && res.ok) { location.hash = ''; form.hidden = true; return boot(); }
-    const body = res ? await res.json().catch(() => ({})) : { message: 'the server cannot be reached' };
-    $('login-error').textContent = body.message || `login failed (${res?.status})`;
+    try {
+      await api('POST', '/api/auth/login', { username: data.get('username'), password: data.get('password') });
+    } catch (err) {
+      $('login-error').textContent = err.message;
+      return;
+    }
+    location.hash = ''; form.hidden = true;
+    return boot();
   };
 }
 
