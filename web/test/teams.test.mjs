@@ -124,18 +124,22 @@ test('the first run: setup link → admin → service → invitation → the new
   await B.waitForURL(/\/t\/ops-berlin\/$/, { timeout: 10000 });
   await live(B, 'bob after joining');
   await shot(B, 'member-phone');
+  await B.evaluate(() => { window.notReloaded = true; });
   assert.equal(await B.isVisible('#admin-open'), false, 'a member never sees the admin panel');
   await B.setViewportSize(WIDE);
 
   const w = await B.evaluate(() => window.txxt.week());
-  const p = await B.evaluate(([d, m]) => window.txxt.grid.pointAt(d, m), [w + 2, 10 * 60 + 10]);
+  // The grid lays itself out again after the resize: wait for the slot to be on screen.
+  const p = await waitFor(B, ([d, m]) => {
+    const q = window.txxt.grid.pointAt(d, m);
+    return q && Number.isFinite(q.x) && Number.isFinite(q.y) && q.x > 0 && q.y > 0 && q.x < innerWidth && q.y < innerHeight && window.txxt.grid.W > innerWidth / 3 ? q : null;
+  }, [w + 2, 10 * 60 + 10], 'the wide grid shows Wednesday 10:00').then((h) => h.jsonValue());
   await B.mouse.dblclick(p.x, p.y);
   await B.waitForSelector('input.editor', { timeout: 10000 });
   await B.keyboard.type('Restore drill');
   await B.keyboard.press('Enter');
   await waitFor(A, () => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Restore drill' && t.status === 1), null, 'the admin sees the member\'s task live');
   await shot(A, 'admin-sees-task');
-  await B.evaluate(() => { window.notReloaded = true; });
 });
 
 test('a change of working hours reaches another person\'s open page without a reload', async () => {
