@@ -10,6 +10,9 @@ import { NO_DATE, ZERO_ID, T } from './codec.js';
 import { Connection } from './conn.js';
 import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches } from './model.js';
 import { WeekGrid, serviceColour } from './grid.js';
+import { teamBase, api } from './team.js';
+import { setupPage, invitePage, pickTeam } from './setup.js';
+import { AdminPanel } from './admin.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -19,9 +22,17 @@ const PHONE = '(max-width: 640px)';
 /** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
 class App {
-  /** @param {{workday_start: number, workday_end: number, first_day_of_week: number, time_zone: string, grid: number}} settings */
-  constructor(settings) {
+  /**
+   * @param {{workday_start: number, workday_end: number, first_day_of_week: number, time_zone: string, grid: number}} settings
+   * @param {string} [base] the team's path prefix ('' in a one-team deployment at /)
+   * @param {any} [me] the user, from /api/me
+   */
+  constructor(settings, base = '', me = null) {
     this.settings = settings;
+    this.base = base;
+    this.me = me;
+    this.readOnly = false;
+    this.settingsVersion = 0;
     this.world = new World();
     this.state = new ViewState({ date: this.today().date });
     this.presence = new Map(); // session → user
@@ -35,6 +46,7 @@ class App {
     /** @type {any} */
     this.lastSnapshot = null;
     this.phone = window.matchMedia(PHONE);
+    this.phoneDay = false; // the one-day view was the phone's doing, not the user's
     this.grid = new WeekGrid($('grid'), {
       world: this.world, state: this.state, settings, today: () => this.today(), dropZone: $('staging'),
       on: {
@@ -54,6 +66,7 @@ class App {
     });
     this.conn = new Connection({
       world: this.world,
+      base,
       on: {
         state: (s, why) => this.connState(s, why),
         welcome: (w) => this.welcomed(w),
@@ -84,17 +97,30 @@ class App {
   /** Commands in flight (for the tests). */
   get pending() { return this.state.pending; }
 
-  /** A phone shows one day at a time, the side panel as a sheet. */
+  /**
+   * A phone shows one day at a time, the side panel as a sheet; a screen
+   * that grows past a phone's (a turned tablet, a wider window) gets its
+   * week back, unless the user chose the one day there.
+   */
   fitScreen() {
     const phone = this.phone.matches;
     document.body.classList.toggle('phone', phone);
-    if (phone && !this.state.collapsed) { this.state.set({ collapsed: true, view: 'week' }); this.grid.setCollapsed(true, true); this.showView(); }
+    if (phone && !this.state.collapsed) {
+      this.state.set({ collapsed: true, view: 'week' });
+      this.grid.setCollapsed(true, true);
+      this.phoneDay = true;
+      this.showView();
+    } else if (!phone && this.phoneDay) {
+      this.phoneDay = false;
+      if (this.state.collapsed) { this.state.set({ collapsed: false }); this.grid.setCollapsed(false, true); this.showView(); }
+    }
   }
 
   // ---- what the server says ----
 
   welcomed(w) {
     $('me').textContent = `${w.userName}${w.role === 1 ? ' (admin)' : ''}`;
+    this.teamUI(w.role);
     if (this.profileApplied) return;
     this.profileApplied = true;
     let p = null;
@@ -124,6 +150,8 @@ class App {
     requestAnimationFrame(() => {
       this.changeQueued = false;
       $('rev').textContent = `rev ${this.world.revision}`;
+      this.followSchedule();
+      this.admin?.changed();
       if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
       this.grid.redraw();
       this.renderStaging();
@@ -179,6 +207,52 @@ class App {
     $('latency').textContent = parts.join(' · ');
   }
 
+  // ---- the team ----
+
+  /** The Welcome's role: 0 member, 1 admin, 2 viewer. */
+  teamUI(role) {
+    this.readOnly = role === 2;
+    $('view-only').hidden = !this.readOnly;
+    document.body.classList.toggle('view-only', this.readOnly);
+    if (!this.admin || this.admin.admin !== (role === 1)) {
+      this.admin?.dialog.remove();
+      this.admin = new AdminPanel(this, role === 1);
+    }
+    $('admin-open').hidden = role !== 1;
+    $('admin-open').onclick = () => this.admin.open('members');
+    $('account-open').onclick = () => this.admin.open('account');
+    const teams = this.me?.teams || [];
+    const sw = /** @type {HTMLSelectElement} */ ($('team-switch'));
+    sw.hidden = teams.length < 2;
+    const here = this.base.slice(3) || teams[0]?.slug;
+    sw.replaceChildren(...teams.map((t) => new Option(t.name, t.slug, false, t.slug === here)));
+    sw.onchange = () => { location.href = `/t/${sw.value}/`; };
+    if (new URLSearchParams(location.search).has('guide')) {
+      history.replaceState(null, '', location.pathname);
+      $('guide').hidden = false;
+    }
+    $('guide-close').onclick = () => { $('guide').hidden = true; };
+    $('guide-services').onclick = () => { $('guide').hidden = true; this.admin.open('services'); };
+    $('guide-invite').onclick = () => { $('guide').hidden = true; this.admin.open('members'); };
+  }
+
+  colourOf(id) { return serviceColour(id, this.world.services.get(id)); }
+
+  /**
+   * The team's working hours, first day and time zone are world state: a
+   * ScheduleChanged event (or a Snapshot) moves them, and the grid and
+   * headers follow without a reload.
+   */
+  followSchedule() {
+    const w = this.world.schedule, s = this.settings;
+    if (!this.world.loaded || !w) return;
+    if (w.workdayStart === s.workday_start && w.workdayEnd === s.workday_end && w.firstDay === s.first_day_of_week && w.timeZone === s.time_zone && this.world.grid === s.grid) return;
+    this.settings = { ...s, grid: this.world.grid, workday_start: w.workdayStart, workday_end: w.workdayEnd, first_day_of_week: w.firstDay, time_zone: w.timeZone };
+    this.settingsVersion++;
+    this.grid.settings = this.settings; // its layout key holds the working day and the first day
+    this.showView();
+  }
+
   // ---- commands ----
 
   /**
@@ -187,6 +261,10 @@ class App {
    * "snaps back" by itself.
    */
   send(cmd, key, show = {}) {
+    if (this.readOnly) {
+      toast('View only: a viewer of this team sees the calendar and changes nothing.', 'error');
+      return Promise.reject(new Error('view only'));
+    }
     if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
@@ -711,26 +789,40 @@ async function logout(why) {
 }
 
 async function boot() {
-  const r = await fetch('/api/settings', { credentials: 'same-origin' }).catch(() => null);
+  if (location.pathname === '/setup') return setupPage();
+  if (location.pathname === '/invite') return invitePage();
+  const base = teamBase();
+  const r = await fetch(`${base}/api/settings`, { credentials: 'same-origin' }).catch(() => null);
   if (r && r.ok) {
+    const settings = await r.json();
+    const me = await api('GET', '/api/me').catch(() => null);
     $('app').hidden = false;
-    app = new App(await r.json());
+    app = new App(settings, base, me);
     return;
+  }
+  if (r && r.status === 404 && !base) {
+    // Not one team at /: several (pick one), or none yet (set it up).
+    const me = await api('GET', '/api/me').catch(() => null);
+    if (me) return pickTeam(me);
+    const st = await api('GET', '/api/setup').catch(() => null);
+    if (st?.needed) location.hash = encodeURIComponent('This server has no team yet: open the setup link it printed when it started.');
   }
   const form = /** @type {HTMLFormElement} */ ($('login'));
   form.hidden = false;
   if (!r) $('login-error').textContent = 'The server cannot be reached.';
+  else if (r.status !== 401 && r.status !== 404) $('login-error').textContent = (await r.json().catch(() => ({}))).message || '';
   else if (location.hash.length > 1) $('login-error').textContent = decodeURIComponent(location.hash.slice(1));
   form.onsubmit = async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const res = await fetch('/api/auth/login', {
-      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username: data.get('username'), password: data.get('password') }),
-    }).catch(() => null);
-    if (res && res.ok) { location.hash = ''; form.hidden = true; return boot(); }
-    const body = res ? await res.json().catch(() => ({})) : { message: 'the server cannot be reached' };
-    $('login-error').textContent = body.message || `login failed (${res?.status})`;
+    try {
+      await api('POST', '/api/auth/login', { username: data.get('username'), password: data.get('password') });
+    } catch (err) {
+      $('login-error').textContent = err.message;
+      return;
+    }
+    location.hash = ''; form.hidden = true;
+    return boot();
   };
 }
 

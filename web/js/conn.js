@@ -16,14 +16,16 @@ export class Connection {
   /**
    * @param {object} o
    * @param {import('./model.js').World} o.world
-   * @param {string} [o.url]  the game endpoint (default: this page's)
+   * @param {string} [o.url]  the game endpoint (default: this page's team's)
+   * @param {string} [o.base]  the team base of every team route ('' or '/t/slug')
    * @param {object} o.on  callbacks: state(name, detail), welcome(w),
    *   snapshot(timing), changed(), presence(frame), telemetry(frame), server(frame),
    *   loggedOut(why), stale(why)
    */
-  constructor({ world, url, on }) {
+  constructor({ world, url, base = '', on }) {
     this.world = world;
-    this.url = url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/game`;
+    this.base = base;
+    this.url = url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${base}/api/game`;
     this.on = on;
     // A new id per page: request ids restart at 1 with it, so a reload
     // can never be mistaken for a retry of the previous page's commands.
@@ -181,7 +183,7 @@ export class Connection {
     // the session still holds before trying again.
     if (!this.welcome) {
       try {
-        const r = await fetch('/api/settings', { credentials: 'same-origin' });
+        const r = await fetch(`${this.base}/api/settings`, { credentials: 'same-origin' });
         if (r.status === 401) {
           this.stop();
           return this.on.loggedOut?.('your session ended');

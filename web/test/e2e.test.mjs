@@ -311,7 +311,8 @@ test('a service\'s colour and archive and the team\'s schedule reach the other p
   assert.equal(await send({ type: 'CreateTask', priority: 1, service: svc, assignee: '', date: 0xffff, start: 0, duration: 0, text: 'into the archive' }), 29,
     'SERVICE_ARCHIVED');
   // The member may not administer.
-  assert.equal(await B.evaluate((svc) => window.txxt.conn.send({ type: 'ArchiveService', service: svc, archived: false }).then(() => 0, (e) => e.code), svc), 30); // FORBIDDEN
+  assert.equal(await B.evaluate((svc) => window.txxt.conn.send({ type: 'ArchiveService', service: svc, archived: false }).then(() => 0, (e) => e.code), svc), 30,
+    'FORBIDDEN');
   assert.equal(await send({ type: 'ArchiveService', service: svc, archived: false }), 0);
 
   const berlin = { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' };
