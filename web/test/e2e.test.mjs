@@ -222,7 +222,12 @@ test('Alt-drag clones, complete, delete with undo', async () => {
   // Alt copies; Shift snaps the copy's start onto the half hour (12:00)
   await A.keyboard.down('Alt');
   await A.keyboard.down('Shift');
-  await drag(A, { x: r.x + r.w / 2, y: r.y + r.h / 2 }, await point(A, w + 5, 12 * 60 + 75 / 2));
+  // Grab it where no other block covers it (the demo's random tasks may
+  // overlap its middle); the copy keeps that offset, and Shift snaps it.
+  const grab = await grabPoint(A, id);
+  assert.ok(grab, 'the block can be grabbed');
+  const into = (grab.y - r.y) / (await mpx(A));
+  await drag(A, grab, await point(A, w + 5, 12 * 60 + into));
   await A.keyboard.up('Shift');
   await A.keyboard.up('Alt');
   await B.waitForFunction((n) => window.txxt.world.tasks.size === n + 1, before);
