@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"txxt/store"
@@ -85,6 +86,7 @@ type Options struct {
 
 	TailSize      int           // events kept in memory for resume (default 8192)
 	DedupSize     int           // (client, request) pairs remembered for retries (default 65536)
+	Deletions     int           // deleted tasks remembered, in memory, to say who deleted one and when (default 4096)
 	SnapshotEvery uint64        // revisions between snapshots in the store (default 10000)
 	KeepLog       uint64        // log records kept before the newest snapshot, for resume (default 100000)
 	RetryEvery    time.Duration // while degraded, how often to try a fresh save file without a command (default 1s)
@@ -94,7 +96,7 @@ type Options struct {
 	// Published.At), so their cost can be measured against nothing.
 	NoTimings bool
 
-	Now    func() time.Time // the clock of the log's records (default time.Now)
+	Now    func() time.Time // the clock of the log's records and of the deletions remembered (default time.Now)
 	NewID  func() world.ID  // ids for new entities (default: random UUIDv4)
 	Logger *slog.Logger     // default: discard
 }
@@ -114,6 +116,9 @@ func (o *Options) fill() {
 	}
 	if o.DedupSize <= 0 {
 		o.DedupSize = 65536
+	}
+	if o.Deletions <= 0 {
+		o.Deletions = 4096
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = 10000
@@ -197,7 +202,7 @@ type Result struct {
 // Health is whether the engine can make changes durable.
 type Health struct {
 	Degraded bool
-	Reason   string
+	Reason   string // why, in a person's words (clients see it); the error itself is in the log
 	Since    time.Time
 }
 
@@ -225,9 +230,13 @@ type Engine struct {
 	// Owned by the engine goroutine.
 	world   *world.World
 	dedup   *dedup
-	snap    snapshotCache
-	snapRev uint64 // revision of the newest snapshot in the store
-	saving  chan struct{}
+	deleted *deletions
+	// deleting holds the batch's deletions until it commits: a failed
+	// batch deleted nothing.
+	deleting []deletion
+	snap     snapshotCache
+	snapRev  uint64 // revision of the newest snapshot in the store
+	saving   chan struct{}
 	// suspect is set when a write to the file failed: the next write must
 	// be a fresh file (Rewrite). snapshotFailed is the same, set by the
 	// snapshot goroutine.
@@ -272,6 +281,7 @@ func Open(log Log, opts Options) (*Engine, error) {
 		done:      make(chan struct{}),
 		feed:      newFeed(opts.TailSize),
 		dedup:     newDedup(opts.DedupSize),
+		deleted:   newDeletions(opts.Deletions),
 		saving:    make(chan struct{}, 1),
 		recent:    make([]store.Record, opts.TailSize),
 	}
@@ -513,10 +523,11 @@ func (e *Engine) process() {
 		e.suspect = true
 	}
 	if e.suspect && !e.trustFile() {
-		e.refuse(errors.New(e.Health().Reason))
+		e.refuse()
 		return
 	}
 	now := e.opts.Now()
+	e.deleting = e.deleting[:0]
 	timed := !e.opts.NoTimings
 	var mark time.Time // the end of the last timed step
 	if timed {
@@ -538,6 +549,10 @@ func (e *Engine) process() {
 		}
 		cmd := p.req.Command
 		e.fillIDs(&cmd)
+		var gone world.Task // the task a DeleteTask removes
+		if cmd.Kind == world.CmdDeleteTask {
+			gone, _ = e.world.Task(cmd.Task)
+		}
 		ev, err := e.world.Apply(cmd)
 		if timed {
 			t := time.Now()
@@ -548,8 +563,15 @@ func (e *Engine) process() {
 			if !errors.As(err, &werr) {
 				werr = &world.Error{Code: world.CodeInternal, Message: err.Error()}
 			}
+			if werr.Code == world.CodeTaskNotFound {
+				werr = e.deletedTask(cmd, p.req.Actor, now, werr)
+			}
 			p.result = Result{Err: werr, Timing: tm}
 			continue
+		}
+		if ev.Kind == world.EvTaskDeleted {
+			by, _ := e.world.User(p.req.Actor)
+			e.deleting = append(e.deleting, deletion{task: gone.ID, title: gone.Title, by: p.req.Actor, name: by.Name, at: now})
 		}
 		start := len(arena)
 		arena = wire.AppendEvent(arena, &ev)
@@ -597,6 +619,9 @@ func (e *Engine) process() {
 		}
 	}
 	e.world.Commit()
+	for _, d := range e.deleting {
+		e.deleted.add(d)
+	}
 	e.revision.Store(e.world.Revision())
 	e.stats.batches.Add(1)
 	for _, r := range e.records {
@@ -629,6 +654,25 @@ func (e *Engine) process() {
 	e.maybeSnapshot()
 }
 
+// deletedTask is the refusal of cmd, which named a task the world does
+// not hold: werr, or, when the task's deletion is remembered (in this
+// batch or before it), who deleted it and when.
+func (e *Engine) deletedTask(cmd world.Command, asker world.ID, now time.Time, werr *world.Error) *world.Error {
+	task := cmd.Task
+	if cmd.Kind == world.CmdCloneTask {
+		task = cmd.Source
+	}
+	for i := len(e.deleting) - 1; i >= 0; i-- {
+		if d := e.deleting[i]; d.task == task {
+			return &world.Error{Code: werr.Code, Message: d.refusal(asker, now)}
+		}
+	}
+	if d, ok := e.deleted.get(task); ok {
+		return &world.Error{Code: werr.Code, Message: d.refusal(asker, now)}
+	}
+	return werr
+}
+
 // publication builds what subscribers receive for ev; the v1 frame is filled
 // in by process once the arena stops moving.
 func (e *Engine) publication(ev *world.Event) Published {
@@ -648,7 +692,7 @@ func (e *Engine) fail(err error) {
 	e.stats.failedCommits.Add(1)
 	e.suspect = true
 	e.degrade(err)
-	e.refuse(err)
+	e.refuse()
 }
 
 // checkFile has the store check that the save file is still the one it
@@ -672,10 +716,10 @@ func (e *Engine) degrade(err error) {
 	switch {
 	case !h.Degraded:
 		e.opts.Logger.Error("storage unavailable: refusing changes until a fresh save file is written", "err", err, "revision", e.world.Revision())
-		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: e.opts.Now()})
-	case h.Reason != err.Error():
+		e.health.Store(&Health{Degraded: true, Reason: storageReason(err), Since: e.opts.Now()})
+	case h.Reason != storageReason(err):
 		e.opts.Logger.Warn("storage still unavailable", "err", err, "since", h.Since)
-		e.health.Store(&Health{Degraded: true, Reason: err.Error(), Since: h.Since})
+		e.health.Store(&Health{Degraded: true, Reason: storageReason(err), Since: h.Since})
 	}
 }
 
@@ -724,12 +768,32 @@ func (e *Engine) remember(r store.Record) {
 	e.recent[r.Revision%uint64(len(e.recent))] = r
 }
 
-// refuse answers every command of the batch STORAGE_UNAVAILABLE.
-func (e *Engine) refuse(err error) {
-	refusal := &world.Error{
-		Code:    world.CodeStorageUnavailable,
-		Message: "the save file refused the write (" + err.Error() + "); retry with the same request id",
+// storageReason says in a person's words why the save file cannot be
+// written, for Health.Reason, which clients see. The error itself (its
+// text holds the file's path) goes to the operator's log only.
+func storageReason(err error) string {
+	var gone *store.FileGoneError
+	switch {
+	case errors.As(err, &gone) && gone.Replaced:
+		return "its save file was replaced by another file under the running server"
+	case errors.As(err, &gone):
+		return "its save file was deleted under the running server"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "its disk is full"
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "its data cannot be written to"
 	}
+	return "its disk refused a write"
+}
+
+// storageRefusal is the answer to a command the save file could not take.
+// A program retries it with the same request id; a person is told that
+// nothing happened.
+const storageRefusal = "The server could not save this change, so nothing was changed: it is repairing its save file by itself. Try again in a moment."
+
+// refuse answers every command of the batch STORAGE_UNAVAILABLE.
+func (e *Engine) refuse() {
+	refusal := &world.Error{Code: world.CodeStorageUnavailable, Message: storageRefusal}
 	for i := range e.batch {
 		p := &e.batch[i]
 		e.stats.rejected.Add(1)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,6 +392,11 @@ func (e *env) run(t *testing.T, r row) {
 			}
 			if f.Error.Message == "" || !strings.Contains(f.Error.Message, s.msg) {
 				t.Fatalf("step %d: message %q, want one holding %q", i, f.Error.Message, s.msg)
+			}
+			// A refusal is for a person; a frame that does not decode is
+			// a program's bug, and its words are for its author.
+			if m := f.Error.Message; uuidRe.MatchString(m) || f.Error.Code != world.CodeBadFrame && f.Error.Code != world.CodeUnknownType && !strings.HasSuffix(m, ".") {
+				t.Fatalf("step %d: message %q is not a person's sentence without an id", i, m)
 			}
 		}
 	}
@@ -1069,6 +1075,8 @@ func floodRows() []row {
 // droppedControl is how many control frames (Pongs here: telemetry is
 // off) the server has dropped because a connection's queue was full.
 func droppedControl(e *env) uint64 { return e.h.srv.Dropped()["control_queue_full"] }
+
+var uuidRe = regexp.MustCompile(`(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}`)
 
 // flood writes frames as fast as the socket takes them, from a goroutine
 // of its own (so that the test reads the answers meanwhile); it reports

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +29,9 @@ type faultyLog struct {
 	fail, written atomic.Bool
 }
 
-var errDisk = errors.New("write /data/txxt.db: no space left on device")
+// errDisk is what a full disk answers a write. Its text, with the file's
+// path, is for the operator's log: clients hear "its disk is full".
+var errDisk = &os.PathError{Op: "write", Path: "/data/txxt.db", Err: syscall.ENOSPC}
 
 func (l *faultyLog) Append(recs []store.Record) error {
 	if l.fail.Load() {
@@ -83,7 +85,8 @@ func storageFailure(t *testing.T, written bool) {
 	for i := range 5 {
 		a.send(uint32(10+i), world.Command{Kind: world.CmdCreateService, Text: "lost"})
 		f, events := a.answer(uint32(10 + i))
-		if f.Type != wire.TypeError || f.Error.Code != world.CodeStorageUnavailable || !strings.Contains(f.Error.Message, "retry") || len(events) != 0 {
+		if f.Type != wire.TypeError || f.Error.Code != world.CodeStorageUnavailable || !strings.Contains(f.Error.Message, "nothing was changed") ||
+			strings.Contains(f.Error.Message, errDisk.Path) || len(events) != 0 {
 			t.Fatalf("command during the failure: %+v, events %v", f, events)
 		}
 	}
@@ -91,10 +94,13 @@ func storageFailure(t *testing.T, written bool) {
 		t.Fatalf("revision moved to %d during the failure", h.eng.Revision())
 	}
 	// Every v1 client is told; the server is not ready but healthy.
-	waitState(t, b, wire.StateDegraded, "no space left")
+	waitState(t, b, wire.StateDegraded, "its disk is full")
 	st := h.status()
-	if st["degraded"] != true || !strings.Contains(st["degraded_reason"].(string), "no space left") {
+	if st["degraded"] != true || st["degraded_reason"] != "its disk is full" {
 		t.Fatalf("status %v", st)
+	}
+	if !strings.Contains(logs.String(), errDisk.Path) || !strings.Contains(logs.String(), "no space left") {
+		t.Fatalf("the operator's log does not have the error:\n%s", logs.String())
 	}
 	if res, _ := h.do("GET", "/readyz", "", nil); res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz %d while degraded", res.StatusCode)

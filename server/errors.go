@@ -16,8 +16,7 @@ import (
 // "try again" and the operator's log gets the whole chain, so no store
 // error's text or file path ever reaches a client.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := http.StatusServiceUnavailable, world.CodeStorageUnavailable,
-		"The server could not read or write its data just now. Nothing was changed: try again in a moment."
+	status, code, msg := http.StatusServiceUnavailable, world.CodeStorageUnavailable, msgStorage
 	var werr *world.Error
 	switch {
 	case errors.As(err, &werr):
@@ -44,16 +43,31 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		status, code, msg = http.StatusForbidden, world.CodeUnauthorized, sentence(err.Error())
 	case errors.Is(err, ErrBadLogin):
 		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Wrong user name or password."
-	case errors.Is(err, ErrNoSession), errors.Is(err, ErrSessionExpiry):
-		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Log in first: "+err.Error()+"."
+	case errors.Is(err, ErrSessionExpiry):
+		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Your session has expired: log in again."
+	case errors.Is(err, ErrNoSession):
+		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Log in first: you are not logged in, or your session has ended."
 	case errors.Is(err, engine.ErrOverloaded):
-		code, msg = world.CodeOverloaded, "The server is busy: try again in a moment."
+		code, msg = world.CodeOverloaded, msgOverloaded
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, context.Canceled):
-		code, msg = world.CodeShuttingDown, "The server is stopping: try again when it is back."
+		code, msg = world.CodeShuttingDown, msgShuttingDown
 	default:
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, status, code, msg)
+}
+
+// The refusals said in more than one place.
+const (
+	msgStorage      = "The server could not read or write its data just now. Nothing was changed: try again in a moment."
+	msgOverloaded   = "The server is busy, so nothing was changed: try again in a moment."
+	msgShuttingDown = "The server is restarting, so nothing was changed: try again once the page is back online."
+)
+
+// noTeam is the answer for a team that does not exist, or that the
+// requester is not a member of: the same words, so they tell nothing.
+func noTeam(slug string) string {
+	return "There is no team '" + slug + "' on this server, or you are not in it."
 }
 
 // sentence makes an error's text a sentence: a capital and a full stop.

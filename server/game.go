@@ -175,7 +175,7 @@ func (s *Server) handleGame() http.Handler {
 			s.metrics.dropped("too_many_connections")
 			s.logger.Debug("game connection refused: too many from its address", "remote", r.RemoteAddr)
 			writeError(w, http.StatusTooManyRequests, world.CodeTooManyConnections,
-				fmt.Sprintf("this address has %d game connections open, the most it may: close one first", s.limits.MaxConnsPerHost))
+				fmt.Sprintf("Your address has %d pages of this server open, the most it may: close one, then reload this one.", s.limits.MaxConnsPerHost))
 			return
 		}
 		served := false // from here on, the slot is released by serve
@@ -187,11 +187,11 @@ func (s *Server) handleGame() http.Handler {
 		login, status, err := s.authenticateUpgrade(r)
 		if err != nil {
 			s.logger.Warn("game connection refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-			code := world.CodeUnauthorized
-			if status == http.StatusServiceUnavailable {
-				code = world.CodeStorageUnavailable
+			if status == http.StatusServiceUnavailable || errors.Is(err, ErrNoSession) || errors.Is(err, ErrSessionExpiry) {
+				s.apiError(w, r, err) // a store's error reaches the log, never the client
+				return
 			}
-			writeError(w, status, code, err.Error())
+			writeError(w, status, world.CodeUnauthorized, sentence(err.Error()))
 			return
 		}
 		role, ok, err := s.roleIn(t, login)
@@ -200,7 +200,7 @@ func (s *Server) handleGame() http.Handler {
 			return
 		}
 		if !ok {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+t.slug+" on this server, or you are not in it")
+			writeError(w, http.StatusNotFound, world.CodeNotFound, noTeam(t.slug))
 			return
 		}
 		login.Role = role // the Welcome says the role in this team
@@ -224,7 +224,7 @@ func (s *Server) handleGame() http.Handler {
 		if v := q.Get("client"); v != "" {
 			id, ok := world.ParseID(v)
 			if !ok || id.IsZero() {
-				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "client must be a UUID")
+				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "The client parameter must be a UUID.")
 				return
 			}
 			c.client = id
@@ -232,7 +232,7 @@ func (s *Server) handleGame() http.Handler {
 		if v := q.Get("since"); v != "" {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "since must be a revision number")
+				writeError(w, http.StatusBadRequest, world.CodeBadRequest, "The since parameter must be a revision number.")
 				return
 			}
 			c.since, c.resume = n, true
@@ -368,12 +368,12 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	}
 	select {
 	case <-c.draining:
-		return refuse(world.CodeShuttingDown, "the server is shutting down; retry after reconnecting")
+		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	default:
 	}
 	if !c.limiter.take(c.s.now()) {
 		c.s.metrics.dropped("rate_limited")
-		return refuse(world.CodeRateLimited, "too many commands: slow down and retry")
+		return refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
 	}
 	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
 		return refuse(world.CodeForbidden, msg)
@@ -396,9 +396,9 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	}
 	switch err := c.t.eng.Submit(req); {
 	case errors.Is(err, engine.ErrOverloaded):
-		return refuse(world.CodeOverloaded, "the server is busy: retry in a moment")
+		return refuse(world.CodeOverloaded, msgOverloaded)
 	case err != nil:
-		return refuse(world.CodeShuttingDown, "the server is shutting down; retry after reconnecting")
+		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	}
 	return true
 }

@@ -71,7 +71,7 @@ func (s *Server) handlePutProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if !validProfileName(name) {
-			writeError(w, http.StatusBadRequest, world.CodeInvalidName, "a profile name is 1 to 64 bytes without '/'")
+			writeError(w, http.StatusBadRequest, world.CodeInvalidName, "A saved view's name is 1 to 64 bytes, without '/'.")
 			return
 		}
 		var p Profile
@@ -83,11 +83,11 @@ func (s *Server) handlePutProfile() http.Handler {
 			p.View = "week"
 		}
 		if p.View != "week" && p.View != "month" {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, `view is "week" or "month"`)
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "A saved view shows a week or a month.")
 			return
 		}
 		if _, err := time.Parse(time.DateOnly, p.Date); p.Date != "" && err != nil {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "date is a day as YYYY-MM-DD, or empty for today")
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "A saved view's date is a day such as 2025-12-01, or empty for today.")
 			return
 		}
 		raw, _ := json.Marshal(p)
@@ -105,7 +105,7 @@ func (s *Server) handleActivateProfile() http.Handler {
 		t := teamFrom(r).t.st.Table("profiles")
 		raw, err := t.Get(profileKey(user, name))
 		if err == nil && raw == nil {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "There is no saved view called '"+name+"'.")
 			return
 		}
 		if err == nil {
@@ -126,14 +126,23 @@ func (s *Server) handleDeleteProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
 		t := teamFrom(r).t.st.Table("profiles")
-		if raw, _ := t.Get(profileKey(user, name)); raw == nil {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "no profile "+name)
+		raw, err := t.Get(profileKey(user, name))
+		if err != nil {
+			s.apiError(w, r, err)
 			return
 		}
-		if active, _ := t.Get(activeKey(user)); string(active) == name {
-			t.Delete(activeKey(user))
+		if raw == nil {
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "There is no saved view called '"+name+"'.")
+			return
 		}
-		if err := t.Delete(profileKey(user, name)); err != nil {
+		active, err := t.Get(activeKey(user))
+		if err == nil && string(active) == name {
+			err = t.Delete(activeKey(user))
+		}
+		if err == nil {
+			err = t.Delete(profileKey(user, name))
+		}
+		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}

@@ -47,11 +47,11 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, world.CodeFrameTooLarge, fmt.Sprintf("body over %d bytes", s.limits.MaxBody))
+			writeError(w, http.StatusRequestEntityTooLarge, world.CodeFrameTooLarge, fmt.Sprintf("The request is larger than this server takes: at most %d bytes.", s.limits.MaxBody))
 		} else if errors.Is(err, os.ErrDeadlineExceeded) {
-			writeError(w, http.StatusRequestTimeout, world.CodeBadRequest, fmt.Sprintf("the request did not arrive within %s", s.limits.ReadTimeout))
+			writeError(w, http.StatusRequestTimeout, world.CodeBadRequest, fmt.Sprintf("The request did not arrive within %s: try again.", s.limits.ReadTimeout))
 		} else {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "bad JSON: "+err.Error())
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "The request is not the JSON this endpoint takes: "+strings.TrimPrefix(sentence(err.Error()), "Json: "))
 		}
 		return false
 	}
@@ -86,8 +86,10 @@ func (s *Server) authed(next http.Handler) http.Handler {
 		}
 		sess, err := s.session(r)
 		if err != nil {
-			status, code := sessionRefusal(err)
-			writeError(w, status, code, "log in first: "+err.Error())
+			// No session is 401; sessions that cannot be read (a failing
+			// save file) are 503, and the store's error goes to the log,
+			// never to the client.
+			s.apiError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
@@ -138,7 +140,7 @@ func (s *Server) inTeam(min Role, next http.Handler) http.Handler {
 			return
 		}
 		if !ok {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+t.slug+" on this server, or you are not in it")
+			writeError(w, http.StatusNotFound, world.CodeNotFound, noTeam(t.slug))
 			return
 		}
 		if rank(role) < rank(min) {
@@ -260,7 +262,7 @@ func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if o := r.Header.Get("Origin"); o != "" && !s.originAllowed(r, o) {
-		writeError(w, http.StatusForbidden, world.CodeUnauthorized, "origin "+o+" is not allowed")
+		writeError(w, http.StatusForbidden, world.CodeUnauthorized, "A page from "+o+" may not change anything here: open this server's own address.")
 		return false
 	}
 	return true
@@ -301,11 +303,11 @@ func (s *Server) handleLogin() http.Handler {
 		host, user := remoteHost(r), "user:"+req.Username
 		if wait := max(s.logins.allow(host, s.now()), s.logins.allow(user, s.now())); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-			writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "too many failed logins: retry in "+wait.Round(time.Second).String())
+			writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "Too many failed logins: try again in "+wait.Round(time.Second).String()+".")
 			return
 		}
 		if !s.hashing.acquire(r.Context()) {
-			writeError(w, http.StatusServiceUnavailable, world.CodeOverloaded, "too many logins at once: retry in a moment")
+			writeError(w, http.StatusServiceUnavailable, world.CodeOverloaded, "The server is busy logging others in: try again in a moment.")
 			return
 		}
 		tok, sess, err := s.accounts.Login(req.Username, req.Password)
@@ -314,7 +316,7 @@ func (s *Server) handleLogin() http.Handler {
 			s.logins.failed(host, s.now())
 			s.logins.failed(user, s.now())
 			s.logger.Info("login refused", "user", req.Username, "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, err.Error())
+			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "Wrong user name or password.")
 			return
 		}
 		if err != nil {
@@ -346,7 +348,7 @@ func (s *Server) handleLogout() http.Handler {
 		tok, _ := token(r)
 		sess, err := s.accounts.Logout(tok)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "no session to end")
+			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "You are not logged in: there is no session to end.")
 			return
 		}
 		s.revoke([]world.ID{sess.ID})
@@ -537,11 +539,11 @@ func (s *Server) handlePutSettings() http.Handler {
 			return
 		}
 		if set.WorkdayStart < 0 || set.WorkdayEnd > world.MinutesPerDay || set.WorkdayStart >= set.WorkdayEnd {
-			writeError(w, http.StatusBadRequest, world.CodeInvalidTime, "working hours must satisfy 0 ≤ start < end ≤ 1440")
+			writeError(w, http.StatusBadRequest, world.CodeInvalidTime, "The workday must start before it ends, between 00:00 and 24:00.")
 			return
 		}
 		if set.FirstDayOfWeek < 0 || set.FirstDayOfWeek > 6 {
-			writeError(w, http.StatusBadRequest, world.CodeInvalidDate, "first_day_of_week is 0 (Monday) to 6 (Sunday)")
+			writeError(w, http.StatusBadRequest, world.CodeInvalidDate, "Choose the first day of the week from Monday to Sunday.")
 			return
 		}
 		if set.Grid != old.Grid {

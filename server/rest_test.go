@@ -3,8 +3,10 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -435,4 +437,54 @@ func TestUnreadableSessionsAreNotALogout(t *testing.T) {
 	apiError(t, res, body, 503, world.CodeStorageUnavailable)
 	res, body = h.request("GET", "/api/game", h.member, nil, nil)
 	apiError(t, res, body, 503, world.CodeStorageUnavailable)
+}
+
+// A store's error (here: the save file closed under the server) never
+// reaches a client, neither its text nor the file's path: the client gets
+// a code and a sentence, and the operator's log gets the error. Through
+// the login check (the sessions are in the file) and, with the login
+// turned off, in the handlers themselves: PUT /api/settings goes through
+// the engine's commit, GET /api/profiles reads a table.
+func TestStoreErrorsReachTheLogNotTheClient(t *testing.T) {
+	for _, insecure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "login", true: "handlers"}[insecure], func(t *testing.T) {
+			var logs lockedBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			h := start(t, options{cfg: server.Config{Logger: logger, InsecureNoAuth: insecure}, engine: engine.Options{Logger: logger}})
+			h.st.Close()
+			storeErr := h.st.Table("profiles").ForEach(func(string, []byte) error { return nil })
+			if storeErr == nil {
+				t.Fatal("a closed store reads")
+			}
+			for _, r := range []struct {
+				method, path string
+				body         any
+			}{
+				{"PUT", "/api/settings", map[string]any{"grid": 15}},
+				{"GET", "/api/profiles", nil},
+				{"PUT", "/api/profiles/mine", map[string]any{"view": "week"}},
+				{"DELETE", "/api/profiles/mine", nil},
+				{"GET", "/api/game", nil}, // without login, it upgrades: it needs no file
+			} {
+				if insecure && r.path == "/api/game" {
+					continue
+				}
+				res, body := h.do(r.method, r.path, h.member, r.body)
+				apiError(t, res, body, 503, world.CodeStorageUnavailable)
+				for _, secret := range []string{storeErr.Error(), h.path, filepath.Base(h.path), "bolt"} {
+					if strings.Contains(string(body), secret) {
+						t.Errorf("%s %s answered %s: it shows %q", r.method, r.path, body, secret)
+					}
+				}
+				var e struct{ Message string }
+				json.Unmarshal(body, &e)
+				if !strings.HasPrefix(e.Message, "The server ") || !strings.HasSuffix(e.Message, ".") {
+					t.Errorf("%s %s: %q is not a sentence about the server", r.method, r.path, e.Message)
+				}
+			}
+			if !strings.Contains(logs.String(), storeErr.Error()) {
+				t.Errorf("the log does not have the store's error %q:\n%s", storeErr, logs.String())
+			}
+		})
+	}
 }

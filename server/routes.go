@@ -80,7 +80,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(path, methodNotAllowed(methods))
 	}
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, world.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		writeError(w, http.StatusNotFound, world.CodeNotFound, "There is no such endpoint: "+r.Method+" "+r.URL.Path+".")
 	})
 	mux.Handle("/api/", notFound)
 	mux.Handle("/t/{team}/api/", notFound)
@@ -96,6 +96,6 @@ func methodNotAllowed(methods []string) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, world.CodeMethodNotAllowed, r.Method+" "+r.URL.Path+" takes "+allow)
+		writeError(w, http.StatusMethodNotAllowed, world.CodeMethodNotAllowed, r.URL.Path+" does not take "+r.Method+": it takes "+allow+".")
 	})
 }

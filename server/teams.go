@@ -149,16 +149,16 @@ func (s *Server) teamOf(w http.ResponseWriter, r *http.Request) *team {
 			return t
 		}
 		if s.teams.len() == 0 {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "this server has no team yet: open the setup link it printed when it started")
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "This server has no team yet: open the setup link it printed when it started.")
 		} else {
-			writeError(w, http.StatusNotFound, world.CodeNotFound, "this server holds several teams: use /t/{team}"+r.URL.Path)
+			writeError(w, http.StatusNotFound, world.CodeNotFound, "This server holds several teams: open /t/{team}"+r.URL.Path+" with your team's name.")
 		}
 		return nil
 	}
 	if t := s.teams.get(slug); t != nil {
 		return t
 	}
-	writeError(w, http.StatusNotFound, world.CodeNotFound, "there is no team "+slug+" on this server, or you are not in it")
+	writeError(w, http.StatusNotFound, world.CodeNotFound, noTeam(slug))
 	return nil
 }
 

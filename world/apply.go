@@ -1,7 +1,6 @@
 package world
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,15 +40,15 @@ func (w *World) check(c Command) (Event, error) {
 	switch c.Kind {
 	case CmdCreateTask:
 		if _, dup := w.tasks[c.Task]; dup || c.Task.IsZero() {
-			return Event{}, errorf(CodeDuplicateID, "task id %s is taken", c.Task)
+			return Event{}, errorf(CodeDuplicateID, "%s was not created: another task has its id. Reload the page and create it again.", upper(taskName(c.Text)))
 		}
 		if c.Priority > Urgent {
-			return Event{}, errorf(CodeInvalidPriority, "priority %d is not 0 (low) to 3 (urgent)", c.Priority)
+			return Event{}, errorf(CodeInvalidPriority, "Choose a priority for %s: low, medium, high or urgent.", taskName(c.Text))
 		}
-		if err := w.checkOpenService(c.Service); err != nil {
+		if err := w.checkOpenService(c.Service, c.Text); err != nil {
 			return Event{}, err
 		}
-		if err := w.checkAssignee(c.Assignee); err != nil {
+		if err := w.checkAssignee(c.Assignee, c.Text); err != nil {
 			return Event{}, err
 		}
 		if err := checkTitle(c.Text); err != nil {
@@ -57,7 +56,7 @@ func (w *World) check(c Command) (Event, error) {
 		}
 		t := Task{ID: c.Task, Status: Staged, Priority: c.Priority, Slot: NoSlot, Service: c.Service, Assignee: c.Assignee, Title: c.Text}
 		if c.Slot.Date != NoDate {
-			if err := w.checkSlot(c.Slot); err != nil {
+			if err := w.checkSlot(c.Slot, c.Text); err != nil {
 				return Event{}, err
 			}
 			t.Status, t.Slot = Scheduled, c.Slot
@@ -67,19 +66,19 @@ func (w *World) check(c Command) (Event, error) {
 	case CmdCloneTask:
 		src, ok := w.tasks[c.Source]
 		if !ok {
-			return Event{}, errorf(CodeTaskNotFound, "no task %s to clone", c.Source)
+			return Event{}, errorf(CodeTaskNotFound, "%s", NoSuchTask)
 		}
 		if _, dup := w.tasks[c.Task]; dup || c.Task.IsZero() {
-			return Event{}, errorf(CodeDuplicateID, "task id %s is taken", c.Task)
+			return Event{}, errorf(CodeDuplicateID, "The copy of %s was not made: another task has its id. Reload the page and copy it again.", taskName(src.Title))
 		}
 		// A copy keeps its source's service, so an archived one refuses it.
 		if sv := w.services[src.Service]; sv != nil && sv.Archived {
-			return Event{}, errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or move the task to another service before you copy it.", sv.Name)
+			return Event{}, errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or move %s to another service before you copy it.", sv.Name, taskName(src.Title))
 		}
 		t := *src
 		t.ID, t.Status, t.Slot = c.Task, Staged, NoSlot
 		if c.Slot.Date != NoDate {
-			if err := w.checkSlot(c.Slot); err != nil {
+			if err := w.checkSlot(c.Slot, src.Title); err != nil {
 				return Event{}, err
 			}
 			t.Status, t.Slot = Scheduled, c.Slot
@@ -91,7 +90,7 @@ func (w *World) check(c Command) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if err := w.checkSlot(c.Slot); err != nil {
+		if err := w.checkSlot(c.Slot, t.Title); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvTaskScheduled, Task: Task{ID: t.ID, Slot: c.Slot}}, nil
@@ -101,7 +100,7 @@ func (w *World) check(c Command) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if err := w.checkSlot(c.Slot); err != nil {
+		if err := w.checkSlot(c.Slot, t.Title); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvTaskMoved, Task: Task{ID: t.ID, Slot: c.Slot}}, nil
@@ -157,7 +156,7 @@ func (w *World) check(c Command) (Event, error) {
 			return Event{}, err
 		}
 		if c.Priority > Urgent {
-			return Event{}, errorf(CodeInvalidPriority, "priority %d is not 0 (low) to 3 (urgent)", c.Priority)
+			return Event{}, errorf(CodeInvalidPriority, "Choose a priority for %s: low, medium, high or urgent.", taskName(t.Title))
 		}
 		return Event{Kind: EvTaskPrioritized, Task: Task{ID: t.ID, Priority: c.Priority}}, nil
 
@@ -166,7 +165,7 @@ func (w *World) check(c Command) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if err := w.checkAssignee(c.Assignee); err != nil {
+		if err := w.checkAssignee(c.Assignee, t.Title); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvTaskAssigned, Task: Task{ID: t.ID, Assignee: c.Assignee}}, nil
@@ -176,35 +175,36 @@ func (w *World) check(c Command) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if err := w.checkOpenService(c.Service); err != nil {
+		if err := w.checkOpenService(c.Service, t.Title); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvTaskServiceChanged, Task: Task{ID: t.ID, Service: c.Service}}, nil
 
 	case CmdCreateService:
 		if _, dup := w.services[c.Service]; dup || c.Service.IsZero() {
-			return Event{}, errorf(CodeDuplicateID, "service id %s is taken", c.Service)
+			return Event{}, errorf(CodeDuplicateID, "The service '%s' was not created: another service has its id. Reload the page and create it again.", c.Text)
 		}
-		if err := checkName(c.Text); err != nil {
+		if err := checkName(c.Text, "A service's name"); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvServiceCreated, Service: Service{ID: c.Service, Name: c.Text}}, nil
 
 	case CmdRenameService:
 		if _, ok := w.services[c.Service]; !ok {
-			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+			return Event{}, errorf(CodeServiceNotFound, "%s", noSuchService)
 		}
-		if err := checkName(c.Text); err != nil {
+		if err := checkName(c.Text, "A service's name"); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvServiceRenamed, Service: Service{ID: c.Service, Name: c.Text}}, nil
 
 	case CmdRecolorService:
-		if _, ok := w.services[c.Service]; !ok {
-			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+		sv, ok := w.services[c.Service]
+		if !ok {
+			return Event{}, errorf(CodeServiceNotFound, "%s", noSuchService)
 		}
 		if c.Color > MaxColor {
-			return Event{}, errorf(CodeInvalidColor, "colour %#x is not 0xRRGGBB: at most 0xFFFFFF", c.Color)
+			return Event{}, errorf(CodeInvalidColor, "The service '%s' keeps its colour: the one chosen is not a colour a page can show. Choose one from the palette.", sv.Name)
 		}
 		return Event{Kind: EvServiceRecolored, Service: Service{ID: c.Service, Color: c.Color}}, nil
 
@@ -212,7 +212,7 @@ func (w *World) check(c Command) (Event, error) {
 		// Archiving an archived service (or restoring an open one) is
 		// accepted and changes nothing, like any command that sets a value.
 		if _, ok := w.services[c.Service]; !ok {
-			return Event{}, errorf(CodeServiceNotFound, "no service %s", c.Service)
+			return Event{}, errorf(CodeServiceNotFound, "%s", noSuchService)
 		}
 		return Event{Kind: EvServiceArchived, Service: Service{ID: c.Service, Archived: c.Archived}}, nil
 
@@ -224,133 +224,128 @@ func (w *World) check(c Command) (Event, error) {
 
 	case CmdCreateUser:
 		if _, dup := w.users[c.User]; dup || c.User.IsZero() {
-			return Event{}, errorf(CodeDuplicateID, "user id %s is taken", c.User)
+			return Event{}, errorf(CodeDuplicateID, "The person %s was not added: another has the same id. Reload the page and add them again.", c.Text)
 		}
-		if err := checkName(c.Text); err != nil {
+		if err := checkName(c.Text, "A person's name"); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvUserCreated, User: User{ID: c.User, Name: c.Text}}, nil
 
 	case CmdRenameUser:
 		if _, ok := w.users[c.User]; !ok {
-			return Event{}, errorf(CodeUserNotFound, "no user %s", c.User)
+			return Event{}, errorf(CodeUserNotFound, "The person you would rename %s is not in this team: reload the page to see the team as it is.", c.Text)
 		}
-		if err := checkName(c.Text); err != nil {
+		if err := checkName(c.Text, "A person's name"); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EvUserRenamed, User: User{ID: c.User, Name: c.Text}}, nil
 
 	case CmdSetGrid:
 		if !validGrid(c.Grid) {
-			return Event{}, errorf(CodeInvalidGrid, "a grid of %d minutes is not 1 to 60 minutes dividing a day", c.Grid)
+			return Event{}, errorf(CodeInvalidGrid, "A grid of %s does not divide a day into equal steps: choose one such as 5, 10, 15, 30 or 60 minutes.", length(uint32(c.Grid)))
 		}
 		return Event{Kind: EvGridChanged, Grid: c.Grid}, nil
 	}
-	return Event{}, errorf(CodeUnknownCommand, "unknown command kind %d", c.Kind)
+	return Event{}, errorf(CodeUnknownCommand, "This server does not know that change: reload the page to get the version of it the server speaks.")
 }
 
 // taskIn returns the task id if its status is one of allowed.
 func (w *World) taskIn(id ID, kind CommandKind, allowed ...Status) (*Task, error) {
 	t, ok := w.tasks[id]
 	if !ok {
-		return nil, errorf(CodeTaskNotFound, "no task %s", id)
+		return nil, errorf(CodeTaskNotFound, "%s", NoSuchTask)
 	}
 	for _, s := range allowed {
 		if t.Status == s {
 			return t, nil
 		}
 	}
-	return nil, errorf(CodeInvalidTransition, "cannot %s a %s task", verb(kind), t.Status)
+	return nil, errorf(CodeInvalidTransition, "%s", transition(t.Title, kind, t.Status))
 }
 
-func verb(k CommandKind) string {
-	switch k {
-	case CmdScheduleTask:
-		return "schedule"
-	case CmdMoveTask:
-		return "move"
-	case CmdUnscheduleTask:
-		return "unschedule"
-	case CmdCompleteTask:
-		return "complete"
-	case CmdStartTask:
-		return "start"
-	case CmdReopenTask:
-		return "reopen"
-	}
-	return strings.ToLower(k.String())
-}
+// NoSuchTask is the refusal of a command naming a task the world does not
+// hold. The engine says more when it remembers the task's deletion.
+const NoSuchTask = "That task does not exist (it may have been deleted before you loaded the page): reload to see the calendar as it is."
+
+const noSuchService = "That service does not exist here: reload the page to see the services as they are."
 
 // checkSlot enforces the scheduling rules: a date, a start before midnight
-// on the grid, a positive duration on the grid that ends by midnight.
-func (w *World) checkSlot(s Slot) error {
+// on the grid, a positive duration on the grid that ends by midnight. The
+// refusal names the task by title.
+func (w *World) checkSlot(s Slot, title string) error {
+	n := taskName(title)
 	if s.Date == NoDate {
-		return errorf(CodeInvalidDate, "date 0xFFFF means no date; a slot needs one")
+		return errorf(CodeInvalidDate, "Choose a day for %s: a task on the calendar needs one.", n)
 	}
 	if s.Start >= MinutesPerDay {
-		return errorf(CodeInvalidTime, "start %d is not before midnight (1440)", s.Start)
+		return errorf(CodeInvalidTime, "%s cannot start at midnight or later: a day on the calendar ends at 24:00.", upper(n))
 	}
 	if s.Start%w.grid != 0 {
-		return errorf(CodeInvalidTime, "start %d is not on the %d-minute grid", s.Start, w.grid)
+		return errorf(CodeInvalidTime, "Tasks start on the %d-minute grid: %s is not on it.", w.grid, clock(s.Start))
 	}
 	if s.Duration == 0 {
-		return errorf(CodeInvalidDuration, "duration must be more than 0 minutes")
+		return errorf(CodeInvalidDuration, "%s needs a length: at least %s.", upper(n), length(uint32(w.grid)))
 	}
 	if s.Duration%w.grid != 0 {
-		return errorf(CodeInvalidDuration, "duration %d is not on the %d-minute grid", s.Duration, w.grid)
+		return errorf(CodeInvalidDuration, "Tasks last a whole number of %d-minute steps: %s is not one.", w.grid, length(uint32(s.Duration)))
 	}
 	if uint32(s.Start)+uint32(s.Duration) > MinutesPerDay {
-		return errorf(CodeInvalidDuration, "start %d plus duration %d crosses midnight", s.Start, s.Duration)
+		return errorf(CodeInvalidDuration, "%s would end after midnight: a task ends the day it starts.", upper(n))
 	}
 	return nil
 }
 
 // checkOpenService refuses a service that does not exist or is archived:
 // the service a new task, or a task moved to it, would have.
-func (w *World) checkOpenService(id ID) error {
+func (w *World) checkOpenService(id ID, title string) error {
 	sv, ok := w.services[id]
+	if !ok && len(w.services) == 0 {
+		return errorf(CodeServiceNotFound, "There is no service to file %s under yet: an admin of the team creates one first.", taskName(title))
+	}
 	if !ok {
-		return errorf(CodeServiceNotFound, "no service %s", id)
+		return errorf(CodeServiceNotFound, "The service chosen for %s does not exist here: reload the page and choose another.", taskName(title))
 	}
 	if sv.Archived {
-		return errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or choose another service.", sv.Name)
+		return errorf(CodeServiceArchived, "The service '%s' is archived: it takes no new tasks. Restore it, or choose another service for %s.", sv.Name, taskName(title))
 	}
 	return nil
 }
 
-func (w *World) checkAssignee(id ID) error {
+func (w *World) checkAssignee(id ID, title string) error {
 	if id.IsZero() {
 		return nil
 	}
 	if _, ok := w.users[id]; !ok {
-		return errorf(CodeUserNotFound, "no user %s to assign", id)
+		return errorf(CodeUserNotFound, "The person chosen for %s is not in this team: reload the page and choose someone else.", taskName(title))
 	}
 	return nil
 }
 
 func checkTitle(s string) error {
 	if len(s) > MaxTitle {
-		return errorf(CodeTitleTooLong, "title is %d bytes; at most %d", len(s), MaxTitle)
+		return errorf(CodeTitleTooLong, "A title can be at most %d bytes: this one is %d%s.", MaxTitle, len(s), bytesNote(s))
 	}
-	return checkText(s, "title")
+	return checkText(s, "A title")
 }
 
-func checkName(s string) error {
+// checkName checks a service's or a person's name; what starts the
+// refusal's sentence ("A service's name").
+func checkName(s, what string) error {
 	if len(s) > MaxName {
-		return errorf(CodeNameTooLong, "name is %d bytes; at most %d", len(s), MaxName)
+		return errorf(CodeNameTooLong, "%s can be at most %d bytes: this one is %d%s.", what, MaxName, len(s), bytesNote(s))
 	}
 	if strings.TrimSpace(s) == "" {
-		return errorf(CodeInvalidName, "name is empty")
+		return errorf(CodeInvalidName, "%s cannot be empty: type one.", what)
 	}
-	return checkText(s, "name")
+	return checkText(s, what)
 }
 
 func checkText(s, what string) error {
 	if !utf8.ValidString(s) {
-		return errorf(CodeInvalidText, "%s is not valid UTF-8", what)
+		return errorf(CodeInvalidText, "%s must be text (UTF-8), and this one holds bytes that are not: type it again.", what)
 	}
 	if strings.IndexByte(s, 0) >= 0 {
-		return errorf(CodeInvalidText, "%s holds a NUL byte", what)
+		return errorf(CodeInvalidText, "%s cannot hold a NUL character: remove it.", what)
 	}
 	return nil
 }
@@ -360,13 +355,13 @@ func checkText(s, what string) error {
 // Sunday; a time zone in the shape of an IANA name.
 func checkSchedule(s Schedule) error {
 	if s.WorkdayEnd > MinutesPerDay {
-		return errorf(CodeInvalidTime, "the workday cannot end after midnight: %d minutes is past 1440 (24:00)", s.WorkdayEnd)
+		return errorf(CodeInvalidTime, "The workday cannot end after midnight: choose an end at 24:00 or earlier.")
 	}
 	if s.WorkdayStart >= s.WorkdayEnd {
-		return errorf(CodeInvalidTime, "the workday must start before it ends: it starts at %s and ends at %s", clock(s.WorkdayStart), clock(s.WorkdayEnd))
+		return errorf(CodeInvalidTime, "The workday must start before it ends: it starts at %s and ends at %s.", clock(s.WorkdayStart), clock(s.WorkdayEnd))
 	}
 	if s.FirstDay > 6 {
-		return errorf(CodeInvalidDate, "first day of the week %d is not 0 (Monday) to 6 (Sunday)", s.FirstDay)
+		return errorf(CodeInvalidDate, "Choose the first day of the week from Monday to Sunday.")
 	}
 	return checkTimeZone(s.TimeZone)
 }
@@ -378,27 +373,24 @@ func checkSchedule(s Schedule) error {
 // submits the command to check: the world does no IO.
 func checkTimeZone(tz string) error {
 	if tz == "" {
-		return errorf(CodeInvalidTimeZone, "the time zone is empty: give an IANA name such as Europe/Berlin")
+		return errorf(CodeInvalidTimeZone, "Choose a time zone: a name such as Europe/Berlin.")
 	}
 	if len(tz) > MaxTimeZone {
-		return errorf(CodeInvalidTimeZone, "the time zone is %d bytes; at most %d", len(tz), MaxTimeZone)
+		return errorf(CodeInvalidTimeZone, "A time zone's name can be at most %d bytes: this one is %d.", MaxTimeZone, len(tz))
 	}
 	for i := 0; i < len(tz); i++ {
 		switch b := tz[i]; {
 		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '_', b == '-', b == '+':
 		case b == '/':
 			if i == 0 || i == len(tz)-1 || tz[i-1] == '/' {
-				return errorf(CodeInvalidTimeZone, "the time zone %q has an empty part between slashes: give an IANA name such as Europe/Berlin", tz)
+				return errorf(CodeInvalidTimeZone, "There is no time zone called %q (it has an empty part between slashes): use a name such as Europe/Berlin.", tz)
 			}
 		default:
-			return errorf(CodeInvalidTimeZone, "the time zone %q is not an IANA name (letters, digits and / _ - + only), such as Europe/Berlin", tz)
+			return errorf(CodeInvalidTimeZone, "There is no time zone called %q: a zone's name holds only letters, digits and / _ - +, such as Europe/Berlin.", tz)
 		}
 	}
 	return nil
 }
-
-// clock writes minutes from midnight as "08:30".
-func clock(m uint16) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
 func validGrid(g uint16) bool { return g >= 1 && g <= 60 && MinutesPerDay%g == 0 }
 

@@ -2,6 +2,7 @@ package world
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -83,21 +84,21 @@ func TestRules(t *testing.T) {
 			check: taskIs(newTask, Task{ID: newTask, Status: Staged, Priority: High, Slot: NoSlot, Service: svc, Title: "deploy"})},
 		{name: "create scheduled", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Assignee: alice, Slot: morning, Text: "deploy"},
 			check: taskIs(newTask, Task{ID: newTask, Status: Scheduled, Slot: morning, Service: svc, Assignee: alice, Title: "deploy"})},
-		{name: "create unknown service", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: nobody, Slot: NoSlot}, want: CodeServiceNotFound},
+		{name: "create unknown service", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: nobody, Slot: NoSlot, Text: "Deploy backup"}, want: CodeServiceNotFound, msg: "The service chosen for 'Deploy backup' does not exist here: reload the page and choose another."},
 		{name: "create zero service", cmd: Command{Kind: CmdCreateTask, Task: newTask, Slot: NoSlot}, want: CodeServiceNotFound},
-		{name: "create unknown assignee", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Assignee: nobody, Slot: NoSlot}, want: CodeUserNotFound},
-		{name: "create priority 4", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Priority: 4, Slot: NoSlot}, want: CodeInvalidPriority},
+		{name: "create unknown assignee", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Assignee: nobody, Slot: NoSlot, Text: "Deploy backup"}, want: CodeUserNotFound, msg: "The person chosen for 'Deploy backup' is not in this team"},
+		{name: "create priority 4", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Priority: 4, Slot: NoSlot, Text: "Deploy backup"}, want: CodeInvalidPriority, msg: "Choose a priority for 'Deploy backup': low, medium, high or urgent."},
 		{name: "create priority urgent", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Priority: Urgent, Slot: NoSlot}},
 		{name: "create title 128 bytes", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: long}},
-		{name: "create title 129 bytes", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: long + "x"}, want: CodeTitleTooLong},
+		{name: "create title 129 bytes", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: long + "x"}, want: CodeTitleTooLong, msg: "A title can be at most 128 bytes: this one is 129."},
 		{name: "create title 128 bytes multibyte", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: strings.Repeat("é", 64)}},
-		{name: "create title 130 bytes multibyte", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: strings.Repeat("é", 65)}, want: CodeTitleTooLong},
-		{name: "create title invalid utf8", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: "a\xffb"}, want: CodeInvalidText},
-		{name: "create title with NUL", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: "a\x00b"}, want: CodeInvalidText},
+		{name: "create title 130 bytes multibyte", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: strings.Repeat("é", 65)}, want: CodeTitleTooLong, msg: "A title can be at most 128 bytes: this one is 130 (é counts as 2)."},
+		{name: "create title invalid utf8", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: "a\xffb"}, want: CodeInvalidText, msg: "A title must be text (UTF-8)"},
+		{name: "create title with NUL", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot, Text: "a\x00b"}, want: CodeInvalidText, msg: "A title cannot hold a NUL character: remove it."},
 		{name: "create empty title", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: NoSlot}},
-		{name: "create duplicate id", cmd: Command{Kind: CmdCreateTask, Task: staged, Service: svc, Slot: NoSlot}, want: CodeDuplicateID},
-		{name: "create zero id", cmd: Command{Kind: CmdCreateTask, Service: svc, Slot: NoSlot}, want: CodeDuplicateID},
-		{name: "create bad slot", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: Slot{Date: monday, Start: 1440, Duration: 5}}, want: CodeInvalidTime},
+		{name: "create duplicate id", cmd: Command{Kind: CmdCreateTask, Task: staged, Service: svc, Slot: NoSlot, Text: "Deploy backup"}, want: CodeDuplicateID, msg: "'Deploy backup' was not created: another task has its id."},
+		{name: "create zero id", cmd: Command{Kind: CmdCreateTask, Service: svc, Slot: NoSlot}, want: CodeDuplicateID, msg: "This task was not created"},
+		{name: "create bad slot", cmd: Command{Kind: CmdCreateTask, Task: newTask, Service: svc, Slot: Slot{Date: monday, Start: 1440, Duration: 5}, Text: "Deploy backup"}, want: CodeInvalidTime, msg: "'Deploy backup' cannot start at midnight or later"},
 
 		// Scheduling fields, through ScheduleTask
 		{name: "schedule ok", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: morning},
@@ -105,15 +106,15 @@ func TestRules(t *testing.T) {
 		{name: "schedule last slot of the day", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: lastSlot}},
 		{name: "schedule whole day", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 0, Duration: 1440}}},
 		{name: "schedule day 0", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: 0, Start: 0, Duration: 5}}},
-		{name: "schedule no date", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: NoDate, Start: 0, Duration: 5}}, want: CodeInvalidDate},
-		{name: "schedule start 1440", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 1440, Duration: 5}}, want: CodeInvalidTime},
-		{name: "schedule start off grid", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 7, Duration: 5}}, want: CodeInvalidTime},
-		{name: "schedule duration 0", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 0, Duration: 0}}, want: CodeInvalidDuration},
-		{name: "schedule duration off grid", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 0, Duration: 7}}, want: CodeInvalidDuration},
-		{name: "schedule crosses midnight", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 1435, Duration: 10}}, want: CodeInvalidDuration},
+		{name: "schedule no date", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: NoDate, Start: 0, Duration: 5}}, want: CodeInvalidDate, msg: "Choose a day for 'staged'"},
+		{name: "schedule start 1440", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 1440, Duration: 5}}, want: CodeInvalidTime, msg: "'staged' cannot start at midnight or later: a day on the calendar ends at 24:00."},
+		{name: "schedule start off grid", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 7, Duration: 5}}, want: CodeInvalidTime, msg: "Tasks start on the 5-minute grid: 00:07 is not on it."},
+		{name: "schedule duration 0", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 0, Duration: 0}}, want: CodeInvalidDuration, msg: "'staged' needs a length: at least 5 minutes."},
+		{name: "schedule duration off grid", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 0, Duration: 7}}, want: CodeInvalidDuration, msg: "Tasks last a whole number of 5-minute steps: 7 minutes is not one."},
+		{name: "schedule crosses midnight", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 1435, Duration: 10}}, want: CodeInvalidDuration, msg: "'staged' would end after midnight: a task ends the day it starts."},
 		{name: "schedule huge duration", cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 1435, Duration: 0xFFFF - 4}}, want: CodeInvalidDuration},
-		{name: "schedule unknown task", cmd: Command{Kind: CmdScheduleTask, Task: nobody, Slot: morning}, want: CodeTaskNotFound},
-		{name: "schedule on a 15-minute grid, off it", setup: setGrid(15), cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 5, Duration: 15}}, want: CodeInvalidTime},
+		{name: "schedule unknown task", cmd: Command{Kind: CmdScheduleTask, Task: nobody, Slot: morning}, want: CodeTaskNotFound, msg: NoSuchTask},
+		{name: "schedule on a 15-minute grid, off it", setup: setGrid(15), cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 9*60 + 7, Duration: 15}}, want: CodeInvalidTime, msg: "Tasks start on the 15-minute grid: 09:07 is not on it."},
 		{name: "schedule on a 15-minute grid, on it", setup: setGrid(15), cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 15, Duration: 45}}},
 		{name: "schedule on a 1-minute grid", setup: setGrid(1), cmd: Command{Kind: CmdScheduleTask, Task: staged, Slot: Slot{Date: monday, Start: 7, Duration: 3}}},
 
@@ -122,7 +123,7 @@ func TestRules(t *testing.T) {
 		{name: "move active", cmd: Command{Kind: CmdMoveTask, Task: active, Slot: evening}, check: statusSlot(active, Active, evening)},
 		{name: "resize", cmd: Command{Kind: CmdMoveTask, Task: sched, Slot: Slot{Date: monday, Start: 9 * 60, Duration: 95}},
 			check: statusSlot(sched, Scheduled, Slot{Date: monday, Start: 9 * 60, Duration: 95})},
-		{name: "move bad slot", cmd: Command{Kind: CmdMoveTask, Task: sched, Slot: Slot{Date: monday, Start: 1430, Duration: 30}}, want: CodeInvalidDuration},
+		{name: "move bad slot", cmd: Command{Kind: CmdMoveTask, Task: sched, Slot: Slot{Date: monday, Start: 1430, Duration: 30}}, want: CodeInvalidDuration, msg: "'scheduled' would end after midnight"},
 		{name: "move unknown", cmd: Command{Kind: CmdMoveTask, Task: nobody, Slot: evening}, want: CodeTaskNotFound},
 
 		// Unschedule clears the slot; Complete keeps it
@@ -136,7 +137,7 @@ func TestRules(t *testing.T) {
 				t.Error("task still there")
 			}
 		}},
-		{name: "delete unknown", cmd: Command{Kind: CmdDeleteTask, Task: nobody}, want: CodeTaskNotFound},
+		{name: "delete unknown", cmd: Command{Kind: CmdDeleteTask, Task: nobody}, want: CodeTaskNotFound, msg: NoSuchTask},
 
 		// Clone
 		{name: "clone to staging", setup: apply(Command{Kind: CmdAssignTask, Task: done, Assignee: alice}),
@@ -144,33 +145,33 @@ func TestRules(t *testing.T) {
 			check: taskIs(newTask, Task{ID: newTask, Status: Staged, Slot: NoSlot, Service: svc, Assignee: alice, Title: "done"})},
 		{name: "clone to a slot", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: active, Slot: evening},
 			check: taskIs(newTask, Task{ID: newTask, Status: Scheduled, Slot: evening, Service: svc, Title: "active"})},
-		{name: "clone unknown", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: nobody, Slot: NoSlot}, want: CodeTaskNotFound},
-		{name: "clone onto taken id", cmd: Command{Kind: CmdCloneTask, Task: sched, Source: active, Slot: NoSlot}, want: CodeDuplicateID},
-		{name: "clone bad slot", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: active, Slot: Slot{Date: monday, Start: 3, Duration: 5}}, want: CodeInvalidTime},
+		{name: "clone unknown", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: nobody, Slot: NoSlot}, want: CodeTaskNotFound, msg: NoSuchTask},
+		{name: "clone onto taken id", cmd: Command{Kind: CmdCloneTask, Task: sched, Source: active, Slot: NoSlot}, want: CodeDuplicateID, msg: "The copy of 'active' was not made"},
+		{name: "clone bad slot", cmd: Command{Kind: CmdCloneTask, Task: newTask, Source: active, Slot: Slot{Date: monday, Start: 3, Duration: 5}}, want: CodeInvalidTime, msg: "00:03 is not on it"},
 
 		// Rename, priority, assign, service
 		{name: "rename", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: "renamed ✓"}, check: title(sched, "renamed ✓")},
 		{name: "rename to 128 bytes", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: long}, check: title(sched, long)},
-		{name: "rename to 129 bytes", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: long + "x"}, want: CodeTitleTooLong},
-		{name: "rename invalid utf8", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: "\xc3"}, want: CodeInvalidText},
+		{name: "rename to 129 bytes", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: long + "x"}, want: CodeTitleTooLong, msg: "A title can be at most 128 bytes: this one is 129."},
+		{name: "rename invalid utf8", cmd: Command{Kind: CmdRenameTask, Task: sched, Text: "\xc3"}, want: CodeInvalidText, msg: "A title must be text"},
 		{name: "rename unknown", cmd: Command{Kind: CmdRenameTask, Task: nobody, Text: "x"}, want: CodeTaskNotFound},
 		{name: "priority urgent", cmd: Command{Kind: CmdSetPriority, Task: staged, Priority: Urgent}, check: func(t *testing.T, w *World) {
 			if got, _ := w.Task(staged); got.Priority != Urgent {
 				t.Errorf("priority %v", got.Priority)
 			}
 		}},
-		{name: "priority 4", cmd: Command{Kind: CmdSetPriority, Task: staged, Priority: 4}, want: CodeInvalidPriority},
+		{name: "priority 4", cmd: Command{Kind: CmdSetPriority, Task: staged, Priority: 4}, want: CodeInvalidPriority, msg: "Choose a priority for 'staged'"},
 		{name: "priority 255", cmd: Command{Kind: CmdSetPriority, Task: staged, Priority: 255}, want: CodeInvalidPriority},
 		{name: "priority unknown task", cmd: Command{Kind: CmdSetPriority, Task: nobody, Priority: Low}, want: CodeTaskNotFound},
 		{name: "assign", cmd: Command{Kind: CmdAssignTask, Task: sched, Assignee: alice}, check: assignee(sched, alice)},
 		{name: "unassign", setup: apply(Command{Kind: CmdAssignTask, Task: sched, Assignee: alice}),
 			cmd: Command{Kind: CmdAssignTask, Task: sched}, check: assignee(sched, ID{})},
-		{name: "assign unknown user", cmd: Command{Kind: CmdAssignTask, Task: sched, Assignee: nobody}, want: CodeUserNotFound},
+		{name: "assign unknown user", cmd: Command{Kind: CmdAssignTask, Task: sched, Assignee: nobody}, want: CodeUserNotFound, msg: "The person chosen for 'scheduled' is not in this team"},
 		{name: "assign unknown task", cmd: Command{Kind: CmdAssignTask, Task: nobody, Assignee: alice}, want: CodeTaskNotFound},
 		{name: "set service", cmd: Command{Kind: CmdSetService, Task: sched, Service: svc2}, check: service(sched, svc2)},
 		{name: "set service of a completed task", cmd: Command{Kind: CmdSetService, Task: done, Service: svc2}, check: service(done, svc2)},
 		{name: "set service to the same", cmd: Command{Kind: CmdSetService, Task: sched, Service: svc}, check: service(sched, svc)},
-		{name: "set unknown service", cmd: Command{Kind: CmdSetService, Task: sched, Service: nobody}, want: CodeServiceNotFound},
+		{name: "set unknown service", cmd: Command{Kind: CmdSetService, Task: sched, Service: nobody}, want: CodeServiceNotFound, msg: "The service chosen for 'scheduled' does not exist here"},
 		{name: "set zero service", cmd: Command{Kind: CmdSetService, Task: sched}, want: CodeServiceNotFound},
 		{name: "set service of unknown task", cmd: Command{Kind: CmdSetService, Task: nobody, Service: svc2}, want: CodeTaskNotFound},
 
@@ -180,25 +181,25 @@ func TestRules(t *testing.T) {
 				t.Errorf("service %+v %v", s, ok)
 			}
 		}},
-		{name: "create service duplicate", cmd: Command{Kind: CmdCreateService, Service: svc, Text: "Ops"}, want: CodeDuplicateID},
+		{name: "create service duplicate", cmd: Command{Kind: CmdCreateService, Service: svc, Text: "Ops"}, want: CodeDuplicateID, msg: "The service 'Ops' was not created"},
 		{name: "create service zero id", cmd: Command{Kind: CmdCreateService, Text: "Ops"}, want: CodeDuplicateID},
-		{name: "create service empty name", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: ""}, want: CodeInvalidName},
+		{name: "create service empty name", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: ""}, want: CodeInvalidName, msg: "A service's name cannot be empty: type one."},
 		{name: "create service blank name", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: " \t "}, want: CodeInvalidName},
 		{name: "create service name 64", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: strings.Repeat("n", MaxName)}},
-		{name: "create service name 65", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: strings.Repeat("n", MaxName+1)}, want: CodeNameTooLong},
+		{name: "create service name 65", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: strings.Repeat("n", MaxName+1)}, want: CodeNameTooLong, msg: "A service's name can be at most 64 bytes: this one is 65."},
 		{name: "create service bad utf8", cmd: Command{Kind: CmdCreateService, Service: nobody, Text: "\xff"}, want: CodeInvalidText},
 		{name: "rename service", cmd: Command{Kind: CmdRenameService, Service: svc, Text: "Infra"}, check: func(t *testing.T, w *World) {
 			if s, _ := w.Service(svc); s.Name != "Infra" {
 				t.Errorf("name %q", s.Name)
 			}
 		}},
-		{name: "rename unknown service", cmd: Command{Kind: CmdRenameService, Service: nobody, Text: "x"}, want: CodeServiceNotFound},
+		{name: "rename unknown service", cmd: Command{Kind: CmdRenameService, Service: nobody, Text: "x"}, want: CodeServiceNotFound, msg: "That service does not exist here"},
 		{name: "rename service empty", cmd: Command{Kind: CmdRenameService, Service: svc}, want: CodeInvalidName},
 		{name: "create user", cmd: Command{Kind: CmdCreateUser, User: nobody, Text: "bob"}},
 		{name: "create user duplicate", cmd: Command{Kind: CmdCreateUser, User: alice, Text: "bob"}, want: CodeDuplicateID},
-		{name: "create user long name", cmd: Command{Kind: CmdCreateUser, User: nobody, Text: strings.Repeat("b", 65)}, want: CodeNameTooLong},
+		{name: "create user long name", cmd: Command{Kind: CmdCreateUser, User: nobody, Text: strings.Repeat("b", 65)}, want: CodeNameTooLong, msg: "A person's name can be at most 64 bytes"},
 		{name: "rename user", cmd: Command{Kind: CmdRenameUser, User: alice, Text: "Alice"}},
-		{name: "rename unknown user", cmd: Command{Kind: CmdRenameUser, User: nobody, Text: "x"}, want: CodeUserNotFound},
+		{name: "rename unknown user", cmd: Command{Kind: CmdRenameUser, User: nobody, Text: "bob"}, want: CodeUserNotFound, msg: "The person you would rename bob is not in this team"},
 
 		// The grid
 		{name: "grid 15", cmd: Command{Kind: CmdSetGrid, Grid: 15}, check: func(t *testing.T, w *World) {
@@ -209,10 +210,10 @@ func TestRules(t *testing.T) {
 		{name: "grid 1", cmd: Command{Kind: CmdSetGrid, Grid: 1}},
 		{name: "grid 60", cmd: Command{Kind: CmdSetGrid, Grid: 60}},
 		{name: "grid 0", cmd: Command{Kind: CmdSetGrid, Grid: 0}, want: CodeInvalidGrid},
-		{name: "grid 7 does not divide a day", cmd: Command{Kind: CmdSetGrid, Grid: 7}, want: CodeInvalidGrid},
+		{name: "grid 7 does not divide a day", cmd: Command{Kind: CmdSetGrid, Grid: 7}, want: CodeInvalidGrid, msg: "A grid of 7 minutes does not divide a day"},
 		{name: "grid 120", cmd: Command{Kind: CmdSetGrid, Grid: 120}, want: CodeInvalidGrid},
 
-		{name: "unknown command", cmd: Command{Kind: 0}, want: CodeUnknownCommand},
+		{name: "unknown command", cmd: Command{Kind: 0}, want: CodeUnknownCommand, msg: "reload the page"},
 		{name: "unknown command 200", cmd: Command{Kind: 200}, want: CodeUnknownCommand},
 	})
 }
@@ -242,6 +243,7 @@ func runRules(t *testing.T, tests []rule) {
 				if !strings.Contains(e.Message, tc.msg) {
 					t.Errorf("message %q does not say %q", e.Message, tc.msg)
 				}
+				checkWords(t, e.Message)
 				if !Equal(w, before) {
 					t.Error("a refused command changed the world")
 				}
@@ -298,9 +300,11 @@ func TestTransitions(t *testing.T) {
 					if codeOf(err) != CodeInvalidTransition {
 						t.Fatalf("got %v, want INVALID_TRANSITION", err)
 					}
-					if !strings.Contains(err.Error(), from.String()) {
-						t.Errorf("message %q does not name the status", err)
+					task, _ := w.Task(tasks[from])
+					if msg := err.(*Error).Message; !strings.HasPrefix(msg, "'"+task.Title+"' ") {
+						t.Errorf("message %q does not start with the task's title", msg)
 					}
+					checkWords(t, err.(*Error).Message)
 					return
 				}
 				if err != nil {
@@ -574,5 +578,26 @@ func service(id ID, s ID) func(*testing.T, *World) {
 		if got, _ := w.Task(id); got.Service != s {
 			t.Errorf("service %v, want %v", got.Service, s)
 		}
+	}
+}
+
+var (
+	uuidRe    = regexp.MustCompile(`(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}`)
+	commandRe = regexp.MustCompile(`\b(` + strings.Join(commandNames[1:], "|") + `)\b|[A-Z]+_[A-Z_]+`)
+)
+
+// checkWords checks a refusal's message is for a person: a sentence (a
+// capital or a quoted title first, a full stop last) without an id, a
+// command's name or a code.
+func checkWords(t *testing.T, msg string) {
+	t.Helper()
+	if uuidRe.MatchString(msg) {
+		t.Errorf("message %q shows an id", msg)
+	}
+	if m := commandRe.FindString(msg); m != "" {
+		t.Errorf("message %q shows %q, a name a program knows", msg, m)
+	}
+	if c := msg[0]; !(c >= 'A' && c <= 'Z' || c == '\'') || !strings.HasSuffix(msg, ".") {
+		t.Errorf("message %q is not a sentence", msg)
 	}
 }
