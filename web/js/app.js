@@ -273,7 +273,7 @@ class App {
     };
     return this.conn.send(cmd).then(
       (ack) => { done(); return ack; },
-      (err) => { done(); toast(`${cmd.type} refused: ${err.message}`, 'error'); throw err; },
+      (err) => { done(); toast(err.message, 'error'); throw err; },
     );
   }
 
