@@ -237,12 +237,15 @@ func (s *Server) handleSetup() http.Handler {
 			s.apiError(w, r, ErrNoSetup)
 			return
 		}
-		info, err := s.CreateTeam(r.Context(), req.Slug, req.Team)
-		if err != nil {
+		// The admin's account is made first: a name that is taken is
+		// refused before anything exists.
+		if _, err := s.accounts.Create(req.Username, req.Password, RoleAdmin); err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		if _, err := s.accounts.Create(req.Username, req.Password, RoleAdmin); err != nil && !errors.Is(err, ErrUserExists) {
+		info, err := s.CreateTeam(r.Context(), req.Slug, req.Team)
+		if err != nil {
+			s.accounts.Remove(req.Username)
 			s.apiError(w, r, err)
 			return
 		}
@@ -256,8 +259,6 @@ func (s *Server) handleSetup() http.Handler {
 		}
 		tok, sess, err := s.accounts.Login(req.Username, req.Password)
 		if err != nil {
-			// The account existed with another password: the team is
-			// made, and its admin logs in with their own password.
 			s.apiError(w, r, err)
 			return
 		}
