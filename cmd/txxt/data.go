@@ -118,18 +118,7 @@ func openAdmin(ctx context.Context, dir string) (*admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	open := func(slug string) (*engine.Engine, *store.Store, error) {
-		st, err := openSaveFile(store.TeamFile(dir, slug))
-		if err != nil {
-			return nil, nil, err
-		}
-		eng, err := engine.Open(st, engine.Options{})
-		if err != nil {
-			st.Close()
-			return nil, nil, refused(fmt.Errorf("boot %s: %w", st.Path(), err))
-		}
-		return eng, st, nil
-	}
+	open := teamOpener(dir, slog.New(slog.DiscardHandler), engine.Options{})
 	slugs, err := store.TeamSlugs(dir)
 	if err != nil {
 		accounts.Close()
@@ -194,4 +183,23 @@ func (a *admin) call(ctx context.Context, method, path string, body, out any) er
 		return json.Unmarshal(raw, out)
 	}
 	return nil
+}
+
+// teamOpener opens a team's save file in the data directory dir and boots
+// its engine with opts (its logger: logger, with the team's slug).
+func teamOpener(dir string, logger *slog.Logger, opts engine.Options) server.TeamOpener {
+	return func(slug string) (*engine.Engine, *store.Store, error) {
+		log := logger.With("team", slug)
+		st, err := openSaveFileLogged(store.TeamFile(dir, slug), log)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Logger = log
+		eng, err := engine.Open(st, opts)
+		if err != nil {
+			st.Close()
+			return nil, nil, refused(fmt.Errorf("boot %s: %w", st.Path(), err))
+		}
+		return eng, st, nil
+	}
 }

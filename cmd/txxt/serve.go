@@ -87,18 +87,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer accounts.Close()
-	open := func(slug string) (*engine.Engine, *store.Store, error) {
-		st, err := openSaveFileLogged(store.TeamFile(dir, slug), logger.With("team", slug))
-		if err != nil {
-			return nil, nil, err
-		}
-		eng, err := engine.Open(st, engine.Options{Logger: logger.With("team", slug), CommitPerCommand: *perCommand})
-		if err != nil {
-			st.Close()
-			return nil, nil, refused(fmt.Errorf("boot %s: %w", st.Path(), err))
-		}
-		return eng, st, nil
-	}
+	open := teamOpener(dir, logger, engine.Options{CommitPerCommand: *perCommand})
 	slugs, err := store.TeamSlugs(dir)
 	if err != nil {
 		return err
