@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,7 @@ func startSelf(ctx context.Context, name string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startChild(ctx, []string{childEnv + "=" + name}, servingAt, self)
+	return startChild(ctx, []string{childEnv + "=" + name}, []*regexp.Regexp{servingAt}, self)
 }
 
 type centrifugeServer struct{ ch *child }
@@ -97,6 +98,10 @@ func (s *centrifugeServer) process() *child { return s.ch }
 
 func (s *centrifugeServer) heap(ctx context.Context) (int64, error) {
 	return statusHeap(ctx, s.ch.url+"/status")
+}
+
+func (s *centrifugeServer) collect(ctx context.Context) error {
+	return get(ctx, s.ch.url+"/status?gc=1", nil)
 }
 
 // centrifugeConn is one client speaking centrifuge's protobuf protocol

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"runtime"
 	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
@@ -85,8 +86,12 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleStatus reports the heap as txxt's /api/status does
-// (runtime/metrics, which does not stop the world).
+// (runtime/metrics, which does not stop the world); with ?gc=1 it first
+// runs a GC, as txxt's /debug/pprof/heap?gc=1 does.
 func handleStatus(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("gc") == "1" {
+		runtime.GC()
+	}
 	mem := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	rtmetrics.Read(mem)
 	w.Header().Set("Content-Type", "application/json")
@@ -110,6 +115,8 @@ func (s *hubServer) process() *child { return s.ch }
 func (s *hubServer) heap(ctx context.Context) (int64, error) {
 	return statusHeap(ctx, s.ch.url+"/status")
 }
+
+func (s *hubServer) collect(ctx context.Context) error { return get(ctx, s.ch.url+"/status?gc=1", nil) }
 
 type hubClient struct {
 	ws    *websocket.Conn

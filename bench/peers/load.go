@@ -59,6 +59,9 @@ type server interface {
 	// heap is the Go heap's live and unswept objects in bytes, as the
 	// server reports it (runtime/metrics /memory/classes/heap/objects).
 	heap(ctx context.Context) (int64, error)
+	// collect makes the server run a GC, so that the memory read next
+	// holds live objects only.
+	collect(ctx context.Context) error
 }
 
 type conn interface{ close() }
@@ -73,6 +76,7 @@ type writerConn interface {
 type variant struct {
 	name  string
 	start func(ctx context.Context, dir string) (server, error)
+	close func() // removes what start left behind for the next runs (may be nil)
 }
 
 // cell is one load: readers connected, rate commands a second in total
@@ -197,14 +201,10 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 		conns = append(conns, w)
 	}
 
-	if err := sleep(ctx, cfg.settle); err != nil {
-		return res, err
-	}
-	rss0, err := rss(pid)
+	rss0, heap0, err := idleMemory(ctx, srv, cfg.settle)
 	if err != nil {
 		return res, err
 	}
-	heap0, heapErr := srv.heap(ctx)
 
 	got := make([]atomic.Int64, c.Readers)
 	readers := make([]conn, c.Readers)
@@ -254,19 +254,12 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 		return res, first
 	}
 
-	if err := sleep(ctx, cfg.settle); err != nil {
-		return res, err
-	}
-	rss1, err := rss(pid)
+	rss1, heap1, err := idleMemory(ctx, srv, cfg.settle)
 	if err != nil {
 		return res, err
 	}
 	res.RSSConn = float64(rss1-rss0) / float64(c.Readers)
-	if heapErr == nil {
-		if heap1, err := srv.heap(ctx); err == nil {
-			res.HeapConn = float64(heap1-heap0) / float64(c.Readers)
-		}
-	}
+	res.HeapConn = float64(heap1-heap0) / float64(c.Readers)
 
 	cpu0, err := cpuTime(pid)
 	if err != nil {
@@ -363,6 +356,26 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 	res.P99 = float64(h.ValueAtQuantile(99)) / 1000
 	res.Max = float64(h.Max()) / 1000
 	return res, nil
+}
+
+// idleMemory waits for the server to be idle, has it run a GC, waits
+// again (for the runtime to return what it freed), and reads its RSS and
+// its heap.
+func idleMemory(ctx context.Context, srv server, settle time.Duration) (rss_, heap int64, err error) {
+	if err := sleep(ctx, settle); err != nil {
+		return 0, 0, err
+	}
+	if err := srv.collect(ctx); err != nil {
+		return 0, 0, err
+	}
+	if err := sleep(ctx, settle); err != nil {
+		return 0, 0, err
+	}
+	if rss_, err = rss(srv.process().pid()); err != nil {
+		return 0, 0, err
+	}
+	heap, err = srv.heap(ctx)
+	return rss_, heap, err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

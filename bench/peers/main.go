@@ -156,6 +156,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	for _, v := range o.variants {
+		if v.close != nil {
+			defer v.close()
+		}
+	}
 	var all []result
 	for round := 1; round <= o.rounds; round++ {
 		for _, c := range o.cells {

@@ -32,6 +32,9 @@ func TestEveryReaderGetsEveryMessage(t *testing.T) {
 	cfg := loadConfig{writers: 2, duration: time.Second, parallel: 4, settle: 50 * time.Millisecond, drain: 10 * time.Second}
 	c := cell{Readers: 5, Rate: 20}
 	for _, v := range []variant{txxtVariant(src, ""), centrifugeVariant(), hubVariant()} {
+		if v.close != nil {
+			defer v.close()
+		}
 		t.Run(v.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

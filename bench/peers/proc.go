@@ -35,14 +35,16 @@ func raiseFileLimit() (uint64, error) {
 // memory can be read from /proc apart from the load generator's.
 type child struct {
 	cmd    *exec.Cmd
-	url    string // http://host:port
+	url    string   // http://host:port it serves
+	urls   []string // what each of the patterns it was started with matched
 	stderr *tailBuffer
 }
 
-// startChild starts argv and waits for a line of its stdout that matches
-// addr (whose first group is the http://host:port it serves). The child is
-// killed when ctx ends, and by the kernel if this process dies first.
-func startChild(ctx context.Context, env []string, addr *regexp.Regexp, argv ...string) (*child, error) {
+// startChild starts argv and waits until lines of its stdout have matched
+// every one of patterns, in order (the first group of each is kept in
+// urls; the first one's is url). The child is killed when ctx ends
+// before that, and by the kernel if this process dies first.
+func startChild(ctx context.Context, env []string, patterns []*regexp.Regexp, argv ...string) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = childAttr()
@@ -55,14 +57,17 @@ func startChild(ctx context.Context, env []string, addr *regexp.Regexp, argv ...
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	go func() {
+		var urls []string
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if m := addr.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
+			if len(urls) < len(patterns) {
+				if m := patterns[len(urls)].FindStringSubmatch(sc.Text()); m != nil {
+					urls = append(urls, m[1])
+					if len(urls) == len(patterns) {
+						found <- urls
+					}
 				}
 			}
 		}
@@ -72,7 +77,7 @@ func startChild(ctx context.Context, env []string, addr *regexp.Regexp, argv ...
 	defer cancel()
 	select {
 	case u := <-found:
-		c.url = u
+		c.urls, c.url = u, u[0]
 		return c, nil
 	case <-wait.Done():
 		c.stop()
@@ -81,6 +86,15 @@ func startChild(ctx context.Context, env []string, addr *regexp.Regexp, argv ...
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// interrupt asks the child to shut down (SIGINT) and reaps it, killing
+// it if it takes over 10 s.
+func (c *child) interrupt() {
+	c.cmd.Process.Signal(os.Interrupt)
+	t := time.AfterFunc(10*time.Second, func() { c.cmd.Process.Kill() })
+	c.cmd.Wait()
+	t.Stop()
+}
 
 // stop kills the child and reaps it.
 func (c *child) stop() {

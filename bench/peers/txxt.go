@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,45 +23,86 @@ import (
 )
 
 // txxtVariant runs the real txxt binary, built once from src (the
-// repository's root) into bin, or bin as given.
+// repository's root) into a temporary file, or bin as given.
+//
+// The measured process must not hash a password: argon2id leaves 64 MiB
+// free in its heap, which the connections' memory would then fill without
+// the RSS moving. So a first process seeds the demo data and logs in once
+// (sessions are kept in the save file); every run copies that data
+// directory and serves it with the token.
 func txxtVariant(src, bin string) variant {
 	var once sync.Once
-	var buildErr error
-	return variant{name: "txxt", start: func(ctx context.Context, dir string) (server, error) {
-		once.Do(func() {
-			if bin != "" {
+	var prepErr error
+	var template, token string
+	var cleanup []string
+	prepare := func(ctx context.Context) {
+		if bin == "" {
+			f, err := os.CreateTemp("", "peers-txxt-")
+			if err != nil {
+				prepErr = err
 				return
 			}
-			bin = filepath.Join(os.TempDir(), fmt.Sprintf("peers-txxt-%d", os.Getpid()))
+			f.Close()
+			bin = f.Name()
+			cleanup = append(cleanup, bin)
 			cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/txxt")
 			cmd.Dir = src
 			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build ./cmd/txxt in %s: %v\n%s", src, err, out)
+				prepErr = fmt.Errorf("go build ./cmd/txxt in %s: %v\n%s", src, err, out)
+				return
 			}
-		})
-		if buildErr != nil {
-			return nil, buildErr
 		}
-		return startTxxt(ctx, bin, dir)
-	}}
+		dir, err := os.MkdirTemp("", "peers-txxt-data-")
+		if err != nil {
+			prepErr = err
+			return
+		}
+		cleanup = append(cleanup, dir)
+		template = filepath.Join(dir, "data")
+		ch, err := startTxxtProcess(ctx, bin, template)
+		if err != nil {
+			prepErr = err
+			return
+		}
+		token, prepErr = txxtLogin(ctx, ch.url, "demo", "demo")
+		ch.interrupt()
+	}
+	return variant{name: "txxt",
+		start: func(ctx context.Context, dir string) (server, error) {
+			once.Do(func() { prepare(ctx) })
+			if prepErr != nil {
+				return nil, prepErr
+			}
+			data := filepath.Join(dir, "txxt-data")
+			if err := os.CopyFS(data, os.DirFS(template)); err != nil {
+				return nil, fmt.Errorf("copy the demo data: %w", err)
+			}
+			ch, err := startTxxtProcess(ctx, bin, data)
+			if err != nil {
+				return nil, err
+			}
+			return &txxtServer{ch: ch, token: token}, nil
+		},
+		close: func() {
+			for _, p := range cleanup {
+				os.RemoveAll(p)
+			}
+		},
+	}
 }
 
 // servingAt matches the line each server prints once it listens.
 var servingAt = regexp.MustCompile(`serving .*at (http://[^/ ]+)/`)
 
-func startTxxt(ctx context.Context, bin, dir string) (server, error) {
-	data := filepath.Join(dir, "txxt-data")
-	ch, err := startChild(ctx, nil, servingAt, bin, "serve", "--demo", "--demo-tasks", "0",
-		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0")
-	if err != nil {
-		return nil, err
-	}
-	token, err := txxtLogin(ctx, ch.url, "demo", "demo")
-	if err != nil {
-		ch.stop()
-		return nil, err
-	}
-	return &txxtServer{ch: ch, token: token}, nil
+// pprofAt matches txxt's line for its --pprof listener.
+var pprofAt = regexp.MustCompile(`pprof at (http://[^/ ]+)/`)
+
+// startTxxtProcess serves data (seeding the demo team on first use).
+// --pprof only so that collect can ask for a GC before memory is read
+// (/debug/pprof/heap?gc=1), as the other servers' /status?gc=1 does.
+func startTxxtProcess(ctx context.Context, bin, data string) (*child, error) {
+	return startChild(ctx, nil, []*regexp.Regexp{servingAt, pprofAt}, bin, "serve", "--demo", "--demo-tasks", "0",
+		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0", "--pprof", "127.0.0.1:0")
 }
 
 func txxtLogin(ctx context.Context, url, user, password string) (string, error) {
@@ -89,8 +131,33 @@ type txxtServer struct {
 
 func (s *txxtServer) process() *child { return s.ch }
 
+func (s *txxtServer) collect(ctx context.Context) error {
+	return get(ctx, s.ch.urls[1]+"/debug/pprof/heap?gc=1", nil)
+}
+
 func (s *txxtServer) heap(ctx context.Context) (int64, error) {
 	return statusHeap(ctx, s.ch.url+"/api/status")
+}
+
+// get fetches url, decoding its JSON body into out (nil: discarding it).
+func get(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, res.Body)
+		return err
+	}
+	return json.NewDecoder(res.Body).Decode(out)
 }
 
 // statusHeap reads heap_bytes from a JSON status endpoint.
