@@ -109,7 +109,7 @@ type result struct {
 	Sent     int64   `json:"sent"`          // messages the writers sent
 	Accepted int64   `json:"accepted"`      // of them, accepted by the server (txxt: Ack; centrifuge: publish result; hub: all sent)
 	Refused  int64   `json:"refused"`       // answered with an error
-	Missing  int64   `json:"missing"`       // accepted messages some reader or writer never received
+	Missing  int64   `json:"missing"`       // deliveries of messages not refused that never arrived
 	Short    int     `json:"readers_short"` // readers that did not receive every accepted message
 	Frames   int64   `json:"frames"`        // messages delivered to every client, readers and writers
 	CPUns    float64 `json:"cpu_ns_per_frame"`
@@ -302,8 +302,8 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 		return res, sendErr
 	}
 
-	// Drain: every message answered, and every accepted one received by
-	// every client (or the deadline).
+	// Drain: every message answered, and every one not refused received
+	// by every client (or the deadline).
 	clients := int64(c.Readers + cfg.writers)
 	total := func() (accepted, refused, delivered int64, refusal string) {
 		for _, w := range writers {
@@ -324,7 +324,7 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 	var accepted, refused, delivered int64
 	for {
 		accepted, refused, delivered, res.Refusal = total()
-		if accepted+refused == sent.Load() && delivered >= accepted*clients {
+		if accepted+refused == sent.Load() && delivered >= (sent.Load()-refused)*clients {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -340,9 +340,12 @@ func runCell(ctx context.Context, v variant, c cell, cfg loadConfig, dir string)
 		return res, err
 	}
 	res.Sent, res.Accepted, res.Refused, res.Frames = sent.Load(), accepted, refused, delivered
-	res.Missing = accepted*clients - delivered
+	// Every message not refused is due at every client, answered yet or
+	// not (under overload an answer can still be queued at the deadline).
+	due := res.Sent - refused
+	res.Missing = due*clients - delivered
 	for i := range got {
-		if got[i].Load() != accepted {
+		if got[i].Load() != due {
 			res.Short++
 		}
 	}
