@@ -15,7 +15,7 @@ import { setupPage, invitePage, pickTeam } from './setup.js';
 import { AdminPanel } from './admin.js';
 import { ViewsPanel } from './views.js';
 import { ServerPanel } from './deploy-admin.js';
-import { titleEditor, titleCounter } from './title.js';
+import { titleEditor, titleCounter, refusal } from './title.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -261,6 +261,7 @@ class App {
       toast('View only: a viewer of this team sees the calendar and changes nothing.', 'error');
       return Promise.reject(new Error('view only'));
     }
+    const about = cmd.task || cmd.source, title = about ? this.world.titleOf(about) : undefined;
     if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
@@ -269,7 +270,7 @@ class App {
     };
     return this.conn.send(cmd).then(
       (ack) => { done(); return ack; },
-      (err) => { done(); toast(err.message, 'error'); throw err; },
+      (err) => { done(); err.message = refusal(err, about, title); toast(err.message, 'error'); throw err; },
     );
   }
 
@@ -318,7 +319,8 @@ class App {
   /** Rename in place: over the block, or over the staged item. */
   rename(t) {
     if (!t) return;
-    const r = this.grid.rectOf(t.id) || $('side-title').getBoundingClientRect();
+    const li = document.querySelector(`#staged li[data-id="${t.id}"]`);
+    const r = this.grid.rectOf(t.id) || (li || $('side-title')).getBoundingClientRect();
     const w = 'w' in r ? r.w : r.width;
     editor({ x: r.x, y: r.y, w: Math.max(w, 160), h: 24 }, t.title, (title) => {
       if (title !== t.title) return this.send({ type: 'RenameTask', task: t.id, text: title }, t.id);

@@ -36,6 +36,21 @@ export function titleCheck(text) {
   };
 }
 
+/** world.CodeTaskNotFound: the error code of a command about a task the world no longer has. */
+export const TASK_NOT_FOUND = 3;
+
+/**
+ * A refusal of a command about a task, said with the task's title instead
+ * of its id (a person knows a task by its title, never by a UUID).
+ * @param {{message: string, code?: number}} err @param {string|undefined} id @param {string|undefined} title
+ */
+export function refusal(err, id, title) {
+  if (!id || title === undefined) return err.message;
+  const name = `“${title || '(untitled)'}”`;
+  if (err.code === TASK_NOT_FOUND) return `${name} was deleted a moment ago (by someone else, or in another window).`;
+  return err.message.split(id).join(name);
+}
+
 /**
  * Keeps a counter element beside a title input up to date: its text says
  * the bytes, it turns red past the limit. Returns a function that updates

@@ -223,6 +223,7 @@ test('a title counts bytes as the server does: 129 bytes with é is refused in t
   await A.keyboard.press('Enter');
   await waitFor(A, () => document.querySelector('.editor-note .reason')?.textContent, null, 'the server\'s message beside the editor');
   assert.equal(await A.inputValue('input.editor'), 'Network, renamed', 'the typed text is kept');
+  assert.equal(await A.textContent('.editor-note .reason'), '“Stage network” was deleted a moment ago (by someone else, or in another window).', 'said with its title, never its id');
   await shot(A, 'rename-refused');
   await A.keyboard.press('Escape');
   assert.equal(await A.$('input.editor'), null);
