@@ -18,6 +18,7 @@ type Profile struct {
 	Services  []world.ID `json:"services"`
 	Assignees []world.ID `json:"assignees"`
 	Collapsed bool       `json:"collapsed"`
+	Layout    string     `json:"layout,omitempty"` // "time" or "person"; empty: time
 	Active    bool       `json:"active"`
 }
 
@@ -84,6 +85,10 @@ func (s *Server) handlePutProfile() http.Handler {
 		}
 		if p.View != "week" && p.View != "month" {
 			writeError(w, http.StatusBadRequest, world.CodeBadRequest, "A saved view shows a week or a month.")
+			return
+		}
+		if p.Layout != "" && p.Layout != "time" && p.Layout != "person" {
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, `layout is "time" or "person"`)
 			return
 		}
 		if _, err := time.Parse(time.DateOnly, p.Date); p.Date != "" && err != nil {

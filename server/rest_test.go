@@ -203,7 +203,7 @@ func TestSettings(t *testing.T) {
 func TestProfiles(t *testing.T) {
 	h := start(t, options{})
 	svc := h.service("Design")
-	week := map[string]any{"view": "week", "date": "2026-11-23", "services": []string{svc.String()}, "collapsed": true}
+	week := map[string]any{"view": "week", "date": "2026-11-23", "services": []string{svc.String()}, "collapsed": true, "layout": "person"}
 	if res, body := h.do("PUT", "/api/profiles/my%20week", h.member, week); res.StatusCode != 200 {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
@@ -216,6 +216,8 @@ func TestProfiles(t *testing.T) {
 		}
 	}
 	res, body := h.do("PUT", "/api/profiles/x", h.member, map[string]any{"view": "year"})
+	apiError(t, res, body, 400, world.CodeBadRequest)
+	res, body = h.do("PUT", "/api/profiles/x", h.member, map[string]any{"layout": "sideways"})
 	apiError(t, res, body, 400, world.CodeBadRequest)
 	res, body = h.do("POST", "/api/profiles/nope/activate", h.member, nil)
 	apiError(t, res, body, 404, world.CodeNotFound)
@@ -243,7 +245,7 @@ func TestProfiles(t *testing.T) {
 	c := h2.dialAs(h2.member, true, "")
 	w, _ := c.handshake()
 	var p server.Profile
-	if err := json.Unmarshal(w.Profile, &p); err != nil || p.Name != "my week" || !p.Collapsed || len(p.Services) != 1 || p.Services[0] != svc {
+	if err := json.Unmarshal(w.Profile, &p); err != nil || p.Name != "my week" || !p.Collapsed || p.Layout != "person" || len(p.Services) != 1 || p.Services[0] != svc {
 		t.Fatalf("welcome profile %s", w.Profile)
 	}
 	if res, body := h2.do("DELETE", "/api/profiles/my%20week", h2.member, nil); res.StatusCode != 204 {

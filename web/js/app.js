@@ -13,6 +13,9 @@ import { WeekGrid, serviceColour } from './grid.js';
 import { teamBase, api } from './team.js';
 import { setupPage, invitePage, pickTeam } from './setup.js';
 import { AdminPanel } from './admin.js';
+import { ViewsPanel } from './views.js';
+import { ServerPanel } from './deploy-admin.js';
+import { titleEditor, titleCounter, refusal } from './title.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -79,6 +82,8 @@ class App {
         stale: (why) => banner(`${why}: reload the page to get the new client.`, true, 'Reload', () => location.reload()),
       },
     });
+    this.views = new ViewsPanel(this, { button: $('views-open'), chips: $('chips') });
+    this.server = ServerPanel.mount(me, $('server-open'));
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -123,17 +128,7 @@ class App {
     this.teamUI(w.role);
     if (this.profileApplied) return;
     this.profileApplied = true;
-    let p = null;
-    try { p = w.profile ? JSON.parse(w.profile) : null; } catch { /* an unreadable profile is ignored */ }
-    if (!p) return;
-    if (p.date && /^\d{4}-\d{2}-\d{2}$/.test(p.date)) this.state.set({ date: Date.parse(`${p.date}T00:00:00Z`) / 86400000 });
-    if (p.view === 'month') this.state.set({ view: 'month' });
-    if (p.layout === 'person' || p.layout === 'time') this.state.set({ layout: p.layout });
-    if (p.collapsed) { this.state.set({ collapsed: true }); this.grid.setCollapsed(true); }
-    const set = (/** @type {string[]|undefined} */ xs) => (xs && xs.length ? new Set(xs) : null);
-    const services = set(p.services), assignees = set(p.assignees);
-    if (services || assignees) this.state.set({ filter: { services, assignees } });
-    this.showView();
+    this.views.apply(w.profile);
   }
 
   // A Snapshot is drawn at once, and how long it took is kept for the
@@ -152,6 +147,7 @@ class App {
       $('rev').textContent = `rev ${this.world.revision}`;
       this.followSchedule();
       this.admin?.changed();
+      this.views.changed();
       if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
       this.grid.redraw();
       this.renderStaging();
@@ -265,6 +261,7 @@ class App {
       toast('View only: a viewer of this team sees the calendar and changes nothing.', 'error');
       return Promise.reject(new Error('view only'));
     }
+    const about = cmd.task || cmd.source, title = about ? this.world.titleOf(about) : undefined;
     if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
@@ -273,7 +270,7 @@ class App {
     };
     return this.conn.send(cmd).then(
       (ack) => { done(); return ack; },
-      (err) => { done(); toast(err.message, 'error'); throw err; },
+      (err) => { done(); err.message = refusal(err, about, title); toast(err.message, 'error'); throw err; },
     );
   }
 
@@ -307,24 +304,26 @@ class App {
     if (!r) return;
     editor(r, '', (title) => {
       this.lastService = service;
-      this.send({ type: 'CreateTask', priority: 1, service, assignee, ...slot, text: title }, `new:${++this.seq}`, { slot, title })
-        .then((ack) => { const id = this.world.createdAt(ack.revision); if (id) this.select(id); }, () => {});
+      return this.send({ type: 'CreateTask', priority: 1, service, assignee, ...slot, text: title }, `new:${++this.seq}`, { slot, title })
+        .then((ack) => { const id = this.world.createdAt(ack.revision); if (id) this.select(id); });
     });
   }
 
+  /** @param {string} title @returns {Promise<unknown>} */
   createStaged(title) {
     const service = this.defaultService();
-    if (!service) return toast('There is no service to file the task under yet.', 'error');
-    this.send({ type: 'CreateTask', priority: 1, service, assignee: ZERO_ID, date: NO_DATE, start: 0, duration: 0, text: title }, `new:${++this.seq}`).catch(() => {});
+    if (!service) return Promise.reject(new Error('There is no service to file the task under yet.'));
+    return this.send({ type: 'CreateTask', priority: 1, service, assignee: ZERO_ID, date: NO_DATE, start: 0, duration: 0, text: title }, `new:${++this.seq}`);
   }
 
   /** Rename in place: over the block, or over the staged item. */
   rename(t) {
     if (!t) return;
-    const r = this.grid.rectOf(t.id) || $('side-title').getBoundingClientRect();
+    const li = document.querySelector(`#staged li[data-id="${t.id}"]`);
+    const r = this.grid.rectOf(t.id) || (li || $('side-title')).getBoundingClientRect();
     const w = 'w' in r ? r.w : r.width;
     editor({ x: r.x, y: r.y, w: Math.max(w, 160), h: 24 }, t.title, (title) => {
-      if (title !== t.title) this.send({ type: 'RenameTask', task: t.id, text: title }, t.id).catch(() => {});
+      if (title !== t.title) return this.send({ type: 'RenameTask', task: t.id, text: title }, t.id);
     });
   }
 
@@ -505,8 +504,8 @@ class App {
   // ---- panels ----
 
   renderStaging() {
-    const list = this.world.staged();
-    $('staged-count').textContent = `(${list.length})`;
+    const all = this.world.staged(), list = this.state.filter ? all.filter((t) => this.visible(t)) : all;
+    $('staged-count').textContent = list.length === all.length ? `(${list.length})` : `(${list.length} of ${all.length})`;
     const shown = list.slice(0, 300);
     const ol = $('staged');
     ol.replaceChildren(...shown.map((t) => {
@@ -617,11 +616,22 @@ class App {
       this.state.set({ date: Number(cell.dataset.date), view: 'week' });
       this.showView();
     };
+    // The new staged task's title: counted as the server counts it; one
+    // past the limit, or refused by the server, stays in the input.
+    const stageInput = /** @type {HTMLInputElement} */ ($('stage-new').querySelector('input'));
+    const stageCheck = titleCounter(stageInput, $('stage-count'));
+    stageInput.addEventListener('input', () => { if (!stageCheck().over) $('stage-error').textContent = ''; });
     $('stage-new').onsubmit = (e) => {
       e.preventDefault();
-      const input = /** @type {HTMLInputElement} */ ($('stage-new').querySelector('input'));
-      if (input.value.trim()) this.createStaged(input.value.trim());
-      input.value = '';
+      const text = stageInput.value.trim(), c = stageCheck();
+      if (c.over) { $('stage-error').textContent = c.reason; return; }
+      if (!text) return;
+      $('stage-error').textContent = '';
+      stageInput.value = ''; stageCheck();
+      this.createStaged(text).catch((/** @type {any} */ err) => {
+        if (stageInput.value === '') { stageInput.value = text; stageCheck(); }
+        $('stage-error').textContent = err.message;
+      });
     };
     $('staged').addEventListener('pointerdown', (e) => {
       const li = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('li[data-id]'));
@@ -708,35 +718,11 @@ function place(el, r) {
 }
 
 /**
- * An input over rect; Enter or leaving it calls done(text) if not empty, Esc cancels.
- * @param {{x: number, y: number, w: number, h?: number}} rect @param {string} value @param {(text: string) => void} done
+ * The title editor over rect (title.js): it counts bytes as the server
+ * does, and keeps the text when the server refuses it.
+ * @param {{x: number, y: number, w: number, h?: number}} rect @param {string} value @param {(text: string) => (Promise<unknown>|void)} done
  */
-function editor(rect, value, done) {
-  document.querySelector('.editor')?.remove();
-  const input = document.createElement('input');
-  input.className = 'editor';
-  input.maxLength = 128;
-  input.value = value;
-  input.style.left = `${rect.x}px`; input.style.top = `${rect.y}px`;
-  input.style.width = `${Math.max(140, rect.w)}px`;
-  document.body.append(input);
-  input.focus(); input.select();
-  let closed = false;
-  const close = (/** @type {boolean} */ ok) => {
-    if (closed) return;
-    closed = true;
-    const text = input.value.trim();
-    input.remove();
-    $('grid').focus({ preventScroll: true });
-    if (ok && text) done(text);
-  };
-  input.onkeydown = (e) => {
-    e.stopPropagation();
-    if (e.key === 'Enter') close(true);
-    if (e.key === 'Escape') close(false);
-  };
-  input.onblur = () => close(true);
-}
+const editor = (rect, value, done) => titleEditor(rect, value, done, { onClose: () => $('grid').focus({ preventScroll: true }) });
 
 /**
  * A message in the dock at the bottom; with an action button if given.
@@ -800,10 +786,11 @@ async function boot() {
     app = new App(settings, base, me);
     return;
   }
-  if (r && r.status === 404 && !base) {
-    // Not one team at /: several (pick one), or none yet (set it up).
+  if (r && r.status === 404) {
+    // Not a team of this user here: several at / (pick one), none of the
+    // user's (say so), or none on the server yet (set it up).
     const me = await api('GET', '/api/me').catch(() => null);
-    if (me) return pickTeam(me);
+    if (me) return pickTeam(me, base);
     const st = await api('GET', '/api/setup').catch(() => null);
     if (st?.needed) location.hash = encodeURIComponent('This server has no team yet: open the setup link it printed when it started.');
   }

@@ -47,6 +47,8 @@ export class World {
     /** Counts every change, so views redraw only when it moves. */
     this.changes = 0;
     this.created = new Map(); // revision → id of the task created at it
+    /** @type {Map<string, string>} id → title of a task deleted lately (a refusal about it names it) */
+    this.deleted = new Map();
   }
 
   /** Replaces everything with a Snapshot. */
@@ -99,7 +101,12 @@ export class World {
       case 'TaskCompleted': task().status = Status.Completed; break;
       case 'TaskStarted': task().status = Status.Active; break;
       case 'TaskReopened': task().status = Status.Scheduled; break;
-      case 'TaskDeleted': task(); this.tasks.delete(ev.id); break;
+      case 'TaskDeleted': {
+        this.deleted.set(ev.id, task().title);
+        if (this.deleted.size > REMEMBER) this.deleted.delete(this.deleted.keys().next().value);
+        this.tasks.delete(ev.id);
+        break;
+      }
       case 'TaskRenamed': task().title = ev.title; break;
       case 'TaskPrioritized': task().priority = ev.priority; break;
       case 'TaskAssigned': task().assignee = ev.assignee; break;
@@ -121,6 +128,9 @@ export class World {
     this.revision = ev.revision;
     this.changes++;
   }
+
+  /** A task's title, also when it was deleted lately (undefined if unknown). @param {string} id */
+  titleOf(id) { return this.tasks.get(id)?.title ?? this.deleted.get(id); }
 
   /** A service's name ('' for an unknown one). */
   serviceName(id) { return this.services.get(id)?.name ?? ''; }

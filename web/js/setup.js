@@ -92,11 +92,26 @@ export async function invitePage() {
   });
 }
 
-/** At / of a deployment with several teams: go to the only one, or pick. */
-export function pickTeam(me) {
+/**
+ * At / of a deployment with several teams: go to the only one, or pick.
+ * At a team's page the user is not in (base), the same list, said so.
+ * A user in no team is told so plainly; a deployment admin gets the
+ * Server screen from there too.
+ */
+export function pickTeam(me, base = '') {
   const teams = (me.teams || []).filter((t) => !t.archived);
-  if (teams.length === 1) { location.href = `/t/${teams[0].slug}/`; return; }
-  const c = card('Your teams', teams.length ? 'Choose a team.' : 'You are in no team yet: ask a team\'s admin for an invitation.', [], 'Log out');
+  if (teams.length === 1 && !base) { location.href = `/t/${teams[0].slug}/`; return; }
+  const text = !teams.length ? `You are not in any team yet: ask an admin to invite you.${me.admin ? ' As the server\'s admin, you can make a team in the Server screen.' : ''}`
+    : base ? `You are not in the team at ${base}/. Your teams:` : 'Choose a team.';
+  const c = card(teams.length ? 'Your teams' : `Welcome, ${me.name}`, text, [], 'Log out');
+  c.form.id = teams.length ? 'front' : 'no-team';
+  if (me.admin) {
+    const b = document.createElement('button');
+    b.type = 'button'; b.id = 'server-open'; b.className = 'secondary';
+    b.textContent = 'Server: teams and accounts';
+    c.button.before(b);
+    import('./deploy-admin.js').then(({ ServerPanel }) => ServerPanel.mount(me, b));
+  }
   const ul = document.createElement('ul');
   ul.className = 'teams';
   for (const t of teams) {

@@ -288,13 +288,21 @@ test('the side panel sets priority, service and assignee', async () => {
   assert.equal(await B.evaluate((id) => window.txxt.world.tasks.get(id).title, id), 'E2E staged');
 });
 
-test('a refused command shows the server\'s message and changes nothing', async () => {
+test('a title past 128 bytes is refused in the page with the reason; the server\'s own refusal is shown in its words', async () => {
   const id = await find(A, 'E2E staged');
   await A.click(`#staged li[data-id="${id}"]`);
   await A.keyboard.press('F2');
   await A.waitForSelector('input.editor');
   await A.fill('input.editor', 'é'.repeat(70)); // 140 bytes of UTF-8: over the 128-byte limit
+  assert.equal(await A.textContent('.editor-note .title-counter'), '140/128 bytes (é counts as 2)');
   await A.keyboard.press('Enter');
+  assert.equal(await A.textContent('.editor-note .reason'), 'A title can be at most 128 bytes: this one is 140 (é counts as 2).');
+  assert.equal(await A.inputValue('input.editor'), 'é'.repeat(70), 'the editor keeps the text');
+  assert.equal(await A.evaluate(() => window.txxt.pending.size), 0, 'nothing was sent');
+  await A.keyboard.press('Escape');
+  // Sent anyway (as an older client would), the server refuses it in its words.
+  const said = await A.evaluate((id) => window.txxt.send({ type: 'RenameTask', task: id, text: 'é'.repeat(70) }, id).then(() => '', (e) => e.message), id);
+  assert.equal(said, 'A title can be at most 128 bytes: this one is 140 (é counts as 2).');
   const toast = await A.waitForSelector('.toast.error span');
   // The server's words, and nothing else: no command's name.
   assert.equal(await toast.textContent(), 'A title can be at most 128 bytes: this one is 140 (é counts as 2).');
