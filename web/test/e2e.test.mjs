@@ -231,8 +231,9 @@ test('Alt-drag clones, complete, delete with undo', async () => {
   await A.keyboard.up('Shift');
   await A.keyboard.up('Alt');
   await B.waitForFunction((n) => window.txxt.world.tasks.size === n + 1, before);
-  const copy = await B.evaluate(() => [...window.txxt.world.tasks.values()].find((t) => t.title === 'E2E renamed' && t.date % 7 !== 99 && t.start === 720)?.id);
-  assert.ok(copy, 'the copy is at 12:00 on Saturday');
+  const copies = await B.evaluate((orig) => [...window.txxt.world.tasks.values()].filter((t) => t.title === 'E2E renamed' && t.id !== orig).map((t) => ({ ...t })), id);
+  const copy = copies.find((t) => t.start === 720 && t.date === w + 5)?.id;
+  assert.ok(copy, `the copy is at 12:00 on Saturday: the copies are ${JSON.stringify(copies)}; grabbed ${JSON.stringify(grab)} in ${JSON.stringify(r)}`);
   await until(A, copy, 't !== undefined', 'A has the copy');
   await until(B, id, `t.start === 525 && t.date === ${w + 6}`, 'the original stays');
 
