@@ -11,6 +11,8 @@
 //	users, sessions, settings, profiles: string → bytes (owned by the server)
 //	teams, members, invites, deployment: string → bytes (owned by the server;
 //	           used in a data directory's accounts file, absent from older files)
+//	feeds:     string → bytes (owned by the server: a team's calendar feeds;
+//	           absent from older files)
 //
 // Every log record and snapshot carries a CRC-32C (Castagnoli) of the rest
 // of its value: bbolt checksums only its meta pages, and a flipped bit in a
@@ -55,7 +57,7 @@ var (
 	// laterTables came after format 1's first files, so an older file may
 	// lack them: they are created by their first Put, and a missing one
 	// reads as empty.
-	laterTables = []string{"teams", "members", "invites", "deployment"}
+	laterTables = []string{"teams", "members", "invites", "deployment", "feeds"}
 )
 
 // Errors wrapped by the store's errors, for callers to act on.
@@ -590,9 +592,11 @@ func eachRecord(c *bolt.Cursor, k, v []byte, fn func(Record) error) error {
 	return nil
 }
 
-// SaveSnapshot stores the encoded world at rev and keeps only the two
-// newest snapshots (the older one is a fallback, should the newest prove
-// damaged).
+// SaveSnapshot stores the encoded world at rev. It keeps the two newest
+// snapshots (the older one is a fallback, should the newest prove damaged)
+// and every snapshot the log continues (at or after FirstRevision-1):
+// those are what the plan as it stood at an earlier revision is rebuilt
+// from (see SnapshotBefore), and what Compact cuts the log back to.
 func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
 	v := snapshotValue(frame)
 	err := s.update(func(tx *bolt.Tx) error {
@@ -600,25 +604,112 @@ func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
 		if err := b.Put(revKey(rev), v); err != nil {
 			return err
 		}
-		var old [][]byte
-		c := b.Cursor()
-		n := 0
-		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
-			if n++; n > 2 {
-				old = append(old, bytes.Clone(k))
-			}
-		}
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return pruneSnapshots(b, s.first.Load())
 	})
 	if err != nil {
 		return fmt.Errorf("save snapshot at revision %d: %w", rev, err)
 	}
 	return nil
+}
+
+// pruneSnapshots deletes the snapshots older than the two newest that the
+// log, starting at first (0: empty), does not continue.
+func pruneSnapshots(b *bolt.Bucket, first uint64) error {
+	var old [][]byte
+	c := b.Cursor()
+	n := 0
+	for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		n++
+		if n > 2 && (first == 0 || binary.BigEndian.Uint64(k)+1 < first) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SnapshotBefore returns the newest snapshot at or before rev (0, nil, nil
+// when there is none), checksum verified; the frame is a copy.
+func (s *Store) SnapshotBefore(rev uint64) (at uint64, frame []byte, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSnapshots).Cursor()
+		k, v := c.Seek(revKey(rev + 1))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		if k == nil {
+			return nil
+		}
+		at = binary.BigEndian.Uint64(k)
+		f, err := snapshotFrame(at, v)
+		frame = bytes.Clone(f)
+		return err
+	})
+	return at, frame, err
+}
+
+// RecordsBefore calls fn for every record with a revision before before,
+// newest first, checking each one's checksum, until fn returns an error
+// (returned) or ErrStop (which ends the walk with nil). The Frame given
+// to fn is valid only during the call.
+func (s *Store) RecordsBefore(before uint64, fn func(Record) error) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		k, v := c.Seek(revKey(before))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		want := uint64(0)
+		for ; k != nil; k, v = c.Prev() {
+			if len(k) != 8 {
+				return fmt.Errorf("log key of %d bytes: %w", len(k), ErrDamaged)
+			}
+			rev := binary.BigEndian.Uint64(k)
+			if want != 0 && rev != want {
+				return fmt.Errorf("log jumps from revision %d to %d: %w", rev, want+1, ErrDamaged)
+			}
+			want = rev - 1
+			r, err := decodeRecord(rev, v)
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// ErrStop ends a walk of RecordsBefore early, without an error.
+var ErrStop = errors.New("stop")
+
+// Record returns the log record at rev (ok false when the log does not
+// hold it); its Frame is a copy.
+func (s *Store) Record(rev uint64) (r Record, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLog).Get(revKey(rev))
+		if v == nil {
+			return nil
+		}
+		r, err = decodeRecord(rev, v)
+		r.Frame = bytes.Clone(r.Frame)
+		ok = err == nil
+		return err
+	})
+	return r, ok, err
 }
 
 // snapshotFrame checks a stored snapshot's checksum and returns its frame
@@ -691,14 +782,17 @@ func (s *Store) Backup(w io.Writer) (size int64, rev uint64, err error) {
 const compactChunk = 10000
 
 // Compact deletes the log's records up to keepAfter, but never past the
-// newest snapshot (those records are still needed to boot) and never the
-// last record (it holds LastRevision).
+// newest snapshot (those records are still needed to boot), never the
+// last record (it holds LastRevision), and only up to a snapshot: the
+// kept log always continues a kept snapshot, so every revision it holds
+// can be rebuilt (SnapshotBefore, then the log). The snapshots the log no
+// longer continues go with it, but for the two newest.
 func (s *Store) Compact(keepAfter uint64) error {
-	snapRev, _, err := s.LatestSnapshot()
+	snapRev, _, err := s.SnapshotBefore(min(keepAfter, s.last.Load()-1))
 	if err != nil {
 		return err
 	}
-	limit := min(keepAfter, snapRev, s.last.Load()-1)
+	limit := snapRev
 	for {
 		first := s.first.Load()
 		if first == 0 || first > limit {
@@ -718,6 +812,12 @@ func (s *Store) Compact(keepAfter uint64) error {
 			return fmt.Errorf("compact log to revision %d: %w", end, err)
 		}
 		s.first.Store(end + 1)
+		if end == limit {
+			err := s.update(func(tx *bolt.Tx) error { return pruneSnapshots(tx.Bucket(bucketSnapshots), end+1) })
+			if err != nil {
+				return fmt.Errorf("compact snapshots before revision %d: %w", end, err)
+			}
+		}
 	}
 }
 
@@ -894,7 +994,7 @@ func tableName(name string) []byte {
 }
 
 // Table returns the named table: "users", "sessions", "settings",
-// "profiles", "teams", "members", "invites" or "deployment". Any other
+// "profiles", "teams", "members", "invites", "deployment" or "feeds". Any other
 // name panics: the set is fixed by the file format.
 func (s *Store) Table(name string) *Table { return &Table{s: s, name: tableName(name)} }
 

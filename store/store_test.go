@@ -287,6 +287,7 @@ func TestCompact(t *testing.T) {
 		t.Errorf("records after compact: %d of them", len(got))
 	}
 	// The last record always stays: it holds LastRevision.
+	s.SaveSnapshot(99, []byte("snap"))
 	s.SaveSnapshot(100, []byte("snap"))
 	s.Compact(1000)
 	if s.FirstRevision() != 100 || s.LastRevision() != 100 {
@@ -603,5 +604,61 @@ func TestFileGone(t *testing.T) {
 				t.Fatalf("a table lost in the fresh file: %q", v)
 			}
 		})
+	}
+}
+
+// The log is cut back only to a snapshot, and the snapshots it continues
+// stay: every revision it holds can be rebuilt from one of them.
+func TestCompactKeepsWhatThePastNeeds(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "save"))
+	s.Append(records(1, 100))
+	for _, rev := range []uint64{20, 40, 60, 80, 100} {
+		s.SaveSnapshot(rev, []byte(fmt.Sprint("s", rev)))
+	}
+	if err := s.Compact(50); err != nil { // to the snapshot at 40
+		t.Fatal(err)
+	}
+	if s.FirstRevision() != 41 {
+		t.Fatalf("first %d after Compact(50), want 41", s.FirstRevision())
+	}
+	var revs []uint64
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, _ []byte) error {
+			revs = append(revs, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	if fmt.Sprint(revs) != "[40 60 80 100]" {
+		t.Errorf("snapshots kept: %v", revs)
+	}
+	for _, c := range []struct{ rev, want uint64 }{{39, 0}, {40, 40}, {59, 40}, {60, 60}, {1000, 100}} {
+		at, frame, err := s.SnapshotBefore(c.rev)
+		if err != nil || at != c.want || (at != 0 && string(frame) != fmt.Sprint("s", at)) {
+			t.Errorf("SnapshotBefore(%d) = %d %q %v, want %d", c.rev, at, frame, err, c.want)
+		}
+	}
+	var back []uint64
+	err := s.RecordsBefore(45, func(r Record) error {
+		back = append(back, r.Revision)
+		return nil
+	})
+	if err != nil || fmt.Sprint(back) != "[44 43 42 41]" {
+		t.Errorf("RecordsBefore(45): %v %v", back, err)
+	}
+	back = back[:0]
+	err = s.RecordsBefore(1000, func(r Record) error {
+		if back = append(back, r.Revision); len(back) == 2 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil || fmt.Sprint(back) != "[100 99]" {
+		t.Errorf("RecordsBefore(1000), stopped after 2: %v %v", back, err)
+	}
+	if r, ok, err := s.Record(50); !ok || err != nil || r.Revision != 50 {
+		t.Errorf("Record(50): %v %v %v", r.Revision, ok, err)
+	}
+	if _, ok, _ := s.Record(10); ok {
+		t.Error("Record(10) found a compacted record")
 	}
 }
