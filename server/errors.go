@@ -24,8 +24,10 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		switch werr.Code {
 		case world.CodeStorageUnavailable, world.CodeOverloaded, world.CodeShuttingDown:
 			status = http.StatusServiceUnavailable
-		case world.CodeTaskNotFound, world.CodeServiceNotFound, world.CodeUserNotFound:
+		case world.CodeTaskNotFound, world.CodeServiceNotFound, world.CodeUserNotFound, world.CodeNotFound:
 			status = http.StatusNotFound
+		case world.CodeRateLimited:
+			status = http.StatusTooManyRequests
 		}
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName):
 		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())

@@ -73,6 +73,9 @@ func (s *Server) routes() http.Handler {
 	teamRoute("GET", "/api/services", viewer(s.handleListServices()))
 	teamRoute("POST", "/api/services", admin(s.handleCreateService()))
 	teamRoute("PUT", "/api/services/{id}", admin(s.handlePutService()))
+	teamRoute("GET", "/api/tasks/{id}/history", viewer(s.handleTaskHistory()))
+	teamRoute("GET", "/api/activity", viewer(s.handleActivity()))
+	teamRoute("GET", "/api/past", viewer(s.handlePast()))
 
 	// Any other method on a known path is a JSON 405 (a pattern without a
 	// method is less specific, so it only gets what the others leave).

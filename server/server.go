@@ -118,6 +118,7 @@ type Server struct {
 	logins    *loginLimiter
 	perHost   *hostConns // game connections per remote host
 	hashing   semaphore
+	pasts     semaphore   // past worlds being rebuilt at once (each holds a whole world in memory)
 	tracer    *slowTracer // nil unless Config.TraceSlow
 	logger    *slog.Logger
 	now       func() time.Time
@@ -226,6 +227,7 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		logins:   newLoginLimiter(),
 		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
+		pasts:    make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
 		now:      cfg.Now,
 		started:  cfg.Now(),
