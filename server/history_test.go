@@ -172,3 +172,56 @@ func createdTask(t *testing.T, c *client, request uint32, cmd world.Command) wor
 	}
 	return events[0].Task.ID
 }
+
+// A calendar feed: made by a member, fetched without a session by its
+// token, listed and revoked only by its owner, rate limited per token.
+func TestCalendarFeeds(t *testing.T) {
+	h := start(t, options{})
+	h.service("Ops")
+	res, body := h.do("POST", "/api/feeds", h.member, map[string]string{"scope": "team"})
+	var made struct {
+		ID  string `json:"id"`
+		URL string `json:"url"`
+	}
+	if res.StatusCode != 200 || json.Unmarshal(body, &made) != nil || !strings.HasSuffix(made.URL, ".ics") {
+		t.Fatalf("POST /api/feeds: %d %s", res.StatusCode, body)
+	}
+	path := made.URL[strings.Index(made.URL, "/feeds/"):]
+	res, body = h.do("GET", path, "", nil)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/calendar") || !strings.HasPrefix(string(body), "BEGIN:VCALENDAR\r\n") {
+		t.Fatalf("GET the feed: %d %v %.200s", res.StatusCode, res.Header, body)
+	}
+	for _, bad := range []map[string]string{{"scope": "everything"}, {"scope": "service", "service": engine.RandomID().String()}} {
+		if _, body := h.do("POST", "/api/feeds", h.member, bad); !strings.Contains(string(body), `"code":"BAD_REQUEST"`) && !strings.Contains(string(body), `"code":"SERVICE_NOT_FOUND"`) {
+			t.Errorf("POST /api/feeds %v: %s", bad, body)
+		}
+	}
+	if _, body := h.do("GET", "/api/feeds", h.member, nil); !strings.Contains(string(body), made.ID) || strings.Contains(string(body), "url") {
+		t.Errorf("the owner's list: %s", body)
+	}
+	if _, body := h.do("GET", "/api/feeds", h.admin, nil); strings.Contains(string(body), made.ID) {
+		t.Errorf("another member's list holds it: %s", body)
+	}
+	if res, _ := h.do("DELETE", "/api/feeds/"+made.ID, h.admin, nil); res.StatusCode != 404 {
+		t.Errorf("another member revoked it: %d", res.StatusCode)
+	}
+	limited := false
+	for range 30 {
+		if res, _ := h.do("GET", path, "", nil); res.StatusCode == 429 {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("30 fetches at once were not rate limited")
+	}
+	if res, _ := h.do("DELETE", "/api/feeds/"+made.ID, h.member, nil); res.StatusCode != 204 {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if res, body := h.do("GET", path, "", nil); res.StatusCode != 404 || !strings.Contains(string(body), "NOT_FOUND") {
+		t.Errorf("a revoked feed: %d %s", res.StatusCode, body)
+	}
+	if res, _ := h.do("GET", "/feeds/short.ics", "", nil); res.StatusCode != 404 {
+		t.Errorf("a made-up feed: %d", res.StatusCode)
+	}
+}

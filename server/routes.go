@@ -76,6 +76,11 @@ func (s *Server) routes() http.Handler {
 	teamRoute("GET", "/api/tasks/{id}/history", viewer(s.handleTaskHistory()))
 	teamRoute("GET", "/api/activity", viewer(s.handleActivity()))
 	teamRoute("GET", "/api/past", viewer(s.handlePast()))
+	teamRoute("GET", "/api/feeds", viewer(s.handleListFeeds()))
+	teamRoute("POST", "/api/feeds", viewer(s.handleCreateFeed()))
+	teamRoute("DELETE", "/api/feeds/{id}", viewer(s.handleDeleteFeed()))
+	// A calendar feed: no session, the token in the path is the credential.
+	handle("GET", "/feeds/{file}", s.handleFeed())
 
 	// Any other method on a known path is a JSON 405 (a pattern without a
 	// method is less specific, so it only gets what the others leave).

@@ -107,23 +107,24 @@ type Config struct {
 // with its own engine. Create it with New (one save file, one team) or
 // NewDeployment (a data directory); Shutdown ends it.
 type Server struct {
-	cfg       Config
-	limits    Limits
-	accounts  *Accounts
-	teams     teams
-	open      TeamOpener // nil: New's single save file, no team can be added
-	creating  sync.Mutex // held while a team is created
-	settingUp sync.Mutex // one setup at a time: its token is checked, used, then spent
-	metrics   *metrics
-	logins    *loginLimiter
-	perHost   *hostConns // game connections per remote host
-	hashing   semaphore
-	pasts     semaphore   // past worlds being rebuilt at once (each holds a whole world in memory)
-	tracer    *slowTracer // nil unless Config.TraceSlow
-	logger    *slog.Logger
-	now       func() time.Time
-	started   time.Time
-	stop      chan struct{}
+	cfg        Config
+	limits     Limits
+	accounts   *Accounts
+	teams      teams
+	open       TeamOpener // nil: New's single save file, no team can be added
+	creating   sync.Mutex // held while a team is created
+	settingUp  sync.Mutex // one setup at a time: its token is checked, used, then spent
+	metrics    *metrics
+	logins     *loginLimiter
+	perHost    *hostConns // game connections per remote host
+	hashing    semaphore
+	pasts      semaphore   // past worlds being rebuilt at once (each holds a whole world in memory)
+	feedLimits feedLimiter // calendar feed fetches, per token
+	tracer     *slowTracer // nil unless Config.TraceSlow
+	logger     *slog.Logger
+	now        func() time.Time
+	started    time.Time
+	stop       chan struct{}
 }
 
 // New returns a server of one team, slug "main", whose world is eng in the
