@@ -103,7 +103,6 @@ func readNames(r *http.Request, t *team, task *world.ID) (names, error) {
 			return
 		}
 		for _, tk := range w.Tasks() {
-			tk.Title = "" // the page says titles from the log where it can
 			n.tasks[tk.ID] = tk
 		}
 	})
@@ -368,7 +367,7 @@ func (s *Server) handleActivity() http.Handler {
 		}
 		page := historyPage{Changes: make([]changeView, 0, len(changes)), Next: next, Kept: keptOf(kept)}
 		for _, c := range changes {
-			page.Changes = append(page.Changes, n.view(c, ""))
+			page.Changes = append(page.Changes, n.view(c, n.tasks[c.Event.Task.ID].Title)) // its title now, unless the change names one
 		}
 		writeJSON(w, http.StatusOK, page)
 	})

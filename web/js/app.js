@@ -16,6 +16,7 @@ import { AdminPanel } from './admin.js';
 import { ViewsPanel } from './views.js';
 import { ServerPanel } from './deploy-admin.js';
 import { titleEditor, titleCounter, refusal } from './title.js';
+import { History } from './history.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -84,6 +85,7 @@ class App {
     });
     this.views = new ViewsPanel(this, { button: $('views-open'), chips: $('chips') });
     this.server = ServerPanel.mount(me, $('server-open'));
+    this.history = new History(this);
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -148,6 +150,7 @@ class App {
       this.followSchedule();
       this.admin?.changed();
       this.views.changed();
+      this.history.changed();
       if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
       this.grid.redraw();
       this.renderStaging();
@@ -257,6 +260,10 @@ class App {
    * "snaps back" by itself.
    */
   send(cmd, key, show = {}) {
+    if (this.history.past) {
+      toast('You are looking at the plan as it stood: go back to now to change it.', 'error');
+      return Promise.reject(new Error('the past'));
+    }
     if (this.readOnly) {
       toast('View only: a viewer of this team sees the calendar and changes nothing.', 'error');
       return Promise.reject(new Error('view only'));
@@ -357,6 +364,7 @@ class App {
     this.grid.redraw();
     this.renderStaging();
     this.renderSide();
+    this.history.taskSelected();
   }
 
   /** Arrow keys: up/down within the day, left/right to the nearest task of the neighbouring day. */

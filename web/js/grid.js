@@ -87,6 +87,12 @@ export class WeekGrid {
   constructor(root, o) {
     this.root = root;
     this.world = o.world;
+    /**
+     * Marks a block, or not: the past view's comparison with now
+     * (history.js) says which tasks moved or went since.
+     * @type {((t: any) => 'moved'|'removed'|null)|null}
+     */
+    this.mark = null;
     this.state = o.state;
     this.settings = o.settings;
     this.today = o.today;
@@ -421,6 +427,11 @@ export class WeekGrid {
     if (mode.includes('pending')) {
       ctx.setLineDash([4, 3]); ctx.strokeStyle = K.pending; ctx.lineWidth = 1;
       ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); ctx.setLineDash([]);
+    }
+    const mark = this.mark?.(t);
+    if (mark) {
+      ctx.setLineDash(mark === 'removed' ? [3, 2] : []); ctx.strokeStyle = mark === 'removed' ? '#c0392b' : '#d68910'; ctx.lineWidth = 3;
+      ctx.strokeRect(x + 1.5, y + 1.5, w - 3, h - 3); ctx.setLineDash([]);
     }
     if (h < 13) return;
     const pad = 6, box = { x, y, w: Math.min(w, it.lines[0]), h: Math.min(h, CASCADE.TITLE) };

@@ -142,3 +142,44 @@ test('a calendar feed parses with ical.js, places tasks across a DST change, and
   assert.equal(gone.status, 404);
   assert.equal((await gone.json()).code, 'NOT_FOUND');
 });
+
+test('a task\'s history in the side panel, the activity, and the plan as it stood: opened read-only, compared with now, and back', async () => {
+  // A task moved once: its history says from where to where, by whom.
+  const id = await page.evaluate(async () => {
+    const t = window.txxt;
+    const task = [...t.world.tasks.values()].find((x) => x.status === 1 && x.start + x.duration <= 1380 - 120);
+    await t.conn.send({ type: 'MoveTask', task: task.id, date: task.date, start: task.start + 60, duration: task.duration });
+    t.select(task.id);
+    return task.id;
+  });
+  await page.click('#history-section summary');
+  await waitFor(() => [...document.querySelectorAll('#history-list .change')].some((li) => /^moved from .* to /.test(li.textContent) && / by demo, /.test(li.textContent)),
+    null, 'the side panel lists the move with who made it');
+  await page.screenshot({ path: path.join(artifacts, 'history-side.png') });
+
+  // The activity lists it too; "see then" on the change before it opens the past.
+  await page.click('#activity-open');
+  await waitFor(() => document.querySelectorAll('#activity-list .change').length >= 2, null, 'the activity lists changes');
+  const first = await page.textContent('#activity-list .change');
+  assert.match(first, /moved to .* by demo/); // the activity says where to; the task's own history from where
+  await page.click('#activity-list .change:nth-child(2) button.then');
+  await waitFor(() => !document.getElementById('past-bar').hidden, null, 'the past bar shows');
+  assert.match(await page.textContent('#past-when'), /^You are looking at .*revision \d+/);
+  assert.match(await page.textContent('#past-diff'), /Since then: 1 moved/);
+  const past = await page.evaluate((id) => {
+    const t = window.txxt, then = t.grid.world.tasks.get(id), now = t.world.tasks.get(id);
+    return { separate: t.grid.world !== t.world, moved: now.start - then.start, mark: t.grid.mark(then) };
+  }, id);
+  assert.deepEqual(past, { separate: true, moved: 60, mark: 'moved' });
+  await page.screenshot({ path: path.join(artifacts, 'history-past.png') });
+  // Read-only: a command is refused on the page, the server sees none.
+  const rev = await page.evaluate(() => window.txxt.world.revision);
+  const refused = await page.evaluate((id) => window.txxt.send({ type: 'CompleteTask', task: id }).then(() => 'sent', (e) => e.message), id);
+  assert.equal(refused, 'the past');
+  assert.equal(await page.evaluate(() => window.txxt.world.revision), rev);
+
+  await page.click('#past-back');
+  await waitFor(() => document.getElementById('past-bar').hidden && window.txxt.grid.world === window.txxt.world && !document.body.classList.contains('past'),
+    null, 'back to now');
+  assert.deepEqual(pageErrors, []);
+});
