@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"txxt/store"
 	"txxt/world"
 )
 
@@ -139,5 +142,79 @@ func TestTaskChanges(t *testing.T) {
 	all, next, err := h.Changes(0, 2, 1000, func(Change) bool { return true })
 	if err != nil || len(all) != 2 || all[0].Revision != 5 || next != 4 {
 		t.Fatalf("activity page: %d, next %d, %v", len(all), next, err)
+	}
+}
+
+// BenchmarkPastView measures the plan as it stood 50,000 events back in a
+// 100,000-task world, with the engine's defaults (a snapshot every 10,000
+// revisions, all those the log continues kept): one snapshot decoded and
+// at most 10,000 records replayed.
+func BenchmarkPastView(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "save")
+	buildSaveFile(b, path, 100000, 0)
+	st, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e, err := Open(st, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	submitAll(b, e, 60000, func(i int) world.Command {
+		return world.Command{Kind: world.CmdMoveTask, Task: seqID(uint32(i%100000 + 2)), Slot: world.Slot{Date: 20100 + uint16(i%7), Start: 600, Duration: 60}}
+	})
+	e.Close()
+	h := NewHistory(st)
+	rev := st.LastRevision() - 50000
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		w, err := h.Past(rev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w.Revision() != rev {
+			b.Fatalf("past at %d, want %d", w.Revision(), rev)
+		}
+	}
+	// The CPU it took, the garbage collector's included: on a shared
+	// machine the wall clock says more about the neighbours.
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// BenchmarkLogDisk measures what the kept log costs on disk: the save
+// file's growth per 100,000 events (moves; a creation's record is about
+// 160 bytes longer), and a snapshot's size per 1,000 tasks, from which the
+// snapshots the log continues are counted (KeepLog/SnapshotEvery + 2).
+func BenchmarkLogDisk(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		path := filepath.Join(b.TempDir(), "save")
+		buildSaveFile(b, path, 5000, 0)
+		size := func() int64 {
+			fi, err := os.Stat(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return fi.Size()
+		}
+		st, err := store.Open(path, store.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, frame, _ := st.LatestSnapshot()
+		before := size()
+		e, err := Open(st, Options{SnapshotEvery: 1 << 40})
+		if err != nil {
+			b.Fatal(err)
+		}
+		submitAll(b, e, 100000, func(i int) world.Command {
+			return world.Command{Kind: world.CmdMoveTask, Task: seqID(uint32(i%4999 + 2)), Slot: world.Slot{Date: 20100 + uint16(i%7), Start: uint16(i%20) * 30, Duration: 60}}
+		})
+		e.Read(context.Background(), func(w *world.World) { e.snapRev = w.Revision() }) // no final snapshot
+		e.Close()
+		st.Close()
+		b.ReportMetric(float64(size()-before)/1e6, "MB/100k-events")
+		b.ReportMetric(float64(len(frame))/5/1e3, "kB-snapshot/1k-tasks")
 	}
 }

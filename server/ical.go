@@ -75,6 +75,7 @@ func (c calendar) encode(host string, now time.Time) ([]byte, error) {
 	}
 	utc := c.zone == "UTC" || c.zone == "Etc/UTC"
 	var b icsWriter
+	b.buf.Grow(1024 + 400*len(c.events))
 	b.line("BEGIN:VCALENDAR")
 	b.line("VERSION:2.0")
 	b.line("PRODID:-//txxt//calendar feed//EN")
@@ -180,7 +181,16 @@ func offsetWords(secs int) string {
 
 // escapeText escapes a TEXT value (RFC 5545 3.3.11).
 func escapeText(s string) string {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c != 0x7f && c != '\\' && c != ';' && c != ','
+	}
+	if plain {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 8)
 	for _, r := range s {
 		switch r {
 		case '\\':
