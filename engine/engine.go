@@ -88,7 +88,7 @@ type Options struct {
 	DedupSize     int           // (client, request) pairs remembered for retries (default 65536)
 	Deletions     int           // deleted tasks remembered, in memory, to say who deleted one and when (default 4096)
 	SnapshotEvery uint64        // revisions between snapshots in the store (default 10000)
-	KeepLog       uint64        // log records kept before the newest snapshot, for resume (default 100000)
+	KeepLog       uint64        // log records kept before the newest snapshot, for resume and for history: how far back a task's history, the activity and the past view reach (default 100000; its disk cost is in docs/BENCHMARKS.md)
 	RetryEvery    time.Duration // while degraded, how often to try a fresh save file without a command (default 1s)
 	CheckEvery    time.Duration // how often to check that the save file is still in place, besides each commit (default 1s)
 
