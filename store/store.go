@@ -637,8 +637,8 @@ func pruneSnapshots(b *bolt.Bucket, first uint64) error {
 func (s *Store) SnapshotBefore(rev uint64) (at uint64, frame []byte, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSnapshots).Cursor()
-		k, v := c.Seek(revKey(rev + 1))
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(revKey(rev + 1)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
@@ -661,8 +661,8 @@ func (s *Store) SnapshotBefore(rev uint64) (at uint64, frame []byte, err error) 
 func (s *Store) RecordsBefore(before uint64, fn func(Record) error) error {
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
-		k, v := c.Seek(revKey(before))
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(revKey(before)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
