@@ -1,7 +1,8 @@
 // @ts-check
 // The history of the plan, read from the server's log: the selected
 // task's changes in the side panel (GET /api/tasks/{id}/history), the
-// team's activity, by person and service (GET /api/activity), and the
+// team's activity, by person and service (GET /api/activity), the
+// user's calendar feeds (/api/feeds: make, list, revoke), and the
 // plan as it stood at a past moment (GET /api/past: a Snapshot frame, the
 // encoding the page loads on connect), drawn read-only in the grid and
 // compared with now. The page's own world is never touched: the past is
@@ -92,6 +93,52 @@ export class History {
       if (v) this.openPast({ at: new Date(v).toISOString() });
     };
     $('past-back').onclick = () => this.backToNow();
+    $('feeds').addEventListener('toggle', () => this.showFeeds());
+    $('feed-form').onsubmit = (e) => { e.preventDefault(); this.makeFeed(); };
+  }
+
+  // ---- calendar feeds ----
+
+  /** The feed choices and the user's feeds. */
+  async showFeeds() {
+    if (!/** @type {HTMLDetailsElement} */ ($('feeds')).open) return;
+    const scope = /** @type {HTMLSelectElement} */ ($('feed-scope'));
+    scope.replaceChildren(new Option('My tasks', 'me'), new Option('The whole team', 'team'),
+      ...[...this.app.world.services.values()].map((x) => new Option(`Service: ${x.name}`, `service:${x.id}`)));
+    const list = $('feed-list');
+    try {
+      const feeds = await api('GET', `${this.app.base}/api/feeds`);
+      list.replaceChildren(...feeds.map((/** @type {any} */ f) => {
+        const li = el('li', 'change');
+        const what = f.scope === 'me' ? 'My tasks' : f.scope === 'team' ? 'The whole team' : `Service: ${this.app.world.services.get(f.service)?.name || 'a service'}`;
+        li.append(el('span', 'what', what), el('span', 'who muted', `, made ${whenWords(f.created, true)} `));
+        const b = /** @type {HTMLButtonElement} */ (el('button', 'link revoke', 'revoke'));
+        b.onclick = async () => {
+          try { await api('DELETE', `${this.app.base}/api/feeds/${f.id}`); } catch (e) { $('feed-note').textContent = /** @type {Error} */ (e).message; }
+          this.showFeeds();
+        };
+        li.append(b);
+        return li;
+      }));
+    } catch (e) {
+      $('feed-note').textContent = /** @type {Error} */ (e).message;
+    }
+  }
+
+  async makeFeed() {
+    const v = /** @type {HTMLSelectElement} */ ($('feed-scope')).value;
+    const body = v.startsWith('service:') ? { scope: 'service', service: v.slice(8) } : { scope: v };
+    try {
+      const f = await api('POST', `${this.app.base}/api/feeds`, body);
+      const url = /** @type {HTMLInputElement} */ ($('feed-url'));
+      url.value = f.url;
+      url.hidden = false;
+      url.select();
+      $('feed-note').textContent = 'Copy this address into your calendar app now: it is shown only once.';
+      this.showFeeds();
+    } catch (e) {
+      $('feed-note').textContent = /** @type {Error} */ (e).message;
+    }
   }
 
   // ---- the selected task ----

@@ -5,8 +5,9 @@
 //   by a real iCalendar parser (ical.js): its events, with the team's time
 //   zone (Europe/Berlin) across a daylight-saving change, at the right
 //   UTC instants; revoked mid-test, it answers 404.
-// - The history of a task in the side panel, the team's activity, and the
-//   plan as it stood: opened read-only, marked as the past, and back.
+// - The history of a task in the side panel, the team's activity, a feed
+//   made and revoked in the page, and the plan as it stood: opened
+//   read-only, marked as the past, and back.
 //
 // Screenshots go to test-artifacts/ at the repository's root.
 
@@ -177,6 +178,17 @@ test('a task\'s history in the side panel, the activity, and the plan as it stoo
   const refused = await page.evaluate((id) => window.txxt.send({ type: 'CompleteTask', task: id }).then(() => 'sent', (e) => e.message), id);
   assert.equal(refused, 'the past');
   assert.equal(await page.evaluate(() => window.txxt.world.revision), rev);
+
+  // A feed made in the page: its address shown once, listed, revoked.
+  await page.click('#feeds summary');
+  await waitFor(() => document.getElementById('feed-scope').options.length >= 3, null, 'the feed choices');
+  await page.click('#feed-form button[type=submit]');
+  await waitFor(() => /\/feeds\/.+\.ics$/.test(document.getElementById('feed-url').value) && document.querySelectorAll('#feed-list .change').length === 1, null, 'the new feed\'s address and its entry');
+  const feedURL = await page.inputValue('#feed-url');
+  assert.equal((await fetch(feedURL)).status, 200);
+  await page.click('#feed-list button.revoke');
+  await waitFor(() => document.querySelectorAll('#feed-list .change').length === 0, null, 'the feed is gone from the list');
+  assert.equal((await fetch(feedURL)).status, 404);
 
   await page.click('#past-back');
   await waitFor(() => document.getElementById('past-bar').hidden && window.txxt.grid.world === window.txxt.world && !document.body.classList.contains('past'),
