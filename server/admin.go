@@ -153,15 +153,27 @@ func sessionViews(list []Session, current world.ID) []sessionView {
 	return out
 }
 
+// pageSessions answers a page of sessions, newest first; a session's
+// cursor is its creation time and id, so a page's place survives the
+// sessions that end in between.
+func pageSessions(w http.ResponseWriter, r *http.Request, pg page, list []Session) []Session {
+	cursor := func(s Session) string { return fmt.Sprintf("%020d.%s", s.Created.UnixNano(), s.ID) }
+	return pageSlice(w, r, pg, list, func(s Session) bool { return cursor(s) < pg.after }, cursor)
+}
+
 func (s *Server) handleMySessions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionOf(r)
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Sessions(sess.User)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, sessionViews(list, sess.ID))
+		writeJSON(w, http.StatusOK, sessionViews(pageSessions(w, r, pg, list), sess.ID))
 	})
 }
 
@@ -406,11 +418,18 @@ type memberView struct {
 
 func (s *Server) handleListMembers() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Members(teamFrom(r).t.slug)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
+		// A team's members are bounded by the Members quota: the page is
+		// cut from the whole list, which is sorted by name.
+		list = pageSlice(w, r, pg, list, func(m Member) bool { return m.Name > pg.after }, func(m Member) string { return m.Name })
 		out := make([]memberView, 0, len(list))
 		for _, m := range list {
 			out = append(out, memberView{ID: m.User, Name: m.Name, Role: m.Role.String(), Added: m.Added})
@@ -630,12 +649,16 @@ func (s *Server) handleMemberSessions() http.Handler {
 		if !ok {
 			return
 		}
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Sessions(acc.ID)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, sessionViews(list, sessionOf(r).ID))
+		writeJSON(w, http.StatusOK, sessionViews(pageSessions(w, r, pg, list), sessionOf(r).ID))
 	})
 }
 
@@ -664,6 +687,10 @@ type serviceView struct {
 
 func (s *Server) handleListServices() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		out := []serviceView{}
 		err := teamFrom(r).t.eng.Read(r.Context(), func(w *world.World) {
 			for _, sv := range w.Services() {
@@ -674,7 +701,18 @@ func (s *Server) handleListServices() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, out)
+		// Services are never deleted and keep their order, so a page
+		// starts after the service its cursor names (bounded by the
+		// Services quota).
+		seen := false
+		past := func(v serviceView) bool {
+			if seen {
+				return true
+			}
+			seen = v.ID.String() == pg.after
+			return false
+		}
+		writeJSON(w, http.StatusOK, pageSlice(w, r, pg, out, past, func(v serviceView) string { return v.ID.String() }))
 	})
 }
 
@@ -726,13 +764,18 @@ func (s *Server) handlePutService() http.Handler {
 
 func (s *Server) handleListTeams() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.accounts.Teams()
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
+		list, err := s.accounts.TeamsPage(pg.after, pg.limit+1)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		if list == nil {
-			list = []TeamInfo{}
+		if len(list) > pg.limit {
+			list = list[:pg.limit]
+			pg.next(w, r, list[len(list)-1].Slug)
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
@@ -824,10 +867,18 @@ type accountView struct {
 
 func (s *Server) handleListAccounts() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.accounts.List()
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
+		list, err := s.accounts.ListPage(pg.after, pg.limit+1)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
+		}
+		if len(list) > pg.limit {
+			list = list[:pg.limit]
+			pg.next(w, r, list[len(list)-1].Name)
 		}
 		out := make([]accountView, 0, len(list))
 		for _, a := range list {

@@ -231,6 +231,8 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		started:  cfg.Now(),
 		stop:     make(chan struct{}),
 	}
+	s.accounts.MaxSessions = max(cfg.Quotas.Sessions, 0)
+	s.accounts.OnEnded = s.revoke
 	if cfg.TraceSlow > 0 {
 		t, err := startTracer(cfg.TraceDir, cfg.Logger)
 		if err != nil {

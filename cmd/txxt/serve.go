@@ -65,6 +65,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return exitCode(2)
 	}
 	perHost := fs.Int("max-conns-per-host", perHostDef, "game connections open at once from one address; 0: no limit (env TXXT_MAX_CONNS_PER_HOST)")
+	var quotas server.Quotas
+	for _, q := range []struct {
+		v          *int
+		name, what string
+	}{
+		{&quotas.Teams, "max-teams", "teams in the deployment (default 1000)"},
+		{&quotas.Members, "max-members-per-team", "members of one team (default 1000)"},
+		{&quotas.Services, "max-services-per-team", "services of one team (default 1000)"},
+		{&quotas.Tasks, "max-tasks-per-team", "tasks of one team (default 100000)"},
+		{&quotas.Views, "max-views-per-user", "saved views of one user in one team (default 50)"},
+		{&quotas.ViewBytes, "max-view-bytes", "bytes of one saved view (default 8192)"},
+		{&quotas.Sessions, "max-sessions-per-user", "sessions of one user; a login past it ends the oldest (default 100)"},
+	} {
+		env := "TXXT_" + strings.ToUpper(strings.ReplaceAll(q.name, "-", "_"))
+		def, err := envInt(getenv, env, 0)
+		if err != nil {
+			fmt.Fprintln(stderr, "serve:", err)
+			return exitCode(2)
+		}
+		fs.IntVar(q.v, q.name, def, q.what+"; -1: no limit (env "+env+")")
+	}
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -124,7 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	booted := time.Now()
 	srv, err := server.NewDeployment(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, PublicURL: *publicURL}, accounts, open, slugs)
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL}, accounts, open, slugs)
 	if err != nil {
 		return err
 	}
