@@ -350,8 +350,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler returns the server's routes.
-func (s *Server) Handler() http.Handler { return s.routes() }
+// Handler returns the server's routes, for the names the server answers
+// to (checkHost).
+func (s *Server) Handler() http.Handler { return s.checkHost(s.routes()) }
 
 // HTTPServer returns an http.Server for the routes with the limits'
 // timeouts: a client that sends its request slowly (slowloris), or opens a

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -89,6 +90,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	loopback := isLoopback(*addr)
+	if *insecure && !loopback {
+		fmt.Fprintf(stderr, "serve: --insecure-no-auth lets anyone who reaches the server in as an admin, so it listens only on loopback (127.0.0.1, [::1] or localhost), not on %q: use --addr 127.0.0.1:PORT, or log in\n", *addr)
+		return exitCode(2)
+	}
 	if *demoTasks < 0 || *demoWeeks < 1 {
 		fmt.Fprintln(stderr, "serve: --demo-tasks must be ≥ 0 and --demo-weeks ≥ 1")
 		return exitCode(2)
@@ -154,13 +160,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Info("tracing slow commands", "over", *traceSlow, "dir", cmp.Or(*traceDir, os.TempDir()))
 	}
 	seeded := false
+	// The demo's passwords are published; a server others can reach gets
+	// passwords of its own, printed once.
+	adminPW, memberPW := server.DemoPassword, server.DemoMemberPassword
+	if !loopback {
+		adminPW, memberPW = newPassword(), newPassword()
+	}
 	if *demo && srv.NeedsSetup() {
 		if _, err := srv.CreateTeam(ctx, server.DemoTeam, "Demo team"); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("create the demo team: %w", err)
 		}
 		if err := srv.SeedDemo(ctx, server.DemoTeam, time.Now(),
-			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano())}); err != nil {
+			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano()),
+				AdminPassword: adminPW, MemberPassword: memberPW}); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("seed demo data: %w", err)
 		}
@@ -182,9 +195,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, dir, ln.Addr())
 	switch {
 	case seeded:
-		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s\n", server.DemoUser, server.DemoPassword)
+		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s (an admin), or as %s, password %s (a member)\n",
+			server.DemoUser, adminPW, server.DemoMember, memberPW)
 	case *demo:
-		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s/%s if it was seeded before)\n", dir, server.DemoUser, server.DemoPassword)
+		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s or %s, with the passwords printed when it was)\n", dir, server.DemoUser, server.DemoMember)
 	}
 	if srv.NeedsSetup() {
 		link, err := srv.SetupLink(base)
@@ -221,6 +235,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	return nil
 }
+
+// isLoopback reports whether a listen address is a loopback one only:
+// 127.0.0.0/8, [::1] or localhost. An empty host (":3000") is every
+// interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newPassword is 26 random characters of base32 (128 bits, crypto/rand).
+func newPassword() string { return rand.Text() }
 
 // servePprof serves net/http/pprof on a listener of its own, never on the
 // game's: profiles show internals, so they stay off unless asked for, on an
