@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,10 +34,38 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// setSessionCookie gives a browser its session.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, sess Session) {
+// setSessionCookie gives a browser its session. The cookie is Secure
+// (sent over HTTPS only) whenever the browser reached the server over
+// HTTPS (scheme).
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, sess Session) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: sess.Expires})
+		SameSite: http.SameSiteStrictMode, Secure: s.scheme(r) == "https", Expires: sess.Expires})
+}
+
+// scheme is how the browser reached the server, for its session cookie:
+// "https" when connScheme says so, or when --public-url is https (the
+// operator says people reach it so: a TLS-terminating proxy in front).
+func (s *Server) scheme(r *http.Request) string {
+	if strings.HasPrefix(s.cfg.PublicURL, "https://") {
+		return "https"
+	}
+	return s.connScheme(r)
+}
+
+// connScheme is the scheme of this request's own way in: "https" when
+// the connection is TLS, or when a proxy named in --trusted-proxy says so
+// in X-Forwarded-Proto; else "http". The header is believed only from
+// those proxies' addresses: anyone else can send it.
+func (s *Server) connScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" && slices.Contains(s.cfg.TrustedProxies, remoteHost(r)) {
+		if first, _, _ := strings.Cut(p, ","); strings.EqualFold(strings.TrimSpace(first), "https") {
+			return "https"
+		}
+	}
+	return "http"
 }
 
 // teamView is a team as the page sees it: with the user's role in it.
@@ -131,7 +160,7 @@ func (s *Server) handleMyPassword() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		setSessionCookie(w, r, tok, ns)
+		s.setSessionCookie(w, r, tok, ns)
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires": ns.Expires})
 	})
 }
@@ -274,7 +303,7 @@ func (s *Server) handleSetup() http.Handler {
 			return
 		}
 		s.logger.Info("set up", "team", info.Slug, "admin", req.Username)
-		setSessionCookie(w, r, tok, sess)
+		s.setSessionCookie(w, r, tok, sess)
 		writeJSON(w, http.StatusOK, map[string]any{"team": info, "token": tok, "url": "/t/" + info.Slug + "/"})
 	})
 }
@@ -402,7 +431,7 @@ func (s *Server) handleAcceptInvite() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		setSessionCookie(w, r, tok, sess)
+		s.setSessionCookie(w, r, tok, sess)
 		writeJSON(w, http.StatusOK, map[string]any{"team": inv.Team, "url": "/t/" + inv.Team + "/", "token": tok})
 	})
 }

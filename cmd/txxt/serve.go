@@ -50,6 +50,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	addr := fs.String("addr", envOr(getenv, "TXXT_ADDR", "127.0.0.1:3000"), "listen address (env TXXT_ADDR)")
 	data := dataFlag(fs, getenv)
 	origins := fs.String("origins", getenv("TXXT_ALLOWED_ORIGINS"), "comma-separated origins allowed besides the server's own (env TXXT_ALLOWED_ORIGINS)")
+	trusted := fs.String("trusted-proxy", getenv("TXXT_TRUSTED_PROXY"), "comma-separated addresses of reverse proxies whose X-Forwarded-Proto is believed, e.g. 127.0.0.1 (env TXXT_TRUSTED_PROXY; none by default)")
 	demo := fs.Bool("demo", false, "seed a new data directory with a demo team and the login demo/demo")
 	publicURL := fs.String("public-url", getenv("TXXT_PUBLIC_URL"), "the address people reach the server at, for the links it makes, e.g. https://cal.example.com (env TXXT_PUBLIC_URL; default: the listen address)")
 	demoTasks := fs.Int("demo-tasks", 200, "with --demo: how many tasks to seed")
@@ -136,6 +137,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			allowed = append(allowed, o)
 		}
 	}
+	var proxies []string
+	for _, p := range strings.Split(*trusted, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
 	limits := server.Limits{MaxConnsPerHost: *perHost}
 	if *perHost <= 0 {
 		limits.MaxConnsPerHost = -1 // no limit
@@ -151,7 +158,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	booted := time.Now()
 	srv, err := server.NewDeployment(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL}, accounts, open, slugs)
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL, TrustedProxies: proxies}, accounts, open, slugs)
 	if err != nil {
 		return err
 	}
