@@ -226,6 +226,7 @@ type Engine struct {
 	health   atomic.Pointer[Health]
 	stats    counters
 	onBatch  atomic.Pointer[func(BatchStats)]
+	quotas   atomic.Pointer[Quotas]
 
 	// Owned by the engine goroutine.
 	world   *world.World
@@ -430,6 +431,38 @@ func (e *Engine) Read(ctx context.Context, fn func(*world.World)) error {
 // quick: the next batch waits for it.
 func (e *Engine) OnBatch(fn func(BatchStats)) { e.onBatch.Store(&fn) }
 
+// Quotas bound what one world may hold; 0 means no limit. The world is
+// pure and knows no limit of the deployment's: the engine counts (the
+// world's Counts, which include the batch's commands applied so far) and
+// refuses a command past the limit with QUOTA_EXCEEDED before the world
+// sees it.
+type Quotas struct {
+	Tasks    int // tasks of every status (CreateTask and CloneTask are refused past it)
+	Services int // services, archived ones included (CreateService)
+}
+
+// SetQuotas sets the world's quotas, from the next command on.
+func (e *Engine) SetQuotas(q Quotas) { e.quotas.Store(&q) }
+
+// overQuota refuses a command that would take the world past its quotas.
+// Only the engine goroutine calls it.
+func (e *Engine) overQuota(kind world.CommandKind) error {
+	q := e.quotas.Load()
+	if q == nil {
+		return nil
+	}
+	tasks, services, _ := e.world.Counts()
+	switch {
+	case (kind == world.CmdCreateTask || kind == world.CmdCloneTask) && q.Tasks > 0 && tasks >= q.Tasks:
+		return &world.Error{Code: world.CodeQuotaExceeded, Message: fmt.Sprintf(
+			"This team has %d tasks, the most this server allows: delete tasks it no longer needs, or ask the server's operator to raise the limit.", q.Tasks)}
+	case kind == world.CmdCreateService && q.Services > 0 && services >= q.Services:
+		return &world.Error{Code: world.CodeQuotaExceeded, Message: fmt.Sprintf(
+			"This team has %d services, the most this server allows: rename one it no longer needs instead, or ask the server's operator to raise the limit.", q.Services)}
+	}
+	return nil
+}
+
 // Revision is the last durable revision.
 func (e *Engine) Revision() uint64 { return e.revision.Load() }
 
@@ -553,7 +586,11 @@ func (e *Engine) process() {
 		if cmd.Kind == world.CmdDeleteTask {
 			gone, _ = e.world.Task(cmd.Task)
 		}
-		ev, err := e.world.Apply(cmd)
+		var ev world.Event
+		err := e.overQuota(cmd.Kind)
+		if err == nil {
+			ev, err = e.world.Apply(cmd)
+		}
 		if timed {
 			t := time.Now()
 			tm.Apply, mark = t.Sub(mark), t

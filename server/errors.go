@@ -26,6 +26,8 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 			status = http.StatusServiceUnavailable
 		case world.CodeTaskNotFound, world.CodeServiceNotFound, world.CodeUserNotFound:
 			status = http.StatusNotFound
+		case world.CodeQuotaExceeded:
+			status = http.StatusForbidden
 		}
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName):
 		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())

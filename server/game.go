@@ -371,7 +371,9 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	default:
 	}
-	if !c.limiter.take(c.s.now()) {
+	now := c.s.now()
+	c.limiter.refillAround(now, c.s.stalls.within(c.limiter.last, now))
+	if !c.limiter.take(now) {
 		c.s.metrics.dropped("rate_limited")
 		return refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
 	}

@@ -99,8 +99,13 @@ type Config struct {
 	// it makes: invitations, setup), e.g. "https://cal.example.com"; empty:
 	// the address of each request.
 	PublicURL string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// TrustedProxies are the addresses (IPs, as the connection's remote
+	// address has them) of reverse proxies whose X-Forwarded-Proto the
+	// server believes: a request through one that says https gets a
+	// Secure session cookie, and its Origin is compared with https.
+	TrustedProxies []string
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Server serves a deployment: its accounts, and its teams, each one world
@@ -117,6 +122,7 @@ type Server struct {
 	metrics   *metrics
 	logins    *loginLimiter
 	perHost   *hostConns // game connections per remote host
+	stalls    stalls     // when the process did not run (watch beats)
 	hashing   semaphore
 	tracer    *slowTracer // nil unless Config.TraceSlow
 	logger    *slog.Logger
@@ -231,6 +237,8 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		started:  cfg.Now(),
 		stop:     make(chan struct{}),
 	}
+	s.accounts.MaxSessions = max(cfg.Quotas.Sessions, 0)
+	s.accounts.OnEnded = s.revoke
 	if cfg.TraceSlow > 0 {
 		t, err := startTracer(cfg.TraceDir, cfg.Logger)
 		if err != nil {
@@ -246,8 +254,9 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 func (s *Server) Accounts() *Accounts { return s.accounts }
 
 // watch tells v1 clients when the engine's health changes (checked every
-// second), pushes telemetry every TelemetryEvery, and sweeps expired
-// sessions hourly, until Shutdown.
+// second), pushes telemetry every TelemetryEvery, sweeps expired sessions
+// hourly, and beats for the stall detector every stallBeat, until
+// Shutdown.
 func (s *Server) watch() {
 	health := time.NewTicker(time.Second)
 	defer health.Stop()
@@ -255,6 +264,9 @@ func (s *Server) watch() {
 	defer telemetry.Stop()
 	sweep := time.NewTicker(time.Hour)
 	defer sweep.Stop()
+	beat := time.NewTicker(stallBeat)
+	defer beat.Stop()
+	s.stalls.beat(s.now())
 	degraded := map[*team]bool{}
 	s.sweep()
 	for {
@@ -275,6 +287,8 @@ func (s *Server) watch() {
 			}
 		case <-sweep.C:
 			s.sweep()
+		case <-beat.C:
+			s.stalls.beat(s.now())
 		}
 	}
 }
@@ -348,8 +362,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler returns the server's routes.
-func (s *Server) Handler() http.Handler { return s.routes() }
+// Handler returns the server's routes, for the names the server answers
+// to (checkHost).
+func (s *Server) Handler() http.Handler { return s.checkHost(s.routes()) }
 
 // HTTPServer returns an http.Server for the routes with the limits'
 // timeouts: a client that sends its request slowly (slowloris), or opens a

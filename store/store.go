@@ -969,3 +969,30 @@ func (t TableTx) ForEach(table string, fn func(key string, val []byte) error) er
 	}
 	return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
+
+// Range calls fn, in order, for each key of table that starts with prefix
+// and comes after prefix+after (after empty: from the first), until fn
+// returns false. It seeks to where it starts, so a page of a long table
+// costs the page, not the table. val is valid only during fn.
+func (t TableTx) Range(table, prefix, after string, fn func(key string, val []byte) bool) {
+	b := t.tx.Bucket(tableName(table))
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	start := []byte(prefix + after)
+	k, v := c.Seek(start)
+	if after != "" && k != nil && bytes.Equal(k, start) {
+		k, v = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		if !fn(string(k), v) {
+			return
+		}
+	}
+}
+
+// Range is TableTx.Range in a read transaction of its own.
+func (t *Table) Range(prefix, after string, fn func(key string, val []byte) bool) error {
+	return t.s.view(func(tx *bolt.Tx) error { TableTx{tx}.Range(string(t.name), prefix, after, fn); return nil })
+}
