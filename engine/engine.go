@@ -45,29 +45,8 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
-
-// Log is what the engine needs of the save file. *store.Store implements it;
-// tests put a failing one in its place.
-type Log interface {
-	// Append makes recs durable in one transaction, or returns an error and
-	// leaves LastRevision as it was.
-	Append(recs []store.Record) error
-	LastRevision() uint64
-	Records(after uint64, fn func(store.Record) error) error
-	LatestSnapshot() (rev uint64, frame []byte, err error)
-	SaveSnapshot(rev uint64, frame []byte) error
-	Compact(keepAfter uint64) error
-	// Rewrite replaces the file with a fresh one holding frame as the
-	// world at rev and tail (the newest records, ending at rev) as its log
-	// (see store.Store.Rewrite). The engine calls it after any failed
-	// write, before it writes again.
-	Rewrite(rev uint64, frame []byte, tail []store.Record) error
-	// CheckFile returns an error when the file at the log's path is no
-	// longer the file it writes to (deleted, or another put in its
-	// place); Append checks the same after its commit.
-	CheckFile() error
-}
 
 // Errors returned by Submit.
 var (
@@ -210,7 +189,10 @@ type Health struct {
 // itself is touched only by the engine's goroutine.
 type Engine struct {
 	opts      Options
-	log       Log
+	log       worldlog.Log
+	file      worldlog.File   // log, when it is a local file (nil otherwise)
+	ctx       context.Context // of every call to log; ends after the engine's goroutine
+	cancel    context.CancelFunc
 	queue     chan Request
 	reads     chan func(*world.World)
 	snapshots chan snapshotRequest
@@ -242,9 +224,9 @@ type Engine struct {
 	// snapshot goroutine.
 	suspect        bool
 	snapshotFailed atomic.Bool
-	recent         []store.Record // the log fields of the events in the feed's ring, by revision % TailSize
+	recent         []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
 	batch          []pending
-	records        []store.Record
+	records        []worldlog.Record
 	pubs           []Published
 }
 
@@ -268,12 +250,20 @@ type Stats struct {
 }
 
 // Open boots the world from log (newest snapshot, then the log after it) and
-// starts the engine's goroutine. Close stops it.
-func Open(log Log, opts Options) (*Engine, error) {
+// starts the engine's goroutine. Close stops it. A log that is a
+// worldlog.File (the save file) is rewritten after a failed write and
+// checked for being deleted under the engine; any other log is trusted
+// again once its head is where the engine left it.
+func Open(log worldlog.Log, opts Options) (*Engine, error) {
 	opts.fill()
+	file, _ := log.(worldlog.File)
+	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:      opts,
 		log:       log,
+		file:      file,
+		ctx:       ctx,
+		cancel:    cancel,
 		queue:     make(chan Request, opts.QueueSize),
 		reads:     make(chan func(*world.World)),
 		snapshots: make(chan snapshotRequest),
@@ -283,10 +273,11 @@ func Open(log Log, opts Options) (*Engine, error) {
 		dedup:     newDedup(opts.DedupSize),
 		deleted:   newDeletions(opts.Deletions),
 		saving:    make(chan struct{}, 1),
-		recent:    make([]store.Record, opts.TailSize),
+		recent:    make([]worldlog.Record, opts.TailSize),
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
+		cancel()
 		if !errors.Is(err, store.ErrDamaged) {
 			// The file's checksums held but its content does not add up.
 			err = fmt.Errorf("%w: %w", err, store.ErrDamaged)
@@ -301,7 +292,7 @@ func Open(log Log, opts Options) (*Engine, error) {
 // boot loads the newest snapshot and replays the log after it. It also
 // refills the resume tail and the idempotency table from the log's end.
 func (e *Engine) boot() error {
-	snapRev, frame, err := e.log.LatestSnapshot()
+	snapRev, frame, err := e.log.LatestSnapshot(e.ctx)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
@@ -319,7 +310,10 @@ func (e *Engine) boot() error {
 		}
 	}
 	e.snapRev = snapRev
-	last := e.log.LastRevision()
+	last, err := e.log.Head(e.ctx)
+	if err != nil {
+		return fmt.Errorf("read the log's head: %w", err)
+	}
 	if last < snapRev {
 		return fmt.Errorf("log ends at revision %d, before the snapshot at %d", last, snapRev)
 	}
@@ -332,7 +326,7 @@ func (e *Engine) boot() error {
 		from = last - min(last, keep)
 	}
 	var tail []Published
-	err = e.log.Records(from, func(r store.Record) error {
+	err = e.log.Records(e.ctx, from, func(r worldlog.Record) error {
 		if r.Revision > snapRev {
 			ev, err := wire.DecodeEvent(r.Frame)
 			if err != nil {
@@ -470,6 +464,7 @@ func (e *Engine) Close() error {
 
 func (e *Engine) run() {
 	defer close(e.done)
+	defer e.cancel()
 	defer e.feed.close()
 	check := time.NewTicker(e.opts.CheckEvery)
 	defer check.Stop()
@@ -576,7 +571,7 @@ func (e *Engine) process() {
 		start := len(arena)
 		arena = wire.AppendEvent(arena, &ev)
 		p.event = len(e.records)
-		e.records = append(e.records, store.Record{
+		e.records = append(e.records, worldlog.Record{
 			Revision: ev.Revision,
 			Time:     now.UnixNano(),
 			Actor:    p.req.Actor,
@@ -603,7 +598,7 @@ func (e *Engine) process() {
 	}
 
 	if len(e.records) > 0 {
-		if err := e.log.Append(e.records); err != nil {
+		if err := e.log.Append(e.ctx, e.records); err != nil {
 			e.fail(err)
 			return
 		}
@@ -699,10 +694,10 @@ func (e *Engine) fail(err error) {
 // writes to, and takes a file gone as a failed write: degraded, and a
 // fresh file at the next batch or retry. Engine goroutine only.
 func (e *Engine) checkFile() {
-	if e.suspect {
-		return // a fresh file is due anyway
+	if e.suspect || e.file == nil {
+		return // a fresh file is due anyway, or there is no file
 	}
-	if err := e.log.CheckFile(); err != nil {
+	if err := e.file.CheckFile(e.ctx); err != nil {
 		e.suspect = true
 		e.degrade(err)
 	}
@@ -725,19 +720,23 @@ func (e *Engine) degrade(err error) {
 
 // trustFile has the store write a fresh save file from the world in memory
 // and switch to it; it reports whether the file can be written again.
-// Engine goroutine only.
+// A log that is not a file is trusted again by its head instead
+// (trustHead). Engine goroutine only.
 func (e *Engine) trustFile() bool {
+	if e.file == nil {
+		return e.trustHead()
+	}
 	e.saving <- struct{}{} // a snapshot in flight writes to the old file: wait for it
 	defer func() { <-e.saving }()
 	snap := e.snapshot(true)
 	// The tail of acknowledged events goes into the fresh file too, with
 	// their origins: after a restart, a client resuming from a recent
 	// revision gets what it missed, and a retry is still recognised.
-	var tail []store.Record
+	var tail []worldlog.Record
 	for _, p := range e.feed.tail() {
 		r := e.recent[p.Revision%uint64(len(e.recent))]
 		if r.Revision != p.Revision {
-			r = store.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
+			r = worldlog.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
 		}
 		r.Frame = p.Frame
 		tail = append(tail, r)
@@ -745,7 +744,7 @@ func (e *Engine) trustFile() bool {
 	if len(tail) > 0 && tail[len(tail)-1].Revision != snap.Revision {
 		tail = nil // cannot happen: the feed ends where the world does
 	}
-	if err := e.log.Rewrite(snap.Revision, snap.Frame, tail); err != nil {
+	if err := e.file.Rewrite(e.ctx, snap.Revision, snap.Frame, tail); err != nil {
 		e.degrade(err)
 		return false
 	}
@@ -761,9 +760,33 @@ func (e *Engine) trustFile() bool {
 	return true
 }
 
+// trustHead reports whether a log that is not a file can be written
+// again after a failed write: when its head is the last revision the
+// engine acknowledged, the failed batch did not reach it. A head past it
+// means the batch landed after all, or another writer wrote: either way
+// the world in memory is not the log's, and the engine stays refusing
+// (a restart boots the log's truth). Engine goroutine only.
+func (e *Engine) trustHead() bool {
+	head, err := e.log.Head(e.ctx)
+	if err == nil && head != e.world.Revision() {
+		err = fmt.Errorf("the log's head is revision %d, the world's %d: it moved without this writer", head, e.world.Revision())
+	}
+	if err != nil {
+		e.degrade(err)
+		return false
+	}
+	e.suspect = false
+	e.snapshotFailed.Store(false)
+	if h := e.health.Load(); h.Degraded {
+		e.opts.Logger.Info("storage recovered: the log's head is where the engine left it", "revision", head, "degraded_for", e.opts.Now().Sub(h.Since))
+		e.health.Store(&Health{})
+	}
+	return true
+}
+
 // remember keeps r's log fields (not its frame: the feed has it) for the
 // tail a fresh save file holds. Engine goroutine only.
-func (e *Engine) remember(r store.Record) {
+func (e *Engine) remember(r worldlog.Record) {
 	r.Frame = nil
 	e.recent[r.Revision%uint64(len(e.recent))] = r
 }

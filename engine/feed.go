@@ -288,13 +288,13 @@ func (e *Engine) maybeSnapshot() {
 func (e *Engine) saveSnapshot(snap *Snapshot) {
 	// A failed write makes the file suspect: the engine's next write is a
 	// fresh file (see Engine.trustFile).
-	if err := e.log.SaveSnapshot(snap.Revision, snap.Frame); err != nil {
+	if err := e.log.SaveSnapshot(e.ctx, snap.Revision, snap.Frame); err != nil {
 		e.opts.Logger.Error("save snapshot", "revision", snap.Revision, "err", err)
 		e.snapshotFailed.Store(true)
 		return
 	}
 	if snap.Revision > e.opts.KeepLog {
-		if err := e.log.Compact(snap.Revision - e.opts.KeepLog); err != nil {
+		if err := e.log.Compact(e.ctx, snap.Revision-e.opts.KeepLog); err != nil {
 			e.opts.Logger.Error("compact log", "before", snap.Revision-e.opts.KeepLog, "err", err)
 			e.snapshotFailed.Store(true)
 		}

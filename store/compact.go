@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -14,8 +15,8 @@ const compactChunk = 10000
 // Compact deletes the log's records up to keepAfter, but never past the
 // newest snapshot (those records are still needed to boot) and never the
 // last record (it holds LastRevision).
-func (s *Store) Compact(keepAfter uint64) error {
-	snapRev, _, err := s.LatestSnapshot()
+func (s *Store) Compact(ctx context.Context, keepAfter uint64) error {
+	snapRev, _, err := s.LatestSnapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -24,6 +25,9 @@ func (s *Store) Compact(keepAfter uint64) error {
 		first := s.first.Load()
 		if first == 0 || first > limit {
 			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err // between chunks: what is deleted stays deleted
 		}
 		end := min(limit, first+compactChunk-1)
 		err := s.update(func(tx *bolt.Tx) error {

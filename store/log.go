@@ -1,25 +1,18 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 
-	"txxt/world"
+	"txxt/worldlog"
 )
 
-// Record is one log entry: the event frame committed at Revision and where
-// the command came from.
-type Record struct {
-	Revision uint64
-	Time     int64    // unix nanoseconds, when the engine applied it
-	Actor    world.ID // the user who sent the command
-	Client   world.ID // the client's id and its request id: the retry key
-	Request  uint32
-	Frame    []byte // the encoded event
-}
+// Record is one log entry (see worldlog.Record).
+type Record = worldlog.Record
 
 // record value: crc 4 · time 8 · actor 16 · client 16 · request 4 · frame
 const recordHeader = 4 + 8 + 16 + 16 + 4
@@ -32,9 +25,12 @@ const recordHeader = 4 + 8 + 16 + 16 + 4
 // only until the process exits, so it is an error too. On error
 // LastRevision is unchanged and the records must be taken as not written
 // (they may have reached the file, or a file no longer at the path).
-func (s *Store) Append(recs []Record) error {
+func (s *Store) Append(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err // before the commit: once bbolt starts one, it finishes it
 	}
 	last := s.last.Load()
 	for i := range recs {
@@ -93,12 +89,28 @@ func decodeRecord(rev uint64, v []byte) (Record, error) {
 // checking each one's checksum and the log's continuity. It stops at fn's
 // first error and returns it. The Frame given to fn is valid only during
 // the call (it points into the file's memory map): copy it to keep it.
-func (s *Store) Records(after uint64, fn func(Record) error) error {
+func (s *Store) Records(ctx context.Context, after uint64, fn func(Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		k, v := c.Seek(revKey(after + 1))
-		return eachRecord(c, k, v, fn)
+		return eachRecord(c, k, v, func(r Record) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(r)
+		})
 	})
+}
+
+// Head is LastRevision, as worldlog.Log has it: the file's is always at hand.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.last.Load(), nil
 }
 
 // eachRecord calls fn for the record at the cursor (k, v) and every one

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -126,7 +127,10 @@ func (e *FileGoneError) Error() string {
 // deleted or replaced, another error when the path cannot be looked at.
 // It costs one stat. Append checks it after every commit; a writer calls
 // it now and then to notice a file gone while nothing is written.
-func (s *Store) CheckFile() error {
+func (s *Store) CheckFile(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.checkFile()

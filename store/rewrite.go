@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,7 +33,10 @@ import (
 // unchanged and the old file in place, unless the rename was done and
 // reopening failed: then the error says so and a later Rewrite starts
 // again.
-func (s *Store) Rewrite(rev uint64, snapshot []byte, tail []Record) error {
+func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail []Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	for i := range tail {
 		if want := rev - uint64(len(tail)-1-i); tail[i].Revision != want {
 			return fmt.Errorf("fresh save file: tail record %d where %d belongs: %w", tail[i].Revision, want, ErrGap)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -12,7 +13,10 @@ import (
 // SaveSnapshot stores the encoded world at rev and keeps only the two
 // newest snapshots (the older one is a fallback, should the newest prove
 // damaged).
-func (s *Store) SaveSnapshot(rev uint64, frame []byte) error {
+func (s *Store) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	v := snapshotValue(frame)
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSnapshots)
@@ -58,7 +62,10 @@ func snapshotValue(frame []byte) []byte {
 
 // LatestSnapshot returns the newest snapshot (0, nil, nil when there is
 // none), checksum verified; the frame is a copy.
-func (s *Store) LatestSnapshot() (rev uint64, frame []byte, err error) {
+func (s *Store) LatestSnapshot(ctx context.Context) (rev uint64, frame []byte, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(bucketSnapshots).Cursor().Last()
 		if k == nil {

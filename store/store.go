@@ -16,7 +16,8 @@
 // of its value: bbolt checksums only its meta pages, and a flipped bit in a
 // record must be found, not replayed. The store treats frames as opaque.
 //
-// A Store is safe for concurrent use; bbolt serialises writers.
+// A Store is a worldlog.File: the engine's log, kept in one local file.
+// It is safe for concurrent use; bbolt serialises writers.
 package store
 
 import (
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"txxt/worldlog"
 )
 
 // FormatVersion is the layout version this code writes and reads.
@@ -53,7 +56,8 @@ var (
 	ErrNotSaveFile = errors.New("not a txxt save file")
 	ErrDamaged     = errors.New("save file damaged")
 	ErrVersion     = errors.New("save file written by a newer txxt")
-	ErrGap         = errors.New("records do not continue the log")
+	// ErrGap is the contract's: records that do not continue the log.
+	ErrGap = worldlog.ErrGap
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -134,3 +138,6 @@ func revKey(rev uint64) []byte {
 	binary.BigEndian.PutUint64(k[:], rev)
 	return k[:]
 }
+
+// The Store is the engine's log, and the one that can be rewritten.
+var _ worldlog.File = (*Store)(nil)
