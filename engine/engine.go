@@ -28,6 +28,13 @@
 // is the one it has open, and the engine asks it every CheckEvery while no
 // commit does. Found gone, the engine goes degraded in the same way and the
 // fresh file it writes from memory puts a save file back at the path.
+//
+// When the log says another writer owns the world (worldlog.ErrFenced, or
+// a log whose head moved without this engine), the engine steps down: the
+// batch is rolled back and refused NOT_OWNER, and the engine closes (every
+// later command is refused NOT_OWNER, subscribers end, so their clients
+// reconnect and reach the new owner). It never rewrites the log and writes
+// no final snapshot: the world is no longer its to write.
 package engine
 
 import (
@@ -52,6 +59,9 @@ import (
 var (
 	ErrOverloaded = errors.New("engine queue is full")
 	ErrClosed     = errors.New("engine is closed")
+	// ErrNotOwner: the engine stepped down, since another writer owns
+	// its world now (see the package comment). It is closed too.
+	ErrNotOwner = errors.New("another writer owns this world")
 )
 
 // Options tune an engine. The zero value is usable: every field has a default.
@@ -183,6 +193,7 @@ type Health struct {
 	Degraded bool
 	Reason   string // why, in a person's words (clients see it); the error itself is in the log
 	Since    time.Time
+	NotOwner bool // the engine stepped down: another writer owns the world (Degraded is set too)
 }
 
 // Engine owns one world. Its methods are safe for concurrent use; the world
@@ -201,6 +212,10 @@ type Engine struct {
 
 	closeMu sync.RWMutex // held for reading by Submit, for writing by Close
 	closed  bool
+	// notOwner is set, before closed, when the engine steps down.
+	notOwner atomic.Bool
+	// fenced is set by the snapshot goroutine when the log fenced it.
+	fenced atomic.Bool
 
 	feed *feed
 
@@ -224,10 +239,13 @@ type Engine struct {
 	// snapshot goroutine.
 	suspect        bool
 	snapshotFailed atomic.Bool
-	recent         []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
-	batch          []pending
-	records        []worldlog.Record
-	pubs           []Published
+	// deposed is set when the log said another writer owns the world:
+	// the engine steps down after the batch at hand.
+	deposed bool
+	recent  []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
+	batch   []pending
+	records []worldlog.Record
+	pubs    []Published
 }
 
 type pending struct {
@@ -365,7 +383,7 @@ func (e *Engine) Submit(r Request) error {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
 	if e.closed {
-		return ErrClosed
+		return e.closedErr()
 	}
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
@@ -389,7 +407,7 @@ func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	e.closeMu.RLock()
 	if e.closed {
 		e.closeMu.RUnlock()
-		return Result{}, ErrClosed
+		return Result{}, e.closedErr()
 	}
 	select {
 	case e.queue <- r:
@@ -469,6 +487,10 @@ func (e *Engine) run() {
 	check := time.NewTicker(e.opts.CheckEvery)
 	defer check.Stop()
 	for {
+		if e.deposed || e.fenced.Load() {
+			e.stepDown()
+			return
+		}
 		var retry <-chan time.Time
 		if e.suspect {
 			retry = time.After(e.opts.RetryEvery)
@@ -490,7 +512,9 @@ func (e *Engine) run() {
 			for len(e.queue) > 0 {
 				e.collect(<-e.queue)
 			}
-			e.finalSnapshot()
+			if !e.deposed {
+				e.finalSnapshot()
+			}
 			return
 		}
 	}
@@ -514,6 +538,13 @@ func (e *Engine) collect(first Request) {
 
 // process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
+	if e.fenced.Load() {
+		e.deposed = true
+	}
+	if e.deposed {
+		e.refuse()
+		return
+	}
 	if e.snapshotFailed.Load() {
 		e.suspect = true
 	}
@@ -598,7 +629,10 @@ func (e *Engine) process() {
 	}
 
 	if len(e.records) > 0 {
-		if err := e.log.Append(e.ctx, e.records); err != nil {
+		if err := e.log.Append(e.ctx, e.records); errors.Is(err, worldlog.ErrFenced) {
+			e.depose(err)
+			return
+		} else if err != nil {
 			e.fail(err)
 			return
 		}
@@ -690,6 +724,64 @@ func (e *Engine) fail(err error) {
 	e.refuse()
 }
 
+// depose handles a batch the log refused because another writer owns the
+// world: nothing of it happened, and nothing more will be written here.
+func (e *Engine) depose(err error) {
+	e.world.Rollback()
+	for i := range e.batch {
+		if e.batch[i].event >= 0 {
+			e.dedup.remove(e.batch[i].req.Origin)
+		}
+	}
+	e.stats.failedCommits.Add(1)
+	e.deposed = true
+	e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", e.world.Revision())
+	e.refuse()
+}
+
+// stepDown closes the engine from its own goroutine once it is deposed:
+// every command queued, or queued until Submit sees the engine closed, is
+// refused NOT_OWNER; then run returns, which ends the subscribers. No
+// final snapshot: the world is no longer this engine's to write.
+func (e *Engine) stepDown() {
+	e.notOwner.Store(true)
+	e.health.Store(&Health{Degraded: true, NotOwner: true, Reason: notOwnerReason, Since: e.opts.Now()})
+	// Close's lock, taken on another goroutine: Do holds the read lock
+	// while it waits for room in the queue, which this goroutine makes.
+	locked := make(chan struct{})
+	go func() {
+		e.closeMu.Lock()
+		e.closed = true
+		e.closeMu.Unlock()
+		close(locked)
+	}()
+	refuse := func(r Request) {
+		e.batch = append(e.batch[:0], pending{req: r})
+		e.refuse()
+	}
+	for {
+		select {
+		case r := <-e.queue:
+			refuse(r)
+		case <-locked:
+			for len(e.queue) > 0 { // no Submit adds to it now
+				refuse(<-e.queue)
+			}
+			e.saving <- struct{}{} // a snapshot in flight ends (fenced) before run does
+			<-e.saving
+			return
+		}
+	}
+}
+
+// closedErr is what Submit and Do return once the engine is closed.
+func (e *Engine) closedErr() error {
+	if e.notOwner.Load() {
+		return ErrNotOwner
+	}
+	return ErrClosed
+}
+
 // checkFile has the store check that the save file is still the one it
 // writes to, and takes a file gone as a failed write: degraded, and a
 // fresh file at the next batch or retry. Engine goroutine only.
@@ -764,12 +856,16 @@ func (e *Engine) trustFile() bool {
 // again after a failed write: when its head is the last revision the
 // engine acknowledged, the failed batch did not reach it. A head past it
 // means the batch landed after all, or another writer wrote: either way
-// the world in memory is not the log's, and the engine stays refusing
-// (a restart boots the log's truth). Engine goroutine only.
+// the world in memory is not the log's, and the engine steps down (a
+// fresh boot, here or elsewhere, replays the log's truth, and its retry
+// table answers a retry of a command that did land). Engine goroutine
+// only.
 func (e *Engine) trustHead() bool {
 	head, err := e.log.Head(e.ctx)
 	if err == nil && head != e.world.Revision() {
-		err = fmt.Errorf("the log's head is revision %d, the world's %d: it moved without this writer", head, e.world.Revision())
+		e.deposed = true
+		e.opts.Logger.Warn("the log moved without this writer: stepping down", "head", head, "revision", e.world.Revision())
+		return false
 	}
 	if err != nil {
 		e.degrade(err)
@@ -814,9 +910,20 @@ func storageReason(err error) string {
 // nothing happened.
 const storageRefusal = "The server could not save this change, so nothing was changed: it is repairing its save file by itself. Try again in a moment."
 
-// refuse answers every command of the batch STORAGE_UNAVAILABLE.
+// notOwnerRefusal is the answer to a command sent to an engine that
+// stepped down; notOwnerReason is its Health.Reason.
+const (
+	notOwnerRefusal = "This team's calendar is now kept by another server, so nothing was changed: the page reconnects to it by itself; try again then."
+	notOwnerReason  = "another server keeps this team's calendar now"
+)
+
+// refuse answers every command of the batch STORAGE_UNAVAILABLE, or
+// NOT_OWNER once the engine is deposed.
 func (e *Engine) refuse() {
 	refusal := &world.Error{Code: world.CodeStorageUnavailable, Message: storageRefusal}
+	if e.deposed {
+		refusal = &world.Error{Code: world.CodeNotOwner, Message: notOwnerRefusal}
+	}
 	for i := range e.batch {
 		p := &e.batch[i]
 		e.stats.rejected.Add(1)
