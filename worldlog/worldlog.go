@@ -84,7 +84,8 @@ type Log interface {
 
 	// Compact deletes the records up to keepAfter, but never past the
 	// newest snapshot (boot needs the records after it) and never the
-	// newest record (it holds Head).
+	// newest record (it holds Head). A backend that stores a batch as one
+	// unit may keep a batch whole that ends past the limit.
 	Compact(ctx context.Context, keepAfter uint64) error
 }
 

@@ -19,14 +19,15 @@ import (
 // and may import it.
 func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
-		"world":    {},
-		"worldlog": {"world"},
-		"wire":     {"world"},
-		"store":    {"world", "worldlog"},
-		"engine":   {"store", "wire", "world", "worldlog"},
-		"server":   {"engine", "store", "wire", "world", "web"},
-		"web":      {},
-		"lab":      {"wire", "world"},
+		"world":     {},
+		"worldlog":  {"world"},
+		"wire":      {"world"},
+		"store":     {"world", "worldlog"},
+		"engine":    {"store", "wire", "world", "worldlog"},
+		"jetstream": {"worldlog"},
+		"server":    {"engine", "store", "wire", "world", "web"},
+		"web":       {},
+		"lab":       {"wire", "world"},
 	}
 	root := filepath.Join("..", "..")
 	for pkg, ok := range allowed {
