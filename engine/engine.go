@@ -28,6 +28,13 @@
 // is the one it has open, and the engine asks it every CheckEvery while no
 // commit does. Found gone, the engine goes degraded in the same way and the
 // fresh file it writes from memory puts a save file back at the path.
+//
+// When the log says another writer owns the world (worldlog.ErrFenced, or
+// a log whose head moved without this engine), the engine steps down: the
+// batch is rolled back and refused NOT_OWNER, and the engine closes (every
+// later command is refused NOT_OWNER, subscribers end, so their clients
+// reconnect and reach the new owner). It never rewrites the log and writes
+// no final snapshot: the world is no longer its to write.
 package engine
 
 import (
@@ -45,34 +52,16 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
-
-// Log is what the engine needs of the save file. *store.Store implements it;
-// tests put a failing one in its place.
-type Log interface {
-	// Append makes recs durable in one transaction, or returns an error and
-	// leaves LastRevision as it was.
-	Append(recs []store.Record) error
-	LastRevision() uint64
-	Records(after uint64, fn func(store.Record) error) error
-	LatestSnapshot() (rev uint64, frame []byte, err error)
-	SaveSnapshot(rev uint64, frame []byte) error
-	Compact(keepAfter uint64) error
-	// Rewrite replaces the file with a fresh one holding frame as the
-	// world at rev and tail (the newest records, ending at rev) as its log
-	// (see store.Store.Rewrite). The engine calls it after any failed
-	// write, before it writes again.
-	Rewrite(rev uint64, frame []byte, tail []store.Record) error
-	// CheckFile returns an error when the file at the log's path is no
-	// longer the file it writes to (deleted, or another put in its
-	// place); Append checks the same after its commit.
-	CheckFile() error
-}
 
 // Errors returned by Submit.
 var (
 	ErrOverloaded = errors.New("engine queue is full")
 	ErrClosed     = errors.New("engine is closed")
+	// ErrNotOwner: the engine stepped down, since another writer owns
+	// its world now (see the package comment). It is closed too.
+	ErrNotOwner = errors.New("another writer owns this world")
 )
 
 // Options tune an engine. The zero value is usable: every field has a default.
@@ -204,13 +193,17 @@ type Health struct {
 	Degraded bool
 	Reason   string // why, in a person's words (clients see it); the error itself is in the log
 	Since    time.Time
+	NotOwner bool // the engine stepped down: another writer owns the world (Degraded is set too)
 }
 
 // Engine owns one world. Its methods are safe for concurrent use; the world
 // itself is touched only by the engine's goroutine.
 type Engine struct {
 	opts      Options
-	log       Log
+	log       worldlog.Log
+	file      worldlog.File   // log, when it is a local file (nil otherwise)
+	ctx       context.Context // of every call to log; ends after the engine's goroutine
+	cancel    context.CancelFunc
 	queue     chan Request
 	reads     chan func(*world.World)
 	snapshots chan snapshotRequest
@@ -219,6 +212,10 @@ type Engine struct {
 
 	closeMu sync.RWMutex // held for reading by Submit, for writing by Close
 	closed  bool
+	// notOwner is set, before closed, when the engine steps down.
+	notOwner atomic.Bool
+	// fenced is set by the snapshot goroutine when the log fenced it.
+	fenced atomic.Bool
 
 	feed *feed
 
@@ -243,10 +240,13 @@ type Engine struct {
 	// snapshot goroutine.
 	suspect        bool
 	snapshotFailed atomic.Bool
-	recent         []store.Record // the log fields of the events in the feed's ring, by revision % TailSize
-	batch          []pending
-	records        []store.Record
-	pubs           []Published
+	// deposed is set when the log said another writer owns the world:
+	// the engine steps down after the batch at hand.
+	deposed bool
+	recent  []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
+	batch   []pending
+	records []worldlog.Record
+	pubs    []Published
 }
 
 type pending struct {
@@ -269,12 +269,20 @@ type Stats struct {
 }
 
 // Open boots the world from log (newest snapshot, then the log after it) and
-// starts the engine's goroutine. Close stops it.
-func Open(log Log, opts Options) (*Engine, error) {
+// starts the engine's goroutine. Close stops it. A log that is a
+// worldlog.File (the save file) is rewritten after a failed write and
+// checked for being deleted under the engine; any other log is trusted
+// again once its head is where the engine left it.
+func Open(log worldlog.Log, opts Options) (*Engine, error) {
 	opts.fill()
+	file, _ := log.(worldlog.File)
+	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:      opts,
 		log:       log,
+		file:      file,
+		ctx:       ctx,
+		cancel:    cancel,
 		queue:     make(chan Request, opts.QueueSize),
 		reads:     make(chan func(*world.World)),
 		snapshots: make(chan snapshotRequest),
@@ -284,10 +292,11 @@ func Open(log Log, opts Options) (*Engine, error) {
 		dedup:     newDedup(opts.DedupSize),
 		deleted:   newDeletions(opts.Deletions),
 		saving:    make(chan struct{}, 1),
-		recent:    make([]store.Record, opts.TailSize),
+		recent:    make([]worldlog.Record, opts.TailSize),
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
+		cancel()
 		if !errors.Is(err, store.ErrDamaged) {
 			// The file's checksums held but its content does not add up.
 			err = fmt.Errorf("%w: %w", err, store.ErrDamaged)
@@ -302,7 +311,7 @@ func Open(log Log, opts Options) (*Engine, error) {
 // boot loads the newest snapshot and replays the log after it. It also
 // refills the resume tail and the idempotency table from the log's end.
 func (e *Engine) boot() error {
-	snapRev, frame, err := e.log.LatestSnapshot()
+	snapRev, frame, err := e.log.LatestSnapshot(e.ctx)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
@@ -320,7 +329,10 @@ func (e *Engine) boot() error {
 		}
 	}
 	e.snapRev = snapRev
-	last := e.log.LastRevision()
+	last, err := e.log.Head(e.ctx)
+	if err != nil {
+		return fmt.Errorf("read the log's head: %w", err)
+	}
 	if last < snapRev {
 		return fmt.Errorf("log ends at revision %d, before the snapshot at %d", last, snapRev)
 	}
@@ -333,7 +345,7 @@ func (e *Engine) boot() error {
 		from = last - min(last, keep)
 	}
 	var tail []Published
-	err = e.log.Records(from, func(r store.Record) error {
+	err = e.log.Records(e.ctx, from, func(r worldlog.Record) error {
 		if r.Revision > snapRev {
 			ev, err := wire.DecodeEvent(r.Frame)
 			if err != nil {
@@ -372,7 +384,7 @@ func (e *Engine) Submit(r Request) error {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
 	if e.closed {
-		return ErrClosed
+		return e.closedErr()
 	}
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
@@ -396,7 +408,7 @@ func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	e.closeMu.RLock()
 	if e.closed {
 		e.closeMu.RUnlock()
-		return Result{}, ErrClosed
+		return Result{}, e.closedErr()
 	}
 	select {
 	case e.queue <- r:
@@ -503,10 +515,15 @@ func (e *Engine) Close() error {
 
 func (e *Engine) run() {
 	defer close(e.done)
+	defer e.cancel()
 	defer e.feed.close()
 	check := time.NewTicker(e.opts.CheckEvery)
 	defer check.Stop()
 	for {
+		if e.deposed || e.fenced.Load() {
+			e.stepDown()
+			return
+		}
 		var retry <-chan time.Time
 		if e.suspect {
 			retry = time.After(e.opts.RetryEvery)
@@ -528,7 +545,9 @@ func (e *Engine) run() {
 			for len(e.queue) > 0 {
 				e.collect(<-e.queue)
 			}
-			e.finalSnapshot()
+			if !e.deposed {
+				e.finalSnapshot()
+			}
 			return
 		}
 	}
@@ -552,6 +571,13 @@ func (e *Engine) collect(first Request) {
 
 // process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
+	if e.fenced.Load() {
+		e.deposed = true
+	}
+	if e.deposed {
+		e.refuse()
+		return
+	}
 	if e.snapshotFailed.Load() {
 		e.suspect = true
 	}
@@ -613,7 +639,7 @@ func (e *Engine) process() {
 		start := len(arena)
 		arena = wire.AppendEvent(arena, &ev)
 		p.event = len(e.records)
-		e.records = append(e.records, store.Record{
+		e.records = append(e.records, worldlog.Record{
 			Revision: ev.Revision,
 			Time:     now.UnixNano(),
 			Actor:    p.req.Actor,
@@ -640,7 +666,10 @@ func (e *Engine) process() {
 	}
 
 	if len(e.records) > 0 {
-		if err := e.log.Append(e.records); err != nil {
+		if err := e.log.Append(e.ctx, e.records); errors.Is(err, worldlog.ErrFenced) {
+			e.depose(err)
+			return
+		} else if err != nil {
 			e.fail(err)
 			return
 		}
@@ -732,14 +761,72 @@ func (e *Engine) fail(err error) {
 	e.refuse()
 }
 
+// depose handles a batch the log refused because another writer owns the
+// world: nothing of it happened, and nothing more will be written here.
+func (e *Engine) depose(err error) {
+	e.world.Rollback()
+	for i := range e.batch {
+		if e.batch[i].event >= 0 {
+			e.dedup.remove(e.batch[i].req.Origin)
+		}
+	}
+	e.stats.failedCommits.Add(1)
+	e.deposed = true
+	e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", e.world.Revision())
+	e.refuse()
+}
+
+// stepDown closes the engine from its own goroutine once it is deposed:
+// every command queued, or queued until Submit sees the engine closed, is
+// refused NOT_OWNER; then run returns, which ends the subscribers. No
+// final snapshot: the world is no longer this engine's to write.
+func (e *Engine) stepDown() {
+	e.notOwner.Store(true)
+	e.health.Store(&Health{Degraded: true, NotOwner: true, Reason: notOwnerReason, Since: e.opts.Now()})
+	// Close's lock, taken on another goroutine: Do holds the read lock
+	// while it waits for room in the queue, which this goroutine makes.
+	locked := make(chan struct{})
+	go func() {
+		e.closeMu.Lock()
+		e.closed = true
+		e.closeMu.Unlock()
+		close(locked)
+	}()
+	refuse := func(r Request) {
+		e.batch = append(e.batch[:0], pending{req: r})
+		e.refuse()
+	}
+	for {
+		select {
+		case r := <-e.queue:
+			refuse(r)
+		case <-locked:
+			for len(e.queue) > 0 { // no Submit adds to it now
+				refuse(<-e.queue)
+			}
+			e.saving <- struct{}{} // a snapshot in flight ends (fenced) before run does
+			<-e.saving
+			return
+		}
+	}
+}
+
+// closedErr is what Submit and Do return once the engine is closed.
+func (e *Engine) closedErr() error {
+	if e.notOwner.Load() {
+		return ErrNotOwner
+	}
+	return ErrClosed
+}
+
 // checkFile has the store check that the save file is still the one it
 // writes to, and takes a file gone as a failed write: degraded, and a
 // fresh file at the next batch or retry. Engine goroutine only.
 func (e *Engine) checkFile() {
-	if e.suspect {
-		return // a fresh file is due anyway
+	if e.suspect || e.file == nil {
+		return // a fresh file is due anyway, or there is no file
 	}
-	if err := e.log.CheckFile(); err != nil {
+	if err := e.file.CheckFile(e.ctx); err != nil {
 		e.suspect = true
 		e.degrade(err)
 	}
@@ -762,19 +849,23 @@ func (e *Engine) degrade(err error) {
 
 // trustFile has the store write a fresh save file from the world in memory
 // and switch to it; it reports whether the file can be written again.
-// Engine goroutine only.
+// A log that is not a file is trusted again by its head instead
+// (trustHead). Engine goroutine only.
 func (e *Engine) trustFile() bool {
+	if e.file == nil {
+		return e.trustHead()
+	}
 	e.saving <- struct{}{} // a snapshot in flight writes to the old file: wait for it
 	defer func() { <-e.saving }()
 	snap := e.snapshot(true)
 	// The tail of acknowledged events goes into the fresh file too, with
 	// their origins: after a restart, a client resuming from a recent
 	// revision gets what it missed, and a retry is still recognised.
-	var tail []store.Record
+	var tail []worldlog.Record
 	for _, p := range e.feed.tail() {
 		r := e.recent[p.Revision%uint64(len(e.recent))]
 		if r.Revision != p.Revision {
-			r = store.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
+			r = worldlog.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
 		}
 		r.Frame = p.Frame
 		tail = append(tail, r)
@@ -782,7 +873,7 @@ func (e *Engine) trustFile() bool {
 	if len(tail) > 0 && tail[len(tail)-1].Revision != snap.Revision {
 		tail = nil // cannot happen: the feed ends where the world does
 	}
-	if err := e.log.Rewrite(snap.Revision, snap.Frame, tail); err != nil {
+	if err := e.file.Rewrite(e.ctx, snap.Revision, snap.Frame, tail); err != nil {
 		e.degrade(err)
 		return false
 	}
@@ -798,9 +889,37 @@ func (e *Engine) trustFile() bool {
 	return true
 }
 
+// trustHead reports whether a log that is not a file can be written
+// again after a failed write: when its head is the last revision the
+// engine acknowledged, the failed batch did not reach it. A head past it
+// means the batch landed after all, or another writer wrote: either way
+// the world in memory is not the log's, and the engine steps down (a
+// fresh boot, here or elsewhere, replays the log's truth, and its retry
+// table answers a retry of a command that did land). Engine goroutine
+// only.
+func (e *Engine) trustHead() bool {
+	head, err := e.log.Head(e.ctx)
+	if err == nil && head != e.world.Revision() {
+		e.deposed = true
+		e.opts.Logger.Warn("the log moved without this writer: stepping down", "head", head, "revision", e.world.Revision())
+		return false
+	}
+	if err != nil {
+		e.degrade(err)
+		return false
+	}
+	e.suspect = false
+	e.snapshotFailed.Store(false)
+	if h := e.health.Load(); h.Degraded {
+		e.opts.Logger.Info("storage recovered: the log's head is where the engine left it", "revision", head, "degraded_for", e.opts.Now().Sub(h.Since))
+		e.health.Store(&Health{})
+	}
+	return true
+}
+
 // remember keeps r's log fields (not its frame: the feed has it) for the
 // tail a fresh save file holds. Engine goroutine only.
-func (e *Engine) remember(r store.Record) {
+func (e *Engine) remember(r worldlog.Record) {
 	r.Frame = nil
 	e.recent[r.Revision%uint64(len(e.recent))] = r
 }
@@ -828,9 +947,20 @@ func storageReason(err error) string {
 // nothing happened.
 const storageRefusal = "The server could not save this change, so nothing was changed: it is repairing its save file by itself. Try again in a moment."
 
-// refuse answers every command of the batch STORAGE_UNAVAILABLE.
+// notOwnerRefusal is the answer to a command sent to an engine that
+// stepped down; notOwnerReason is its Health.Reason.
+const (
+	notOwnerRefusal = "This team's calendar is now kept by another server, so nothing was changed: the page reconnects to it by itself; try again then."
+	notOwnerReason  = "another server keeps this team's calendar now"
+)
+
+// refuse answers every command of the batch STORAGE_UNAVAILABLE, or
+// NOT_OWNER once the engine is deposed.
 func (e *Engine) refuse() {
 	refusal := &world.Error{Code: world.CodeStorageUnavailable, Message: storageRefusal}
+	if e.deposed {
+		refusal = &world.Error{Code: world.CodeNotOwner, Message: notOwnerRefusal}
+	}
 	for i := range e.batch {
 		p := &e.batch[i]
 		e.stats.rejected.Add(1)

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"txxt/wire"
+	"txxt/worldlog"
 )
 
 // Published is one committed event as subscribers receive it.
@@ -288,13 +290,22 @@ func (e *Engine) maybeSnapshot() {
 func (e *Engine) saveSnapshot(snap *Snapshot) {
 	// A failed write makes the file suspect: the engine's next write is a
 	// fresh file (see Engine.trustFile).
-	if err := e.log.SaveSnapshot(snap.Revision, snap.Frame); err != nil {
+	err := e.log.SaveSnapshot(e.ctx, snap.Revision, snap.Frame)
+	if errors.Is(err, worldlog.ErrFenced) {
+		e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", snap.Revision)
+		e.fenced.Store(true)
+		return
+	}
+	if err != nil {
 		e.opts.Logger.Error("save snapshot", "revision", snap.Revision, "err", err)
 		e.snapshotFailed.Store(true)
 		return
 	}
 	if snap.Revision > e.opts.KeepLog {
-		if err := e.log.Compact(snap.Revision - e.opts.KeepLog); err != nil {
+		err := e.log.Compact(e.ctx, snap.Revision-e.opts.KeepLog)
+		if errors.Is(err, worldlog.ErrFenced) {
+			e.fenced.Store(true)
+		} else if err != nil {
 			e.opts.Logger.Error("compact log", "before", snap.Revision-e.opts.KeepLog, "err", err)
 			e.snapshotFailed.Store(true)
 		}

@@ -399,6 +399,8 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	switch err := c.t.eng.Submit(req); {
 	case errors.Is(err, engine.ErrOverloaded):
 		return refuse(world.CodeOverloaded, msgOverloaded)
+	case errors.Is(err, engine.ErrNotOwner):
+		return refuse(world.CodeNotOwner, msgNotOwner)
 	case err != nil:
 		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	}
@@ -529,7 +531,11 @@ func (c *conn) catchUp(ctx context.Context, sub *engine.Subscription) (<-chan st
 	for {
 		d, wake, err := sub.Poll(ctx)
 		if err != nil {
-			c.kill(websocket.StatusGoingAway, "server shutting down")
+			reason := "server shutting down"
+			if c.t.eng.Health().NotOwner {
+				reason = "another server keeps this team now" // reconnecting reaches it
+			}
+			c.kill(websocket.StatusGoingAway, reason)
 			return nil, true
 		}
 		if wake != nil {

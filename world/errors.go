@@ -46,6 +46,7 @@ const (
 	CodeInvalidTimeZone    Code = 32 // time zone not 1..MaxTimeZone bytes in the shape of an IANA name
 	CodeInvalidColor       Code = 33 // colour over MaxColor (0xFFFFFF)
 	CodeQuotaExceeded      Code = 34 // outside the world: the deployment's limit for this is reached
+	CodeNotOwner           Code = 35 // outside the world: another node owns this world now; reconnect, and retry with the same request id
 )
 
 var codeNames = [...]string{
@@ -84,6 +85,7 @@ var codeNames = [...]string{
 	CodeInvalidTimeZone:    "INVALID_TIME_ZONE",
 	CodeInvalidColor:       "INVALID_COLOR",
 	CodeQuotaExceeded:      "QUOTA_EXCEEDED",
+	CodeNotOwner:           "NOT_OWNER",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".
