@@ -46,6 +46,9 @@ const (
 	CodeInvalidTimeZone    Code = 32 // time zone not 1..MaxTimeZone bytes in the shape of an IANA name
 	CodeInvalidColor       Code = 33 // colour over MaxColor (0xFFFFFF)
 	CodeQuotaExceeded      Code = 34 // outside the world: the deployment's limit for this is reached
+	CodeHolidayNotFound    Code = 35 // no holiday on that date
+	CodeTimeOffNotFound    Code = 36 // no such time off, or not the named user's
+	CodeTimeOffOverlap     Code = 37 // the time off overlaps another of the same user's
 )
 
 var codeNames = [...]string{
@@ -84,6 +87,9 @@ var codeNames = [...]string{
 	CodeInvalidTimeZone:    "INVALID_TIME_ZONE",
 	CodeInvalidColor:       "INVALID_COLOR",
 	CodeQuotaExceeded:      "QUOTA_EXCEEDED",
+	CodeHolidayNotFound:    "HOLIDAY_NOT_FOUND",
+	CodeTimeOffNotFound:    "TIME_OFF_NOT_FOUND",
+	CodeTimeOffOverlap:     "TIME_OFF_OVERLAP",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".
