@@ -375,7 +375,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		c.s.metrics.dropped("rate_limited")
 		return refuse(world.CodeRateLimited, "too many commands: slow down and retry")
 	}
-	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
+	if msg := forbiddenCommand(c.login.Role, c.login.User, &f.Command); msg != "" {
 		return refuse(world.CodeForbidden, msg)
 	}
 	if f.Command.Kind == world.CmdSetSchedule {
