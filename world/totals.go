@@ -122,3 +122,14 @@ func (w *World) DayTotals(from, to uint16, fn func(date uint16, k TotalsKey, m M
 		}
 	}
 }
+
+// TasksOn calls fn with each task that has a slot on date, in no set
+// order. It scans every task (the world keeps no index by date): reports
+// call it only for a range's edge days cut by a time of day.
+func (w *World) TasksOn(date uint16, fn func(Task)) {
+	for _, t := range w.tasks {
+		if t.Slot.Date == date && date != NoDate {
+			fn(*t)
+		}
+	}
+}
