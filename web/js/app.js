@@ -13,6 +13,7 @@ import { WeekGrid, serviceColour } from './grid.js';
 import { teamBase, api } from './team.js';
 import { setupPage, invitePage, pickTeam } from './setup.js';
 import { AdminPanel } from './admin.js';
+import { TotalsPanel, ReportsView } from './reports.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -79,6 +80,9 @@ class App {
         stale: (why) => banner(`${why}: reload the page to get the new client.`, true, 'Reload', () => location.reload()),
       },
     });
+    this.totals = new TotalsPanel(this, $('totals'));
+    this.reports = new ReportsView(this);
+    $('reports-open').onclick = () => this.reports.open();
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -157,6 +161,7 @@ class App {
       this.renderStaging();
       this.renderSide();
       this.refreshCard();
+      this.totals.render();
       if (this.state.view === 'month') this.renderMonth();
     });
   }
@@ -413,6 +418,7 @@ class App {
     $('prev').setAttribute('aria-label', `Previous ${unit}`); $('next').setAttribute('aria-label', `Next ${unit}`);
     if (month) this.renderMonth();
     else this.grid.redraw();
+    this.totals?.render();
   }
 
   toggleMonth() { this.state.set({ view: this.state.view === 'month' ? 'week' : 'month' }); this.card(null, null); this.showView(); }
