@@ -152,6 +152,16 @@ func parseReportDay(s string, end bool) (day, minute uint16, ok bool) {
 	return uint16(days), minute, true
 }
 
+// monthOf is the first and last day of the month holding now in the time
+// zone (UTC when the server does not know it): a report without a range.
+func monthOf(now time.Time, zone string) (from, to string) {
+	if loc, err := time.LoadLocation(zone); err == nil {
+		now = now.In(loc)
+	}
+	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return first.Format("2006-01-02"), first.AddDate(0, 1, -1).Format("2006-01-02")
+}
+
 func dayText(d uint16) string { return time.Unix(int64(d)*86400, 0).UTC().Format("2006-01-02") }
 
 // clip is the part of [start, end) inside [lo, hi).
@@ -428,11 +438,6 @@ func toAny(ss []string) []any {
 func (s *Server) handleHoursReport() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
-		q, msg := parseReportQuery(v.Get("from"), v.Get("to"), v.Get("group"))
-		if msg != "" {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(msg))
-			return
-		}
 		format := v.Get("format")
 		if format == "" {
 			format = "json"
@@ -445,6 +450,22 @@ func (s *Server) handleHoursReport() http.Handler {
 		members, err := s.accounts.Members(t.slug)
 		if err != nil {
 			s.apiError(w, r, err)
+			return
+		}
+		from, to := v.Get("from"), v.Get("to")
+		if from == "" && to == "" {
+			// The zone is looked up here, not on the engine's goroutine:
+			// loading it may read a file.
+			var zone string
+			if err := t.eng.Read(r.Context(), func(wd *world.World) { zone = wd.Schedule().TimeZone }); err != nil {
+				s.apiError(w, r, err)
+				return
+			}
+			from, to = monthOf(s.now(), zone)
+		}
+		q, msg := parseReportQuery(from, to, v.Get("group"))
+		if msg != "" {
+			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(msg))
 			return
 		}
 		var rep Report

@@ -212,7 +212,7 @@ func TestHoursReport(t *testing.T) {
 		}
 	})
 	t.Run("bad queries say what is wrong", func(t *testing.T) {
-		for _, q := range []string{"", "from=2026-03-02", "from=2026-03-09&to=2026-03-02", "from=2026-3-2&to=2026-03-09",
+		for _, q := range []string{"from=2026-03-02", "to=2026-03-02", "from=2026-03-09&to=2026-03-02", "from=2026-3-2&to=2026-03-09",
 			"from=2026-01-01&to=2027-06-01", week + "&group=colour", week + "&group=service,service", week + "&format=pdf"} {
 			res, body := h.do("GET", "/api/reports/hours?"+q, h.admin, nil)
 			var e struct{ Code, Message string }
@@ -220,6 +220,13 @@ func TestHoursReport(t *testing.T) {
 			if res.StatusCode != 400 || e.Code != "BAD_REQUEST" || e.Message == "" {
 				t.Errorf("%q: %d %s", q, res.StatusCode, body)
 			}
+		}
+		// Without a range: the month of today, in the team's time zone.
+		res, body := h.do("GET", "/api/reports/hours", h.admin, nil)
+		var rep reportJSON
+		json.Unmarshal(body, &rep)
+		if res.StatusCode != 200 || len(rep.Dates) < 28 || rep.Dates[0][8:] != "01" {
+			t.Errorf("without a range: %d, dates %v", res.StatusCode, rep.Dates)
 		}
 		if res, _ := h.do("GET", "/api/reports/hours?"+week, "", nil); res.StatusCode != 401 {
 			t.Errorf("without a login: %d", res.StatusCode)

@@ -24,7 +24,12 @@ export class Gap extends Error {
 const REMEMBER = 1024;
 
 export class World {
-  constructor() { this.totals = new Totals(); this.clear(); }
+  constructor() {
+    this.totals = new Totals();
+    /** Counts changes of holidays and time off (a Snapshot is one), so their pane redraws only then. */
+    this.daysOffChanges = 0;
+    this.clear();
+  }
 
   clear() {
     /** @type {Map<string, any>} */
@@ -61,6 +66,7 @@ export class World {
     for (const t of s.tasks) { this.tasks.set(t.id, t); this.totals.count(t, 1); }
     for (const h of s.holidays ?? []) this.holidays.set(h.date, h.name);
     for (const o of s.timeOff ?? []) this.timeOff.set(o.id, { ...o });
+    this.daysOffChanges++;
     for (const x of s.services) this.services.set(x.id, { id: x.id, name: x.name, color: x.color ?? 0, archived: !!x.archived });
     for (const x of s.users) this.users.set(x.id, x.name);
     this.revision = s.revision;
@@ -128,10 +134,10 @@ export class World {
       case 'ScheduleChanged': this.schedule = { ...ev.schedule }; break;
       case 'UserCreated': case 'UserRenamed': this.users.set(ev.user.id, ev.user.name); break;
       case 'GridChanged': this.grid = ev.grid; break;
-      case 'HolidayAdded': this.holidays.set(ev.date, ev.name); break;
-      case 'HolidayRemoved': this.holidays.delete(ev.date); break;
-      case 'TimeOffAdded': this.timeOff.set(ev.timeOff.id, { ...ev.timeOff }); break;
-      case 'TimeOffRemoved': this.timeOff.delete(ev.id); break;
+      case 'HolidayAdded': this.holidays.set(ev.date, ev.name); this.daysOffChanges++; break;
+      case 'HolidayRemoved': this.holidays.delete(ev.date); this.daysOffChanges++; break;
+      case 'TimeOffAdded': this.timeOff.set(ev.timeOff.id, { ...ev.timeOff }); this.daysOffChanges++; break;
+      case 'TimeOffRemoved': this.timeOff.delete(ev.id); this.daysOffChanges++; break;
       default: throw new Gap(`event ${ev.revision} of an unknown type ${ev.type}`, true);
     }
     if (counted) this.totals.count(this.tasks.get(ev.id), 1);

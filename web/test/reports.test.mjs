@@ -124,5 +124,41 @@ test('live totals follow each event; the reports page draws the report and links
   await page.screenshot({ path: path.join(artifacts, 'reports.png') });
   await page.click('#reports-close');
   assert.equal(await page.isVisible('#reports'), false);
+
+  // A holiday on the week's Wednesday, added in the admin panel, takes
+  // the demo's one member's working day out of the capacity.
+  const capacity = async () => {
+    await page.selectOption('#report-group', 'service');
+    return page.textContent('#report-capacity');
+  };
+  await page.click('#reports-open');
+  await page.waitForSelector('#report-capacity', { timeout: 10000 });
+  const before = await capacity();
+  await page.click('#reports-close');
+  await page.click('#admin-open');
+  await page.click('dialog#admin nav button:has-text("Days off")');
+  const wednesday = await page.evaluate(() => new Date((window.txxt.week() + ((2 - window.txxt.settings.first_day_of_week + 7) % 7)) * 86400000).toISOString().slice(0, 10));
+  await page.fill('input[name=holiday-date]', wednesday);
+  await page.fill('input[name=holiday-name]', 'Audit day');
+  await page.click('dialog#admin button:has-text("Add holiday")');
+  await page.waitForFunction(() => window.txxt.world.holidays.size === 1, null, { timeout: 10000 });
+  await page.waitForSelector('dialog#admin td:has-text("Audit day")', { timeout: 10000 });
+  await page.click('dialog#admin nav button:has-text("Close")');
+  // The grid shades the holiday and names it in the day's header, in both layouts.
+  await page.waitForFunction(() => window.txxt.grid.texts.some((t) => t.kind === 'count' && t.text.startsWith('Audit day')), null, { timeout: 10000 });
+  await page.screenshot({ path: path.join(artifacts, 'holiday-time.png') });
+  await page.click('#view-person');
+  await page.waitForFunction(() => window.txxt.grid.texts.some((t) => /off: Audit day/.test(t.text)), null, { timeout: 10000 });
+  await page.screenshot({ path: path.join(artifacts, 'holiday-person.png') });
+  await page.click('#view-person');
+  await page.click('#reports-open');
+  await page.waitForFunction((before) => {
+    const c = document.querySelector('#report-capacity')?.textContent;
+    return c && c !== before;
+  }, before, { timeout: 10000 });
+  const after = await page.textContent('#report-capacity');
+  const mins = (t) => { const [h, m] = t.split(':').map(Number); return h * 60 + m; };
+  const sch = await page.evaluate(() => window.txxt.world.schedule);
+  assert.equal(mins(before) - mins(after), sch.workdayEnd - sch.workdayStart, `capacity ${before} → ${after}: one working day less`);
   assert.deepEqual(errors, []);
 });
