@@ -57,6 +57,10 @@ func readNonWorking(b []byte, st *world.State) error {
 		return badFrame("snapshot non-working days shorter than their 8-byte counts")
 	}
 	nh, nt := uint64(le.Uint32(b)), uint64(le.Uint32(b[4:]))
+	if nh == 0 && nt == 0 {
+		// Written only when it holds something: one layout per world.
+		return badFrame("snapshot non-working days trailer holds nothing: it is left out then")
+	}
 	if uint64(len(b)-8) != nh*holidaySize+nt*timeOffSize {
 		return badFrame("snapshot non-working days do not match their counts")
 	}

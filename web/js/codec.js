@@ -112,6 +112,7 @@ function nonWorking(b, o, out) {
   if (b.length === o) return;
   need(b, o + 8, 'Snapshot non-working days');
   const nh = u32(b, o), nt = u32(b, o + 4);
+  if (nh === 0 && nt === 0) throw new FrameError('Snapshot non-working days trailer holds nothing: it is left out then');
   exactly(b, o + 8 + nh * HOLIDAY + nt * TIME_OFF, 'Snapshot');
   o += 8;
   for (let i = 0; i < nh; i++, o += HOLIDAY) out.holidays.push({ date: u16(b, o), name: text(b, o + 2, NAME) });

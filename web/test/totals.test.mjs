@@ -60,3 +60,16 @@ test('holidays and time off from the snapshot and the events', () => {
   w.apply({ type: 'HolidayRemoved', revision: 4, date: 20454 });
   assert.equal(w.offOn(ID(1), 20501) + w.offOn(ID(1), 20454), '');
 });
+
+test('a Snapshot\'s non-working days trailer is there only with something in it', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { decodeServer, FrameError } = await import('../js/codec.js');
+  const golden = JSON.parse(readFileSync(new URL('../../wire/testdata/golden.json', import.meta.url)));
+  const hex = (v) => Uint8Array.from(v.hex.replaceAll(' ', '').match(/../g).map((h) => parseInt(h, 16)));
+  const plain = hex(golden.find((v) => v.name === 'v1 Snapshot'));
+  const empty = new Uint8Array(plain.length + 8);
+  empty.set(plain);
+  assert.throws(() => decodeServer(empty, true), FrameError);
+  const full = decodeServer(hex(golden.find((v) => v.name === 'v1 Snapshot with holidays and time off')), true);
+  assert.deepEqual([full.holidays.length, full.timeOff.length], [1, 1]);
+});
