@@ -48,7 +48,16 @@ export function viewRange(state, firstDay) {
  */
 export class TotalsPanel {
   /** @param {any} app the page: world, state, settings @param {HTMLElement} root */
-  constructor(app, root) { this.app = app; this.root = root; }
+  constructor(app, root) {
+    this.app = app;
+    this.root = root;
+    // Open or folded as the user left it.
+    const box = root.closest('details');
+    if (box) {
+      box.open = localStorage.getItem('txxt.totals') === 'open';
+      box.addEventListener('toggle', () => localStorage.setItem('txxt.totals', box.open ? 'open' : 'closed'));
+    }
+  }
 
   render() {
     const { world, state, settings } = this.app;
@@ -117,6 +126,7 @@ export class ReportsView {
   }
 
   async render() {
+    const seq = this.seq = (this.seq ?? 0) + 1; // only the newest render draws
     const [a, b] = this.bounds();
     const select = (id, value, options, fn) => el('select', { id, on: { change: (e) => fn(e.target.value) } },
       ...options.map(([v, t]) => new Option(t, v, false, v === value)));
@@ -141,10 +151,12 @@ export class ReportsView {
       rep = await r.json();
       if (!r.ok) throw new Error(rep?.message || `the report failed (${r.status})`);
     } catch (err) {
+      if (seq !== this.seq) return;
       status.textContent = err.message;
       status.className = 'error';
       return;
     }
+    if (seq !== this.seq) return;
     status.remove();
     this.report = rep;
     this.root.append(this.chart(rep), this.table(rep));

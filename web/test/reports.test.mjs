@@ -68,6 +68,11 @@ test('live totals follow each event; the reports page draws the report and links
   await page.click('button[type=submit]');
   await page.waitForFunction(() => window.txxt?.world.loaded && window.txxt.conn.state === 'live', null, { timeout: 10000 });
 
+  // The totals fold open, and stay open across a reload.
+  await page.click('#totals-box summary');
+  await page.reload();
+  await page.waitForFunction(() => window.txxt?.world.loaded && document.querySelector('#totals-box').open, null, { timeout: 10000 });
+
   // A service of our own, and a task in it on the first day of the week.
   await page.evaluate(() => window.txxt.conn.send({ type: 'CreateService', text: 'Audit' }));
   const service = await page.waitForFunction(() => [...window.txxt.world.services.values()].find((s) => s.name === 'Audit')?.id, null, { timeout: 10000 }).then((h) => h.jsonValue());
