@@ -988,5 +988,9 @@ func (e *Engine) fillIDs(c *world.Command) {
 		if c.User.IsZero() {
 			c.User = e.opts.NewID()
 		}
+	case world.CmdAddTimeOff:
+		if c.TimeOff.ID.IsZero() {
+			c.TimeOff.ID = e.opts.NewID()
+		}
 	}
 }

@@ -440,6 +440,10 @@ func eventText(ev world.Event) string {
 		return ev.Service.Name
 	case world.EvScheduleChanged:
 		return ev.Schedule.TimeZone
+	case world.EvHolidayAdded:
+		return ev.Holiday.Name
+	case world.EvTimeOffAdded:
+		return ev.TimeOff.Note
 	}
 	return ""
 }
@@ -494,7 +498,7 @@ func isCode(err error, code world.Code) bool {
 // as it stands (after setting up what the command needs), with text in
 // its text field.
 type fixture struct {
-	text     string // the frame's text field: "title", "name", "time zone", or "" for none
+	text     string // the frame's text field: "title", "name", "time zone", "note", or "" for none
 	priority bool   // the frame has a priority byte
 	grid     bool   // the frame has a grid
 	color    bool   // the frame has a colour
@@ -569,6 +573,25 @@ var fixtures = map[byte]fixture{
 	}},
 	wire.TypeSetSchedule: {text: "time zone", schedule: true, command: func(t *testing.T, e *env, text string) world.Command {
 		return world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 480, WorkdayEnd: 1080, FirstDay: 0, TimeZone: text}}
+	}},
+	wire.TypeAddHoliday: {text: "name", command: func(t *testing.T, e *env, text string) world.Command {
+		return world.Command{Kind: world.CmdAddHoliday, Holiday: world.Holiday{Date: someDay.Date, Name: text}}
+	}},
+	wire.TypeRemoveHoliday: {command: func(t *testing.T, e *env, _ string) world.Command {
+		e.do(t, world.Command{Kind: world.CmdAddHoliday, Holiday: world.Holiday{Date: anotherDay.Date, Name: "to remove"}})
+		return world.Command{Kind: world.CmdRemoveHoliday, Holiday: world.Holiday{Date: anotherDay.Date}}
+	}},
+	wire.TypeAddTimeOff: {text: "note", command: func(t *testing.T, e *env, text string) world.Command {
+		// A user of its own, so that no row's time off overlaps another's.
+		user := engine.RandomID()
+		e.do(t, world.Command{Kind: world.CmdCreateUser, User: user, Text: "on leave"})
+		return world.Command{Kind: world.CmdAddTimeOff, TimeOff: world.TimeOff{User: user, From: someDay.Date, To: someDay.Date + 4, Note: text}}
+	}},
+	wire.TypeRemoveTimeOff: {command: func(t *testing.T, e *env, _ string) world.Command {
+		user, off := engine.RandomID(), engine.RandomID()
+		e.do(t, world.Command{Kind: world.CmdCreateUser, User: user, Text: "back from leave"})
+		e.do(t, world.Command{Kind: world.CmdAddTimeOff, TimeOff: world.TimeOff{ID: off, User: user, From: someDay.Date, To: someDay.Date}})
+		return world.Command{Kind: world.CmdRemoveTimeOff, TimeOff: world.TimeOff{ID: off, User: user}}
 	}},
 }
 
@@ -645,7 +668,7 @@ func frameTypeRows(v1 bool, typ byte) []row {
 	}
 	kind := kindOf(v1, typ)
 	name := func(what string) string { return fmt.Sprintf("%s %s %s", p, kind, what) }
-	goodText := map[string]string{"title": "good title", "name": "good name", "time zone": "Europe/Berlin"}[fx.text]
+	goodText := map[string]string{"title": "good title", "name": "good name", "time zone": "Europe/Berlin", "note": "good note"}[fx.text]
 	frame := func(req uint32, c world.Command) []byte { return wire.AppendCommand(nil, v1, req, &c) }
 	// reqOf is the request id an answer to frame carries: bytes 1-4 on
 	// v1 when the frame holds them, else 0.
@@ -680,6 +703,8 @@ func frameTypeRows(v1 bool, typ byte) []row {
 		switch fx.text {
 		case "name":
 			empty, tooLong, limit = world.CodeInvalidName, world.CodeNameTooLong, world.MaxName
+		case "note": // a time off's note may be empty
+			tooLong, limit = world.CodeNameTooLong, world.MaxName
 		case "time zone": // a zone the server knows (the world checks only the shape of a name)
 			empty, tooLong, limit, badText = world.CodeInvalidTimeZone, world.CodeInvalidTimeZone, world.MaxTimeZone, world.CodeInvalidTimeZone
 		}

@@ -377,7 +377,7 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		c.s.metrics.dropped("rate_limited")
 		return refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
 	}
-	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
+	if msg := forbiddenCommand(c.login.Role, c.login.User, &f.Command); msg != "" {
 		return refuse(world.CodeForbidden, msg)
 	}
 	if f.Command.Kind == world.CmdSetSchedule {

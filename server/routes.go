@@ -73,6 +73,7 @@ func (s *Server) routes() http.Handler {
 	teamRoute("GET", "/api/services", viewer(s.handleListServices()))
 	teamRoute("POST", "/api/services", admin(s.handleCreateService()))
 	teamRoute("PUT", "/api/services/{id}", admin(s.handlePutService()))
+	teamRoute("GET", "/api/reports/hours", viewer(s.handleHoursReport()))
 
 	// Any other method on a known path is a JSON 405 (a pattern without a
 	// method is less specific, so it only gets what the others leave).

@@ -24,6 +24,10 @@ var eventTypes = [...]byte{
 	world.EvServiceRecolored:   TypeServiceRecolored,
 	world.EvServiceArchived:    TypeServiceArchived,
 	world.EvScheduleChanged:    TypeScheduleChanged,
+	world.EvHolidayAdded:       TypeHolidayAdded,
+	world.EvHolidayRemoved:     TypeHolidayRemoved,
+	world.EvTimeOffAdded:       TypeTimeOffAdded,
+	world.EvTimeOffRemoved:     TypeTimeOffRemoved,
 }
 
 var frameKinds = func() (m [256]world.EventKind) {
@@ -44,6 +48,7 @@ var eventSizes = [256]int{
 	TypeServiceCreated: 9 + ServiceRecordSize, TypeServiceRenamed: 9 + ServiceRecordSize,
 	TypeGridChanged: 11, TypeUserCreated: 9 + UserRecordSize, TypeUserRenamed: 9 + UserRecordSize,
 	TypeServiceRecolored: 29, TypeServiceArchived: 26, TypeScheduleChanged: 9 + scheduleSize,
+	TypeHolidayAdded: 9 + holidaySize, TypeHolidayRemoved: 11, TypeTimeOffAdded: 9 + timeOffSize, TypeTimeOffRemoved: 41,
 }
 
 // IsEvent reports whether a frame type is an event.
@@ -100,6 +105,8 @@ func appendEvent(dst []byte, ev *world.Event, v1 bool) []byte {
 		return append(dst, flag(ev.Service.Archived))
 	case world.EvScheduleChanged:
 		return appendSchedule(dst, &ev.Schedule)
+	case world.EvHolidayAdded, world.EvHolidayRemoved, world.EvTimeOffAdded, world.EvTimeOffRemoved:
+		return appendNonWorkingEvent(dst, ev)
 	}
 	return append(dst, ev.Task.ID[:]...) // the id-only task events
 }
@@ -142,6 +149,8 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 		}
 	case world.EvScheduleChanged:
 		ev.Schedule = readSchedule(b)
+	case world.EvHolidayAdded, world.EvHolidayRemoved, world.EvTimeOffAdded, world.EvTimeOffRemoved:
+		decodeNonWorkingEvent(b, &ev)
 	default:
 		ev.Task.ID = readID(b[:16])
 		switch kind {

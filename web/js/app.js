@@ -16,6 +16,7 @@ import { AdminPanel } from './admin.js';
 import { ViewsPanel } from './views.js';
 import { ServerPanel } from './deploy-admin.js';
 import { titleEditor, titleCounter, refusal } from './title.js';
+import { TotalsPanel, ReportsView } from './reports.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -84,6 +85,9 @@ class App {
     });
     this.views = new ViewsPanel(this, { button: $('views-open'), chips: $('chips') });
     this.server = ServerPanel.mount(me, $('server-open'));
+    this.totals = new TotalsPanel(this, $('totals'));
+    this.reports = new ReportsView(this);
+    $('reports-open').onclick = () => this.reports.open();
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -153,6 +157,7 @@ class App {
       this.renderStaging();
       this.renderSide();
       this.refreshCard();
+      this.totals.render();
       if (this.state.view === 'month') this.renderMonth();
     });
   }
@@ -412,6 +417,7 @@ class App {
     $('prev').setAttribute('aria-label', `Previous ${unit}`); $('next').setAttribute('aria-label', `Next ${unit}`);
     if (month) this.renderMonth();
     else this.grid.redraw();
+    this.totals?.render();
   }
 
   toggleMonth() { this.state.set({ view: this.state.view === 'month' ? 'week' : 'month' }); this.card(null, null); this.showView(); }

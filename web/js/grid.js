@@ -304,6 +304,8 @@ export class WeekGrid {
     const y = (/** @type {number} */ m) => HEAD + axis.y(m) - scroll;
     for (const c of cols) {
       if (c.w < 1) continue;
+      // A holiday has no working hours: its day stays shaded.
+      if (this.world.holidays?.has(c.date)) continue;
       ctx.fillStyle = c.date === now.date ? K.todayWork : K.work;
       ctx.fillRect(c.x, y(ws), c.w, y(we) - y(ws));
     }
@@ -388,8 +390,8 @@ export class WeekGrid {
       const label = [long, short, short.split(' ')[1]].find((s) => measure(ctx, s) <= max) || '';
       this.text(ctx, '', 'day', label, c.x + 6, 8, max, box);
       ctx.fillStyle = today ? K.todaySub : K.headSub; ctx.font = FONT;
-      const n = c.count || 0, words = `${n} task${n === 1 ? '' : 's'}`;
-      const count = [words, String(n)].find((s) => measure(ctx, s) <= max) || '';
+      const n = c.count || 0, words = `${n} task${n === 1 ? '' : 's'}`, holiday = this.world.holidays?.get(c.date);
+      const count = (holiday ? [`${holiday} · ${words}`, holiday, String(n)] : [words, String(n)]).find((s) => measure(ctx, s) <= max) || '';
       this.text(ctx, '', 'count', count, c.x + 6, 25, max, box);
     }
     ctx.fillStyle = K.head;
@@ -486,12 +488,18 @@ export class WeekGrid {
         const c = cols[i];
         if (c.w < 8) return;
         const today = c.date === now.date;
-        ctx.fillStyle = today ? K.todayWork : K.work;
+        // A holiday, or the person's time off: shaded, no capacity.
+        const off = r.unassigned ? '' : this.world.offOn?.(r.id, c.date) ?? '';
+        ctx.fillStyle = off ? K.page : today ? K.todayWork : K.work;
         ctx.fillRect(c.x, y, c.w, r.h);
         if (c.w < 30) return;
         const box = { x: c.x, y, w: c.w, h: CELL_HEAD };
         ctx.font = SMALL;
-        if (r.unassigned) {
+        if (off) {
+          ctx.fillStyle = cell.booked ? K.warnText : K.loadText;
+          const label = cell.booked ? `⚠ ${hours(cell.booked)} off: ${off}` : `off: ${off}`;
+          this.text(ctx, '', cell.booked ? 'warning' : 'load', fit(ctx, label, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
+        } else if (r.unassigned) {
           ctx.fillStyle = K.loadText;
           const n = cell.tasks.length;
           if (n) this.text(ctx, '', 'load', fit(ctx, `${n} task${n === 1 ? '' : 's'}`, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
