@@ -80,7 +80,7 @@ func BenchmarkREST(b *testing.B) {
 // a 5,000-task world has arrived. "changed" renames a task before each
 // connect, so the snapshot is encoded anew each time instead of shared.
 func BenchmarkConnectSnapshot(b *testing.B) {
-	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // a closed connection may still hold its slot for a moment
+	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}}}) // a closed connection may still hold its slot for a moment
 	if err := h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 5000, Seed: 1}); err != nil {
 		b.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func BenchmarkConnectSnapshot(b *testing.B) {
 // stacks. Kernel socket buffers are not included.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
-	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // all from loopback
+	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}}}) // all from loopback
 	h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 0, Seed: 1})
 	for b.Loop() {
 		before := memNow()

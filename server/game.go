@@ -106,7 +106,8 @@ type conn struct {
 	resync   chan struct{}
 	people   presenceQueue
 	inflight chan struct{}
-	limiter  bucket
+	limiter  *budget // the user's, in this team: shared by their connections
+	pings    bucket  // this connection's protocol Pings (reader only)
 
 	dying     chan struct{}
 	dieOnce   sync.Once
@@ -204,6 +205,21 @@ func (s *Server) handleGame() http.Handler {
 			return
 		}
 		login.Role = role // the Welcome says the role in this team
+		if ok, userFull := s.conns.acquire(login.User); !ok {
+			s.metrics.dropped("too_many_connections")
+			msg := fmt.Sprintf("The server has %d pages open, the most it may: try again in a while.", s.limits.MaxConns)
+			if userFull {
+				msg = fmt.Sprintf("You have %d pages of this server open, the most one person may: close one, then reload this one.", s.limits.MaxConnsPerUser)
+			}
+			s.logger.Debug("game connection refused: too many", "remote", r.RemoteAddr, "user", login.Name, "per_user", userFull)
+			writeError(w, http.StatusTooManyRequests, world.CodeTooManyConnections, msg)
+			return
+		}
+		defer func() {
+			if !served {
+				s.conns.release(login.User)
+			}
+		}()
 		q := r.URL.Query()
 		c := &conn{
 			s:        s,
@@ -217,7 +233,7 @@ func (s *Server) handleGame() http.Handler {
 			resync:   make(chan struct{}, 1),
 			people:   newPresenceQueue(),
 			inflight: make(chan struct{}, s.limits.MaxInflight),
-			limiter:  newBucket(s.limits.CommandRate, s.limits.CommandBurst, s.now()),
+			pings:    newBucket(s.limits.PingRate, s.limits.PingBurst, s.now()),
 			dying:    make(chan struct{}),
 			draining: make(chan struct{}),
 		}
@@ -237,7 +253,7 @@ func (s *Server) handleGame() http.Handler {
 			}
 			c.since, c.resume = n, true
 		}
-		sb := &smallBuffers{ResponseWriter: w}
+		sb := &smallBuffers{ResponseWriter: w, readRate: s.limits.ReadRate, readBurst: s.limits.ReadBurst, pieceTimeout: s.limits.WriteTimeout}
 		ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 			Subprotocols: []string{wire.Subprotocol},
 			// The origin was checked by authenticateUpgrade, with the
@@ -264,6 +280,9 @@ func (s *Server) handleGame() http.Handler {
 func (c *conn) serve() {
 	s := c.s
 	defer s.perHost.release(c.host)
+	defer s.conns.release(c.login.User)
+	c.limiter = c.t.budgets.acquire(c.login.User, s.limits.CommandRate, s.limits.CommandBurst, s.now())
+	defer c.t.budgets.release(c.login.User, c.limiter)
 	if !c.t.hub.join(c) {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 		return
@@ -330,6 +349,16 @@ func (c *conn) read() {
 		// frames: garbage between Pings still reaches the limit.
 		switch f.Type {
 		case wire.TypePing:
+			if !c.pings.take(s.now()) {
+				// Pings cost the server a frame each: a flood is refused
+				// like commands, and the refusals wait for an inflight
+				// slot, so the reader slows to the writer's pace.
+				s.metrics.dropped("ping_rate_limited")
+				if !c.answer(answer{err: &world.Error{Code: world.CodeRateLimited, Message: "You are sending pings faster than the server answers them: wait a moment."}}) {
+					return
+				}
+				continue
+			}
 			pong := wire.AppendPong(nil, &wire.Pong{Nonce: f.Ping.Nonce, ClientTime: f.Ping.ClientTime, ServerTime: uint64(s.now().UnixMilli())})
 			c.control(pong, false)
 			continue
@@ -500,7 +529,7 @@ func (c *conn) write() {
 // flush sends what the writer gathered while corked. A client that does
 // not take it within WriteTimeout is closed: it resumes from its revision.
 func (c *conn) flush() bool {
-	if err := c.out.uncork(c.s.limits.WriteTimeout); err != nil {
+	if err := c.out.uncork(); err != nil {
 		c.s.metrics.dropped("write_timeout")
 		c.kill(closeTooSlow, "write timed out")
 		return false
@@ -575,12 +604,18 @@ func (c *conn) close(code websocket.StatusCode, why string) {
 // deliver writes a snapshot or a run of events.
 func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
 	if d.Snapshot != nil {
-		// A snapshot is big: straight to the socket, not copied into the
-		// cork's buffer first.
+		// A snapshot is big, and shared: straight to the socket, not
+		// copied into the cork's buffer first, in pieces each with the
+		// write deadline (corkedConn), not one deadline for the whole.
 		if !c.flush() {
 			return false
 		}
-		ok := c.send(ctx, d.Snapshot.Frame)
+		ok := true
+		if err := c.ws.Write(ctx, websocket.MessageBinary, d.Snapshot.Frame); err != nil {
+			c.s.metrics.dropped("write_timeout")
+			c.kill(closeTooSlow, "write timed out")
+			ok = false
+		}
 		c.out.cork()
 		return ok
 	}
@@ -711,7 +746,9 @@ const connBuffer = 1 << 10
 // puts a corkedConn under its writes.
 type smallBuffers struct {
 	http.ResponseWriter
-	out *corkedConn // set by Hijack
+	readRate, readBurst float64       // bytes a second the reader takes (see slowReader)
+	pieceTimeout        time.Duration // each piece of a write must go within this (see corkedConn)
+	out                 *corkedConn   // set by Hijack
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -728,11 +765,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// reader's buffer, not behind it: the library takes what is buffered
 	// and reads the rest from nc itself.
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), max(connBuffer, len(early)))
+	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), newSlowReader(nc, w.readRate, w.readBurst)), max(connBuffer, len(early)))
 	if len(early) > 0 {
 		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
-	w.out = &corkedConn{Conn: nc}
+	w.out = &corkedConn{Conn: nc, timeout: w.pieceTimeout}
 	return nc, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
 }
 
@@ -743,21 +780,77 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // per frame. Writes from other goroutines (pings, pongs) while it is not
 // corked go straight through. The mutex keeps every byte in the order the
 // library wrote it.
+//
+// What a connection holds in flight is bounded: the gathered bytes never
+// pass corkLimit (past it they are sent first), and a big write (a
+// snapshot, which every connection that needs it shares: it is never
+// copied here) goes out in pieces of writePiece, each with its own
+// deadline, timeout. A client that takes no piece within it is stalled:
+// the write fails and the connection is closed (4003). One that is slow
+// but moving gets a snapshot bigger than it can take within one deadline.
 type corkedConn struct {
 	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+	timeout time.Duration
+	mu      sync.Mutex
+	corked  bool
+	buf     []byte
 }
+
+const (
+	corkLimit  = 64 << 10
+	writePiece = 64 << 10
+)
 
 func (c *corkedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked {
+	if c.corked && len(c.buf)+len(p) <= corkLimit {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	if err := c.writeBuf(); err != nil {
+		return 0, err
+	}
+	if c.corked && len(p) <= corkLimit {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.writePieces(p)
+}
+
+// writePieces writes p in pieces, each within the timeout. c.mu is held.
+func (c *corkedConn) writePieces(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), writePiece)
+		if c.timeout > 0 {
+			c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		}
+		m, err := c.Conn.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	if c.timeout > 0 {
+		c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return written, nil
+}
+
+// writeBuf sends what was gathered. c.mu is held.
+func (c *corkedConn) writeBuf() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writePieces(c.buf)
+	clear(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > corkLimit {
+		c.buf = nil // cannot happen: the buffer is bounded
+	}
+	return err
 }
 
 func (c *corkedConn) cork() {
@@ -766,23 +859,12 @@ func (c *corkedConn) cork() {
 	c.mu.Unlock()
 }
 
-// uncork writes what was gathered, within timeout.
-func (c *corkedConn) uncork(timeout time.Duration) error {
+// uncork writes what was gathered, each piece within the timeout.
+func (c *corkedConn) uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	if len(c.buf) == 0 {
-		return nil
-	}
-	c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := c.Conn.Write(c.buf)
-	c.Conn.SetWriteDeadline(time.Time{})
-	clear(c.buf)
-	c.buf = c.buf[:0]
-	if cap(c.buf) > 64<<10 {
-		c.buf = nil // a burst's buffer is not kept by an idle connection
-	}
-	return err
+	return c.writeBuf()
 }
 
 // knownZone reports whether tz names a time zone this server knows.
