@@ -249,9 +249,9 @@ type snapshotCache struct {
 	v0, v1 *Snapshot
 }
 
-// shareBytes is the size from which a subscriber's snapshot is shared
+// shareBytes is the size (about 1,300 tasks) from which a subscriber's snapshot is shared
 // across revisions: a smaller one is cheap to build at every revision.
-const shareBytes = 1 << 20
+const shareBytes = 256 << 10
 
 // sharedSnapshot is the snapshot a subscriber gets: the cached one when it
 // is of the current revision, or when it is big (shareBytes) and no more

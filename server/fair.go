@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -127,3 +128,11 @@ func (s *slowReader) Read(p []byte) (int, error) {
 	s.b.tokens -= float64(n)
 	return n, err
 }
+
+// slowConn is a socket whose reads go through a slowReader.
+type slowConn struct {
+	net.Conn
+	r *slowReader
+}
+
+func (c slowConn) Read(p []byte) (int, error) { return c.r.Read(p) }

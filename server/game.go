@@ -84,10 +84,11 @@ func (aq *answerQueue) take(dst []answer) []answer {
 // so the answers queue holds at most that many. Control frames wait in a
 // queue of controlQueue: when it is full, droppable ones (telemetry, pongs)
 // are dropped and the others (server state) are replaced by a resync, the
-// current state. Presence changes wait in a queue of their own, bounded by
-// maxPending. Events are not queued per connection at all: they are read
-// from the engine's shared ring, and a connection that falls behind it gets
-// a fresh snapshot.
+// current state. Presence is not queued per connection either: it is
+// read from the hub's shared log of batches (see hub). Events are not
+// queued per connection at all: they are read from the engine's shared
+// ring, and a connection that falls behind it gets a fresh snapshot, the
+// engine's shared frame, written in pieces (corkedConn).
 type conn struct {
 	s      *Server
 	t      *team // the team whose world this connection plays in
@@ -104,7 +105,8 @@ type conn struct {
 	answers  answerQueue
 	ctrl     chan []byte
 	resync   chan struct{}
-	people   presenceQueue
+	joinedIn uint64 // the presence batch holding this connection's join (hub.mu)
+	seen     uint64 // the last presence batch sent (hub.mu; 0: none, the full list is due)
 	inflight chan struct{}
 	limiter  *budget // the user's, in this team: shared by their connections
 	pings    bucket  // this connection's protocol Pings (reader only)
@@ -231,7 +233,6 @@ func (s *Server) handleGame() http.Handler {
 			answers:  answerQueue{ready: make(chan struct{}, 1)},
 			ctrl:     make(chan []byte, controlQueue),
 			resync:   make(chan struct{}, 1),
-			people:   newPresenceQueue(),
 			inflight: make(chan struct{}, s.limits.MaxInflight),
 			pings:    newBucket(s.limits.PingRate, s.limits.PingBurst, s.now()),
 			dying:    make(chan struct{}),
@@ -455,8 +456,12 @@ func (c *conn) write() {
 	ping := time.NewTicker(s.limits.PingInterval)
 	defer ping.Stop()
 	var pinging chan error
-	var presenceDue <-chan time.Time
-	var lastPresence time.Time
+	var presence <-chan struct{} // nil on a v0 connection: it is not told
+	if c.v1 {
+		now := make(chan struct{})
+		close(now)
+		presence = now // ask the hub at once
+	}
 	for {
 		c.out.cork()
 		wake, ok := c.catchUp(ctx, sub)
@@ -482,23 +487,16 @@ func (c *conn) write() {
 			if !c.sendResync(ctx) {
 				return
 			}
-		case <-c.people.ready:
-			// At most one batch of presence every presenceEvery: a
-			// crowd arriving costs each connection a few frames.
-			if wait := presenceEvery - time.Since(lastPresence); wait > 0 {
-				if presenceDue == nil {
-					presenceDue = time.After(wait)
+		case <-presence:
+			// The hub seals at most one batch every presenceEvery, and
+			// its frames are shared: a crowd arriving costs each
+			// connection a few frames.
+			var frames [][]byte
+			frames, presence = c.t.hub.presence(c)
+			for _, f := range frames {
+				if !c.send(ctx, f) {
+					return
 				}
-				continue
-			}
-			lastPresence = time.Now()
-			if !c.sendPresence(ctx) {
-				return
-			}
-		case <-presenceDue:
-			presenceDue, lastPresence = nil, time.Now()
-			if !c.sendPresence(ctx) {
-				return
 			}
 		case <-ping.C:
 			// A session that expired while connected ends here too.
@@ -533,18 +531,6 @@ func (c *conn) flush() bool {
 		c.s.metrics.dropped("write_timeout")
 		c.kill(closeTooSlow, "write timed out")
 		return false
-	}
-	return true
-}
-
-// presenceEvery is the shortest time between two presence batches.
-const presenceEvery = 200 * time.Millisecond
-
-func (c *conn) sendPresence(ctx context.Context) bool {
-	for _, f := range c.people.frames(c.t.hub) {
-		if !c.send(ctx, f) {
-			return false
-		}
 	}
 	return true
 }
@@ -765,12 +751,15 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// reader's buffer, not behind it: the library takes what is buffered
 	// and reads the rest from nc itself.
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), newSlowReader(nc, w.readRate, w.readBurst)), max(connBuffer, len(early)))
+	// The library reads the socket itself past what is buffered: the
+	// read rate's bound is on the conn it gets.
+	slow := slowConn{Conn: nc, r: newSlowReader(nc, w.readRate, w.readBurst)}
+	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow), max(connBuffer, len(early)))
 	if len(early) > 0 {
 		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
 	w.out = &corkedConn{Conn: nc, timeout: w.pieceTimeout}
-	return nc, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
+	return slow, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
 }
 
 // corkedConn is the socket under the WebSocket library's writes. While the

@@ -358,12 +358,16 @@ func TestTelemetryFrame(t *testing.T) {
 	c.handshake()
 	c.ack(1, world.Command{Kind: world.CmdCreateService, Text: "Ops"})
 	deadline := time.Now().Add(wait)
+	// The batch's stages (commit, batch size) are observed when the batch
+	// commits, the command's when it is answered: on a slow machine they
+	// fall in different windows, so the stages are gathered over the
+	// windows up to the one with the command's total.
+	seen := map[uint8]wire.StageStat{}
 	for time.Now().Before(deadline) {
 		_, f := c.read()
 		if f.Type != wire.TypeTelemetry || len(f.Telemetry.Stages) == 0 {
 			continue
 		}
-		seen := map[uint8]wire.StageStat{}
 		for _, st := range f.Telemetry.Stages {
 			seen[st.Stage] = st
 		}
