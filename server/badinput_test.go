@@ -1034,7 +1034,7 @@ func floodRows() []row {
 			return off, rev
 		}},
 		{name: "v1 a flood of Pings beyond their rate limit", run: func(t *testing.T, e *env) (*client, uint64) {
-			const pings = 1000
+			const pings = pingBurst + 10 // each refused one holds the reader for a tenth of a second
 			dropped := droppedControl(e)
 			off := e.dial(t, true)
 			_, snap := off.handshake()

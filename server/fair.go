@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"txxt/world"
@@ -27,7 +28,7 @@ type budgets struct {
 type budget struct {
 	mu    sync.Mutex
 	b     bucket
-	conns int // guarded by budgets.mu
+	conns atomic.Int32 // the user's connections holding it (changed under budgets.mu)
 }
 
 // acquire returns user's budget, made full (rate a second, burst saved)
@@ -43,7 +44,7 @@ func (bs *budgets) acquire(user world.ID, rate, burst float64, now time.Time) *b
 		b = &budget{b: newBucket(rate, burst, now)}
 		bs.users[user] = b
 	}
-	b.conns++
+	b.conns.Add(1)
 	return b
 }
 
@@ -51,7 +52,7 @@ func (bs *budgets) acquire(user world.ID, rate, burst float64, now time.Time) *b
 func (bs *budgets) release(user world.ID, b *budget) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if b.conns--; b.conns <= 0 && bs.users[user] == b {
+	if b.conns.Add(-1) <= 0 && bs.users[user] == b {
 		delete(bs.users, user)
 	}
 }
@@ -61,6 +62,29 @@ func (b *budget) take(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.take(now)
+}
+
+// holdOff is how long a connection's reader waits after a command its
+// user's budget refused: the user's connections over the budget's rate.
+// So all of a user's connections together have at most about rate
+// refusals a second to decode and answer, not as many as they can send:
+// a flood of refused commands costs the server what the budget allows,
+// and TCP slows the flooder meanwhile.
+func (b *budget) holdOff() time.Duration {
+	return time.Duration(float64(max(b.conns.Load(), 1)) / b.b.rate * float64(time.Second))
+}
+
+// holdOff pauses the reader for d, or until the connection dies; it says
+// whether the connection lives on.
+func (c *conn) holdOff(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.dying:
+		return false
+	}
 }
 
 // connCounts bounds the game connections open at once: per user (over all

@@ -355,7 +355,8 @@ func (c *conn) read() {
 				// like commands, and the refusals wait for an inflight
 				// slot, so the reader slows to the writer's pace.
 				s.metrics.dropped("ping_rate_limited")
-				if !c.answer(answer{err: &world.Error{Code: world.CodeRateLimited, Message: "You are sending pings faster than the server answers them: wait a moment."}}) {
+				if !c.answer(answer{err: &world.Error{Code: world.CodeRateLimited, Message: "You are sending pings faster than the server answers them: wait a moment."}}) ||
+					!c.holdOff(time.Duration(float64(time.Second)/s.limits.PingRate)) {
 					return
 				}
 				continue
@@ -403,7 +404,8 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	}
 	if !c.limiter.take(c.s.now()) {
 		c.s.metrics.dropped("rate_limited")
-		return refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
+		refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
+		return c.holdOff(c.limiter.holdOff())
 	}
 	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
 		return refuse(world.CodeForbidden, msg)
