@@ -66,8 +66,9 @@ var (
 
 // Options tune an engine. The zero value is usable: every field has a default.
 type Options struct {
-	QueueSize int // commands waiting for the engine; Submit refuses past it (default 4096)
-	MaxBatch  int // commands per batch (default 1024)
+	QueueSize int // commands waiting for the engine, all users (default 4096; see queue)
+	UserQueue int // commands waiting for the engine, per user; Submit refuses that user's past it (default min(QueueSize, 1024))
+	MaxBatch  int // commands per batch, taken round-robin across users (default 1024)
 
 	// CommitPerCommand makes every command its own transaction: the
 	// original design, kept so group commit's gain is measured in one run.
@@ -93,6 +94,9 @@ type Options struct {
 func (o *Options) fill() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 4096
+	}
+	if o.UserQueue <= 0 {
+		o.UserQueue = min(o.QueueSize, 1024)
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
@@ -204,7 +208,7 @@ type Engine struct {
 	file      worldlog.File   // log, when it is a local file (nil otherwise)
 	ctx       context.Context // of every call to log; ends after the engine's goroutine
 	cancel    context.CancelFunc
-	queue     chan Request
+	queue     *queue
 	reads     chan func(*world.World)
 	snapshots chan snapshotRequest
 	stop      chan struct{}
@@ -257,6 +261,7 @@ type pending struct {
 
 type counters struct {
 	batches, accepted, rejected, duplicates, failedCommits, overloaded atomic.Uint64
+	snapshotBuilds                                                     atomic.Uint64
 }
 
 // Stats are running totals since the engine opened.
@@ -264,6 +269,7 @@ type Stats struct {
 	Revision                                uint64
 	Batches, Accepted, Rejected, Duplicates uint64
 	FailedCommits, Overloaded               uint64
+	SnapshotBuilds                          uint64 // snapshots encoded (for new connections, the store, a fresh file)
 	QueueLength, QueueCapacity              int
 	Health                                  Health
 }
@@ -283,7 +289,7 @@ func Open(log worldlog.Log, opts Options) (*Engine, error) {
 		file:      file,
 		ctx:       ctx,
 		cancel:    cancel,
-		queue:     make(chan Request, opts.QueueSize),
+		queue:     newQueue(opts.QueueSize, opts.UserQueue),
 		reads:     make(chan func(*world.World)),
 		snapshots: make(chan snapshotRequest),
 		stop:      make(chan struct{}),
@@ -377,9 +383,10 @@ func (e *Engine) boot() error {
 	return nil
 }
 
-// Submit queues r without waiting. It returns ErrOverloaded when the queue is
-// full (the caller answers OVERLOADED) and ErrClosed after Close. When Submit
-// returns nil, r.Done will be called exactly once.
+// Submit queues r without waiting. It returns ErrOverloaded when r's user
+// (its Actor) has a full queue (the caller answers OVERLOADED: see queue,
+// which never refuses a user for another's backlog) and ErrClosed after
+// Close. When Submit returns nil, r.Done will be called exactly once.
 func (e *Engine) Submit(r Request) error {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
@@ -389,13 +396,11 @@ func (e *Engine) Submit(r Request) error {
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
 	}
-	select {
-	case e.queue <- r:
-		return nil
-	default:
+	if ok, _ := e.queue.put(r); !ok {
 		e.stats.overloaded.Add(1)
 		return ErrOverloaded
 	}
+	return nil
 }
 
 // Do submits r, waiting for room in the queue, and waits for its answer.
@@ -405,17 +410,22 @@ func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
 	}
-	e.closeMu.RLock()
-	if e.closed {
+	for {
+		e.closeMu.RLock()
+		if e.closed {
+			e.closeMu.RUnlock()
+			return Result{}, e.closedErr()
+		}
+		ok, room := e.queue.put(r)
 		e.closeMu.RUnlock()
-		return Result{}, e.closedErr()
-	}
-	select {
-	case e.queue <- r:
-		e.closeMu.RUnlock()
-	case <-ctx.Done():
-		e.closeMu.RUnlock()
-		return Result{}, ctx.Err()
+		if ok {
+			break
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
 	}
 	// Once queued, the command will be answered even if ctx ends: wait
 	// for it so the caller learns the truth.
@@ -484,16 +494,17 @@ func (e *Engine) Health() Health { return *e.health.Load() }
 // Stats returns running totals.
 func (e *Engine) Stats() Stats {
 	return Stats{
-		Revision:      e.Revision(),
-		Batches:       e.stats.batches.Load(),
-		Accepted:      e.stats.accepted.Load(),
-		Rejected:      e.stats.rejected.Load(),
-		Duplicates:    e.stats.duplicates.Load(),
-		FailedCommits: e.stats.failedCommits.Load(),
-		Overloaded:    e.stats.overloaded.Load(),
-		QueueLength:   len(e.queue),
-		QueueCapacity: cap(e.queue),
-		Health:        e.Health(),
+		Revision:       e.Revision(),
+		Batches:        e.stats.batches.Load(),
+		Accepted:       e.stats.accepted.Load(),
+		Rejected:       e.stats.rejected.Load(),
+		Duplicates:     e.stats.duplicates.Load(),
+		FailedCommits:  e.stats.failedCommits.Load(),
+		Overloaded:     e.stats.overloaded.Load(),
+		SnapshotBuilds: e.stats.snapshotBuilds.Load(),
+		QueueLength:    e.queue.len(),
+		QueueCapacity:  e.opts.QueueSize,
+		Health:         e.Health(),
 	}
 }
 
@@ -533,17 +544,17 @@ func (e *Engine) run() {
 			e.trustFile()
 		case <-check.C:
 			e.checkFile()
-		case r := <-e.queue:
-			e.collect(r)
+		case <-e.queue.ready:
+			e.collect()
 		case fn := <-e.reads:
 			fn(e.world)
 		case req := <-e.snapshots:
-			req.answer <- e.snapshot(req.v1)
+			req.answer <- e.sharedSnapshot(req.v1)
 		case <-e.stop:
 			// No Submit can add to the queue now (closed is set under
 			// closeMu): answer what is left, then stop.
-			for len(e.queue) > 0 {
-				e.collect(<-e.queue)
+			for e.queue.len() > 0 {
+				e.collect()
 			}
 			if !e.deposed {
 				e.finalSnapshot()
@@ -553,18 +564,13 @@ func (e *Engine) run() {
 	}
 }
 
-// collect takes first and everything queued behind it, up to MaxBatch, and
-// processes the batches.
-func (e *Engine) collect(first Request) {
-	e.batch = append(e.batch[:0], pending{req: first})
-	for len(e.batch) < e.opts.MaxBatch {
-		select {
-		case r := <-e.queue:
-			e.batch = append(e.batch, pending{req: r})
-			continue
-		default:
-		}
-		break
+// collect takes what is queued, up to MaxBatch, one command of each user
+// in turn, and processes it as one batch. What is left is the next batch's,
+// after the reads and snapshots waiting.
+func (e *Engine) collect() {
+	e.batch, _ = e.queue.take(e.batch[:0], e.opts.MaxBatch)
+	if len(e.batch) == 0 {
+		return
 	}
 	e.process()
 }
@@ -783,32 +789,20 @@ func (e *Engine) depose(err error) {
 func (e *Engine) stepDown() {
 	e.notOwner.Store(true)
 	e.health.Store(&Health{Degraded: true, NotOwner: true, Reason: notOwnerReason, Since: e.opts.Now()})
-	// Close's lock, taken on another goroutine: Do holds the read lock
-	// while it waits for room in the queue, which this goroutine makes.
-	locked := make(chan struct{})
-	go func() {
-		e.closeMu.Lock()
-		e.closed = true
-		e.closeMu.Unlock()
-		close(locked)
-	}()
-	refuse := func(r Request) {
-		e.batch = append(e.batch[:0], pending{req: r})
+	// From here on Submit and Do refuse; what they queued before is
+	// answered, every command exactly once.
+	e.closeMu.Lock()
+	e.closed = true
+	e.closeMu.Unlock()
+	for {
+		e.batch, _ = e.queue.take(e.batch[:0], 1<<20)
+		if len(e.batch) == 0 {
+			break
+		}
 		e.refuse()
 	}
-	for {
-		select {
-		case r := <-e.queue:
-			refuse(r)
-		case <-locked:
-			for len(e.queue) > 0 { // no Submit adds to it now
-				refuse(<-e.queue)
-			}
-			e.saving <- struct{}{} // a snapshot in flight ends (fenced) before run does
-			<-e.saving
-			return
-		}
-	}
+	e.saving <- struct{}{} // a snapshot in flight ends (fenced) before run does
+	<-e.saving
 }
 
 // closedErr is what Submit and Do return once the engine is closed.

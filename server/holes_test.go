@@ -233,7 +233,9 @@ func TestPausedServerAnswersQueuedCommands(t *testing.T) {
 	})
 	t.Run("idle while the server ran", func(t *testing.T) {
 		h.srv.Beat() // the server runs again (its ticker may not have beaten yet)
-		c := h.dial(true, "")
+		// Another user: a command budget is the user's, and ann's still
+		// holds what the pause credited her.
+		c := h.dialAs(h.member, true, "")
 		c.handshake()
 		for range 100 {
 			clk.advance(100 * time.Millisecond)

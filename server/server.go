@@ -23,8 +23,12 @@ import (
 type Limits struct {
 	MaxFrame     int           // bytes; a bigger frame closes the connection with 1009 (default 64 KiB)
 	MaxInflight  int           // unanswered commands per connection (default 256)
-	CommandRate  float64       // commands per second per connection, sustained (default 200)
+	CommandRate  float64       // commands per second per user per team, over all their connections, sustained (default 200)
 	CommandBurst float64       // and in a burst (default 400)
+	PingRate     float64       // protocol Pings (0x20) per second per connection, sustained (default 10)
+	PingBurst    float64       // and in a burst (default 20)
+	ReadRate     float64       // bytes read per second per connection, sustained (default 256 KiB)
+	ReadBurst    float64       // and in a burst (default 2 × MaxFrame, at least ReadRate)
 	MaxBadFrames int           // malformed frames in a row before the connection is closed (default 16)
 	PingInterval time.Duration // keepalive (default 15s)
 	PongTimeout  time.Duration // a ping unanswered this long closes the connection (default 10s)
@@ -36,6 +40,14 @@ type Limits struct {
 	// before the upgrade with 429 TOO_MANY_CONNECTIONS. Default
 	// DefaultMaxConnsPerHost; negative: no limit.
 	MaxConnsPerHost int
+
+	// MaxConnsPerUser bounds the game connections one user has open at
+	// once, over every team and address (default DefaultMaxConnsPerUser);
+	// MaxConns bounds them all together (default DefaultMaxConns). One
+	// more is refused before the upgrade with 429 TOO_MANY_CONNECTIONS.
+	// Negative: no limit.
+	MaxConnsPerUser int
+	MaxConns        int
 
 	// The HTTP server's timeouts (HTTPServer), which a game connection
 	// leaves behind when it upgrades (it has the keepalive instead).
@@ -50,6 +62,16 @@ type Limits struct {
 // 2.3 MB of the server's memory (docs/BENCHMARKS.md: 17.9 KB each).
 const DefaultMaxConnsPerHost = 128
 
+// DefaultMaxConnsPerUser and DefaultMaxConns are the defaults of
+// Limits.MaxConnsPerUser and MaxConns: a person with many tabs and devices
+// stays far below the first; the second keeps the memory of the idle
+// connections near 400 MB (17.9 KB each) and the descriptors within a
+// usual limit.
+const (
+	DefaultMaxConnsPerUser = 64
+	DefaultMaxConns        = 20000
+)
+
 func (l *Limits) fill() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -61,6 +83,24 @@ func (l *Limits) fill() {
 	def(&l.MaxBadFrames, 16)
 	if l.MaxConnsPerHost == 0 {
 		l.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if l.MaxConnsPerUser == 0 {
+		l.MaxConnsPerUser = DefaultMaxConnsPerUser
+	}
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.PingRate <= 0 {
+		l.PingRate = 10
+	}
+	if l.PingBurst <= 0 {
+		l.PingBurst = 2 * l.PingRate
+	}
+	if l.ReadRate <= 0 {
+		l.ReadRate = 256 << 10
+	}
+	if l.ReadBurst <= 0 {
+		l.ReadBurst = max(2*float64(l.MaxFrame), l.ReadRate)
 	}
 	if l.CommandRate <= 0 {
 		l.CommandRate = 200
@@ -121,8 +161,9 @@ type Server struct {
 	settingUp sync.Mutex // one setup at a time: its token is checked, used, then spent
 	metrics   *metrics
 	logins    *loginLimiter
-	perHost   *hostConns // game connections per remote host
-	stalls    stalls     // when the process did not run (watch beats)
+	perHost   *hostConns  // game connections per remote host
+	stalls    stalls      // when the process did not run (watch beats)
+	conns     *connCounts // game connections per user and in total
 	hashing   semaphore
 	tracer    *slowTracer // nil unless Config.TraceSlow
 	logger    *slog.Logger
@@ -231,6 +272,7 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
 		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
+		conns:    newConnCounts(cfg.Limits.MaxConnsPerUser, cfg.Limits.MaxConns),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
 		now:      cfg.Now,

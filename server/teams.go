@@ -26,6 +26,8 @@ type team struct {
 	eng  *engine.Engine
 	st   *store.Store
 	hub  *hub
+	// budgets is each user's command budget in this team (see budgets).
+	budgets budgets
 	// archived mirrors the teams table's flag, so that routing a request
 	// reads no file.
 	archived atomic.Bool

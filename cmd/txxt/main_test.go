@@ -238,7 +238,9 @@ func TestServePprof(t *testing.T) {
 }
 
 // --max-conns-per-host (or TXXT_MAX_CONNS_PER_HOST) bounds the game
-// connections from one address; 0 lifts the limit, past the default.
+// connections from one address, --max-conns-per-user (TXXT_MAX_CONNS_PER_USER)
+// those of one user, --max-conns (TXXT_MAX_CONNS) all of them; 0 lifts a
+// limit, past the default.
 func TestServeMaxConnsPerHost(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -248,7 +250,11 @@ func TestServeMaxConnsPerHost(t *testing.T) {
 	}{
 		{"flag", []string{"--max-conns-per-host", "2"}, nil, 2},
 		{"env", nil, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 2},
-		{"0 is no limit", []string{"--max-conns-per-host", "0"}, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 0},
+		{"0 is no limit", []string{"--max-conns-per-host", "0", "--max-conns-per-user", "0"}, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 0},
+		{"per user, flag", []string{"--max-conns-per-user", "3"}, nil, 3},
+		{"per user, env", nil, map[string]string{"TXXT_MAX_CONNS_PER_USER": "3"}, 3},
+		{"in total, flag", []string{"--max-conns", "2"}, nil, 2},
+		{"in total, env", nil, map[string]string{"TXXT_MAX_CONNS": "2"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())

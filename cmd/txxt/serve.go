@@ -88,6 +88,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		fs.IntVar(q.v, q.name, def, q.what+"; -1: no limit (env "+env+")")
 	}
+	perUserDef, err := envInt(getenv, "TXXT_MAX_CONNS_PER_USER", server.DefaultMaxConnsPerUser)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	perUser := fs.Int("max-conns-per-user", perUserDef, "game connections one user has open at once, over every team and address; 0: no limit (env TXXT_MAX_CONNS_PER_USER)")
+	totalDef, err := envInt(getenv, "TXXT_MAX_CONNS", server.DefaultMaxConns)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	total := fs.Int("max-conns", totalDef, "game connections open at once in all; 0: no limit (env TXXT_MAX_CONNS)")
+	rateDef, err := envInt(getenv, "TXXT_COMMAND_RATE", 200)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	rate := fs.Int("command-rate", rateDef, "commands a second one user may send to one team, over all their connections, in bursts of twice that (env TXXT_COMMAND_RATE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -132,9 +150,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			proxies = append(proxies, p)
 		}
 	}
-	limits := server.Limits{MaxConnsPerHost: *perHost}
-	if *perHost <= 0 {
-		limits.MaxConnsPerHost = -1 // no limit
+	limits := server.Limits{MaxConnsPerHost: *perHost, MaxConnsPerUser: *perUser, MaxConns: *total, CommandRate: float64(*rate)}
+	for _, v := range []*int{&limits.MaxConnsPerHost, &limits.MaxConnsPerUser, &limits.MaxConns} {
+		if *v <= 0 {
+			*v = -1 // no limit
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
