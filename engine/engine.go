@@ -746,10 +746,11 @@ func (e *Engine) deletedTask(cmd world.Command, asker world.ID, now time.Time, w
 }
 
 // publication builds what subscribers receive for ev; the v1 frame is filled
-// in by process once the arena stops moving.
+// in by process once the arena stops moving. The original protocol's
+// frames may be none (wire.AppendLegacy withholds what that protocol's
+// client cannot show safely): a v0 subscriber's revisions then skip ev.
 func (e *Engine) publication(ev *world.Event) Published {
-	after, _ := e.world.Task(ev.Task.ID)
-	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev, after)}
+	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev)}
 }
 
 // fail handles a batch the store refused: nothing of it happened, and the

@@ -14,7 +14,7 @@ import (
 type Published struct {
 	Revision uint64
 	Frame    []byte   // the txxt.v1 frame
-	Legacy   [][]byte // the frames a client of the original protocol gets (may be none)
+	Legacy   [][]byte // the frames a client of the original protocol gets: one, or none when withheld
 
 	// NoLegacy is set on events read back from the log at boot, whose v0
 	// translation is unknown; a v0 subscriber reaching one gets a snapshot.

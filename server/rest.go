@@ -352,7 +352,10 @@ func (s *Server) handleLogin() http.Handler {
 			}
 		}
 		s.setSessionCookie(w, r, tok, sess)
-		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": sess.Name, "role": role.String(), "expires": sess.Expires, "teams": teams})
+		// user is the original server's shape ({"id","username"}), so a
+		// client written for it reads its answer; the rest is ours.
+		me := map[string]any{"id": sess.User, "username": sess.Name}
+		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": me, "role": role.String(), "expires": sess.Expires, "teams": teams})
 	})
 }
 
