@@ -13,6 +13,7 @@ import { WeekGrid, serviceColour } from './grid.js';
 import { teamBase, api } from './team.js';
 import { setupPage, invitePage, pickTeam } from './setup.js';
 import { AdminPanel } from './admin.js';
+import { queryOf, stateOf, isNavigation } from './url.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -35,6 +36,17 @@ class App {
     this.settingsVersion = 0;
     this.world = new World();
     this.state = new ViewState({ date: this.today().date });
+    // The URL's place (a refresh, a link from a colleague) wins over the
+    // saved profile; from here on the URL follows the view state.
+    const fromUrl = stateOf(location.search);
+    this.guide = new URLSearchParams(location.search).has('guide'); // the first page after setup: show the guide once
+    this.urlPlace = fromUrl.any;
+    this.state.set(fromUrl.patch);
+    /** @type {import('./url.js').Place} */
+    this.place = this.placeNow();
+    this.restoring = false; // popstate is setting the view state: write no new entry
+    this.quiet = false; // a change the user did not ask for (a task deleted under the selection): replace the entry
+    this.urlQueued = false;
     this.presence = new Map(); // session → user
     /** @type {number|null} */
     this.serverP95 = null;
@@ -79,6 +91,10 @@ class App {
         stale: (why) => banner(`${why}: reload the page to get the new client.`, true, 'Reload', () => location.reload()),
       },
     });
+    if (this.state.collapsed) this.grid.setCollapsed(true, true);
+    this.state.onchange = () => this.queueUrl();
+    history.replaceState(history.state, '', this.urlOf(this.place));
+    window.addEventListener('popstate', () => this.restorePlace());
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -91,6 +107,52 @@ class App {
   }
 
   today() { return nowIn(this.settings.time_zone); }
+
+  // ---- the URL ----
+
+  /** @returns {import('./url.js').Place} */
+  placeNow() {
+    const s = this.state;
+    return { view: s.view, date: s.date, layout: s.layout, collapsed: s.collapsed, filter: s.filter, selection: s.selection };
+  }
+
+  /** The page's path (kept: /t/{team}/ or /) with the place as its query. @param {import('./url.js').Place} p */
+  urlOf(p) {
+    const q = queryOf(p, { dayless: this.phoneDay });
+    return `${location.pathname}${q ? `?${q}` : ''}`;
+  }
+
+  /** The URL follows the view state, once per task of changes. */
+  queueUrl() {
+    if (this.urlQueued) return;
+    this.urlQueued = true;
+    queueMicrotask(() => {
+      this.urlQueued = false;
+      const next = this.placeNow(), url = this.urlOf(next);
+      const push = !this.restoring && !this.quiet && isNavigation(this.place, next, this.settings.first_day_of_week);
+      this.place = next;
+      this.quiet = false;
+      if (url === location.pathname + location.search) return;
+      if (push) history.pushState(null, '', url);
+      else history.replaceState(history.state, '', url);
+    });
+  }
+
+  /** Back or Forward: the view state becomes what the entry's URL says. */
+  restorePlace() {
+    const { patch } = stateOf(location.search);
+    if (this.phone.matches) patch.collapsed = true;
+    this.restoring = true;
+    this.state.set(patch);
+    this.place = this.placeNow();
+    this.restoring = false;
+    this.grid.setCollapsed(this.state.collapsed, true);
+    this.closeOverflow();
+    this.card(null, null);
+    this.showView();
+    this.renderStaging();
+    this.renderSide();
+  }
   week() { return weekStart(this.state.date, this.settings.first_day_of_week); }
   /** The selected task's id (for the tests). */
   get selected() { return this.state.selection; }
@@ -123,6 +185,7 @@ class App {
     this.teamUI(w.role);
     if (this.profileApplied) return;
     this.profileApplied = true;
+    if (this.urlPlace) return; // the link's place, not the saved one
     let p = null;
     try { p = w.profile ? JSON.parse(w.profile) : null; } catch { /* an unreadable profile is ignored */ }
     if (!p) return;
@@ -152,7 +215,7 @@ class App {
       $('rev').textContent = `rev ${this.world.revision}`;
       this.followSchedule();
       this.admin?.changed();
-      if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
+      if (this.world.loaded && this.state.selection && !this.world.tasks.has(this.state.selection)) { this.quiet = true; this.state.set({ selection: null }); }
       this.grid.redraw();
       this.renderStaging();
       this.renderSide();
@@ -227,8 +290,8 @@ class App {
     const here = this.base.slice(3) || teams[0]?.slug;
     sw.replaceChildren(...teams.map((t) => new Option(t.name, t.slug, false, t.slug === here)));
     sw.onchange = () => { location.href = `/t/${sw.value}/`; };
-    if (new URLSearchParams(location.search).has('guide')) {
-      history.replaceState(null, '', location.pathname);
+    if (this.guide) {
+      this.guide = false;
       $('guide').hidden = false;
     }
     $('guide-close').onclick = () => { $('guide').hidden = true; };

@@ -244,6 +244,8 @@ export class ViewState {
     /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
     this.pending = new Map();
     this.version = 0;
+    /** @type {(() => void)|null} called after set() changed a field (the page writes its URL from it) */
+    this.onchange = null;
   }
 
   /**
@@ -256,7 +258,7 @@ export class ViewState {
     for (const [k, v] of Object.entries(patch)) {
       if (this[k] !== v) { this[k] = v; changed = true; }
     }
-    if (changed) this.version++;
+    if (changed) { this.version++; this.onchange?.(); }
     return changed;
   }
 
