@@ -241,6 +241,8 @@ export class ViewState {
     this.filter = null;
     /** @type {string|null} the selected task's id */
     this.selection = null;
+    /** @type {Slot|null} the keyboard's cursor: where a new task goes, drawn when nothing is selected */
+    this.cursor = null;
     /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
     this.pending = new Map();
     this.version = 0;
@@ -250,7 +252,7 @@ export class ViewState {
 
   /**
    * Changes fields; the version moves only if one really changed.
-   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'>>} patch
+   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'|'cursor'>>} patch
    * @returns {boolean} whether anything changed
    */
   set(patch) {

@@ -161,6 +161,98 @@ test('the place is in the URL: refresh keeps it, Back and Forward move through i
   await waitFor(A, (w) => window.txxt.week() === w && window.txxt.selected === null, w, 'back at the start');
 });
 
+const findTitle = (page, title) => page.evaluate((title) => [...window.txxt.world.tasks.values()].find((t) => t.title === title)?.id, title);
+const slotOf = (t) => [t.date, t.start, t.duration, t.status];
+
+test('from the keyboard alone: create at the cursor, move, resize, undo and redo seen by the other user, schedule a staged task', async () => {
+  await A.focus('#grid');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('ArrowDown');
+  const cur = await A.evaluate(() => window.txxt.state.cursor);
+  assert.ok(cur && cur.duration === 30, 'the cursor is on the grid');
+  await A.keyboard.press('n');
+  await A.waitForSelector('input.editor');
+  await A.keyboard.type('Keyboard made');
+  await A.keyboard.press('Enter');
+  await waitFor(B, () => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Keyboard made'), null, 'B sees the new task');
+  const id = await findTitle(B, 'Keyboard made');
+  assert.deepEqual(slotOf(await task(B, id)), [cur.date, cur.start, 30, 1], 'created at the cursor');
+  await waitFor(A, (id) => window.txxt.selected === id, id, 'the new task is selected');
+
+  await A.keyboard.press('Alt+ArrowDown');
+  await until(B, id, `t.start === ${cur.start + 30}`, 'B sees it a step later');
+  await A.keyboard.press('Alt+ArrowRight');
+  await until(B, id, `t.date === ${cur.date + 1}`, 'B sees it a day later');
+  await A.keyboard.press('Shift+Alt+ArrowDown');
+  await until(B, id, 't.duration === 45', 'B sees it 15 minutes longer');
+
+  await A.keyboard.press('Control+z');
+  await until(B, id, 't.duration === 30', 'B sees the resize undone');
+  await A.keyboard.press('Control+z');
+  await until(B, id, `t.date === ${cur.date} && t.start === ${cur.start + 30}`, 'B sees the day move undone');
+  await A.keyboard.press('Control+Shift+z');
+  await until(B, id, `t.date === ${cur.date + 1}`, 'B sees it redone');
+
+  // A delete is undone by creating the task again, with its fields.
+  await A.keyboard.press('Delete');
+  await until(B, id, 't === undefined', 'B sees it deleted');
+  await A.keyboard.press('Control+z');
+  await waitFor(B, ([d, s]) => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Keyboard made' && t.date === d && t.start === s && t.duration === 30),
+    [cur.date + 1, cur.start + 30], 'B sees it back where it was');
+  const again = await findTitle(A, 'Keyboard made');
+  assert.notEqual(again, id, 'a new task');
+  await waitFor(A, (id) => window.txxt.selected === id, again, 'the task back is selected');
+  // An older change names the task as it is now: undoing the redo before the delete.
+  await A.keyboard.press('Control+z');
+  await until(B, again, `t.date === ${cur.date}`, 'B sees the older move undone on the task that came back');
+
+  // A refused undo says why: B deletes what A moved.
+  await A.keyboard.press('Alt+ArrowDown');
+  await until(B, again, `t.start === ${cur.start + 60}`, 'B sees the move');
+  await B.evaluate((id) => window.txxt.conn.send({ type: 'DeleteTask', task: id }), again);
+  await until(A, again, 't === undefined', 'A sees B\'s delete');
+  await A.keyboard.press('Control+z');
+  const refused = await A.waitForSelector('.toast.error:has-text("Undo of move refused")', { timeout: 10000 });
+  assert.match(await refused.textContent(), /no task/, "the server's reason");
+
+  // Schedule a staged task: type it, Tab to it, Enter selects, P puts it at the cursor.
+  await A.focus('#stage-new input');
+  await A.keyboard.type('Keyboard staged');
+  await A.keyboard.press('Enter');
+  await A.waitForSelector('#staged li:has-text("Keyboard staged")');
+  const st = await findTitle(A, 'Keyboard staged');
+  await A.focus(`#staged li[data-id="${st}"]`);
+  await A.keyboard.press('Enter');
+  await waitFor(A, (id) => window.txxt.selected === id, st, 'Enter selects the staged task');
+  await A.keyboard.press('ArrowDown');
+  const at = await A.evaluate(() => window.txxt.state.cursor);
+  await A.keyboard.press('p');
+  await until(B, st, `t.status === 1 && t.date === ${at.date} && t.start === ${at.start}`, 'B sees it scheduled at the cursor');
+  await A.screenshot({ path: path.join(artifacts, 'place-keyboard.png') });
+});
+
+test('the one-day view turns with the same keys; ? lists every key', async () => {
+  await A.focus('#grid');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('Alt+c');
+  await waitFor(A, () => window.txxt.state.collapsed && window.txxt.grid.collapse === 1, null, 'the one-day view');
+  const d0 = await A.evaluate(() => window.txxt.state.date);
+  await A.keyboard.press('PageDown');
+  await waitFor(A, (d) => window.txxt.state.date === d + 1, d0, 'PageDown: the next day');
+  await A.keyboard.press('ArrowLeft');
+  await waitFor(A, (d) => window.txxt.state.date === d, d0, 'ArrowLeft past the day: the day before');
+  await A.keyboard.press('Alt+c');
+  await waitFor(A, () => !window.txxt.state.collapsed, null, 'the week again');
+
+  await A.keyboard.press('?');
+  await A.waitForSelector('dialog#help[open]');
+  const text = await A.textContent('#help');
+  for (const k of ['Ctrl+Z', 'Ctrl+Shift+Z', 'Alt+↑', 'Shift+Alt+↓', 'N', 'P', 'Ctrl+V', 'PageDown', '?']) assert.ok(text.includes(k), `the help lists ${k}`);
+  await A.screenshot({ path: path.join(artifacts, 'place-help.png') });
+  await A.keyboard.press('Escape');
+  await waitFor(A, () => !document.querySelector('dialog#help').open, null, 'Esc closes the help');
+});
+
 test('no page errors', () => {
   assert.deepEqual(pageErrors, []);
 });
