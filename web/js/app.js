@@ -16,6 +16,7 @@ import { AdminPanel } from './admin.js';
 import { queryOf, stateOf, isNavigation } from './url.js';
 import { actionOf, keySlot, cursorStep, helpDialog } from './keys.js';
 import { UndoStack, changeOf } from './undo.js';
+import { TaskList } from './a11y.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
@@ -81,6 +82,7 @@ class App {
         navigate: (dir) => this.navigate(dir),
       },
     });
+    this.a11y = new TaskList($('grid'), { focus: (id) => { this.select(id); this.cardFor(id); } });
     this.conn = new Connection({
       world: this.world,
       base,
@@ -225,6 +227,7 @@ class App {
       this.renderStaging();
       this.renderSide();
       this.refreshCard();
+      this.syncA11y();
       if (this.state.view === 'month') this.renderMonth();
     });
   }
@@ -336,7 +339,11 @@ class App {
     // The user's own change can be undone: what undoes it is taken from
     // the task as it is now, before the server's event changes it.
     const before = o.replay ? null : cmd.task && this.world.tasks.get(cmd.task);
+    // On the stack at once (an undo right after the gesture follows it on
+    // the same socket, so the server applies them in order); off it again
+    // if the server refuses the change.
     const change = before ? changeOf(cmd, { ...before }) : null;
+    if (change) this.undo.push(change);
     if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
@@ -344,8 +351,8 @@ class App {
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
-      (ack) => { done(); if (change) this.undo.push(change); return ack; },
-      (err) => { done(); toast(`${o.what || cmd.type} refused: ${err.message}`, 'error'); throw err; },
+      (ack) => { done(); return ack; },
+      (err) => { done(); if (change) this.undo.drop(change); toast(`${o.what || cmd.type} refused: ${err.message}`, 'error'); throw err; },
     );
   }
 
@@ -361,6 +368,9 @@ class App {
     const c = only || (dir < 0 ? u.takeUndo() : u.takeRedo());
     if (!c) return toast(dir < 0 ? 'Nothing to undo.' : 'Nothing to redo.');
     const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
+    // Where it goes once through, at once: a gesture made before the
+    // answers come must land after it on the stack.
+    if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
     /** @type {string|undefined} */
     let created, id;
     try {
@@ -374,9 +384,11 @@ class App {
         id = created || cmd.task;
       }
     } catch {
-      return; // send said why
+      // send said why; what it would take back is no longer there
+      const list = dir < 0 ? u.undone : u.done, i = list.indexOf(c);
+      if (i >= 0) list.splice(i, 1);
+      return;
     }
-    if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
     if (id && this.world.tasks.has(id)) this.select(id);
     toast(`${dir < 0 ? 'Undone' : 'Redone'}: ${c.label}`);
   }
@@ -462,6 +474,7 @@ class App {
     const t = id && this.world.tasks.get(id);
     if (t && t.status !== Status.Staged) this.state.set({ cursor: cursorStep(t, 'y', 0, this.world.grid) });
     if (!this.state.set({ selection: id })) return;
+    this.syncA11y();
     this.grid.redraw();
     this.renderStaging();
     this.renderSide();
@@ -528,11 +541,46 @@ class App {
     const short = (/** @type {number} */ d) => dayLabel(d).split(' ').slice(0, 2).join(' ');
     $('range').textContent = month ? monthLabel(st.date) : st.collapsed ? dayLabel(st.date)
       : phone ? `${short(w)} – ${short(w + 6)}` : `${dayLabel(w)} – ${dayLabel(w + 6)}`;
+    this.zoneNote();
     const unit = month ? 'month' : st.collapsed ? 'day' : 'week';
     $('prev').title = `Previous ${unit} (PageUp)`; $('next').title = `Next ${unit} (PageDown)`;
     $('prev').setAttribute('aria-label', `Previous ${unit}`); $('next').setAttribute('aria-label', `Next ${unit}`);
     if (month) this.renderMonth();
     else this.grid.redraw();
+    this.syncA11y();
+  }
+
+  /** The accessible list follows what the grid shows (nothing in the month view, whose cells are text). */
+  syncA11y() {
+    this.a11y.schedule(() => {
+      const month = this.state.view === 'month';
+      if (!month) this.grid.layout();
+      const tasks = month ? [] : [...this.grid.items.map((it) => it.task), ...this.grid.chips.flatMap((c) => c.tasks)]
+        .filter((t) => t.status !== Status.Staged && this.world.tasks.get(t.id) === t)
+        .sort((a, b) => a.date - b.date || a.start - b.start || (a.id < b.id ? -1 : 1));
+      return { tasks, describe: (t) => this.grid.describe(t), selection: this.state.selection };
+    });
+  }
+
+  /**
+   * Times are the team's (its schedule's time zone: tasks, today, the
+   * now line); when this browser is in another zone, the page says so
+   * beside the week's label.
+   */
+  zoneNote() {
+    let el = document.getElementById('zone-note');
+    if (!el) {
+      el = document.createElement('span');
+      el.id = 'zone-note';
+      el.className = 'zone-note muted';
+      $('range').after(el);
+    }
+    const team = this.settings.time_zone || 'UTC';
+    let mine = 'UTC';
+    try { mine = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { /* no Intl zone: UTC */ }
+    el.hidden = mine === team;
+    el.textContent = `times in ${team}`;
+    el.title = `Every time on this page is in the team's time zone, ${team}; yours is ${mine}.`;
   }
 
   toggleMonth() { this.state.set({ view: this.state.view === 'month' ? 'week' : 'month' }); this.card(null, null); this.showView(); }

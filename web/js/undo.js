@@ -99,6 +99,9 @@ export class UndoStack {
     this.undone.length = 0;
   }
 
+  /** A change the server refused: it is not there to undo. @param {Change} c */
+  drop(c) { const i = this.done.indexOf(c); if (i >= 0) this.done.splice(i, 1); }
+
   /** The id a task has now. @param {string} id */
   resolve(id) {
     for (let n = 0; this.alias.has(id) && n < 1000; n++) id = /** @type {string} */ (this.alias.get(id));

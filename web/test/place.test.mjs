@@ -18,6 +18,7 @@ const root = path.resolve(here, '..', '..');
 const artifacts = path.join(root, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BOB = 'bob-the-keyboard';
+const AXE = path.join(here, '..', 'node_modules', 'axe-core', 'axe.min.js');
 
 let dir, bin, db, url, server, log, browser, A, B;
 const pageErrors = [];
@@ -73,11 +74,11 @@ async function login(user, password, o = {}) {
 
 /** Waits until fn(t) holds for task id on the page (t undefined if absent). */
 function until(page, id, src, what) {
-  return page.waitForFunction(([id, src]) => new Function('t', `return ${src}`)(window.txxt.world.tasks.get(id)), [id, src], { timeout: 10000 })
+  return page.waitForFunction(([id, src]) => new Function('t', `return ${src}`)(window.txxt.world.tasks.get(id)), [id, src], { timeout: 10000, polling: 50 })
     .catch((e) => { throw new Error(`${what}: ${e.message}`); });
 }
-/** Waits until a function of the page holds. */
-const waitFor = (page, fn, arg, what) => page.waitForFunction(fn, arg, { timeout: 10000 }).catch((e) => { throw new Error(`${what}: ${e.message}`); });
+/** Waits until a function of the page holds (polled: a page in the background runs no animation frames, so waiting on them can stall). */
+const waitFor = (page, fn, arg, what) => page.waitForFunction(fn, arg, { timeout: 10000, polling: 50 }).catch((e) => { throw new Error(`${what}: ${e.message}`); });
 
 const week = (page) => page.evaluate(() => window.txxt.week());
 const task = (page, id) => page.evaluate((id) => ({ ...window.txxt.world.tasks.get(id) }), id);
@@ -251,6 +252,76 @@ test('the one-day view turns with the same keys; ? lists every key', async () =>
   await A.screenshot({ path: path.join(artifacts, 'place-help.png') });
   await A.keyboard.press('Escape');
   await waitFor(A, () => !document.querySelector('dialog#help').open, null, 'Esc closes the help');
+});
+
+/** axe-core's serious and critical findings on the page as it is now. */
+async function axe(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(found, [], `axe on ${what}`);
+}
+
+test('the tasks shown are a labelled, focusable list in step with the canvas; a status change is announced', async () => {
+  await A.keyboard.press('Escape');
+  const w = await week(A);
+  await waitFor(A, () => {
+    const ids = [...document.querySelectorAll('#a11y-tasks button')].map((b) => b.dataset.id);
+    const drawn = new Set([...window.txxt.grid.items.map((i) => i.task.id), ...window.txxt.grid.chips.flatMap((c) => c.tasks.map((t) => t.id))]);
+    return ids.length > 0 && ids.length === drawn.size && ids.every((id) => drawn.has(id));
+  }, null, 'the list holds every task the week draws');
+  const id = await movable(A);
+  const t = await task(A, id);
+  const label = await A.textContent(`#a11y-tasks button[data-id="${id}"]`);
+  for (const part of [t.title, 'Scheduled']) assert.ok(label.includes(part), `the label says ${part}: ${label}`);
+  assert.match(label, /\d\d:\d\d–\d\d:\d\d/, 'and the time');
+  await A.focus(`#a11y-tasks button[data-id="${id}"]`);
+  await waitFor(A, (id) => window.txxt.selected === id && !document.getElementById('card').hidden, id, 'focus selects the task and shows its card');
+  await B.evaluate((id) => window.txxt.conn.send({ type: 'StartTask', task: id }), id);
+  await waitFor(A, (title) => document.getElementById('a11y-live').textContent.includes(`${title}: Active`), t.title, 'the status change is announced');
+  await waitFor(A, (id) => document.querySelector(`#a11y-tasks button[data-id="${id}"]`).textContent.endsWith('Active'), id, 'the label follows');
+  assert.equal(await A.evaluate(() => document.activeElement?.dataset?.id), id, 'the focused task keeps its focus');
+  assert.equal(await week(A), w);
+});
+
+test('times are the team\'s: a browser in another zone is told which', async () => {
+  const team = await A.evaluate(() => window.txxt.settings.time_zone);
+  const other = team === 'America/New_York' ? 'Asia/Tokyo' : 'America/New_York';
+  const away = await login(BOB, 'bob-password', { timezoneId: other });
+  await waitFor(away, (team) => { const n = document.getElementById('zone-note'); return n && !n.hidden && n.textContent === `times in ${team}`; }, team, 'the note says the team\'s zone');
+  await away.screenshot({ path: path.join(artifacts, 'place-zone-note.png') });
+  await away.context().close();
+  const home = await login(BOB, 'bob-password', { timezoneId: team });
+  assert.equal(await home.isHidden('#zone-note'), true, 'no note in the team\'s own zone');
+  await home.context().close();
+});
+
+test('axe finds nothing serious on the login page, the week, the person layout, the month and the admin panel', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${url}/t/demo/`);
+  await page.waitForSelector('#login:not([hidden])');
+  await axe(page, 'the login page');
+  await ctx.close();
+
+  await A.keyboard.press('Escape');
+  await axe(A, 'the week');
+  await A.keyboard.press('Alt+p');
+  await waitFor(A, () => window.txxt.state.layout === 'person', null, 'the person layout');
+  await axe(A, 'the person layout');
+  await A.keyboard.press('Alt+p');
+  await A.keyboard.press('Alt+m');
+  await A.waitForSelector('#month .cell');
+  await axe(A, 'the month');
+  await A.keyboard.press('Alt+m');
+  await A.click('#admin-open');
+  await A.waitForSelector('dialog[open]');
+  await axe(A, 'the admin panel');
+  await A.screenshot({ path: path.join(artifacts, 'place-admin.png') });
+  await A.keyboard.press('Escape');
 });
 
 test('no page errors', () => {
