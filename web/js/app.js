@@ -337,23 +337,35 @@ class App {
       return Promise.reject(new Error('view only'));
     }
     // The user's own change can be undone: what undoes it is taken from
-    // the task as it is now, before the server's event changes it.
+    // the task as it is now (with the user's commands still in flight),
+    // before the server's event changes it.
     const before = o.replay ? null : cmd.task && this.world.tasks.get(cmd.task);
     // On the stack at once (an undo right after the gesture follows it on
     // the same socket, so the server applies them in order); off it again
     // if the server refuses the change.
-    const change = before ? changeOf(cmd, { ...before }) : null;
+    const change = before ? changeOf(cmd, this.ahead(before)) : null;
     if (change) this.undo.push(change);
     if (key) this.state.addPending(key, show);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
-      if (key) this.state.donePending(key);
+      // a later command for the same task, still in flight, stays shown
+      if (key && this.state.pending.get(key) === show) this.state.donePending(key);
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
       (ack) => { done(); return ack; },
       (err) => { done(); if (change) this.undo.drop(change); toast(`${o.what || cmd.type} refused: ${err.message}`, 'error'); throw err; },
     );
+  }
+
+  /**
+   * The task as the user's command in flight will leave it: a second key
+   * pressed before the first one's event arrives builds on the first.
+   * @param {Task} t
+   */
+  ahead(t) {
+    const p = this.state.pending.get(t.id);
+    return p?.slot ? { ...t, ...p.slot } : { ...t };
   }
 
   /**
@@ -891,7 +903,7 @@ class App {
    * @param {Task} t @param {'x'|'y'|'size'} axis @param {number} dir
    */
   keyMove(t, axis, dir) {
-    const slot = keySlot(t, axis, dir, this.world.grid);
+    const slot = keySlot(this.ahead(t), axis, dir, this.world.grid);
     this.move(t, slot);
     const [from, to] = this.shownDays();
     if (slot.date < from || slot.date >= to) { this.state.set({ date: slot.date }); this.showView(); }
