@@ -15,13 +15,15 @@ import { setupPage, invitePage, pickTeam } from './setup.js';
 import { AdminPanel } from './admin.js';
 import { queryOf, stateOf, isNavigation } from './url.js';
 import { actionOf, keySlot, cursorStep, helpDialog } from './keys.js';
-import { UndoStack, changeOf } from './undo.js';
+import { UndoStack, changeOf, patchOf } from './undo.js';
 import { TaskList } from './a11y.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
 /** Narrower than this, the week is one day at a time (a phone). */
 const PHONE = '(max-width: 640px)';
+/** The most tasks in the accessible list (a11y.js). */
+const A11Y_MAX = 300;
 
 /** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
@@ -345,11 +347,13 @@ class App {
     // if the server refuses the change.
     const change = before ? changeOf(cmd, this.ahead(before)) : null;
     if (change) this.undo.push(change);
-    if (key) this.state.addPending(key, show);
+    // What the command will set, for a next one made before its event (ahead).
+    const entry = { ...show, patch: cmd.task ? patchOf(cmd) : undefined };
+    if (key) this.state.addPending(key, entry);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
       // a later command for the same task, still in flight, stays shown
-      if (key && this.state.pending.get(key) === show) this.state.donePending(key);
+      if (key && this.state.pending.get(key) === entry) this.state.donePending(key);
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
@@ -365,7 +369,7 @@ class App {
    */
   ahead(t) {
     const p = this.state.pending.get(t.id);
-    return p?.slot ? { ...t, ...p.slot } : { ...t };
+    return { ...t, ...p?.patch };
   }
 
   /**
@@ -567,7 +571,11 @@ class App {
     this.a11y.schedule(() => {
       const month = this.state.view === 'month';
       if (!month) this.grid.layout();
-      const tasks = month ? [] : [...this.grid.items.map((it) => it.task), ...this.grid.chips.flatMap((c) => c.tasks)]
+      // Every block drawn, then those behind "+N" chips up to A11Y_MAX in
+      // all: a list of thousands helps no one and costs every change.
+      const drawn = month ? [] : this.grid.items.map((it) => it.task);
+      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks).slice(0, Math.max(0, A11Y_MAX - drawn.length));
+      const tasks = [...drawn, ...hidden]
         .filter((t) => t.status !== Status.Staged && this.world.tasks.get(t.id) === t)
         .sort((a, b) => a.date - b.date || a.start - b.start || (a.id < b.id ? -1 : 1));
       return { tasks, describe: (t) => this.grid.describe(t), selection: this.state.selection };

@@ -243,7 +243,7 @@ export class ViewState {
     this.selection = null;
     /** @type {Slot|null} the keyboard's cursor: where a new task goes, drawn when nothing is selected */
     this.cursor = null;
-    /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
+    /** @type {Map<string, {slot?: Slot|null, title?: string, patch?: object}>} task id (or 'new:N') → a command in flight (patch: the fields it sets) */
     this.pending = new Map();
     this.version = 0;
     /** @type {(() => void)|null} called after set() changed a field (the page writes its URL from it) */
@@ -264,7 +264,7 @@ export class ViewState {
     return changed;
   }
 
-  /** @param {string} key @param {{slot?: Slot|null, title?: string}} show */
+  /** @param {string} key @param {{slot?: Slot|null, title?: string, patch?: object}} show */
   addPending(key, show) { this.pending.set(key, show); this.version++; }
   /** @param {string} key */
   donePending(key) { if (this.pending.delete(key)) this.version++; }

@@ -39,6 +39,27 @@ function statusBack(id, from, to, slot) {
 }
 
 /**
+ * What a command will change of its task once applied (the fields it
+ * sets), so a change made before its event arrives builds on it.
+ * @param {Command} cmd @returns {Partial<TaskState>}
+ */
+export function patchOf(cmd) {
+  switch (cmd.type) {
+    case 'MoveTask': return { date: cmd.date, start: cmd.start, duration: cmd.duration };
+    case 'ScheduleTask': return { status: S.Scheduled, date: cmd.date, start: cmd.start, duration: cmd.duration };
+    case 'UnscheduleTask': return { status: S.Staged, date: NO_DATE, start: 0, duration: 0 };
+    case 'RenameTask': return { title: cmd.text };
+    case 'SetPriority': return { priority: cmd.priority };
+    case 'AssignTask': return { assignee: cmd.assignee };
+    case 'SetService': return { service: cmd.service };
+    case 'StartTask': return { status: S.Active };
+    case 'CompleteTask': return { status: S.Completed };
+    case 'ReopenTask': return { status: S.Scheduled };
+    default: return {};
+  }
+}
+
+/**
  * What undoes a command, given the task as it was before it; null for a
  * command that is not undone (a create, a copy: delete them instead).
  * @param {Command} cmd @param {TaskState} t

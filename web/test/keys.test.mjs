@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keyName, actionOf, keySlot, cursorStep, SHORTCUTS } from '../js/keys.js';
-import { changeOf, UndoStack, CREATED } from '../js/undo.js';
+import { changeOf, UndoStack, CREATED, patchOf } from '../js/undo.js';
 import { NO_DATE } from '../js/codec.js';
 
 const ev = (key, code, mods = {}) => ({ key, code, ctrlKey: false, metaKey: false, shiftKey: false, altKey: false, ...mods });
@@ -88,4 +88,11 @@ test('the stack is bounded; a new change ends what could be redone', () => {
   u.undoneOk(c);
   u.push(changeOf({ type: 'SetPriority', task: 'a', priority: 0 }, T));
   assert.equal(u.takeRedo(), null);
+});
+
+test('what a command in flight will set, for the next one made before its event', () => {
+  assert.deepEqual(patchOf({ type: 'MoveTask', task: 'a', date: 3, start: 60, duration: 30 }), { date: 3, start: 60, duration: 30 });
+  assert.deepEqual(patchOf({ type: 'RenameTask', task: 'a', text: 'x' }), { title: 'x' });
+  assert.deepEqual(patchOf({ type: 'UnscheduleTask', task: 'a' }), { status: 0, date: NO_DATE, start: 0, duration: 0 });
+  assert.deepEqual(patchOf({ type: 'DeleteTask', task: 'a' }), {});
 });
