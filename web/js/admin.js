@@ -73,7 +73,7 @@ export class AdminPanel {
   async members(body) {
     const list = await api('GET', this.t('/api/members'));
     const link = el('p', { className: 'invite-link' });
-    const roleSel = (value) => el('select', {}, ...ROLES.map((r) => new Option(r, r, false, r === value)));
+    const roleSel = (value) => el('select', { 'aria-label': 'Role' }, ...ROLES.map((r) => new Option(r, r, false, r === value)));
     const inviteRole = roleSel('member');
     const invite = el('form', { className: 'row', on: { submit: async (e) => {
       e.preventDefault();

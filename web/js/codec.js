@@ -1,3 +1,4 @@
+// @ts-check
 // The txxt wire protocol, the browser's side: decode what the server sends,
 // encode what the client sends. Byte for byte what docs/PROTOCOL.md says;
 // test/codec.test.mjs checks it against the same golden vectors as the Go
@@ -35,6 +36,7 @@ export const PROTOCOL_VERSION = 3;
 export const NO_DATE = 0xffff;
 export const DEFAULT_GRID = 5;
 /** The schedule of a world that never set one (and of snapshots from before it could). */
+/** @type {Readonly<{workdayStart: number, workdayEnd: number, firstDay: number, timeZone: string}>} */
 export const DEFAULT_SCHEDULE = Object.freeze({ workdayStart: 480, workdayEnd: 1080, firstDay: 0, timeZone: 'UTC' });
 
 const TASK = 192, NAMED = 80, TITLE = 128, NAME = 64, ZONE = 64;
@@ -155,6 +157,7 @@ function snapshot(b, v1) {
   return out;
 }
 
+/** @type {Set<number>} the frame types the original protocol sends */
 const V0_SERVER = new Set([T.Snapshot, T.TaskCreated, T.TaskScheduled, T.TaskMoved, T.TaskUnscheduled, T.TaskCompleted, T.TaskDeleted]);
 
 /**

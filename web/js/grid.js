@@ -155,6 +155,15 @@ export class WeekGrid {
   /** Scrolls so that minute min is near the top (time layout). @param {number} min */
   scrollToMinute(min) { this.layout(); this.root.scrollTop = Math.max(0, this.axis.y(min) - 8); }
 
+  /** Scrolls as little as it takes to show minutes [from, to) (time layout). @param {number} from @param {number} to */
+  scrollToShow(from, to) {
+    if (this.person) return;
+    this.layout();
+    const top = this.axis.y(from), bottom = HEAD + this.axis.y(to), r = this.root;
+    if (top < r.scrollTop) r.scrollTop = Math.max(0, top - 8);
+    else if (bottom > r.scrollTop + r.clientHeight) r.scrollTop = bottom - r.clientHeight + 8;
+  }
+
   /** Animates to one column, the focused day's (on), or back to seven (off). @param {boolean} on @param {boolean} [now] */
   setCollapsed(on, now = false) {
     this.collapseTo = on ? 1 : 0;
@@ -594,6 +603,12 @@ export class WeekGrid {
   }
 
   drawOverlay(ctx, scroll) {
+    // the keyboard's cursor, where n creates and p or Ctrl+V puts a task
+    const cur = this.state.cursor;
+    if (cur && !this.person && !this.drag?.active && (!this.state.selection || this.world.tasks.get(this.state.selection)?.status === Status.Staged)) {
+      const r = this.slotRect(cur);
+      if (r) { ctx.strokeStyle = K.selected; ctx.lineWidth = 2; ctx.setLineDash([2, 2]); ctx.strokeRect(r.x + 1, r.y - scroll + 1, r.w - 2, r.h - 2); ctx.setLineDash([]); }
+    }
     // commands in flight: a dashed ghost where the block is going
     if (!this.person) {
       for (const p of this.state.pending.values()) {

@@ -282,14 +282,18 @@ export class ViewState {
     this.filter = null;
     /** @type {string|null} the selected task's id */
     this.selection = null;
-    /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
+    /** @type {Slot|null} the keyboard's cursor: where a new task goes, drawn when nothing is selected */
+    this.cursor = null;
+    /** @type {Map<string, {slot?: Slot|null, title?: string, patch?: object}>} task id (or 'new:N') → a command in flight (patch: the fields it sets) */
     this.pending = new Map();
     this.version = 0;
+    /** @type {(() => void)|null} called after set() changed a field (the page writes its URL from it) */
+    this.onchange = null;
   }
 
   /**
    * Changes fields; the version moves only if one really changed.
-   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'>>} patch
+   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'|'cursor'>>} patch
    * @returns {boolean} whether anything changed
    */
   set(patch) {
@@ -297,11 +301,11 @@ export class ViewState {
     for (const [k, v] of Object.entries(patch)) {
       if (this[k] !== v) { this[k] = v; changed = true; }
     }
-    if (changed) this.version++;
+    if (changed) { this.version++; this.onchange?.(); }
     return changed;
   }
 
-  /** @param {string} key @param {{slot?: Slot|null, title?: string}} show */
+  /** @param {string} key @param {{slot?: Slot|null, title?: string, patch?: object}} show */
   addPending(key, show) { this.pending.set(key, show); this.version++; }
   /** @param {string} key */
   donePending(key) { if (this.pending.delete(key)) this.version++; }
