@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -44,7 +45,7 @@ func TestBootReplaysAdminEvents(t *testing.T) {
 		}
 		recs = append(recs, store.Record{Revision: ev.Revision, Frame: wire.AppendEvent(nil, &ev)})
 	}
-	if err := st.Append(recs); err != nil {
+	if err := st.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	e := openEngine(t, st, Options{})
@@ -108,7 +109,7 @@ func TestOldSaveFileBoots(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "old")
 	st := openStore(t, path)
-	if err := st.SaveSnapshot(old.Revision, frame); err != nil {
+	if err := st.SaveSnapshot(context.Background(), old.Revision, frame); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

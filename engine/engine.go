@@ -28,6 +28,13 @@
 // is the one it has open, and the engine asks it every CheckEvery while no
 // commit does. Found gone, the engine goes degraded in the same way and the
 // fresh file it writes from memory puts a save file back at the path.
+//
+// When the log says another writer owns the world (worldlog.ErrFenced, or
+// a log whose head moved without this engine), the engine steps down: the
+// batch is rolled back and refused NOT_OWNER, and the engine closes (every
+// later command is refused NOT_OWNER, subscribers end, so their clients
+// reconnect and reach the new owner). It never rewrites the log and writes
+// no final snapshot: the world is no longer its to write.
 package engine
 
 import (
@@ -45,40 +52,23 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
-
-// Log is what the engine needs of the save file. *store.Store implements it;
-// tests put a failing one in its place.
-type Log interface {
-	// Append makes recs durable in one transaction, or returns an error and
-	// leaves LastRevision as it was.
-	Append(recs []store.Record) error
-	LastRevision() uint64
-	Records(after uint64, fn func(store.Record) error) error
-	LatestSnapshot() (rev uint64, frame []byte, err error)
-	SaveSnapshot(rev uint64, frame []byte) error
-	Compact(keepAfter uint64) error
-	// Rewrite replaces the file with a fresh one holding frame as the
-	// world at rev and tail (the newest records, ending at rev) as its log
-	// (see store.Store.Rewrite). The engine calls it after any failed
-	// write, before it writes again.
-	Rewrite(rev uint64, frame []byte, tail []store.Record) error
-	// CheckFile returns an error when the file at the log's path is no
-	// longer the file it writes to (deleted, or another put in its
-	// place); Append checks the same after its commit.
-	CheckFile() error
-}
 
 // Errors returned by Submit.
 var (
 	ErrOverloaded = errors.New("engine queue is full")
 	ErrClosed     = errors.New("engine is closed")
+	// ErrNotOwner: the engine stepped down, since another writer owns
+	// its world now (see the package comment). It is closed too.
+	ErrNotOwner = errors.New("another writer owns this world")
 )
 
 // Options tune an engine. The zero value is usable: every field has a default.
 type Options struct {
-	QueueSize int // commands waiting for the engine; Submit refuses past it (default 4096)
-	MaxBatch  int // commands per batch (default 1024)
+	QueueSize int // commands waiting for the engine, all users (default 4096; see queue)
+	UserQueue int // commands waiting for the engine, per user; Submit refuses that user's past it (default min(QueueSize, 1024))
+	MaxBatch  int // commands per batch, taken round-robin across users (default 1024)
 
 	// CommitPerCommand makes every command its own transaction: the
 	// original design, kept so group commit's gain is measured in one run.
@@ -104,6 +94,9 @@ type Options struct {
 func (o *Options) fill() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 4096
+	}
+	if o.UserQueue <= 0 {
+		o.UserQueue = min(o.QueueSize, 1024)
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
@@ -204,14 +197,18 @@ type Health struct {
 	Degraded bool
 	Reason   string // why, in a person's words (clients see it); the error itself is in the log
 	Since    time.Time
+	NotOwner bool // the engine stepped down: another writer owns the world (Degraded is set too)
 }
 
 // Engine owns one world. Its methods are safe for concurrent use; the world
 // itself is touched only by the engine's goroutine.
 type Engine struct {
 	opts      Options
-	log       Log
-	queue     chan Request
+	log       worldlog.Log
+	file      worldlog.File   // log, when it is a local file (nil otherwise)
+	ctx       context.Context // of every call to log; ends after the engine's goroutine
+	cancel    context.CancelFunc
+	queue     *queue
 	reads     chan func(*world.World)
 	snapshots chan snapshotRequest
 	stop      chan struct{}
@@ -219,6 +216,10 @@ type Engine struct {
 
 	closeMu sync.RWMutex // held for reading by Submit, for writing by Close
 	closed  bool
+	// notOwner is set, before closed, when the engine steps down.
+	notOwner atomic.Bool
+	// fenced is set by the snapshot goroutine when the log fenced it.
+	fenced atomic.Bool
 
 	feed *feed
 
@@ -226,6 +227,7 @@ type Engine struct {
 	health   atomic.Pointer[Health]
 	stats    counters
 	onBatch  atomic.Pointer[func(BatchStats)]
+	quotas   atomic.Pointer[Quotas]
 
 	// Owned by the engine goroutine.
 	world   *world.World
@@ -242,10 +244,13 @@ type Engine struct {
 	// snapshot goroutine.
 	suspect        bool
 	snapshotFailed atomic.Bool
-	recent         []store.Record // the log fields of the events in the feed's ring, by revision % TailSize
-	batch          []pending
-	records        []store.Record
-	pubs           []Published
+	// deposed is set when the log said another writer owns the world:
+	// the engine steps down after the batch at hand.
+	deposed bool
+	recent  []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
+	batch   []pending
+	records []worldlog.Record
+	pubs    []Published
 }
 
 type pending struct {
@@ -256,6 +261,7 @@ type pending struct {
 
 type counters struct {
 	batches, accepted, rejected, duplicates, failedCommits, overloaded atomic.Uint64
+	snapshotBuilds                                                     atomic.Uint64
 }
 
 // Stats are running totals since the engine opened.
@@ -263,18 +269,27 @@ type Stats struct {
 	Revision                                uint64
 	Batches, Accepted, Rejected, Duplicates uint64
 	FailedCommits, Overloaded               uint64
+	SnapshotBuilds                          uint64 // snapshots encoded (for new connections, the store, a fresh file)
 	QueueLength, QueueCapacity              int
 	Health                                  Health
 }
 
 // Open boots the world from log (newest snapshot, then the log after it) and
-// starts the engine's goroutine. Close stops it.
-func Open(log Log, opts Options) (*Engine, error) {
+// starts the engine's goroutine. Close stops it. A log that is a
+// worldlog.File (the save file) is rewritten after a failed write and
+// checked for being deleted under the engine; any other log is trusted
+// again once its head is where the engine left it.
+func Open(log worldlog.Log, opts Options) (*Engine, error) {
 	opts.fill()
+	file, _ := log.(worldlog.File)
+	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:      opts,
 		log:       log,
-		queue:     make(chan Request, opts.QueueSize),
+		file:      file,
+		ctx:       ctx,
+		cancel:    cancel,
+		queue:     newQueue(opts.QueueSize, opts.UserQueue),
 		reads:     make(chan func(*world.World)),
 		snapshots: make(chan snapshotRequest),
 		stop:      make(chan struct{}),
@@ -283,10 +298,11 @@ func Open(log Log, opts Options) (*Engine, error) {
 		dedup:     newDedup(opts.DedupSize),
 		deleted:   newDeletions(opts.Deletions),
 		saving:    make(chan struct{}, 1),
-		recent:    make([]store.Record, opts.TailSize),
+		recent:    make([]worldlog.Record, opts.TailSize),
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
+		cancel()
 		if !errors.Is(err, store.ErrDamaged) {
 			// The file's checksums held but its content does not add up.
 			err = fmt.Errorf("%w: %w", err, store.ErrDamaged)
@@ -301,7 +317,7 @@ func Open(log Log, opts Options) (*Engine, error) {
 // boot loads the newest snapshot and replays the log after it. It also
 // refills the resume tail and the idempotency table from the log's end.
 func (e *Engine) boot() error {
-	snapRev, frame, err := e.log.LatestSnapshot()
+	snapRev, frame, err := e.log.LatestSnapshot(e.ctx)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
@@ -319,7 +335,10 @@ func (e *Engine) boot() error {
 		}
 	}
 	e.snapRev = snapRev
-	last := e.log.LastRevision()
+	last, err := e.log.Head(e.ctx)
+	if err != nil {
+		return fmt.Errorf("read the log's head: %w", err)
+	}
 	if last < snapRev {
 		return fmt.Errorf("log ends at revision %d, before the snapshot at %d", last, snapRev)
 	}
@@ -332,7 +351,7 @@ func (e *Engine) boot() error {
 		from = last - min(last, keep)
 	}
 	var tail []Published
-	err = e.log.Records(from, func(r store.Record) error {
+	err = e.log.Records(e.ctx, from, func(r worldlog.Record) error {
 		if r.Revision > snapRev {
 			ev, err := wire.DecodeEvent(r.Frame)
 			if err != nil {
@@ -364,25 +383,24 @@ func (e *Engine) boot() error {
 	return nil
 }
 
-// Submit queues r without waiting. It returns ErrOverloaded when the queue is
-// full (the caller answers OVERLOADED) and ErrClosed after Close. When Submit
-// returns nil, r.Done will be called exactly once.
+// Submit queues r without waiting. It returns ErrOverloaded when r's user
+// (its Actor) has a full queue (the caller answers OVERLOADED: see queue,
+// which never refuses a user for another's backlog) and ErrClosed after
+// Close. When Submit returns nil, r.Done will be called exactly once.
 func (e *Engine) Submit(r Request) error {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
 	if e.closed {
-		return ErrClosed
+		return e.closedErr()
 	}
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
 	}
-	select {
-	case e.queue <- r:
-		return nil
-	default:
+	if ok, _ := e.queue.put(r); !ok {
 		e.stats.overloaded.Add(1)
 		return ErrOverloaded
 	}
+	return nil
 }
 
 // Do submits r, waiting for room in the queue, and waits for its answer.
@@ -392,17 +410,22 @@ func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	if !e.opts.NoTimings {
 		r.queued = time.Now()
 	}
-	e.closeMu.RLock()
-	if e.closed {
+	for {
+		e.closeMu.RLock()
+		if e.closed {
+			e.closeMu.RUnlock()
+			return Result{}, e.closedErr()
+		}
+		ok, room := e.queue.put(r)
 		e.closeMu.RUnlock()
-		return Result{}, ErrClosed
-	}
-	select {
-	case e.queue <- r:
-		e.closeMu.RUnlock()
-	case <-ctx.Done():
-		e.closeMu.RUnlock()
-		return Result{}, ctx.Err()
+		if ok {
+			break
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
 	}
 	// Once queued, the command will be answered even if ctx ends: wait
 	// for it so the caller learns the truth.
@@ -430,6 +453,38 @@ func (e *Engine) Read(ctx context.Context, fn func(*world.World)) error {
 // quick: the next batch waits for it.
 func (e *Engine) OnBatch(fn func(BatchStats)) { e.onBatch.Store(&fn) }
 
+// Quotas bound what one world may hold; 0 means no limit. The world is
+// pure and knows no limit of the deployment's: the engine counts (the
+// world's Counts, which include the batch's commands applied so far) and
+// refuses a command past the limit with QUOTA_EXCEEDED before the world
+// sees it.
+type Quotas struct {
+	Tasks    int // tasks of every status (CreateTask and CloneTask are refused past it)
+	Services int // services, archived ones included (CreateService)
+}
+
+// SetQuotas sets the world's quotas, from the next command on.
+func (e *Engine) SetQuotas(q Quotas) { e.quotas.Store(&q) }
+
+// overQuota refuses a command that would take the world past its quotas.
+// Only the engine goroutine calls it.
+func (e *Engine) overQuota(kind world.CommandKind) error {
+	q := e.quotas.Load()
+	if q == nil {
+		return nil
+	}
+	tasks, services, _ := e.world.Counts()
+	switch {
+	case (kind == world.CmdCreateTask || kind == world.CmdCloneTask) && q.Tasks > 0 && tasks >= q.Tasks:
+		return &world.Error{Code: world.CodeQuotaExceeded, Message: fmt.Sprintf(
+			"This team has %d tasks, the most this server allows: delete tasks it no longer needs, or ask the server's operator to raise the limit.", q.Tasks)}
+	case kind == world.CmdCreateService && q.Services > 0 && services >= q.Services:
+		return &world.Error{Code: world.CodeQuotaExceeded, Message: fmt.Sprintf(
+			"This team has %d services, the most this server allows: rename one it no longer needs instead, or ask the server's operator to raise the limit.", q.Services)}
+	}
+	return nil
+}
+
 // Revision is the last durable revision.
 func (e *Engine) Revision() uint64 { return e.revision.Load() }
 
@@ -439,16 +494,17 @@ func (e *Engine) Health() Health { return *e.health.Load() }
 // Stats returns running totals.
 func (e *Engine) Stats() Stats {
 	return Stats{
-		Revision:      e.Revision(),
-		Batches:       e.stats.batches.Load(),
-		Accepted:      e.stats.accepted.Load(),
-		Rejected:      e.stats.rejected.Load(),
-		Duplicates:    e.stats.duplicates.Load(),
-		FailedCommits: e.stats.failedCommits.Load(),
-		Overloaded:    e.stats.overloaded.Load(),
-		QueueLength:   len(e.queue),
-		QueueCapacity: cap(e.queue),
-		Health:        e.Health(),
+		Revision:       e.Revision(),
+		Batches:        e.stats.batches.Load(),
+		Accepted:       e.stats.accepted.Load(),
+		Rejected:       e.stats.rejected.Load(),
+		Duplicates:     e.stats.duplicates.Load(),
+		FailedCommits:  e.stats.failedCommits.Load(),
+		Overloaded:     e.stats.overloaded.Load(),
+		SnapshotBuilds: e.stats.snapshotBuilds.Load(),
+		QueueLength:    e.queue.len(),
+		QueueCapacity:  e.opts.QueueSize,
+		Health:         e.Health(),
 	}
 }
 
@@ -470,10 +526,15 @@ func (e *Engine) Close() error {
 
 func (e *Engine) run() {
 	defer close(e.done)
+	defer e.cancel()
 	defer e.feed.close()
 	check := time.NewTicker(e.opts.CheckEvery)
 	defer check.Stop()
 	for {
+		if e.deposed || e.fenced.Load() {
+			e.stepDown()
+			return
+		}
 		var retry <-chan time.Time
 		if e.suspect {
 			retry = time.After(e.opts.RetryEvery)
@@ -483,42 +544,46 @@ func (e *Engine) run() {
 			e.trustFile()
 		case <-check.C:
 			e.checkFile()
-		case r := <-e.queue:
-			e.collect(r)
+		case <-e.queue.ready:
+			e.collect()
 		case fn := <-e.reads:
 			fn(e.world)
 		case req := <-e.snapshots:
-			req.answer <- e.snapshot(req.v1)
+			req.answer <- e.sharedSnapshot(req.v1)
 		case <-e.stop:
 			// No Submit can add to the queue now (closed is set under
 			// closeMu): answer what is left, then stop.
-			for len(e.queue) > 0 {
-				e.collect(<-e.queue)
+			for e.queue.len() > 0 {
+				e.collect()
 			}
-			e.finalSnapshot()
+			if !e.deposed {
+				e.finalSnapshot()
+			}
 			return
 		}
 	}
 }
 
-// collect takes first and everything queued behind it, up to MaxBatch, and
-// processes the batches.
-func (e *Engine) collect(first Request) {
-	e.batch = append(e.batch[:0], pending{req: first})
-	for len(e.batch) < e.opts.MaxBatch {
-		select {
-		case r := <-e.queue:
-			e.batch = append(e.batch, pending{req: r})
-			continue
-		default:
-		}
-		break
+// collect takes what is queued, up to MaxBatch, one command of each user
+// in turn, and processes it as one batch. What is left is the next batch's,
+// after the reads and snapshots waiting.
+func (e *Engine) collect() {
+	e.batch, _ = e.queue.take(e.batch[:0], e.opts.MaxBatch)
+	if len(e.batch) == 0 {
+		return
 	}
 	e.process()
 }
 
 // process runs one batch: apply, commit, then publish and answer.
 func (e *Engine) process() {
+	if e.fenced.Load() {
+		e.deposed = true
+	}
+	if e.deposed {
+		e.refuse()
+		return
+	}
 	if e.snapshotFailed.Load() {
 		e.suspect = true
 	}
@@ -553,7 +618,11 @@ func (e *Engine) process() {
 		if cmd.Kind == world.CmdDeleteTask {
 			gone, _ = e.world.Task(cmd.Task)
 		}
-		ev, err := e.world.Apply(cmd)
+		var ev world.Event
+		err := e.overQuota(cmd.Kind)
+		if err == nil {
+			ev, err = e.world.Apply(cmd)
+		}
 		if timed {
 			t := time.Now()
 			tm.Apply, mark = t.Sub(mark), t
@@ -576,7 +645,7 @@ func (e *Engine) process() {
 		start := len(arena)
 		arena = wire.AppendEvent(arena, &ev)
 		p.event = len(e.records)
-		e.records = append(e.records, store.Record{
+		e.records = append(e.records, worldlog.Record{
 			Revision: ev.Revision,
 			Time:     now.UnixNano(),
 			Actor:    p.req.Actor,
@@ -603,7 +672,10 @@ func (e *Engine) process() {
 	}
 
 	if len(e.records) > 0 {
-		if err := e.log.Append(e.records); err != nil {
+		if err := e.log.Append(e.ctx, e.records); errors.Is(err, worldlog.ErrFenced) {
+			e.depose(err)
+			return
+		} else if err != nil {
 			e.fail(err)
 			return
 		}
@@ -674,10 +746,11 @@ func (e *Engine) deletedTask(cmd world.Command, asker world.ID, now time.Time, w
 }
 
 // publication builds what subscribers receive for ev; the v1 frame is filled
-// in by process once the arena stops moving.
+// in by process once the arena stops moving. The original protocol's
+// frames may be none (wire.AppendLegacy withholds what that protocol's
+// client cannot show safely): a v0 subscriber's revisions then skip ev.
 func (e *Engine) publication(ev *world.Event) Published {
-	after, _ := e.world.Task(ev.Task.ID)
-	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev, after)}
+	return Published{Revision: ev.Revision, Legacy: wire.AppendLegacy(nil, ev)}
 }
 
 // fail handles a batch the store refused: nothing of it happened, and the
@@ -695,14 +768,60 @@ func (e *Engine) fail(err error) {
 	e.refuse()
 }
 
+// depose handles a batch the log refused because another writer owns the
+// world: nothing of it happened, and nothing more will be written here.
+func (e *Engine) depose(err error) {
+	e.world.Rollback()
+	for i := range e.batch {
+		if e.batch[i].event >= 0 {
+			e.dedup.remove(e.batch[i].req.Origin)
+		}
+	}
+	e.stats.failedCommits.Add(1)
+	e.deposed = true
+	e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", e.world.Revision())
+	e.refuse()
+}
+
+// stepDown closes the engine from its own goroutine once it is deposed:
+// every command queued, or queued until Submit sees the engine closed, is
+// refused NOT_OWNER; then run returns, which ends the subscribers. No
+// final snapshot: the world is no longer this engine's to write.
+func (e *Engine) stepDown() {
+	e.notOwner.Store(true)
+	e.health.Store(&Health{Degraded: true, NotOwner: true, Reason: notOwnerReason, Since: e.opts.Now()})
+	// From here on Submit and Do refuse; what they queued before is
+	// answered, every command exactly once.
+	e.closeMu.Lock()
+	e.closed = true
+	e.closeMu.Unlock()
+	for {
+		e.batch, _ = e.queue.take(e.batch[:0], 1<<20)
+		if len(e.batch) == 0 {
+			break
+		}
+		e.refuse()
+	}
+	e.saving <- struct{}{} // a snapshot in flight ends (fenced) before run does
+	<-e.saving
+}
+
+// closedErr is what Submit and Do return once the engine is closed.
+func (e *Engine) closedErr() error {
+	if e.notOwner.Load() {
+		return ErrNotOwner
+	}
+	return ErrClosed
+}
+
 // checkFile has the store check that the save file is still the one it
 // writes to, and takes a file gone as a failed write: degraded, and a
 // fresh file at the next batch or retry. Engine goroutine only.
 func (e *Engine) checkFile() {
-	if e.suspect {
-		return // a fresh file is due anyway
+	if e.suspect || e.file == nil {
+		return // a fresh file is due anyway, or there is no file
 	}
-	if err := e.log.CheckFile(); err != nil {
+	if err := e.file.CheckFile(e.ctx); err != nil {
 		e.suspect = true
 		e.degrade(err)
 	}
@@ -725,19 +844,23 @@ func (e *Engine) degrade(err error) {
 
 // trustFile has the store write a fresh save file from the world in memory
 // and switch to it; it reports whether the file can be written again.
-// Engine goroutine only.
+// A log that is not a file is trusted again by its head instead
+// (trustHead). Engine goroutine only.
 func (e *Engine) trustFile() bool {
+	if e.file == nil {
+		return e.trustHead()
+	}
 	e.saving <- struct{}{} // a snapshot in flight writes to the old file: wait for it
 	defer func() { <-e.saving }()
 	snap := e.snapshot(true)
 	// The tail of acknowledged events goes into the fresh file too, with
 	// their origins: after a restart, a client resuming from a recent
 	// revision gets what it missed, and a retry is still recognised.
-	var tail []store.Record
+	var tail []worldlog.Record
 	for _, p := range e.feed.tail() {
 		r := e.recent[p.Revision%uint64(len(e.recent))]
 		if r.Revision != p.Revision {
-			r = store.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
+			r = worldlog.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
 		}
 		r.Frame = p.Frame
 		tail = append(tail, r)
@@ -745,7 +868,7 @@ func (e *Engine) trustFile() bool {
 	if len(tail) > 0 && tail[len(tail)-1].Revision != snap.Revision {
 		tail = nil // cannot happen: the feed ends where the world does
 	}
-	if err := e.log.Rewrite(snap.Revision, snap.Frame, tail); err != nil {
+	if err := e.file.Rewrite(e.ctx, snap.Revision, snap.Frame, tail); err != nil {
 		e.degrade(err)
 		return false
 	}
@@ -761,9 +884,37 @@ func (e *Engine) trustFile() bool {
 	return true
 }
 
+// trustHead reports whether a log that is not a file can be written
+// again after a failed write: when its head is the last revision the
+// engine acknowledged, the failed batch did not reach it. A head past it
+// means the batch landed after all, or another writer wrote: either way
+// the world in memory is not the log's, and the engine steps down (a
+// fresh boot, here or elsewhere, replays the log's truth, and its retry
+// table answers a retry of a command that did land). Engine goroutine
+// only.
+func (e *Engine) trustHead() bool {
+	head, err := e.log.Head(e.ctx)
+	if err == nil && head != e.world.Revision() {
+		e.deposed = true
+		e.opts.Logger.Warn("the log moved without this writer: stepping down", "head", head, "revision", e.world.Revision())
+		return false
+	}
+	if err != nil {
+		e.degrade(err)
+		return false
+	}
+	e.suspect = false
+	e.snapshotFailed.Store(false)
+	if h := e.health.Load(); h.Degraded {
+		e.opts.Logger.Info("storage recovered: the log's head is where the engine left it", "revision", head, "degraded_for", e.opts.Now().Sub(h.Since))
+		e.health.Store(&Health{})
+	}
+	return true
+}
+
 // remember keeps r's log fields (not its frame: the feed has it) for the
 // tail a fresh save file holds. Engine goroutine only.
-func (e *Engine) remember(r store.Record) {
+func (e *Engine) remember(r worldlog.Record) {
 	r.Frame = nil
 	e.recent[r.Revision%uint64(len(e.recent))] = r
 }
@@ -791,9 +942,20 @@ func storageReason(err error) string {
 // nothing happened.
 const storageRefusal = "The server could not save this change, so nothing was changed: it is repairing its save file by itself. Try again in a moment."
 
-// refuse answers every command of the batch STORAGE_UNAVAILABLE.
+// notOwnerRefusal is the answer to a command sent to an engine that
+// stepped down; notOwnerReason is its Health.Reason.
+const (
+	notOwnerRefusal = "This team's calendar is now kept by another server, so nothing was changed: the page reconnects to it by itself; try again then."
+	notOwnerReason  = "another server keeps this team's calendar now"
+)
+
+// refuse answers every command of the batch STORAGE_UNAVAILABLE, or
+// NOT_OWNER once the engine is deposed.
 func (e *Engine) refuse() {
 	refusal := &world.Error{Code: world.CodeStorageUnavailable, Message: storageRefusal}
+	if e.deposed {
+		refusal = &world.Error{Code: world.CodeNotOwner, Message: notOwnerRefusal}
+	}
 	for i := range e.batch {
 		p := &e.batch[i]
 		e.stats.rejected.Add(1)
@@ -820,6 +982,10 @@ func (e *Engine) fillIDs(c *world.Command) {
 	case world.CmdCreateUser:
 		if c.User.IsZero() {
 			c.User = e.opts.NewID()
+		}
+	case world.CmdAddTimeOff:
+		if c.TimeOff.ID.IsZero() {
+			c.TimeOff.ID = e.opts.NewID()
 		}
 	}
 }

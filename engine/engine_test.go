@@ -15,6 +15,7 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
 
 // testLog wraps a real store so a test can hold a commit at the gate or make
@@ -31,7 +32,7 @@ type testLog struct {
 	durable  atomic.Uint64 // last revision Append returned nil for
 }
 
-func (l *testLog) Append(recs []store.Record) error {
+func (l *testLog) Append(ctx context.Context, recs []worldlog.Record) error {
 	l.mu.Lock()
 	gate, entered, fail := l.gate, l.entered, l.fail
 	l.mu.Unlock()
@@ -51,11 +52,11 @@ func (l *testLog) Append(recs []store.Record) error {
 	}
 	if fail != nil {
 		if l.written {
-			l.Store.Append(recs)
+			l.Store.Append(ctx, recs)
 		}
 		return fail
 	}
-	if err := l.Store.Append(recs); err != nil {
+	if err := l.Store.Append(ctx, recs); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -65,13 +66,13 @@ func (l *testLog) Append(recs []store.Record) error {
 	return nil
 }
 
-func (l *testLog) Rewrite(rev uint64, frame []byte, tail []store.Record) error {
+func (l *testLog) Rewrite(ctx context.Context, rev uint64, frame []byte, tail []worldlog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
 		return l.fail
 	}
-	if err := l.Store.Rewrite(rev, frame, tail); err != nil {
+	if err := l.Store.Rewrite(ctx, rev, frame, tail); err != nil {
 		return err
 	}
 	l.rewrites++
@@ -100,7 +101,7 @@ func openStore(t testing.TB, path string) *store.Store {
 	return st
 }
 
-func openEngine(t testing.TB, log Log, opts Options) *Engine {
+func openEngine(t testing.TB, log worldlog.Log, opts Options) *Engine {
 	t.Helper()
 	e, err := Open(log, opts)
 	if err != nil {
@@ -537,7 +538,7 @@ func TestFailedSnapshotWritesAFreshFile(t *testing.T) {
 	if log.rewritten() != 1 {
 		t.Fatalf("%d fresh files after a failed snapshot, want 1", log.rewritten())
 	}
-	if snap, _, _ := log.LatestSnapshot(); snap != rev-1 {
+	if snap, _, _ := log.LatestSnapshot(context.Background()); snap != rev-1 {
 		t.Fatalf("the fresh file's snapshot is at %d, want %d", snap, rev-1)
 	}
 }
@@ -605,7 +606,7 @@ func TestVanishedSaveFileIsWrittenAgain(t *testing.T) {
 			if h := e.Health(); h.Degraded {
 				t.Fatalf("still degraded after the fresh file: %+v", h)
 			}
-			if err := st.CheckFile(); err != nil {
+			if err := st.CheckFile(context.Background()); err != nil {
 				t.Fatalf("the fresh file is not in place: %v", err)
 			}
 			e.Close()
@@ -637,7 +638,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 
 type snapshotFailLog struct{ testLog }
 
-func (l *snapshotFailLog) SaveSnapshot(uint64, []byte) error {
+func (l *snapshotFailLog) SaveSnapshot(context.Context, uint64, []byte) error {
 	return errors.New("injected: snapshot write failed")
 }
 

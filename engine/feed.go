@@ -2,17 +2,19 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"txxt/wire"
+	"txxt/worldlog"
 )
 
 // Published is one committed event as subscribers receive it.
 type Published struct {
 	Revision uint64
 	Frame    []byte   // the txxt.v1 frame
-	Legacy   [][]byte // the frames a client of the original protocol gets (may be none)
+	Legacy   [][]byte // the frames a client of the original protocol gets: one, or none when withheld
 
 	// NoLegacy is set on events read back from the log at boot, whose v0
 	// translation is unknown; a v0 subscriber reaching one gets a snapshot.
@@ -222,9 +224,11 @@ type snapshotRequest struct {
 	answer chan *Snapshot
 }
 
-// Snapshot returns the world at its last durable revision as a Snapshot
-// frame. The engine builds it between batches and caches it per revision, so
-// a storm of new connections costs one encoding.
+// Snapshot returns the world as a Snapshot frame, for a subscriber: at its
+// last durable revision, or, when the world is big, at a recent revision
+// whose events the ring still holds (see sharedSnapshot). The engine builds
+// it between batches and caches it, so a storm of new connections costs
+// one encoding, and every connection writing it shares the one frame.
 func (e *Engine) Snapshot(ctx context.Context, v1 bool) (*Snapshot, error) {
 	req := snapshotRequest{v1: v1, answer: make(chan *Snapshot, 1)}
 	select {
@@ -247,6 +251,30 @@ type snapshotCache struct {
 	v0, v1 *Snapshot
 }
 
+// shareBytes is the size (about 1,300 tasks) from which a subscriber's snapshot is shared
+// across revisions: a smaller one is cheap to build at every revision.
+const shareBytes = 256 << 10
+
+// sharedSnapshot is the snapshot a subscriber gets: the cached one when it
+// is of the current revision, or when it is big (shareBytes) and no more
+// than half the ring's revisions old, so the subscriber catches up from
+// the ring. Under a writer, new connections (and the stalled ones that
+// hold their snapshot until their write deadline) share one frame per
+// TailSize/2 revisions, not one per revision: the memory they hold is a
+// few snapshots, not one each, and the engine encodes a big world at most
+// once per TailSize/2 revisions, whatever the number of connections
+// arriving. Engine goroutine only.
+func (e *Engine) sharedSnapshot(v1 bool) *Snapshot {
+	slot := e.snap.v0
+	if v1 {
+		slot = e.snap.v1
+	}
+	if slot != nil && len(slot.Frame) >= shareBytes && slot.Revision+uint64(e.opts.TailSize/2) >= e.world.Revision() {
+		return slot
+	}
+	return e.snapshot(v1)
+}
+
 // snapshot returns the cached snapshot of the current revision, encoding it
 // if needed. Engine goroutine only.
 func (e *Engine) snapshot(v1 bool) *Snapshot {
@@ -258,6 +286,7 @@ func (e *Engine) snapshot(v1 bool) *Snapshot {
 	if *slot != nil && (*slot).Revision == rev {
 		return *slot
 	}
+	e.stats.snapshotBuilds.Add(1)
 	st := e.world.State()
 	frame := wire.AppendSnapshot(make([]byte, 0, wire.SnapshotSize(&st, v1)), &st, v1)
 	*slot = &Snapshot{Revision: rev, Frame: frame}
@@ -288,13 +317,22 @@ func (e *Engine) maybeSnapshot() {
 func (e *Engine) saveSnapshot(snap *Snapshot) {
 	// A failed write makes the file suspect: the engine's next write is a
 	// fresh file (see Engine.trustFile).
-	if err := e.log.SaveSnapshot(snap.Revision, snap.Frame); err != nil {
+	err := e.log.SaveSnapshot(e.ctx, snap.Revision, snap.Frame)
+	if errors.Is(err, worldlog.ErrFenced) {
+		e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", snap.Revision)
+		e.fenced.Store(true)
+		return
+	}
+	if err != nil {
 		e.opts.Logger.Error("save snapshot", "revision", snap.Revision, "err", err)
 		e.snapshotFailed.Store(true)
 		return
 	}
 	if snap.Revision > e.opts.KeepLog {
-		if err := e.log.Compact(snap.Revision - e.opts.KeepLog); err != nil {
+		err := e.log.Compact(e.ctx, snap.Revision-e.opts.KeepLog)
+		if errors.Is(err, worldlog.ErrFenced) {
+			e.fenced.Store(true)
+		} else if err != nil {
 			e.opts.Logger.Error("compact log", "before", snap.Revision-e.opts.KeepLog, "err", err)
 			e.snapshotFailed.Store(true)
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,10 @@ import (
 // (Changes). It reads the file, never the live world, and keeps nothing in
 // memory between calls: the log is the history, for as long as the engine
 // keeps it (Options.KeepLog records before the newest snapshot).
+//
+// The past is the save file's alone: reading it backwards and by snapshot
+// goes beyond worldlog.Log, so History takes the bbolt store itself (a
+// team's, which the server holds beside its engine), not the engine's log.
 type History struct{ st *store.Store }
 
 // NewHistory reads the past from st.
@@ -103,8 +108,9 @@ func (h History) RevisionAt(at time.Time) (uint64, error) {
 }
 
 // Past rebuilds the world as it stood at rev: the newest snapshot at or
-// before it, then the log after that snapshot up to rev.
-func (h History) Past(rev uint64) (*world.World, error) {
+// before it, then the log after that snapshot up to rev. ctx ends the
+// replay early.
+func (h History) Past(ctx context.Context, rev uint64) (*world.World, error) {
 	last := h.st.LastRevision()
 	if rev > last {
 		return nil, &world.Error{Code: world.CodeBadRequest, Message: fmt.Sprintf("Revision %d has not happened yet: the plan is at revision %d.", rev, last)}
@@ -136,7 +142,7 @@ func (h History) Past(rev uint64) (*world.World, error) {
 	if first := h.st.FirstRevision(); first == 0 || first > at+1 {
 		return nil, notKept(k)
 	}
-	err = h.st.Records(at, func(r store.Record) error {
+	err = h.st.Records(ctx, at, func(r store.Record) error {
 		if r.Revision > rev {
 			return store.ErrStop
 		}

@@ -74,7 +74,7 @@ func TestPastEqualsTheWorldThen(t *testing.T) {
 			t.Fatalf("the log was compacted, but Kept says %+v", kept)
 		}
 		for rev, s := range states {
-			w, err := h.Past(rev)
+			w, err := h.Past(context.Background(), rev)
 			if rev < kept.From {
 				var werr *world.Error
 				if !errors.As(err, &werr) || werr.Code != world.CodeNotFound {
@@ -90,7 +90,7 @@ func TestPastEqualsTheWorldThen(t *testing.T) {
 				t.Fatalf("Past(%d) differs from the world at that revision", rev)
 			}
 		}
-		if _, err := h.Past(st.LastRevision() + 1); err == nil {
+		if _, err := h.Past(context.Background(), st.LastRevision()+1); err == nil {
 			t.Fatal("Past of a revision to come answered")
 		}
 	}
@@ -170,7 +170,7 @@ func BenchmarkPastView(b *testing.B) {
 	b.ResetTimer()
 	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
-		w, err := h.Past(rev)
+		w, err := h.Past(context.Background(), rev)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func BenchmarkLogDisk(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_, frame, _ := st.LatestSnapshot()
+		_, frame, _ := st.LatestSnapshot(context.Background())
 		before := size()
 		e, err := Open(st, Options{SnapshotEvery: 1 << 40})
 		if err != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -65,7 +66,7 @@ func Verify(st *store.Store) (Verified, error) {
 		w, _ = world.FromState(worlds[v.From].State())
 	}
 
-	err = st.Records(v.From, func(r store.Record) error {
+	err = st.Records(context.Background(), v.From, func(r store.Record) error {
 		if v.Replayed == 0 && r.Revision != v.From+1 {
 			return fmt.Errorf("the replay from revision %d finds revision %d next: %w", v.From, r.Revision, store.ErrDamaged)
 		}

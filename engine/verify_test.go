@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Close()
-		if err := st.Rewrite(snap.Revision, snap.Frame, nil); err != nil {
+		if err := st.Rewrite(context.Background(), snap.Revision, snap.Frame, nil); err != nil {
 			t.Fatal(err)
 		}
 		v, err := Verify(st)
@@ -69,7 +70,7 @@ func TestVerify(t *testing.T) {
 		other.Apply(world.Command{Kind: world.CmdSetGrid, Grid: 30})
 		s := other.State()
 		s.Revision = 3
-		if err := st.SaveSnapshot(3, wire.AppendSnapshot(nil, &s, true)); err != nil {
+		if err := st.SaveSnapshot(context.Background(), 3, wire.AppendSnapshot(nil, &s, true)); err != nil {
 			t.Fatal(err)
 		}
 		_, err := Verify(st)

@@ -92,7 +92,7 @@ func dial(ctx context.Context, t Target, query string, onEvent func(uint64, time
 	if err != nil {
 		if res != nil && res.StatusCode == http.StatusTooManyRequests {
 			// Every client of a load has the same address.
-			return nil, fmt.Errorf("%w: the server refuses more connections from this address (txxt serve --max-conns-per-host 0 lifts the limit)", err)
+			return nil, fmt.Errorf("%w: the server refuses more connections from this address (txxt serve --max-conns-per-host 0 --max-conns-per-user 0 lifts the limits)", err)
 		}
 		return nil, err
 	}

@@ -240,7 +240,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 	defer nc.Close()
 	nc.SetReadDeadline(t0.Add(wait))
 	go func() {
-		if _, err := nc.Write([]byte("POST /api/auth/login HTTP/1.1\r\nHost: txxt\r\nContent-Type: application/json\r\n" +
+		if _, err := nc.Write([]byte("POST /api/auth/login HTTP/1.1\r\nHost: " + h.hs.Listener.Addr().String() + "\r\nContent-Type: application/json\r\n" +
 			"Content-Length: 1000\r\n\r\n{\"username\":\"ann\",\"password\":\"")); err != nil {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,10 +34,38 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// setSessionCookie gives a browser its session.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, sess Session) {
+// setSessionCookie gives a browser its session. The cookie is Secure
+// (sent over HTTPS only) whenever the browser reached the server over
+// HTTPS (scheme).
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, sess Session) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: sess.Expires})
+		SameSite: http.SameSiteStrictMode, Secure: s.scheme(r) == "https", Expires: sess.Expires})
+}
+
+// scheme is how the browser reached the server, for its session cookie:
+// "https" when connScheme says so, or when --public-url is https (the
+// operator says people reach it so: a TLS-terminating proxy in front).
+func (s *Server) scheme(r *http.Request) string {
+	if strings.HasPrefix(s.cfg.PublicURL, "https://") {
+		return "https"
+	}
+	return s.connScheme(r)
+}
+
+// connScheme is the scheme of this request's own way in: "https" when
+// the connection is TLS, or when a proxy named in --trusted-proxy says so
+// in X-Forwarded-Proto; else "http". The header is believed only from
+// those proxies' addresses: anyone else can send it.
+func (s *Server) connScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" && slices.Contains(s.cfg.TrustedProxies, remoteHost(r)) {
+		if first, _, _ := strings.Cut(p, ","); strings.EqualFold(strings.TrimSpace(first), "https") {
+			return "https"
+		}
+	}
+	return "http"
 }
 
 // teamView is a team as the page sees it: with the user's role in it.
@@ -131,7 +160,7 @@ func (s *Server) handleMyPassword() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		setSessionCookie(w, r, tok, ns)
+		s.setSessionCookie(w, r, tok, ns)
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires": ns.Expires})
 	})
 }
@@ -153,15 +182,27 @@ func sessionViews(list []Session, current world.ID) []sessionView {
 	return out
 }
 
+// pageSessions answers a page of sessions, newest first; a session's
+// cursor is its creation time and id, so a page's place survives the
+// sessions that end in between.
+func pageSessions(w http.ResponseWriter, r *http.Request, pg page, list []Session) []Session {
+	cursor := func(s Session) string { return fmt.Sprintf("%020d.%s", s.Created.UnixNano(), s.ID) }
+	return pageSlice(w, r, pg, list, func(s Session) bool { return cursor(s) < pg.after }, cursor)
+}
+
 func (s *Server) handleMySessions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionOf(r)
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Sessions(sess.User)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, sessionViews(list, sess.ID))
+		writeJSON(w, http.StatusOK, sessionViews(pageSessions(w, r, pg, list), sess.ID))
 	})
 }
 
@@ -263,7 +304,7 @@ func (s *Server) handleSetup() http.Handler {
 			return
 		}
 		s.logger.Info("set up", "team", info.Slug, "admin", req.Username)
-		setSessionCookie(w, r, tok, sess)
+		s.setSessionCookie(w, r, tok, sess)
 		writeJSON(w, http.StatusOK, map[string]any{"team": info, "token": tok, "url": "/t/" + info.Slug + "/"})
 	})
 }
@@ -391,7 +432,7 @@ func (s *Server) handleAcceptInvite() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		setSessionCookie(w, r, tok, sess)
+		s.setSessionCookie(w, r, tok, sess)
 		writeJSON(w, http.StatusOK, map[string]any{"team": inv.Team, "url": "/t/" + inv.Team + "/", "token": tok})
 	})
 }
@@ -407,11 +448,18 @@ type memberView struct {
 
 func (s *Server) handleListMembers() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Members(teamFrom(r).t.slug)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
+		// A team's members are bounded by the Members quota: the page is
+		// cut from the whole list, which is sorted by name.
+		list = pageSlice(w, r, pg, list, func(m Member) bool { return m.Name > pg.after }, func(m Member) string { return m.Name })
 		out := make([]memberView, 0, len(list))
 		for _, m := range list {
 			out = append(out, memberView{ID: m.User, Name: m.Name, Role: m.Role.String(), Added: m.Added})
@@ -631,12 +679,16 @@ func (s *Server) handleMemberSessions() http.Handler {
 		if !ok {
 			return
 		}
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		list, err := s.accounts.Sessions(acc.ID)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, sessionViews(list, sessionOf(r).ID))
+		writeJSON(w, http.StatusOK, sessionViews(pageSessions(w, r, pg, list), sessionOf(r).ID))
 	})
 }
 
@@ -665,6 +717,10 @@ type serviceView struct {
 
 func (s *Server) handleListServices() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		out := []serviceView{}
 		err := teamFrom(r).t.eng.Read(r.Context(), func(w *world.World) {
 			for _, sv := range w.Services() {
@@ -675,7 +731,18 @@ func (s *Server) handleListServices() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, out)
+		// Services are never deleted and keep their order, so a page
+		// starts after the service its cursor names (bounded by the
+		// Services quota).
+		seen := false
+		past := func(v serviceView) bool {
+			if seen {
+				return true
+			}
+			seen = v.ID.String() == pg.after
+			return false
+		}
+		writeJSON(w, http.StatusOK, pageSlice(w, r, pg, out, past, func(v serviceView) string { return v.ID.String() }))
 	})
 }
 
@@ -727,13 +794,18 @@ func (s *Server) handlePutService() http.Handler {
 
 func (s *Server) handleListTeams() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.accounts.Teams()
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
+		list, err := s.accounts.TeamsPage(pg.after, pg.limit+1)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		if list == nil {
-			list = []TeamInfo{}
+		if len(list) > pg.limit {
+			list = list[:pg.limit]
+			pg.next(w, r, list[len(list)-1].Slug)
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
@@ -825,10 +897,18 @@ type accountView struct {
 
 func (s *Server) handleListAccounts() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.accounts.List()
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
+		list, err := s.accounts.ListPage(pg.after, pg.limit+1)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
+		}
+		if len(list) > pg.limit {
+			list = list[:pg.limit]
+			pg.next(w, r, list[len(list)-1].Name)
 		}
 		out := make([]accountView, 0, len(list))
 		for _, a := range list {

@@ -142,6 +142,12 @@ type Accounts struct {
 	ttl      time.Duration
 	now      func() time.Time
 
+	// MaxSessions bounds one user's sessions (0: no limit); OnEnded is
+	// told the sessions a login ended for it, so that their connections
+	// close. Both are set before the first call.
+	MaxSessions int
+	OnEnded     func([]world.ID)
+
 	dummyOnce sync.Once
 	dummy     string
 }
@@ -268,7 +274,38 @@ func (a *Accounts) Login(name, password string) (token string, s Session, err er
 	if err := a.sessions.Put(s.Hash, rec); err != nil {
 		return "", Session{}, err
 	}
+	if err := a.trimSessions(acc.ID); err != nil {
+		return "", Session{}, err
+	}
 	return token, s, nil
+}
+
+// trimSessions ends the user's oldest sessions past MaxSessions. A login
+// past the quota ends the oldest session rather than being refused: the
+// person logging in is the one at a keyboard now, and a browser forgotten
+// on another machine months ago is the session nobody misses; a refusal
+// would lock out the account's owner until sessions expired, and anyone
+// who knows the password can log in again either way. The sessions are
+// bounded all the same.
+func (a *Accounts) trimSessions(user world.ID) error {
+	if a.MaxSessions <= 0 {
+		return nil
+	}
+	list, err := a.Sessions(user)
+	if err != nil || len(list) <= a.MaxSessions {
+		return err
+	}
+	var ended []world.ID
+	for _, s := range list[a.MaxSessions:] { // newest first: these are the oldest
+		if err := a.sessions.Delete(s.Hash); err != nil {
+			return err
+		}
+		ended = append(ended, s.ID)
+	}
+	if a.OnEnded != nil {
+		a.OnEnded(ended)
+	}
+	return nil
 }
 
 // dummyHash is a hash of nothing with the configured parameters, made once.

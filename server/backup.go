@@ -18,8 +18,21 @@ import (
 // transaction open for as long as the client takes to download, and bbolt
 // cannot grow the file's memory map while a reader holds it, so commits
 // would wait on a slow download.
+//
+// HEAD answers the headers a GET would have but the size, without making
+// the copy: it is a request anyone with the role may repeat cheaply, and
+// a copy is the whole file written to disk.
 func (s *Server) handleBackup() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			rev := teamFrom(r).t.eng.Revision()
+			h := w.Header()
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="txxt-%d.db"`, rev))
+			h.Set("Cache-Control", "no-store")
+			h.Set("X-Txxt-Revision", strconv.FormatUint(rev, 10))
+			return
+		}
 		f, err := os.CreateTemp("", "txxt-backup-*.db")
 		if err != nil {
 			s.apiError(w, r, fmt.Errorf("backup: a temporary file for the copy: %w", err))

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func BenchmarkREST(b *testing.B) {
 // a 5,000-task world has arrived. "changed" renames a task before each
 // connect, so the snapshot is encoded anew each time instead of shared.
 func BenchmarkConnectSnapshot(b *testing.B) {
-	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // a closed connection may still hold its slot for a moment
+	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}}}) // a closed connection may still hold its slot for a moment
 	if err := h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 5000, Seed: 1}); err != nil {
 		b.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func BenchmarkConnectSnapshot(b *testing.B) {
 // stacks. Kernel socket buffers are not included.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
-	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1}}}) // all from loopback
+	h := start(b, options{cfg: server.Config{Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}}}) // all from loopback
 	h.srv.SeedDemo(context.Background(), server.MainTeam, time.Now(), server.Demo{Tasks: 0, Seed: 1})
 	for b.Loop() {
 		before := memNow()
@@ -273,3 +274,104 @@ func BenchmarkTimings(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBystanderUnderFlood measures what one user flooding commands
+// from 128 connections costs another: the bystander (ann) sends one
+// command at a time and times each answer, first with nobody else on the
+// server, then while bob floods, in the same run and on the same server
+// (the save file fsyncs), with no limit on bob's connections and the
+// default command budget (200 a second, over all his connections). Run
+// with -benchtime=1x: each run takes its samples whatever b.N.
+func BenchmarkBystanderUnderFlood(b *testing.B) {
+	{
+		limits := server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}
+		b.Run("128-connections", func(b *testing.B) {
+			h := start(b, options{cfg: server.Config{Limits: limits, TelemetryEvery: time.Hour}})
+			svc := h.service("bench")
+			ann := h.dial(true, "")
+			ann.handshake()
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			const samples = 400
+			req := uint32(0)
+			measure := func() []time.Duration {
+				ds := make([]time.Duration, 0, samples)
+				for range samples {
+					req++
+					began := time.Now()
+					ann.send(req, newTask(svc, "ann"))
+					if f, _ := ann.answer(req); f.Type != wire.TypeAck {
+						b.Fatalf("ann's command refused: %+v", f.Error)
+					}
+					ds = append(ds, time.Since(began))
+				}
+				return ds
+			}
+			for range b.N {
+				quiet := measure()
+				var refused, accepted atomicCount
+				done := make(chan struct{})
+				floods := 0
+				for i := range 128 {
+					ws, _, err := h.dialRaw(true, "", http.Header{"Authorization": {"Bearer " + h.member}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					floods += 2
+					go func() { // bob reads everything, as a client must
+						defer func() { done <- struct{}{} }()
+						for {
+							_, raw, err := ws.Read(ctx)
+							if err != nil {
+								return
+							}
+							if len(raw) > 0 && raw[0] == wire.TypeError {
+								refused.add()
+							} else if len(raw) > 0 && raw[0] == wire.TypeAck {
+								accepted.add()
+							}
+						}
+					}()
+					go func() {
+						defer func() { done <- struct{}{} }()
+						for n := uint32(1); ctx.Err() == nil; n++ {
+							cmd := newTask(svc, fmt.Sprintf("bob %d.%d", i, n))
+							if ws.Write(ctx, websocket.MessageBinary, wire.AppendCommand(nil, true, n, &cmd)) != nil {
+								return
+							}
+						}
+					}()
+				}
+				time.Sleep(time.Second) // the flood at full strength
+				flooded := measure()
+				if os.Getenv("TXXT_BENCH_STAGES") != "" {
+					_, body := h.do("GET", "/metrics", h.admin, nil)
+					for _, line := range strings.Split(string(body), "\n") {
+						if strings.Contains(line, "txxt_stage_seconds{") && strings.Contains(line, "0.99") {
+							b.Log(line)
+						}
+					}
+				}
+				stop()
+				for range floods {
+					<-done
+				}
+				q50, q99 := percentile(quiet, 0.5), percentile(quiet, 0.99)
+				f50, f99 := percentile(flooded, 0.5), percentile(flooded, 0.99)
+				b.ReportMetric(float64(q50.Microseconds()), "quiet-p50-µs")
+				b.ReportMetric(float64(q99.Microseconds()), "quiet-p99-µs")
+				b.ReportMetric(float64(f50.Microseconds()), "flood-p50-µs")
+				b.ReportMetric(float64(f99.Microseconds()), "flood-p99-µs")
+				b.ReportMetric(float64(f99)/float64(q99), "p99-ratio")
+				b.ReportMetric(float64(accepted.load()), "bob-accepted")
+				b.ReportMetric(float64(refused.load()), "bob-refused")
+			}
+		})
+	}
+}
+
+// atomicCount is a counter for the flood's goroutines.
+type atomicCount struct{ n atomic.Int64 }
+
+func (c *atomicCount) add()        { c.n.Add(1) }
+func (c *atomicCount) load() int64 { return c.n.Load() }

@@ -13,11 +13,16 @@ import (
 	"txxt/world"
 )
 
-// Demo login and team, created by serve --demo.
+// Demo logins and team, created by serve --demo: an admin (of the team
+// and of the deployment) and a member, so that both roles can be tried.
+// The passwords are published, so serve --demo on an address other than
+// loopback makes new ones (Demo.AdminPassword, Demo.MemberPassword).
 const (
-	DemoTeam     = "demo"
-	DemoUser     = "demo"
-	DemoPassword = "demo"
+	DemoTeam           = "demo"
+	DemoUser           = "demo"
+	DemoPassword       = "demo"
+	DemoMember         = "member"
+	DemoMemberPassword = "member"
 )
 
 var (
@@ -34,11 +39,14 @@ type Demo struct {
 	Tasks int    // how many tasks
 	Weeks int    // over how many weeks around now's (1: this week only; 0 means 3)
 	Seed  uint64 // the same seed gives the same world
+	// The logins' passwords; empty: DemoPassword and DemoMemberPassword.
+	AdminPassword, MemberPassword string
 }
 
 // SeedDemo fills a new team's world for a demonstration: a few services,
 // the account DemoUser (password DemoPassword, an admin of the team and of
-// the deployment), a few more people, and
+// the deployment), the account DemoMember (password DemoMemberPassword, a
+// member of the team), a few more people, and
 // d.Tasks tasks on the weekdays of d.Weeks weeks centred on now's (by
 // default the week before, the week of and the week after), some staged,
 // the past ones mostly completed and a few of today's started.
@@ -49,7 +57,10 @@ func (s *Server) SeedDemo(ctx context.Context, slug string, now time.Time, d Dem
 		return ErrNoSuchTeam
 	}
 	eng := t.eng
-	if _, err := s.AddMember(ctx, slug, DemoUser, DemoPassword, RoleAdmin); err != nil {
+	if _, err := s.AddMember(ctx, slug, DemoUser, cmp.Or(d.AdminPassword, DemoPassword), RoleAdmin); err != nil {
+		return fmt.Errorf("demo account: %w", err)
+	}
+	if _, err := s.AddMember(ctx, slug, DemoMember, cmp.Or(d.MemberPassword, DemoMemberPassword), RoleMember); err != nil {
 		return fmt.Errorf("demo account: %w", err)
 	}
 	if err := s.accounts.SetRole(DemoUser, RoleAdmin); err != nil {

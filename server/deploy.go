@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -69,6 +70,36 @@ func (a *Accounts) Teams() ([]TeamInfo, error) {
 		return nil
 	})
 	return out, err
+}
+
+// TeamsPage returns at most n teams by slug, after the slug after.
+func (a *Accounts) TeamsPage(after string, n int) ([]TeamInfo, error) {
+	out := []TeamInfo{}
+	var bad error
+	err := a.st.Table("teams").Range("", after, func(_ string, raw []byte) bool {
+		var t TeamInfo
+		if bad = json.Unmarshal(raw, &t); bad != nil {
+			return false
+		}
+		out = append(out, t)
+		return len(out) < n
+	})
+	return out, cmp.Or(err, bad)
+}
+
+// ListPage returns at most n accounts by name, after the name after.
+func (a *Accounts) ListPage(after string, n int) ([]Account, error) {
+	var out []Account
+	var bad error
+	err := a.users.Range("", after, func(_ string, raw []byte) bool {
+		var acc Account
+		if bad = json.Unmarshal(raw, &acc); bad != nil {
+			return false
+		}
+		out = append(out, acc)
+		return len(out) < n
+	})
+	return out, cmp.Or(err, bad)
 }
 
 // PutTeam stores a team.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
 
 // faultyLog is the real store's log with a switch that makes its writes
@@ -33,21 +35,21 @@ type faultyLog struct {
 // path, is for the operator's log: clients hear "its disk is full".
 var errDisk = &os.PathError{Op: "write", Path: "/data/txxt.db", Err: syscall.ENOSPC}
 
-func (l *faultyLog) Append(recs []store.Record) error {
+func (l *faultyLog) Append(ctx context.Context, recs []worldlog.Record) error {
 	if l.fail.Load() {
 		if l.written.Load() {
-			l.Store.Append(recs)
+			l.Store.Append(ctx, recs)
 		}
 		return errDisk
 	}
-	return l.Store.Append(recs)
+	return l.Store.Append(ctx, recs)
 }
 
-func (l *faultyLog) Rewrite(rev uint64, frame []byte, tail []store.Record) error {
+func (l *faultyLog) Rewrite(ctx context.Context, rev uint64, frame []byte, tail []worldlog.Record) error {
 	if l.fail.Load() {
 		return errDisk
 	}
-	return l.Store.Rewrite(rev, frame, tail)
+	return l.Store.Rewrite(ctx, rev, frame, tail)
 }
 
 // When the save file refuses writes, the server refuses commands with
@@ -73,7 +75,7 @@ func storageFailure(t *testing.T, written bool) {
 		path:   path,
 		cfg:    server.Config{Logger: logger},
 		engine: engine.Options{Logger: logger},
-		wrap:   func(st *store.Store) engine.Log { fl = &faultyLog{Store: st}; fl.written.Store(written); return fl },
+		wrap:   func(st *store.Store) worldlog.Log { fl = &faultyLog{Store: st}; fl.written.Store(written); return fl },
 	})
 	a, b := h.dial(true, ""), h.dial(true, "")
 	a.handshake()

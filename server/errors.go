@@ -22,12 +22,14 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &werr):
 		status, code, msg = http.StatusBadRequest, werr.Code, werr.Message
 		switch werr.Code {
-		case world.CodeStorageUnavailable, world.CodeOverloaded, world.CodeShuttingDown:
+		case world.CodeStorageUnavailable, world.CodeOverloaded, world.CodeShuttingDown, world.CodeNotOwner:
 			status = http.StatusServiceUnavailable
 		case world.CodeTaskNotFound, world.CodeServiceNotFound, world.CodeUserNotFound, world.CodeNotFound:
 			status = http.StatusNotFound
 		case world.CodeRateLimited:
 			status = http.StatusTooManyRequests
+		case world.CodeQuotaExceeded:
+			status = http.StatusForbidden
 		}
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName):
 		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())
@@ -51,6 +53,8 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Log in first: you are not logged in, or your session has ended."
 	case errors.Is(err, engine.ErrOverloaded):
 		code, msg = world.CodeOverloaded, msgOverloaded
+	case errors.Is(err, engine.ErrNotOwner):
+		code, msg = world.CodeNotOwner, msgNotOwner
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, context.Canceled):
 		code, msg = world.CodeShuttingDown, msgShuttingDown
 	default:
@@ -64,6 +68,7 @@ const (
 	msgStorage      = "The server could not read or write its data just now. Nothing was changed: try again in a moment."
 	msgOverloaded   = "The server is busy, so nothing was changed: try again in a moment."
 	msgShuttingDown = "The server is restarting, so nothing was changed: try again once the page is back online."
+	msgNotOwner     = "This team's calendar is now kept by another server, so nothing was changed: the page reconnects to it by itself; try again then."
 )
 
 // noTeam is the answer for a team that does not exist, or that the

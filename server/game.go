@@ -84,10 +84,11 @@ func (aq *answerQueue) take(dst []answer) []answer {
 // so the answers queue holds at most that many. Control frames wait in a
 // queue of controlQueue: when it is full, droppable ones (telemetry, pongs)
 // are dropped and the others (server state) are replaced by a resync, the
-// current state. Presence changes wait in a queue of their own, bounded by
-// maxPending. Events are not queued per connection at all: they are read
-// from the engine's shared ring, and a connection that falls behind it gets
-// a fresh snapshot.
+// current state. Presence is not queued per connection either: it is
+// read from the hub's shared log of batches (see hub). Events are not
+// queued per connection at all: they are read from the engine's shared
+// ring, and a connection that falls behind it gets a fresh snapshot, the
+// engine's shared frame, written in pieces (corkedConn).
 type conn struct {
 	s      *Server
 	t      *team // the team whose world this connection plays in
@@ -104,9 +105,11 @@ type conn struct {
 	answers  answerQueue
 	ctrl     chan []byte
 	resync   chan struct{}
-	people   presenceQueue
+	joinedIn uint64 // the presence batch holding this connection's join (hub.mu)
+	seen     uint64 // the last presence batch sent (hub.mu; 0: none, the full list is due)
 	inflight chan struct{}
-	limiter  bucket
+	limiter  *budget // the user's, in this team: shared by their connections
+	pings    bucket  // this connection's protocol Pings (reader only)
 
 	dying     chan struct{}
 	dieOnce   sync.Once
@@ -204,6 +207,21 @@ func (s *Server) handleGame() http.Handler {
 			return
 		}
 		login.Role = role // the Welcome says the role in this team
+		if ok, userFull := s.conns.acquire(login.User); !ok {
+			s.metrics.dropped("too_many_connections")
+			msg := fmt.Sprintf("The server has %d pages open, the most it may: try again in a while.", s.limits.MaxConns)
+			if userFull {
+				msg = fmt.Sprintf("You have %d pages of this server open, the most one person may: close one, then reload this one.", s.limits.MaxConnsPerUser)
+			}
+			s.logger.Debug("game connection refused: too many", "remote", r.RemoteAddr, "user", login.Name, "per_user", userFull)
+			writeError(w, http.StatusTooManyRequests, world.CodeTooManyConnections, msg)
+			return
+		}
+		defer func() {
+			if !served {
+				s.conns.release(login.User)
+			}
+		}()
 		q := r.URL.Query()
 		c := &conn{
 			s:        s,
@@ -215,9 +233,8 @@ func (s *Server) handleGame() http.Handler {
 			answers:  answerQueue{ready: make(chan struct{}, 1)},
 			ctrl:     make(chan []byte, controlQueue),
 			resync:   make(chan struct{}, 1),
-			people:   newPresenceQueue(),
 			inflight: make(chan struct{}, s.limits.MaxInflight),
-			limiter:  newBucket(s.limits.CommandRate, s.limits.CommandBurst, s.now()),
+			pings:    newBucket(s.limits.PingRate, s.limits.PingBurst, s.now()),
 			dying:    make(chan struct{}),
 			draining: make(chan struct{}),
 		}
@@ -237,7 +254,7 @@ func (s *Server) handleGame() http.Handler {
 			}
 			c.since, c.resume = n, true
 		}
-		sb := &smallBuffers{ResponseWriter: w}
+		sb := &smallBuffers{ResponseWriter: w, readRate: s.limits.ReadRate, readBurst: s.limits.ReadBurst, pieceTimeout: s.limits.WriteTimeout}
 		ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 			Subprotocols: []string{wire.Subprotocol},
 			// The origin was checked by authenticateUpgrade, with the
@@ -264,6 +281,9 @@ func (s *Server) handleGame() http.Handler {
 func (c *conn) serve() {
 	s := c.s
 	defer s.perHost.release(c.host)
+	defer s.conns.release(c.login.User)
+	c.limiter = c.t.budgets.acquire(c.login.User, s.limits.CommandRate, s.limits.CommandBurst, s.now())
+	defer c.t.budgets.release(c.login.User, c.limiter)
 	if !c.t.hub.join(c) {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 		return
@@ -330,6 +350,17 @@ func (c *conn) read() {
 		// frames: garbage between Pings still reaches the limit.
 		switch f.Type {
 		case wire.TypePing:
+			if !c.pings.take(s.now()) {
+				// Pings cost the server a frame each: a flood is refused
+				// like commands, and the refusals wait for an inflight
+				// slot, so the reader slows to the writer's pace.
+				s.metrics.dropped("ping_rate_limited")
+				if !c.answer(answer{err: &world.Error{Code: world.CodeRateLimited, Message: "You are sending pings faster than the server answers them: wait a moment."}}) ||
+					!c.holdOff(time.Duration(float64(time.Second)/s.limits.PingRate)) {
+					return
+				}
+				continue
+			}
 			pong := wire.AppendPong(nil, &wire.Pong{Nonce: f.Ping.Nonce, ClientTime: f.Ping.ClientTime, ServerTime: uint64(s.now().UnixMilli())})
 			c.control(pong, false)
 			continue
@@ -371,11 +402,12 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	default:
 	}
-	if !c.limiter.take(c.s.now()) {
+	if !c.limiter.take(c.s.now(), c.s.stalls.within) {
 		c.s.metrics.dropped("rate_limited")
-		return refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
+		refuse(world.CodeRateLimited, "You are making changes faster than the server takes them, so this one was not made: wait a moment and try again.")
+		return c.holdOff(c.limiter.holdOff())
 	}
-	if msg := forbidden(c.login.Role, f.Command.Kind); msg != "" {
+	if msg := forbiddenCommand(c.login.Role, c.login.User, &f.Command); msg != "" {
 		return refuse(world.CodeForbidden, msg)
 	}
 	if f.Command.Kind == world.CmdSetSchedule {
@@ -397,6 +429,8 @@ func (c *conn) submit(f wire.ClientFrame, received time.Time, decode time.Durati
 	switch err := c.t.eng.Submit(req); {
 	case errors.Is(err, engine.ErrOverloaded):
 		return refuse(world.CodeOverloaded, msgOverloaded)
+	case errors.Is(err, engine.ErrNotOwner):
+		return refuse(world.CodeNotOwner, msgNotOwner)
 	case err != nil:
 		return refuse(world.CodeShuttingDown, msgShuttingDown)
 	}
@@ -426,8 +460,12 @@ func (c *conn) write() {
 	ping := time.NewTicker(s.limits.PingInterval)
 	defer ping.Stop()
 	var pinging chan error
-	var presenceDue <-chan time.Time
-	var lastPresence time.Time
+	var presence <-chan struct{} // nil on a v0 connection: it is not told
+	if c.v1 {
+		now := make(chan struct{})
+		close(now)
+		presence = now // ask the hub at once
+	}
 	for {
 		c.out.cork()
 		wake, ok := c.catchUp(ctx, sub)
@@ -453,23 +491,16 @@ func (c *conn) write() {
 			if !c.sendResync(ctx) {
 				return
 			}
-		case <-c.people.ready:
-			// At most one batch of presence every presenceEvery: a
-			// crowd arriving costs each connection a few frames.
-			if wait := presenceEvery - time.Since(lastPresence); wait > 0 {
-				if presenceDue == nil {
-					presenceDue = time.After(wait)
+		case <-presence:
+			// The hub seals at most one batch every presenceEvery, and
+			// its frames are shared: a crowd arriving costs each
+			// connection a few frames.
+			var frames [][]byte
+			frames, presence = c.t.hub.presence(c)
+			for _, f := range frames {
+				if !c.send(ctx, f) {
+					return
 				}
-				continue
-			}
-			lastPresence = time.Now()
-			if !c.sendPresence(ctx) {
-				return
-			}
-		case <-presenceDue:
-			presenceDue, lastPresence = nil, time.Now()
-			if !c.sendPresence(ctx) {
-				return
 			}
 		case <-ping.C:
 			// A session that expired while connected ends here too.
@@ -500,22 +531,10 @@ func (c *conn) write() {
 // flush sends what the writer gathered while corked. A client that does
 // not take it within WriteTimeout is closed: it resumes from its revision.
 func (c *conn) flush() bool {
-	if err := c.out.uncork(c.s.limits.WriteTimeout); err != nil {
+	if err := c.out.uncork(); err != nil {
 		c.s.metrics.dropped("write_timeout")
 		c.kill(closeTooSlow, "write timed out")
 		return false
-	}
-	return true
-}
-
-// presenceEvery is the shortest time between two presence batches.
-const presenceEvery = 200 * time.Millisecond
-
-func (c *conn) sendPresence(ctx context.Context) bool {
-	for _, f := range c.people.frames(c.t.hub) {
-		if !c.send(ctx, f) {
-			return false
-		}
 	}
 	return true
 }
@@ -527,7 +546,11 @@ func (c *conn) catchUp(ctx context.Context, sub *engine.Subscription) (<-chan st
 	for {
 		d, wake, err := sub.Poll(ctx)
 		if err != nil {
-			c.kill(websocket.StatusGoingAway, "server shutting down")
+			reason := "server shutting down"
+			if c.t.eng.Health().NotOwner {
+				reason = "another server keeps this team now" // reconnecting reaches it
+			}
+			c.kill(websocket.StatusGoingAway, reason)
 			return nil, true
 		}
 		if wake != nil {
@@ -575,12 +598,18 @@ func (c *conn) close(code websocket.StatusCode, why string) {
 // deliver writes a snapshot or a run of events.
 func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
 	if d.Snapshot != nil {
-		// A snapshot is big: straight to the socket, not copied into the
-		// cork's buffer first.
+		// A snapshot is big, and shared: straight to the socket, not
+		// copied into the cork's buffer first, in pieces each with the
+		// write deadline (corkedConn), not one deadline for the whole.
 		if !c.flush() {
 			return false
 		}
-		ok := c.send(ctx, d.Snapshot.Frame)
+		ok := true
+		if err := c.ws.Write(ctx, websocket.MessageBinary, d.Snapshot.Frame); err != nil {
+			c.s.metrics.dropped("write_timeout")
+			c.kill(closeTooSlow, "write timed out")
+			ok = false
+		}
 		c.out.cork()
 		return ok
 	}
@@ -711,7 +740,9 @@ const connBuffer = 1 << 10
 // puts a corkedConn under its writes.
 type smallBuffers struct {
 	http.ResponseWriter
-	out *corkedConn // set by Hijack
+	readRate, readBurst float64       // bytes a second the reader takes (see slowReader)
+	pieceTimeout        time.Duration // each piece of a write must go within this (see corkedConn)
+	out                 *corkedConn   // set by Hijack
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -728,12 +759,15 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// reader's buffer, not behind it: the library takes what is buffered
 	// and reads the rest from nc itself.
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), max(connBuffer, len(early)))
+	// The library reads the socket itself past what is buffered: the
+	// read rate's bound is on the conn it gets.
+	slow := slowConn{Conn: nc, r: newSlowReader(nc, w.readRate, w.readBurst)}
+	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow), max(connBuffer, len(early)))
 	if len(early) > 0 {
 		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
-	w.out = &corkedConn{Conn: nc}
-	return nc, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
+	w.out = &corkedConn{Conn: nc, timeout: w.pieceTimeout}
+	return slow, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
 }
 
 // corkedConn is the socket under the WebSocket library's writes. While the
@@ -743,21 +777,77 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // per frame. Writes from other goroutines (pings, pongs) while it is not
 // corked go straight through. The mutex keeps every byte in the order the
 // library wrote it.
+//
+// What a connection holds in flight is bounded: the gathered bytes never
+// pass corkLimit (past it they are sent first), and a big write (a
+// snapshot, which every connection that needs it shares: it is never
+// copied here) goes out in pieces of writePiece, each with its own
+// deadline, timeout. A client that takes no piece within it is stalled:
+// the write fails and the connection is closed (4003). One that is slow
+// but moving gets a snapshot bigger than it can take within one deadline.
 type corkedConn struct {
 	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+	timeout time.Duration
+	mu      sync.Mutex
+	corked  bool
+	buf     []byte
 }
+
+const (
+	corkLimit  = 64 << 10
+	writePiece = 64 << 10
+)
 
 func (c *corkedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked {
+	if c.corked && len(c.buf)+len(p) <= corkLimit {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	if err := c.writeBuf(); err != nil {
+		return 0, err
+	}
+	if c.corked && len(p) <= corkLimit {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.writePieces(p)
+}
+
+// writePieces writes p in pieces, each within the timeout. c.mu is held.
+func (c *corkedConn) writePieces(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), writePiece)
+		if c.timeout > 0 {
+			c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		}
+		m, err := c.Conn.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	if c.timeout > 0 {
+		c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return written, nil
+}
+
+// writeBuf sends what was gathered. c.mu is held.
+func (c *corkedConn) writeBuf() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writePieces(c.buf)
+	clear(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > corkLimit {
+		c.buf = nil // cannot happen: the buffer is bounded
+	}
+	return err
 }
 
 func (c *corkedConn) cork() {
@@ -766,23 +856,12 @@ func (c *corkedConn) cork() {
 	c.mu.Unlock()
 }
 
-// uncork writes what was gathered, within timeout.
-func (c *corkedConn) uncork(timeout time.Duration) error {
+// uncork writes what was gathered, each piece within the timeout.
+func (c *corkedConn) uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	if len(c.buf) == 0 {
-		return nil
-	}
-	c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := c.Conn.Write(c.buf)
-	c.Conn.SetWriteDeadline(time.Time{})
-	clear(c.buf)
-	c.buf = c.buf[:0]
-	if cap(c.buf) > 64<<10 {
-		c.buf = nil // a burst's buffer is not kept by an idle connection
-	}
-	return err
+	return c.writeBuf()
 }
 
 // knownZone reports whether tz names a time zone this server knows.

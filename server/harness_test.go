@@ -22,6 +22,7 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
 
 // Tests run the real server on a real socket (httptest listens on a free
@@ -51,7 +52,7 @@ type options struct {
 	noSync bool   // the store does not fsync (benchmarks of CPU cost only)
 	// wrap, if set, stands between the engine and the store's log: the
 	// way to inject a storage fault a real disk cannot give on demand.
-	wrap func(*store.Store) engine.Log
+	wrap func(*store.Store) worldlog.Log
 }
 
 // start opens a save file (new unless o.path names one), creates the
@@ -65,7 +66,7 @@ func start(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log engine.Log = st
+	var log worldlog.Log = st
 	if o.wrap != nil {
 		log = o.wrap(st)
 	}

@@ -412,7 +412,7 @@ func (s *Server) handlePast() http.Handler {
 			s.apiError(w, r, engine.ErrOverloaded)
 			return
 		}
-		past, err := h.Past(rev)
+		past, err := h.Past(r.Context(), rev)
 		s.pasts.release()
 		if err != nil {
 			s.apiError(w, r, err)

@@ -2,27 +2,62 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"txxt/wire"
 	"txxt/world"
 )
 
 // hub is the registry of open game connections: presence, shutdown and
-// revocation reach every connection through it. Its mutex guards only the
-// map; presence changes are handed to each connection's presence queue and
-// frames to its bounded control queue, never written while the lock is
-// held.
+// revocation reach every connection through it. Its mutex guards the map
+// and the presence log; frames are never written while it is held.
+//
+// Presence is a log shared by every connection, like the engine's feed:
+// joins and leaves gather in the hub for presenceEvery, then are sealed
+// into one batch (a Joined and a Left frame, encoded once), which every v1
+// connection's writer sends when it gets to it. A new connection sends the
+// full list once (built once per batch, shared by all who need it), when
+// the batch holding its own join is sealed, then the batches after it. A
+// connection further behind than the log holds sends the full list again.
+// So a join costs the hub O(1), each connection a shared frame per batch,
+// and a stalled connection holds nothing.
 type hub struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	v1     int // v1 connections, the ones presence lists
 	closed bool
 	wg     sync.WaitGroup // one per joined connection, done when it leaves
+
+	joined, left []wire.PresenceEntry // changes of the batch being gathered
+	sealing      *time.Timer          // set while a batch is being gathered
+	sealed       uint64               // the last sealed batch (0: none yet)
+	log          [presenceLog]presenceBatch
+	fullAt       uint64 // the batch the cached full list is of
+	fullFrames   [][]byte
+	wake         chan struct{} // closed when a batch is sealed
 }
 
-func newHub() *hub { return &hub{conns: make(map[*conn]struct{})} }
+// presenceBatch is one sealed batch of presence changes, as frames.
+type presenceBatch struct {
+	seq    uint64
+	frames [][]byte
+}
 
-// join registers c, tells the others that it came, and gives c the full
-// list. It refuses when the hub is closed (the server is shutting down).
+const (
+	// presenceEvery is the shortest time between two presence batches.
+	presenceEvery = 200 * time.Millisecond
+	// presenceLog is how many batches the hub keeps (13 s of them, at
+	// most): a connection further behind gets the full list.
+	presenceLog = 64
+	// presenceFrame bounds the entries of one Presence frame (32 bytes
+	// each: 64 KiB).
+	presenceFrame = 2048
+)
+
+func newHub() *hub { return &hub{conns: make(map[*conn]struct{}), wake: make(chan struct{})} }
+
+// join registers c and puts its arrival in the batch being gathered. It
+// refuses when the hub is closed (the server is shutting down).
 func (h *hub) join(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -34,99 +69,13 @@ func (h *hub) join(c *conn) bool {
 	if !c.v1 {
 		return true
 	}
-	me := c.presence()
-	for o := range h.conns {
-		if o != c && o.v1 {
-			o.people.add(me, true)
-		}
-	}
-	c.people.resync()
+	h.v1++
+	h.change(c.presence(), true)
+	c.joinedIn = h.sealed + 1
 	return true
 }
 
-// full returns a Presence frame listing every v1 connection.
-func (h *hub) full() []byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	list := wire.Presence{Op: wire.PresenceFull}
-	for o := range h.conns {
-		if o.v1 {
-			list.Entries = append(list.Entries, o.presence())
-		}
-	}
-	return wire.AppendPresence(nil, &list)
-}
-
-// presenceQueue holds the presence changes a connection has yet to send.
-// Changes that pile up are sent together, one Joined and one Left frame
-// with many entries, so a crowd connecting at once (after a restart) costs
-// each connection a few frames, not one per newcomer; past maxPending
-// they are replaced by a full list, so a stalled connection holds a
-// bounded amount.
-type presenceQueue struct {
-	mu           sync.Mutex
-	joined, left []wire.PresenceEntry
-	full         bool          // send the full list instead
-	ready        chan struct{} // holds a token while something is queued
-}
-
-const maxPending = 256
-
-func newPresenceQueue() presenceQueue { return presenceQueue{ready: make(chan struct{}, 1)} }
-
-func (q *presenceQueue) add(e wire.PresenceEntry, joined bool) {
-	q.mu.Lock()
-	switch {
-	case q.full:
-	case len(q.joined)+len(q.left) >= maxPending:
-		q.full, q.joined, q.left = true, nil, nil
-	case joined:
-		q.joined = append(q.joined, e)
-	default:
-		q.left = append(q.left, e)
-	}
-	q.mu.Unlock()
-	q.signal()
-}
-
-// resync asks for the full list.
-func (q *presenceQueue) resync() {
-	q.mu.Lock()
-	q.full, q.joined, q.left = true, nil, nil
-	q.mu.Unlock()
-	q.signal()
-}
-
-func (q *presenceQueue) signal() {
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// frames returns what to send, and empties the queue. The full list is
-// read from the hub now, so it is never older than a change queued after
-// it (and a change both queued and in the list is harmless: joins and
-// leaves are idempotent).
-func (q *presenceQueue) frames(h *hub) [][]byte {
-	q.mu.Lock()
-	full, joined, left := q.full, q.joined, q.left
-	q.full, q.joined, q.left = false, nil, nil
-	q.mu.Unlock()
-	if full {
-		return [][]byte{h.full()}
-	}
-	var out [][]byte
-	if len(joined) > 0 {
-		out = append(out, wire.AppendPresence(nil, &wire.Presence{Op: wire.PresenceJoined, Entries: joined}))
-	}
-	if len(left) > 0 { // after joined: a connection that came and went in one batch ends up gone
-		out = append(out, wire.AppendPresence(nil, &wire.Presence{Op: wire.PresenceLeft, Entries: left}))
-	}
-	return out
-}
-
-// leave removes c and tells the others.
+// leave removes c and puts its departure in the batch being gathered.
 func (h *hub) leave(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -138,12 +87,93 @@ func (h *hub) leave(c *conn) {
 	if !c.v1 {
 		return
 	}
-	me := c.presence()
+	h.v1--
+	h.change(c.presence(), false)
+}
+
+// change adds a join or a leave to the batch being gathered, and has it
+// sealed presenceEvery from its first change. h.mu is held.
+func (h *hub) change(e wire.PresenceEntry, joined bool) {
+	if joined {
+		h.joined = append(h.joined, e)
+	} else {
+		h.left = append(h.left, e)
+	}
+	if h.sealing == nil {
+		h.sealing = time.AfterFunc(presenceEvery, h.seal)
+	}
+}
+
+// seal makes the gathered changes a batch and wakes the writers.
+func (h *hub) seal() {
+	h.mu.Lock()
+	h.sealing = nil
+	h.sealed++
+	var frames [][]byte
+	// Joins before leaves: a connection that came and went in one batch
+	// ends up gone.
+	frames = appendPresence(frames, wire.PresenceJoined, h.joined)
+	frames = appendPresence(frames, wire.PresenceLeft, h.left)
+	h.log[h.sealed%presenceLog] = presenceBatch{seq: h.sealed, frames: frames}
+	h.joined, h.left = nil, nil
+	wake := h.wake
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+	close(wake)
+}
+
+// appendPresence appends entries as Presence frames of op, presenceFrame
+// entries at most each.
+func appendPresence(frames [][]byte, op uint8, entries []wire.PresenceEntry) [][]byte {
+	for len(entries) > 0 {
+		n := min(len(entries), presenceFrame)
+		frames = append(frames, wire.AppendPresence(nil, &wire.Presence{Op: op, Entries: entries[:n]}))
+		entries = entries[n:]
+	}
+	return frames
+}
+
+// presence returns the presence frames c is due (shared: they must not be
+// modified), and a channel closed when more may be. Writer of c only.
+func (h *hub) presence(c *conn) ([][]byte, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sealed < c.joinedIn {
+		return nil, h.wake // its own join is not out yet
+	}
+	if c.seen == 0 || c.seen+presenceLog <= h.sealed {
+		// New, or further behind than the log: the full list, then
+		// what comes after it (changes still gathered are in the list
+		// already; joins and leaves sent twice are harmless).
+		c.seen = h.sealed
+		return h.full(), h.wake
+	}
+	var out [][]byte
+	for seq := c.seen + 1; seq <= h.sealed; seq++ {
+		out = append(out, h.log[seq%presenceLog].frames...)
+	}
+	c.seen = h.sealed
+	return out, h.wake
+}
+
+// full returns the full list of v1 connections as frames: the first a
+// PresenceFull, the rest (past presenceFrame entries) PresenceJoined. It
+// is built once per batch. h.mu is held.
+func (h *hub) full() [][]byte {
+	if h.fullFrames != nil && h.fullAt == h.sealed {
+		return h.fullFrames
+	}
+	list := make([]wire.PresenceEntry, 0, h.v1)
 	for o := range h.conns {
 		if o.v1 {
-			o.people.add(me, false)
+			list = append(list, o.presence())
 		}
 	}
+	n := min(len(list), presenceFrame)
+	frames := [][]byte{wire.AppendPresence(nil, &wire.Presence{Op: wire.PresenceFull, Entries: list[:n]})}
+	frames = appendPresence(frames, wire.PresenceJoined, list[n:])
+	h.fullAt, h.fullFrames = h.sealed, frames
+	return frames
 }
 
 // each calls fn for every connection, outside the lock.
@@ -173,6 +203,10 @@ func (h *hub) broadcast(frame []byte, droppable bool) {
 func (h *hub) close() []*conn {
 	h.mu.Lock()
 	h.closed = true
+	if h.sealing != nil {
+		h.sealing.Stop()
+		h.sealing = nil
+	}
 	h.mu.Unlock()
 	var list []*conn
 	h.each(func(c *conn) { list = append(list, c) })

@@ -155,3 +155,87 @@ func (b *bucket) take(now time.Time) bool {
 	b.tokens--
 	return true
 }
+
+// stalls notices when the server's process did not run: stopped
+// (SIGSTOP, a debugger), or starved by its machine. Clients go on
+// sending while it is stopped, and the kernel queues their frames; when
+// it runs again it reads them all at once, and a rate limiter refilled by
+// the clock would take a minute of commands sent at the allowed rate for
+// one burst and refuse most of them. A heartbeat (beat, every stallBeat)
+// notes the time; a gap between two notes longer than stallMin is a
+// stall, and a connection's bucket is credited for the stalled part of
+// the time since it last refilled (bucket.refillAround).
+type stalls struct {
+	mu    sync.Mutex
+	last  time.Time // the last beat
+	spans []span    // the latest stalls, oldest first, at most maxStalls
+}
+
+type span struct{ from, to time.Time }
+
+const (
+	stallBeat = 250 * time.Millisecond
+	stallMin  = 2 * time.Second
+	maxStalls = 16
+	// maxStallCredit bounds what one stall credits a connection, so that
+	// a server stopped for an hour does not let each connection send an
+	// hour of commands at once.
+	maxStallCredit = time.Minute
+)
+
+// beat notes that the process runs at now.
+func (st *stalls) beat(now time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.last.IsZero() && now.Sub(st.last) > stallMin {
+		st.spans = append(st.spans, span{st.last, now})
+		if len(st.spans) > maxStalls {
+			st.spans = st.spans[1:]
+		}
+	}
+	if now.After(st.last) {
+		st.last = now
+	}
+}
+
+// within returns how long of (from, to] the process was stalled,
+// counting one that is ending now (no beat for longer than stallMin: the
+// heartbeat has not run yet since the process woke).
+func (st *stalls) within(from, to time.Time) time.Duration {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	spans := st.spans
+	if !st.last.IsZero() && to.Sub(st.last) > stallMin {
+		spans = append(spans[:len(spans):len(spans)], span{st.last, to})
+	}
+	var d time.Duration
+	for _, s := range spans {
+		lo, hi := s.from, s.to
+		if from.After(lo) {
+			lo = from
+		}
+		if to.Before(hi) {
+			hi = to
+		}
+		if hi.After(lo) {
+			d += hi.Sub(lo)
+		}
+	}
+	return min(d, maxStallCredit)
+}
+
+// refillAround refills the bucket for the time since its last refill, of
+// which paused was a stall of the server: that part is credited in full,
+// past the burst, as the commands a client sent at the allowed rate while
+// the server could not read them; the rest refills up to the burst as
+// usual. A credit not spent stays until it is (refill never takes tokens
+// away).
+func (b *bucket) refillAround(now time.Time, paused time.Duration) {
+	if !now.After(b.last) {
+		return
+	}
+	elapsed := now.Sub(b.last)
+	paused = min(paused, elapsed)
+	b.tokens = max(b.tokens, min(b.burst, b.tokens+(elapsed-paused).Seconds()*b.rate)) + paused.Seconds()*b.rate
+	b.last = now
+}

@@ -2,13 +2,23 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"txxt/store"
 	"txxt/world"
 )
+
+// kib says a size in KiB, as a person reads it: "8 KiB", "8.5 KiB".
+func kib(n int) string {
+	if n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+}
 
 // Profile is a user's saved view of the calendar.
 type Profile struct {
@@ -44,25 +54,34 @@ func (tm *team) activeProfile(user world.ID) []byte {
 
 func (s *Server) handleListProfiles() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pageOf(w, r)
+		if !ok {
+			return
+		}
 		user := sessionOf(r).User
 		t := teamFrom(r).t.st.Table("profiles")
 		active, _ := t.Get(activeKey(user))
 		prefix := "p/" + user.String() + "/"
 		out := []Profile{}
-		err := t.ForEach(func(k string, v []byte) error {
-			if !strings.HasPrefix(k, prefix) {
-				return nil
+		more := false
+		err := t.Range(prefix, pg.after, func(_ string, v []byte) bool {
+			if len(out) == pg.limit {
+				more = true
+				return false
 			}
 			var p Profile
 			if json.Unmarshal(v, &p) == nil {
 				p.Active = p.Name == string(active)
 				out = append(out, p)
 			}
-			return nil
+			return true
 		})
 		if err != nil {
 			s.apiError(w, r, err)
 			return
+		}
+		if more {
+			pg.next(w, r, out[len(out)-1].Name)
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
@@ -96,7 +115,25 @@ func (s *Server) handlePutProfile() http.Handler {
 			return
 		}
 		raw, _ := json.Marshal(p)
-		if err := teamFrom(r).t.st.Table("profiles").Put(profileKey(sessionOf(r).User, name), raw); err != nil {
+		q := s.cfg.Quotas
+		if q.ViewBytes > 0 && len(raw) > q.ViewBytes {
+			writeError(w, http.StatusForbidden, world.CodeQuotaExceeded, fmt.Sprintf(
+				"A saved view is at most %s on this server, and this one is %s: choose fewer services and people for it.", kib(q.ViewBytes), kib(len(raw))))
+			return
+		}
+		user := sessionOf(r).User
+		err := teamFrom(r).t.st.Tables(func(tx store.TableTx) error {
+			key := profileKey(user, name)
+			if q.Views > 0 && tx.Get("profiles", key) == nil {
+				n := 0
+				tx.Range("profiles", "p/"+user.String()+"/", "", func(string, []byte) bool { n++; return n < q.Views })
+				if n >= q.Views {
+					return fmt.Errorf("%w: you have %d saved views in this team, the most this server allows: delete one you no longer use first", ErrQuota, q.Views)
+				}
+			}
+			return tx.Put("profiles", key, raw)
+		})
+		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,13 +37,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeJSON reads a size-limited body holding exactly one JSON value with
-// only known fields.
+// only known fields, each named exactly as declared and given once
+// (checkJSONNames).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.limits.MaxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("more than one JSON value")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.limits.MaxBody))
+	if err == nil {
+		err = checkJSONNames(body, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+			err = errors.New("more than one JSON value")
+		}
 	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -273,7 +281,13 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	// The scheme counts as much as the host: a page at http://NAME is
+	// not the server at https://NAME (its traffic can be changed on the
+	// way), nor one on another port.
+	if strings.EqualFold(u.Host, r.Host) && u.Scheme == s.connScheme(r) {
+		return true
+	}
+	if pub := strings.TrimSuffix(s.cfg.PublicURL, "/"); pub != "" && strings.EqualFold(pub, origin) {
 		return true
 	}
 	for _, o := range s.cfg.AllowedOrigins {
@@ -300,7 +314,9 @@ func (s *Server) handleLogin() http.Handler {
 		// Failed logins are counted per address and per user name, so
 		// neither many names from one address nor one name from many
 		// addresses guesses fast.
-		host, user := remoteHost(r), "user:"+req.Username
+		// A name is at most world.MaxName bytes, so the key is cut there:
+		// a body of 64 KiB names makes keys of 69 bytes, not of 64 KiB.
+		host, user := remoteHost(r), "user:"+req.Username[:min(len(req.Username), world.MaxName)]
 		if wait := max(s.logins.allow(host, s.now()), s.logins.allow(user, s.now())); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 			writeError(w, http.StatusTooManyRequests, world.CodeRateLimited, "Too many failed logins: try again in "+wait.Round(time.Second).String()+".")
@@ -315,7 +331,7 @@ func (s *Server) handleLogin() http.Handler {
 		if errors.Is(err, ErrBadLogin) {
 			s.logins.failed(host, s.now())
 			s.logins.failed(user, s.now())
-			s.logger.Info("login refused", "user", req.Username, "remote", r.RemoteAddr)
+			s.logger.Info("login refused", "user", boundedName(req.Username), "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, world.CodeUnauthorized, "Wrong user name or password.")
 			return
 		}
@@ -335,8 +351,11 @@ func (s *Server) handleLogin() http.Handler {
 				role = tr
 			}
 		}
-		setSessionCookie(w, r, tok, sess)
-		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": sess.Name, "role": role.String(), "expires": sess.Expires, "teams": teams})
+		s.setSessionCookie(w, r, tok, sess)
+		// user is the original server's shape ({"id","username"}), so a
+		// client written for it reads its answer; the rest is ours.
+		me := map[string]any{"id": sess.User, "username": sess.Name}
+		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": me, "role": role.String(), "expires": sess.Expires, "teams": teams})
 	})
 }
 
@@ -352,7 +371,7 @@ func (s *Server) handleLogout() http.Handler {
 			return
 		}
 		s.revoke([]world.ID{sess.ID})
-		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.scheme(r) == "https", MaxAge: -1})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -387,10 +406,11 @@ func (s *Server) handleStatus() http.Handler {
 		var st engine.Stats
 		reasons := []string{}
 		for _, t := range scope {
-			if err := t.eng.Read(r.Context(), func(w *world.World) {
+			err := t.eng.Read(r.Context(), func(w *world.World) {
 				a, b, c := w.Counts()
 				tasks, services, users = tasks+a, services+b, users+c
-			}); err != nil {
+			})
+			if err != nil && !t.eng.Health().NotOwner { // a world another node owns now counts nothing here
 				s.apiError(w, r, err)
 				return
 			}

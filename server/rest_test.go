@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -38,9 +39,33 @@ func TestLogin(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("%d %s", res.StatusCode, body)
 		}
-		var out struct{ Token, User, Role string }
-		json.Unmarshal(body, &out)
-		if out.Token == "" || out.User != "bob" || out.Role != "member" {
+		// The original server's shape (user: id and username) and ours
+		// (token, role, expires, teams) in one answer.
+		var out struct {
+			Token string
+			User  struct {
+				ID       world.ID `json:"id"`
+				Username string   `json:"username"`
+			}
+			Role    string
+			Expires time.Time
+			Teams   []struct{ Slug, Role string }
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		var bob world.ID
+		h.eng.Read(context.Background(), func(w *world.World) {
+			for _, u := range w.State().Users {
+				if u.Name == "bob" {
+					bob = u.ID
+				}
+			}
+		})
+		if out.Token == "" || out.User.Username != "bob" || out.User.ID.IsZero() || out.User.ID != bob || out.Role != "member" {
+			t.Fatalf("body %s (bob is %s in the world)", body, bob)
+		}
+		if !out.Expires.After(time.Now()) || len(out.Teams) != 1 || out.Teams[0].Role != "member" {
 			t.Fatalf("body %s", body)
 		}
 		var ck *http.Cookie

@@ -73,6 +73,7 @@ func (s *Server) routes() http.Handler {
 	teamRoute("GET", "/api/services", viewer(s.handleListServices()))
 	teamRoute("POST", "/api/services", admin(s.handleCreateService()))
 	teamRoute("PUT", "/api/services/{id}", admin(s.handlePutService()))
+	teamRoute("GET", "/api/reports/hours", viewer(s.handleHoursReport()))
 	teamRoute("GET", "/api/tasks/{id}/history", viewer(s.handleTaskHistory()))
 	teamRoute("GET", "/api/activity", viewer(s.handleActivity()))
 	teamRoute("GET", "/api/past", viewer(s.handlePast()))

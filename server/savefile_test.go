@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -118,7 +119,7 @@ func TestVanishedSaveFileIsReportedAndWrittenAgain(t *testing.T) {
 			if !strings.Contains(logs.String(), "storage recovered") {
 				t.Fatalf("no recovery in the log:\n%s", logs.String())
 			}
-			if err := h.st.CheckFile(); err != nil {
+			if err := h.st.CheckFile(context.Background()); err != nil {
 				t.Fatalf("no fresh save file in place: %v", err)
 			}
 			if aside, _ := filepath.Glob(path + ".replaced-*"); len(aside) != map[bool]int{false: 0, true: 1}[tc.replaced] {

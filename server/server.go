@@ -23,8 +23,12 @@ import (
 type Limits struct {
 	MaxFrame     int           // bytes; a bigger frame closes the connection with 1009 (default 64 KiB)
 	MaxInflight  int           // unanswered commands per connection (default 256)
-	CommandRate  float64       // commands per second per connection, sustained (default 200)
+	CommandRate  float64       // commands per second per user per team, over all their connections, sustained (default 200)
 	CommandBurst float64       // and in a burst (default 400)
+	PingRate     float64       // protocol Pings (0x20) per second per connection, sustained (default 10)
+	PingBurst    float64       // and in a burst (default 20)
+	ReadRate     float64       // bytes read per second per connection, sustained (default 256 KiB)
+	ReadBurst    float64       // and in a burst (default 2 × MaxFrame, at least ReadRate)
 	MaxBadFrames int           // malformed frames in a row before the connection is closed (default 16)
 	PingInterval time.Duration // keepalive (default 15s)
 	PongTimeout  time.Duration // a ping unanswered this long closes the connection (default 10s)
@@ -36,6 +40,14 @@ type Limits struct {
 	// before the upgrade with 429 TOO_MANY_CONNECTIONS. Default
 	// DefaultMaxConnsPerHost; negative: no limit.
 	MaxConnsPerHost int
+
+	// MaxConnsPerUser bounds the game connections one user has open at
+	// once, over every team and address (default DefaultMaxConnsPerUser);
+	// MaxConns bounds them all together (default DefaultMaxConns). One
+	// more is refused before the upgrade with 429 TOO_MANY_CONNECTIONS.
+	// Negative: no limit.
+	MaxConnsPerUser int
+	MaxConns        int
 
 	// The HTTP server's timeouts (HTTPServer), which a game connection
 	// leaves behind when it upgrades (it has the keepalive instead).
@@ -50,6 +62,16 @@ type Limits struct {
 // 2.3 MB of the server's memory (docs/BENCHMARKS.md: 17.9 KB each).
 const DefaultMaxConnsPerHost = 128
 
+// DefaultMaxConnsPerUser and DefaultMaxConns are the defaults of
+// Limits.MaxConnsPerUser and MaxConns: a person with many tabs and devices
+// stays far below the first; the second keeps the memory of the idle
+// connections near 400 MB (17.9 KB each) and the descriptors within a
+// usual limit.
+const (
+	DefaultMaxConnsPerUser = 64
+	DefaultMaxConns        = 20000
+)
+
 func (l *Limits) fill() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -61,6 +83,24 @@ func (l *Limits) fill() {
 	def(&l.MaxBadFrames, 16)
 	if l.MaxConnsPerHost == 0 {
 		l.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if l.MaxConnsPerUser == 0 {
+		l.MaxConnsPerUser = DefaultMaxConnsPerUser
+	}
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.PingRate <= 0 {
+		l.PingRate = 10
+	}
+	if l.PingBurst <= 0 {
+		l.PingBurst = 2 * l.PingRate
+	}
+	if l.ReadRate <= 0 {
+		l.ReadRate = 256 << 10
+	}
+	if l.ReadBurst <= 0 {
+		l.ReadBurst = max(2*float64(l.MaxFrame), l.ReadRate)
 	}
 	if l.CommandRate <= 0 {
 		l.CommandRate = 200
@@ -99,8 +139,13 @@ type Config struct {
 	// it makes: invitations, setup), e.g. "https://cal.example.com"; empty:
 	// the address of each request.
 	PublicURL string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// TrustedProxies are the addresses (IPs, as the connection's remote
+	// address has them) of reverse proxies whose X-Forwarded-Proto the
+	// server believes: a request through one that says https gets a
+	// Secure session cookie, and its Origin is compared with https.
+	TrustedProxies []string
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Server serves a deployment: its accounts, and its teams, each one world
@@ -116,7 +161,9 @@ type Server struct {
 	settingUp  sync.Mutex // one setup at a time: its token is checked, used, then spent
 	metrics    *metrics
 	logins     *loginLimiter
-	perHost    *hostConns // game connections per remote host
+	perHost    *hostConns  // game connections per remote host
+	stalls     stalls      // when the process did not run (watch beats)
+	conns      *connCounts // game connections per user and in total
 	hashing    semaphore
 	pasts      semaphore   // past worlds being rebuilt at once (each holds a whole world in memory)
 	feedLimits feedLimiter // calendar feed fetches, per token
@@ -227,6 +274,7 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		metrics:  newMetrics(cfg.NoTimings),
 		logins:   newLoginLimiter(),
 		perHost:  newHostConns(cfg.Limits.MaxConnsPerHost),
+		conns:    newConnCounts(cfg.Limits.MaxConnsPerUser, cfg.Limits.MaxConns),
 		hashing:  make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		pasts:    make(semaphore, max(1, runtime.GOMAXPROCS(0))),
 		logger:   cfg.Logger,
@@ -234,6 +282,8 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 		started:  cfg.Now(),
 		stop:     make(chan struct{}),
 	}
+	s.accounts.MaxSessions = max(cfg.Quotas.Sessions, 0)
+	s.accounts.OnEnded = s.revoke
 	if cfg.TraceSlow > 0 {
 		t, err := startTracer(cfg.TraceDir, cfg.Logger)
 		if err != nil {
@@ -249,8 +299,9 @@ func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, err
 func (s *Server) Accounts() *Accounts { return s.accounts }
 
 // watch tells v1 clients when the engine's health changes (checked every
-// second), pushes telemetry every TelemetryEvery, and sweeps expired
-// sessions hourly, until Shutdown.
+// second), pushes telemetry every TelemetryEvery, sweeps expired sessions
+// hourly, and beats for the stall detector every stallBeat, until
+// Shutdown.
 func (s *Server) watch() {
 	health := time.NewTicker(time.Second)
 	defer health.Stop()
@@ -258,6 +309,9 @@ func (s *Server) watch() {
 	defer telemetry.Stop()
 	sweep := time.NewTicker(time.Hour)
 	defer sweep.Stop()
+	beat := time.NewTicker(stallBeat)
+	defer beat.Stop()
+	s.stalls.beat(s.now())
 	degraded := map[*team]bool{}
 	s.sweep()
 	for {
@@ -278,6 +332,8 @@ func (s *Server) watch() {
 			}
 		case <-sweep.C:
 			s.sweep()
+		case <-beat.C:
+			s.stalls.beat(s.now())
 		}
 	}
 }
@@ -351,8 +407,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler returns the server's routes.
-func (s *Server) Handler() http.Handler { return s.routes() }
+// Handler returns the server's routes, for the names the server answers
+// to (checkHost).
+func (s *Server) Handler() http.Handler { return s.checkHost(s.routes()) }
 
 // HTTPServer returns an http.Server for the routes with the limits'
 // timeouts: a client that sends its request slowly (slowloris), or opens a

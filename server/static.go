@@ -1,10 +1,12 @@
 package server
 
 import (
+	"io/fs"
 	"net/http"
 	"strings"
 
 	"txxt/web"
+	"txxt/world"
 )
 
 // handleStatic serves the client's files. The page is one: at / (a
@@ -32,6 +34,14 @@ func (s *Server) handleStatic() http.Handler {
 		}
 		if path == "/setup" || path == "/invite" {
 			path = "/"
+		}
+		// Only the page at / is a directory's answer: any other
+		// directory (/js/, /css/) would be listed by the file server.
+		if path != "/" {
+			if fi, err := fs.Stat(web.Files, strings.Trim(path, "/")); err == nil && fi.IsDir() {
+				writeError(w, http.StatusNotFound, world.CodeNotFound, "no such file: "+r.URL.Path)
+				return
+			}
 		}
 		r2 := new(http.Request)
 		*r2 = *r

@@ -26,6 +26,8 @@ type team struct {
 	eng  *engine.Engine
 	st   *store.Store
 	hub  *hub
+	// budgets is each user's command budget in this team (see budgets).
+	budgets budgets
 	// archived mirrors the teams table's flag, so that routing a request
 	// reads no file.
 	archived atomic.Bool
@@ -214,6 +216,7 @@ func (s *Server) addTeam(slug string, eng *engine.Engine, st *store.Store, close
 		t.archived.Store(info.Archived)
 	}
 	eng.OnBatch(s.metrics.batch)
+	eng.SetQuotas(s.cfg.Quotas.engine())
 	if err := t.migrateSettings(context.Background()); err != nil {
 		s.logger.Warn("moving a team's settings into its world", "team", slug, "err", err)
 	}
@@ -364,17 +367,41 @@ func (s *Server) checkQuota(max int, count func() (int, error), what string) err
 }
 
 // Quotas bound what the deployment holds; 0 means the default, negative
-// no limit. The defaults are far past what a real team meets.
+// no limit. The defaults are far past what a real team meets; each says
+// why it is what it is.
 type Quotas struct {
-	Teams   int // teams in the deployment (default 1,000)
-	Members int // members of one team (default 1,000)
+	Teams    int // teams in the deployment (default 1,000)
+	Members  int // members of one team (default 1,000)
+	Services int // services of one team, archived ones too (default 1,000)
+	// Tasks of one team, of every status (default 100,000: twenty people
+	// planning eight tasks a working day each for two and a half years;
+	// its snapshot is about 18 MB).
+	Tasks int
+	Views int // saved views of one user in one team (default 50)
+	// ViewBytes bounds one saved view as stored (default 8 KiB: a view
+	// that selects about 200 of the team's services and people).
+	ViewBytes int
+	// Sessions of one user (default 100): a login past it ends the
+	// user's oldest session (see Accounts.Login).
+	Sessions int
 }
 
 func (q *Quotas) fill() {
-	if q.Teams == 0 {
-		q.Teams = 1000
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if q.Members == 0 {
-		q.Members = 1000
-	}
+	def(&q.Teams, 1000)
+	def(&q.Members, 1000)
+	def(&q.Services, 1000)
+	def(&q.Tasks, 100_000)
+	def(&q.Views, 50)
+	def(&q.ViewBytes, 8<<10)
+	def(&q.Sessions, 100)
+}
+
+// engineQuotas are the quotas a team's engine enforces (0: no limit).
+func (q Quotas) engine() engine.Quotas {
+	return engine.Quotas{Tasks: max(q.Tasks, 0), Services: max(q.Services, 0)}
 }

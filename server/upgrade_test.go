@@ -87,4 +87,3 @@ func TestFirstFrameInTheUpgradesPacket(t *testing.T) {
 		}
 	}
 }
-

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,7 +38,7 @@ func benchAppend(b *testing.B, perCommit int) {
 			recs[i] = Record{Revision: next, Frame: frame}
 			next++
 		}
-		if err := s.Append(recs); err != nil {
+		if err := s.Append(context.Background(), recs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -56,10 +57,10 @@ func BenchmarkRecords100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	s.Append(records(1, 100000))
+	s.Append(context.Background(), records(1, 100000))
 	for b.Loop() {
 		n := 0
-		s.Records(0, func(Record) error { n++; return nil })
+		s.Records(context.Background(), 0, func(Record) error { n++; return nil })
 		if n != 100000 {
 			b.Fatal(n)
 		}
@@ -81,11 +82,11 @@ func BenchmarkOpen100k(b *testing.B) {
 		for i := range recs {
 			recs[i] = Record{Revision: r + uint64(i), Frame: frame}
 		}
-		if err := s.Append(recs); err != nil {
+		if err := s.Append(context.Background(), recs); err != nil {
 			b.Fatal(err)
 		}
 	}
-	s.SaveSnapshot(100000, make([]byte, 5<<20))
+	s.SaveSnapshot(context.Background(), 100000, make([]byte, 5<<20))
 	size, _ := s.Size()
 	s.Close()
 	for b.Loop() {
@@ -107,7 +108,7 @@ func BenchmarkCheckFile(b *testing.B) {
 	}
 	defer s.Close()
 	for b.Loop() {
-		if err := s.CheckFile(); err != nil {
+		if err := s.CheckFile(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ func records(from, to uint64) []Record {
 func readAll(t *testing.T, s *Store, after uint64) []Record {
 	t.Helper()
 	var out []Record
-	if err := s.Records(after, func(r Record) error {
+	if err := s.Records(context.Background(), after, func(r Record) error {
 		r.Frame = bytes.Clone(r.Frame)
 		out = append(out, r)
 		return nil
@@ -70,13 +71,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if !s.Created() {
 		t.Error("a new file is not Created")
 	}
-	if err := s.Append(records(1, 3)); err != nil {
+	if err := s.Append(context.Background(), records(1, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(records(4, 10)); err != nil {
+	if err := s.Append(context.Background(), records(4, 10)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSnapshot(5, []byte("snapshot-5")); err != nil {
+	if err := s.SaveSnapshot(context.Background(), 5, []byte("snapshot-5")); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -94,7 +95,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if got := readAll(t, s, 7); !equalRecords(got, records(8, 10)) {
 		t.Errorf("Records(7) = %+v", got)
 	}
-	rev, frame, err := s.LatestSnapshot()
+	rev, frame, err := s.LatestSnapshot(context.Background())
 	if err != nil || rev != 5 || string(frame) != "snapshot-5" {
 		t.Errorf("snapshot %d %q %v", rev, frame, err)
 	}
@@ -102,12 +103,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestAppendRefusesGaps(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "save"))
-	if err := s.Append(records(2, 3)); !errors.Is(err, ErrGap) {
+	if err := s.Append(context.Background(), records(2, 3)); !errors.Is(err, ErrGap) {
 		t.Errorf("first append at 2: %v", err)
 	}
-	s.Append(records(1, 3))
+	s.Append(context.Background(), records(1, 3))
 	for _, recs := range [][]Record{records(3, 4), records(5, 6), {records(4, 4)[0], records(6, 6)[0]}} {
-		if err := s.Append(recs); !errors.Is(err, ErrGap) {
+		if err := s.Append(context.Background(), recs); !errors.Is(err, ErrGap) {
 			t.Errorf("append %d..: %v", recs[0].Revision, err)
 		}
 	}
@@ -118,10 +119,10 @@ func TestAppendRefusesGaps(t *testing.T) {
 
 func TestRecordsStopsOnError(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "save"))
-	s.Append(records(1, 10))
+	s.Append(context.Background(), records(1, 10))
 	stop := errors.New("stop")
 	n := 0
-	err := s.Records(0, func(Record) error {
+	err := s.Records(context.Background(), 0, func(Record) error {
 		if n++; n == 4 {
 			return stop
 		}
@@ -148,8 +149,8 @@ func corrupt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 func TestChecksums(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "save")
 	s, _ := Open(path, Options{})
-	s.Append(records(1, 5))
-	s.SaveSnapshot(5, []byte("snap"))
+	s.Append(context.Background(), records(1, 5))
+	s.SaveSnapshot(context.Background(), 5, []byte("snap"))
 	s.Close()
 	corrupt(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
@@ -169,8 +170,8 @@ func TestChecksums(t *testing.T) {
 	}
 	// Readers of a file damaged after it was opened find it too.
 	s = open(t, path+".2")
-	s.Append(records(1, 5))
-	s.SaveSnapshot(5, []byte("snap"))
+	s.Append(context.Background(), records(1, 5))
+	s.SaveSnapshot(context.Background(), 5, []byte("snap"))
 	err := s.update(func(tx *bolt.Tx) error {
 		v := bytes.Clone(tx.Bucket(bucketLog).Get(revKey(3)))
 		v[len(v)-1] ^= 0x01
@@ -184,11 +185,11 @@ func TestChecksums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Records(0, func(Record) error { return nil })
+	err = s.Records(context.Background(), 0, func(Record) error { return nil })
 	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "record 3") {
 		t.Errorf("flipped bit in record 3: %v", err)
 	}
-	if _, _, err := s.LatestSnapshot(); !errors.Is(err, ErrDamaged) {
+	if _, _, err := s.LatestSnapshot(context.Background()); !errors.Is(err, ErrDamaged) {
 		t.Errorf("flipped bit in the snapshot: %v", err)
 	}
 	if _, err := s.Check(); !errors.Is(err, ErrDamaged) {
@@ -205,10 +206,10 @@ func TestFlippedByteInEveryPage(t *testing.T) {
 	good := filepath.Join(dir, "good")
 	s, _ := Open(good, Options{})
 	for r := uint64(1); r <= 3000; r += 100 {
-		s.Append(records(r, r+99))
+		s.Append(context.Background(), records(r, r+99))
 	}
-	s.SaveSnapshot(1000, bytes.Repeat([]byte("snapshot at 1000 "), 500))
-	s.SaveSnapshot(3000, bytes.Repeat([]byte("snapshot at 3000 "), 500))
+	s.SaveSnapshot(context.Background(), 1000, bytes.Repeat([]byte("snapshot at 1000 "), 500))
+	s.SaveSnapshot(context.Background(), 3000, bytes.Repeat([]byte("snapshot at 3000 "), 500))
 	s.Table("users").Put("alice", []byte("hash"))
 	want := readAll(t, s, 0)
 	s.Close()
@@ -234,7 +235,7 @@ func TestFlippedByteInEveryPage(t *testing.T) {
 			continue
 		}
 		got := readAll(t, s, 0)
-		rev, frame, err := s.LatestSnapshot()
+		rev, frame, err := s.LatestSnapshot(context.Background())
 		s.Close()
 		os.Remove(path)
 		if err != nil || rev != 3000 || !bytes.HasPrefix(frame, []byte("snapshot at 3000 ")) || !equalRecords(got, want) {
@@ -248,7 +249,7 @@ func TestFlippedByteInEveryPage(t *testing.T) {
 func TestSnapshotsKeepTwo(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "save"))
 	for _, rev := range []uint64{10, 20, 30} {
-		if err := s.SaveSnapshot(rev, []byte(fmt.Sprint("s", rev))); err != nil {
+		if err := s.SaveSnapshot(context.Background(), rev, []byte(fmt.Sprint("s", rev))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,7 +263,7 @@ func TestSnapshotsKeepTwo(t *testing.T) {
 	if fmt.Sprint(revs) != "[20 30]" {
 		t.Errorf("snapshots kept: %v", revs)
 	}
-	if rev, frame, _ := s.LatestSnapshot(); rev != 30 || string(frame) != "s30" {
+	if rev, frame, _ := s.LatestSnapshot(context.Background()); rev != 30 || string(frame) != "s30" {
 		t.Errorf("latest %d %q", rev, frame)
 	}
 }
@@ -270,14 +271,14 @@ func TestSnapshotsKeepTwo(t *testing.T) {
 func TestCompact(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "save")
 	s := open(t, path)
-	s.Append(records(1, 100))
+	s.Append(context.Background(), records(1, 100))
 	// Without a snapshot nothing may go: boot needs the whole log.
-	s.Compact(50)
+	s.Compact(context.Background(), 50)
 	if s.FirstRevision() != 1 {
 		t.Errorf("compacted without a snapshot: first %d", s.FirstRevision())
 	}
-	s.SaveSnapshot(60, []byte("snap"))
-	if err := s.Compact(80); err != nil { // limited by the snapshot
+	s.SaveSnapshot(context.Background(), 60, []byte("snap"))
+	if err := s.Compact(context.Background(), 80); err != nil { // limited by the snapshot
 		t.Fatal(err)
 	}
 	if s.FirstRevision() != 61 || s.LastRevision() != 100 {
@@ -287,9 +288,9 @@ func TestCompact(t *testing.T) {
 		t.Errorf("records after compact: %d of them", len(got))
 	}
 	// The last record always stays: it holds LastRevision.
-	s.SaveSnapshot(99, []byte("snap"))
-	s.SaveSnapshot(100, []byte("snap"))
-	s.Compact(1000)
+	s.SaveSnapshot(context.Background(), 99, []byte("snap"))
+	s.SaveSnapshot(context.Background(), 100, []byte("snap"))
+	s.Compact(context.Background(), 1000)
 	if s.FirstRevision() != 100 || s.LastRevision() != 100 {
 		t.Errorf("after full compact: %d..%d", s.FirstRevision(), s.LastRevision())
 	}
@@ -298,7 +299,7 @@ func TestCompact(t *testing.T) {
 	if s.FirstRevision() != 100 || s.LastRevision() != 100 {
 		t.Errorf("after reopen: %d..%d", s.FirstRevision(), s.LastRevision())
 	}
-	if err := s.Append(records(101, 101)); err != nil {
+	if err := s.Append(context.Background(), records(101, 101)); err != nil {
 		t.Errorf("append after compaction: %v", err)
 	}
 }
@@ -307,7 +308,7 @@ func TestOpenRefuses(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good")
 	s, _ := Open(good, Options{})
-	s.Append(records(1, 50))
+	s.Append(context.Background(), records(1, 50))
 	s.Close()
 	raw, _ := os.ReadFile(good)
 
@@ -407,7 +408,7 @@ func TestTables(t *testing.T) {
 func TestRewrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "save")
 	s := open(t, path)
-	if err := s.Append(records(1, 50)); err != nil {
+	if err := s.Append(context.Background(), records(1, 50)); err != nil {
 		t.Fatal(err)
 	}
 	s.Table("users").Put("alice", []byte("hash"))
@@ -423,7 +424,7 @@ func TestRewrite(t *testing.T) {
 		}
 		done <- err
 	}()
-	if err := s.Rewrite(48, []byte("world at 48"), nil); err != nil {
+	if err := s.Rewrite(context.Background(), 48, []byte("world at 48"), nil); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -446,7 +447,7 @@ func TestRewrite(t *testing.T) {
 		if s.LastRevision() != 48 || s.FirstRevision() != 0 || len(readAll(t, s, 0)) != 0 {
 			t.Fatalf("last %d first %d, %d records", s.LastRevision(), s.FirstRevision(), len(readAll(t, s, 0)))
 		}
-		if rev, frame, err := s.LatestSnapshot(); rev != 48 || string(frame) != "world at 48" || err != nil {
+		if rev, frame, err := s.LatestSnapshot(context.Background()); rev != 48 || string(frame) != "world at 48" || err != nil {
 			t.Fatalf("snapshot %d %q %v", rev, frame, err)
 		}
 		if v, _ := s.Table("users").Get("alice"); string(v) != "hash" {
@@ -457,10 +458,10 @@ func TestRewrite(t *testing.T) {
 		}
 	}
 	check(s)
-	if err := s.Append(records(50, 50)); !errors.Is(err, ErrGap) {
+	if err := s.Append(context.Background(), records(50, 50)); !errors.Is(err, ErrGap) {
 		t.Fatalf("append after the snapshot's revision+1: %v", err)
 	}
-	if err := s.Append(records(49, 60)); err != nil {
+	if err := s.Append(context.Background(), records(49, 60)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -468,14 +469,14 @@ func TestRewrite(t *testing.T) {
 	if s2.LastRevision() != 60 || s2.FirstRevision() != 49 {
 		t.Fatalf("reopened: last %d first %d", s2.LastRevision(), s2.FirstRevision())
 	}
-	if err := s2.Compact(1000); err != nil {
+	if err := s2.Compact(context.Background(), 1000); err != nil {
 		t.Fatal(err)
 	}
 	s2.Close()
 
 	// A rewritten file with no record after it opens at the snapshot.
 	s3 := open(t, path)
-	if err := s3.Rewrite(60, []byte("world at 60"), records(55, 60)); err != nil {
+	if err := s3.Rewrite(context.Background(), 60, []byte("world at 60"), records(55, 60)); err != nil {
 		t.Fatal(err)
 	}
 	s3.Close()
@@ -483,7 +484,7 @@ func TestRewrite(t *testing.T) {
 	if s4.LastRevision() != 60 || s4.FirstRevision() != 55 || !equalRecords(readAll(t, s4, 0), records(55, 60)) {
 		t.Fatalf("reopened a fresh file with a tail: last %d first %d", s4.LastRevision(), s4.FirstRevision())
 	}
-	if err := s4.Rewrite(60, []byte("w"), records(50, 58)); !errors.Is(err, ErrGap) {
+	if err := s4.Rewrite(context.Background(), 60, []byte("w"), records(50, 58)); !errors.Is(err, ErrGap) {
 		t.Fatalf("a tail that does not end at the snapshot: %v", err)
 	}
 }
@@ -493,7 +494,7 @@ func TestRewriteFailureChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "save")
 	s := open(t, path)
-	if err := s.Append(records(1, 5)); err != nil {
+	if err := s.Append(context.Background(), records(1, 5)); err != nil {
 		t.Fatal(err)
 	}
 	// A directory where the fresh file would go makes its creation fail.
@@ -501,13 +502,13 @@ func TestRewriteFailureChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(path+".fresh", "x"), nil, 0o600)
-	if err := s.Rewrite(5, []byte("w"), nil); err == nil {
+	if err := s.Rewrite(context.Background(), 5, []byte("w"), nil); err == nil {
 		t.Fatal("Rewrite succeeded without a place to write")
 	}
 	if s.LastRevision() != 5 || len(readAll(t, s, 0)) != 5 {
 		t.Fatal("a failed Rewrite changed the store")
 	}
-	if err := s.Append(records(6, 6)); err != nil {
+	if err := s.Append(context.Background(), records(6, 6)); err != nil {
 		t.Fatalf("the store is unusable after a failed Rewrite: %v", err)
 	}
 }
@@ -530,10 +531,10 @@ func TestFileGone(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "save")
 			s := open(t, path)
-			if err := s.Append(records(1, 5)); err != nil {
+			if err := s.Append(context.Background(), records(1, 5)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CheckFile(); err != nil {
+			if err := s.CheckFile(context.Background()); err != nil {
 				t.Fatalf("CheckFile of a file in place: %v", err)
 			}
 			s.Table("users").Put("alice", []byte("hash"))
@@ -542,7 +543,7 @@ func TestFileGone(t *testing.T) {
 			if tc.replaced {
 				otherPath := filepath.Join(dir, "other")
 				other = open(t, otherPath)
-				if err := other.Append(records(1, 2)); err != nil {
+				if err := other.Append(context.Background(), records(1, 2)); err != nil {
 					t.Fatal(err)
 				}
 				if !tc.locked {
@@ -556,17 +557,17 @@ func TestFileGone(t *testing.T) {
 			}
 
 			var gone *FileGoneError
-			err := s.CheckFile()
+			err := s.CheckFile(context.Background())
 			if !errors.As(err, &gone) || gone.Replaced != tc.replaced || !strings.Contains(err.Error(), path) {
 				t.Fatalf("CheckFile: %v, want a FileGoneError (replaced %v) naming %s", err, tc.replaced, path)
 			}
-			err = s.Append(records(6, 6))
+			err = s.Append(context.Background(), records(6, 6))
 			if !errors.As(err, &gone) || s.LastRevision() != 5 {
 				t.Fatalf("Append to a file gone: %v, last revision %d (want a FileGoneError, 5)", err, s.LastRevision())
 			}
 
 			if tc.locked {
-				err := s.Rewrite(5, []byte("world at 5"), records(1, 5))
+				err := s.Rewrite(context.Background(), 5, []byte("world at 5"), records(1, 5))
 				if err == nil || !strings.Contains(err.Error(), "another process holds") {
 					t.Fatalf("Rewrite over a file another store holds: %v", err)
 				}
@@ -575,13 +576,13 @@ func TestFileGone(t *testing.T) {
 				}
 				other.Close()
 			}
-			if err := s.Rewrite(5, []byte("world at 5"), records(1, 5)); err != nil {
+			if err := s.Rewrite(context.Background(), 5, []byte("world at 5"), records(1, 5)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CheckFile(); err != nil {
+			if err := s.CheckFile(context.Background()); err != nil {
 				t.Fatalf("CheckFile after Rewrite: %v", err)
 			}
-			if err := s.Append(records(6, 6)); err != nil {
+			if err := s.Append(context.Background(), records(6, 6)); err != nil {
 				t.Fatalf("Append after Rewrite: %v", err)
 			}
 			aside, _ := filepath.Glob(path + ".replaced-*")
@@ -611,11 +612,11 @@ func TestFileGone(t *testing.T) {
 // stay: every revision it holds can be rebuilt from one of them.
 func TestCompactKeepsWhatThePastNeeds(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "save"))
-	s.Append(records(1, 100))
+	s.Append(context.Background(), records(1, 100))
 	for _, rev := range []uint64{20, 40, 60, 80, 100} {
-		s.SaveSnapshot(rev, []byte(fmt.Sprint("s", rev)))
+		s.SaveSnapshot(context.Background(), rev, []byte(fmt.Sprint("s", rev)))
 	}
-	if err := s.Compact(50); err != nil { // to the snapshot at 40
+	if err := s.Compact(context.Background(), 50); err != nil { // to the snapshot at 40
 		t.Fatal(err)
 	}
 	if s.FirstRevision() != 41 {

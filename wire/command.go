@@ -39,6 +39,8 @@ var commandKinds = [256]world.CommandKind{
 	TypeSetGrid: world.CmdSetGrid, TypeSetService: world.CmdSetService,
 	TypeRecolorService: world.CmdRecolorService, TypeArchiveService: world.CmdArchiveService,
 	TypeSetSchedule: world.CmdSetSchedule,
+	TypeAddHoliday:  world.CmdAddHoliday, TypeRemoveHoliday: world.CmdRemoveHoliday,
+	TypeAddTimeOff: world.CmdAddTimeOff, TypeRemoveTimeOff: world.CmdRemoveTimeOff,
 }
 
 var commandTypes = func() (m [256]byte) {
@@ -59,10 +61,11 @@ var bodySizes = [256]int{
 	TypeStartTask: 16, TypeReopenTask: 16, TypeCreateService: 0, TypeRenameService: 16,
 	TypeSetGrid: 2, TypeSetService: 32,
 	TypeRecolorService: 20, TypeArchiveService: 17, TypeSetSchedule: 5,
+	TypeAddHoliday: 2, TypeRemoveHoliday: 2, TypeAddTimeOff: 20, TypeRemoveTimeOff: 32,
 }
 
 var textFrames = [256]bool{TypeCreateTask: true, TypeRenameTask: true, TypeCreateService: true, TypeRenameService: true,
-	TypeSetSchedule: true}
+	TypeSetSchedule: true, TypeAddHoliday: true, TypeAddTimeOff: true}
 
 // v0Types are the commands of the original protocol.
 func v0Type(t byte) bool { return t >= TypeCreateTask && t <= TypeDeleteTask }
@@ -141,6 +144,8 @@ func DecodeCommand(frame []byte, v1 bool) (ClientFrame, error) {
 		}
 	case TypeSetSchedule:
 		c.Schedule = world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:])}
+	case TypeAddHoliday, TypeRemoveHoliday, TypeAddTimeOff, TypeRemoveTimeOff:
+		decodeNonWorking(f.Type, b, c)
 	default:
 		c.Task = readID(b[:16])
 		switch f.Type {
@@ -199,6 +204,8 @@ func AppendCommand(dst []byte, v1 bool, request uint32, c *world.Command) []byte
 		dst = appendU16(dst, c.Schedule.WorkdayEnd)
 		dst = append(dst, c.Schedule.FirstDay)
 		return append(dst, c.Schedule.TimeZone...)
+	case TypeAddHoliday, TypeRemoveHoliday, TypeAddTimeOff, TypeRemoveTimeOff:
+		return appendNonWorkingCommand(dst, t, c)
 	}
 	dst = append(dst, c.Task[:]...)
 	switch t {

@@ -24,6 +24,10 @@ var eventTypes = [...]byte{
 	world.EvServiceRecolored:   TypeServiceRecolored,
 	world.EvServiceArchived:    TypeServiceArchived,
 	world.EvScheduleChanged:    TypeScheduleChanged,
+	world.EvHolidayAdded:       TypeHolidayAdded,
+	world.EvHolidayRemoved:     TypeHolidayRemoved,
+	world.EvTimeOffAdded:       TypeTimeOffAdded,
+	world.EvTimeOffRemoved:     TypeTimeOffRemoved,
 }
 
 var frameKinds = func() (m [256]world.EventKind) {
@@ -44,6 +48,7 @@ var eventSizes = [256]int{
 	TypeServiceCreated: 9 + ServiceRecordSize, TypeServiceRenamed: 9 + ServiceRecordSize,
 	TypeGridChanged: 11, TypeUserCreated: 9 + UserRecordSize, TypeUserRenamed: 9 + UserRecordSize,
 	TypeServiceRecolored: 29, TypeServiceArchived: 26, TypeScheduleChanged: 9 + scheduleSize,
+	TypeHolidayAdded: 9 + holidaySize, TypeHolidayRemoved: 11, TypeTimeOffAdded: 9 + timeOffSize, TypeTimeOffRemoved: 41,
 }
 
 // IsEvent reports whether a frame type is an event.
@@ -100,6 +105,8 @@ func appendEvent(dst []byte, ev *world.Event, v1 bool) []byte {
 		return append(dst, flag(ev.Service.Archived))
 	case world.EvScheduleChanged:
 		return appendSchedule(dst, &ev.Schedule)
+	case world.EvHolidayAdded, world.EvHolidayRemoved, world.EvTimeOffAdded, world.EvTimeOffRemoved:
+		return appendNonWorkingEvent(dst, ev)
 	}
 	return append(dst, ev.Task.ID[:]...) // the id-only task events
 }
@@ -142,6 +149,8 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 		}
 	case world.EvScheduleChanged:
 		ev.Schedule = readSchedule(b)
+	case world.EvHolidayAdded, world.EvHolidayRemoved, world.EvTimeOffAdded, world.EvTimeOffRemoved:
+		decodeNonWorkingEvent(b, &ev)
 	default:
 		ev.Task.ID = readID(b[:16])
 		switch kind {
@@ -164,24 +173,26 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 }
 
 // AppendLegacy appends to frames what a client of the original protocol
-// receives for ev; after is the task ev changed, as it is after ev. Base
-// events become their original frame (task records with bytes 184-191
-// zero). A task change the original protocol cannot express becomes
-// TaskDeleted then TaskCreated (the whole task after the change) at the same
-// revision. Service (created, renamed, recoloured, archived), user, grid
-// and schedule changes become nothing: such a client learns what it can of
-// them (service names) from its next Snapshot.
-func AppendLegacy(frames [][]byte, ev *world.Event, after world.Task) [][]byte {
+// receives for ev: its original frame for a base event (a task record with
+// bytes 184-191 zero), and nothing for any other event, so the v0
+// connection's revisions skip it.
+//
+// Withholding is the only translation that cannot move a task the original
+// client did not mean to move. That client keeps its tasks in an array and
+// a drag holds an index into it; TaskCreated appends, TaskDeleted removes.
+// Any event that removes or adds an entry (as TaskDeleted then TaskCreated
+// for a rename once did) shifts the entries after it, and the drop then
+// names another task. So a change the original protocol has no frame for
+// (renamed, prioritized, assigned, started, reopened, service changed) and
+// every service, user, grid and schedule event is withheld: the original
+// client sees it in its next Snapshot, which it takes on every reconnect.
+// A Snapshot cannot shift the array either: its tasks are in creation
+// order, the order the array holds them in.
+func AppendLegacy(frames [][]byte, ev *world.Event) [][]byte {
 	switch ev.Kind {
 	case world.EvTaskCreated, world.EvTaskScheduled, world.EvTaskMoved,
 		world.EvTaskUnscheduled, world.EvTaskCompleted, world.EvTaskDeleted:
 		return append(frames, appendEvent(make([]byte, 0, eventSizes[eventTypes[ev.Kind]]), ev, false))
-	case world.EvTaskRenamed, world.EvTaskPrioritized, world.EvTaskAssigned,
-		world.EvTaskStarted, world.EvTaskReopened, world.EvTaskServiceChanged:
-		del := world.Event{Revision: ev.Revision, Kind: world.EvTaskDeleted, Task: world.Task{ID: ev.Task.ID}}
-		add := world.Event{Revision: ev.Revision, Kind: world.EvTaskCreated, Task: after}
-		frames = append(frames, appendEvent(make([]byte, 0, 25), &del, false))
-		return append(frames, appendEvent(make([]byte, 0, 9+TaskRecordSize), &add, false))
 	}
 	return frames
 }

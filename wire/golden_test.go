@@ -143,6 +143,11 @@ var eventNames = map[byte]string{
 	TypeServiceRenamed: "ServiceRenamed", TypeGridChanged: "GridChanged", TypeUserCreated: "UserCreated",
 	TypeUserRenamed: "UserRenamed", TypeTaskServiceChanged: "TaskServiceChanged",
 	TypeServiceRecolored: "ServiceRecolored", TypeServiceArchived: "ServiceArchived", TypeScheduleChanged: "ScheduleChanged",
+	TypeHolidayAdded: "HolidayAdded", TypeHolidayRemoved: "HolidayRemoved", TypeTimeOffAdded: "TimeOffAdded", TypeTimeOffRemoved: "TimeOffRemoved",
+}
+
+func timeOffFields(o world.TimeOff) map[string]any {
+	return map[string]any{"id": o.ID.String(), "user": o.User.String(), "from": o.From, "to": o.To, "note": o.Note}
 }
 
 func scheduleFields(s world.Schedule) map[string]any {
@@ -174,8 +179,15 @@ func serverFields(f ServerFrame) map[string]any {
 		for _, x := range s.Users {
 			users = append(users, named(x.ID, x.Name))
 		}
+		holidays, timeOff := []any{}, []any{}
+		for _, h := range s.Holidays {
+			holidays = append(holidays, map[string]any{"date": h.Date, "name": h.Name})
+		}
+		for _, o := range s.TimeOff {
+			timeOff = append(timeOff, timeOffFields(o))
+		}
 		return map[string]any{"type": "Snapshot", "revision": s.Revision, "tasks": tasks, "services": services, "users": users, "grid": s.Grid,
-			"schedule": scheduleFields(s.Schedule)}
+			"schedule": scheduleFields(s.Schedule), "holidays": holidays, "timeOff": timeOff}
 	}
 	if IsEvent(f.Type) {
 		ev := f.Event
@@ -195,6 +207,14 @@ func serverFields(f ServerFrame) map[string]any {
 			m["id"], m["archived"] = ev.Service.ID.String(), ev.Service.Archived
 		case TypeScheduleChanged:
 			m["schedule"] = scheduleFields(ev.Schedule)
+		case TypeHolidayAdded:
+			m["date"], m["name"] = ev.Holiday.Date, ev.Holiday.Name
+		case TypeHolidayRemoved:
+			m["date"] = ev.Holiday.Date
+		case TypeTimeOffAdded:
+			m["timeOff"] = timeOffFields(ev.TimeOff)
+		case TypeTimeOffRemoved:
+			m["id"], m["user"] = ev.TimeOff.ID.String(), ev.TimeOff.User.String()
 		default:
 			m["id"] = ev.Task.ID.String()
 		}
@@ -271,6 +291,14 @@ func clientFields(f ClientFrame) map[string]any {
 		m["service"], m["archived"] = c.Service.String(), c.Archived
 	case TypeSetSchedule:
 		m["workdayStart"], m["workdayEnd"], m["firstDay"], m["timeZone"] = c.Schedule.WorkdayStart, c.Schedule.WorkdayEnd, c.Schedule.FirstDay, c.Schedule.TimeZone
+	case TypeAddHoliday:
+		m["date"], m["name"] = c.Holiday.Date, c.Holiday.Name
+	case TypeRemoveHoliday:
+		m["date"] = c.Holiday.Date
+	case TypeAddTimeOff:
+		m["user"], m["from"], m["to"], m["note"] = c.TimeOff.User.String(), c.TimeOff.From, c.TimeOff.To, c.TimeOff.Note
+	case TypeRemoveTimeOff:
+		m["id"], m["user"] = c.TimeOff.ID.String(), c.TimeOff.User.String()
 	default:
 		m["task"] = c.Task.String()
 		switch f.Type {

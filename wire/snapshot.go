@@ -6,7 +6,7 @@ import "txxt/world"
 func SnapshotSize(st *world.State, v1 bool) int {
 	n := snapshotHeader + TaskRecordSize*len(st.Tasks) + ServiceRecordSize*len(st.Services)
 	if v1 {
-		n += 6 + UserRecordSize*len(st.Users) + trailerSize(len(st.Services))
+		n += 6 + UserRecordSize*len(st.Users) + trailerSize(len(st.Services)) + nonWorkingSize(st)
 	}
 	return n
 }
@@ -47,7 +47,8 @@ func AppendSnapshot(dst []byte, st *world.State, v1 bool) []byte {
 	if schedule == (world.Schedule{}) {
 		schedule = world.DefaultSchedule()
 	}
-	return appendSchedule(dst, &schedule)
+	dst = appendSchedule(dst, &schedule)
+	return appendNonWorking(dst, st)
 }
 
 // DecodeSnapshot decodes a Snapshot frame of any layout: the original one
@@ -84,10 +85,13 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 		if rest < nu*UserRecordSize {
 			return nil, badFrame("snapshot user count does not match its length")
 		}
-		switch extra := rest - nu*UserRecordSize; extra {
-		case 0: // written before the trailer
-		case uint64(trailerSize(int(ns))):
+		switch extra := rest - nu*UserRecordSize; {
+		case extra == 0: // written before the trailer
+		case extra >= uint64(trailerSize(int(ns))):
 			trailer = tail[6+nu*UserRecordSize:]
+			if err := readNonWorking(trailer[trailerSize(int(ns)):], st); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, badFrame("snapshot trailer does not match its service and user counts")
 		}

@@ -26,8 +26,9 @@ const Subprotocol = "txxt.v1"
 // built for another one must reload instead of reading frames it would
 // misread. 2: the v1 Snapshot's trailer (service colours and archives, the
 // schedule) and the events ServiceRecolored, ServiceArchived and
-// ScheduleChanged, which a client of 1 refuses.
-const ProtocolVersion = 2
+// ScheduleChanged, which a client of 1 refuses. 3: non-working days (the
+// Snapshot's second trailer and the events 0x36–0x39).
+const ProtocolVersion = 3
 
 // Frame types. Server → client world frames (both versions):
 const (
@@ -56,6 +57,10 @@ const (
 	TypeServiceRecolored   = 0x33 // revision u64 · service_id · color u32 (0xRRGGBB; 0: none chosen)
 	TypeServiceArchived    = 0x34 // revision u64 · service_id · archived u8 (0 restored, 1 archived)
 	TypeScheduleChanged    = 0x35 // revision u64 · schedule: workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
+	TypeHolidayAdded       = 0x36 // revision u64 · date u16 · name 64
+	TypeHolidayRemoved     = 0x37 // revision u64 · date u16
+	TypeTimeOffAdded       = 0x38 // revision u64 · time_off_id · user_id · from u16 · to u16 · note 64
+	TypeTimeOffRemoved     = 0x39 // revision u64 · time_off_id · user_id
 )
 
 // Server → client, v1 control frames:
@@ -92,6 +97,10 @@ const (
 	TypeRecolorService = 0x24 // v1: service_id · color u32
 	TypeArchiveService = 0x25 // v1: service_id · archived u8 (0 restore, 1 archive; anything else is BAD_FRAME)
 	TypeSetSchedule    = 0x26 // v1: workday_start u16 · workday_end u16 · first_day u8 · time_zone (rest)
+	TypeAddHoliday     = 0x27 // v1: date u16 · name (rest)
+	TypeRemoveHoliday  = 0x28 // v1: date u16
+	TypeAddTimeOff     = 0x29 // v1: user_id · from u16 · to u16 · note (rest)
+	TypeRemoveTimeOff  = 0x2A // v1: time_off_id · user_id
 )
 
 // Record sizes.
@@ -104,6 +113,8 @@ const (
 	timeZoneSize      = 64
 	scheduleSize      = 5 + timeZoneSize // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
 	serviceStateSize  = 5                // the v1 snapshot's trailer, per service: color u32 · archived u8
+	holidaySize       = 2 + nameSize     // date u16 · name 64
+	timeOffSize       = 36 + nameSize    // id · user · from u16 · to u16 · note 64
 	versionSize       = 16
 	snapshotHeader    = 17
 	welcomeHeader     = 145

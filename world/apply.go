@@ -245,6 +245,9 @@ func (w *World) check(c Command) (Event, error) {
 			return Event{}, errorf(CodeInvalidGrid, "A grid of %s does not divide a day into equal steps: choose one such as 5, 10, 15, 30 or 60 minutes.", length(uint32(c.Grid)))
 		}
 		return Event{Kind: EvGridChanged, Grid: c.Grid}, nil
+
+	case CmdAddHoliday, CmdRemoveHoliday, CmdAddTimeOff, CmdRemoveTimeOff:
+		return w.checkNonWorking(c)
 	}
 	return Event{}, errorf(CodeUnknownCommand, "This server does not know that change: reload the page to get the version of it the server speaks.")
 }
@@ -445,16 +448,18 @@ func (w *World) canChange(ev *Event) error {
 		if !validGrid(ev.Grid) {
 			return errorf(CodeInvalidGrid, "replayed grid %d", ev.Grid)
 		}
+	case EvHolidayAdded, EvHolidayRemoved, EvTimeOffAdded, EvTimeOffRemoved:
+		return w.canChangeNonWorking(ev)
 	default:
 		return errorf(CodeUnknownCommand, "unknown event kind %d", ev.Kind)
 	}
 	return nil
 }
 
-// change applies ev, which must be valid (check or canChange said so), and
-// moves the world to ev.Revision. Every change goes through here so that the
-// journal sees all of them.
-func (w *World) change(ev *Event) {
+// changeState applies ev, which must be valid (check or canChange said so),
+// and moves the world to ev.Revision. Every change goes through here (by way
+// of change, which keeps the totals) so that the journal sees all of them.
+func (w *World) changeState(ev *Event) {
 	w.note(undo{kind: undoRev, rev: w.rev})
 	w.rev = ev.Revision
 	switch ev.Kind {
@@ -499,6 +504,8 @@ func (w *World) change(ev *Event) {
 	case EvGridChanged:
 		w.note(undo{kind: undoGrid, grid: w.grid})
 		w.grid = ev.Grid
+	case EvHolidayAdded, EvHolidayRemoved, EvTimeOffAdded, EvTimeOffRemoved:
+		w.changeNonWorking(ev)
 	default:
 		t := w.saveTask(ev.Task.ID)
 		switch ev.Kind {

@@ -26,6 +26,10 @@ const (
 	CmdRecolorService                        // Service, Color (0: none chosen)
 	CmdArchiveService                        // Service, Archived (true archives, false restores)
 	CmdSetSchedule                           // Schedule
+	CmdAddHoliday                            // Holiday: a date and its name (a holiday on that date is renamed)
+	CmdRemoveHoliday                         // Holiday.Date
+	CmdAddTimeOff                            // TimeOff: ID=new id, User, From, To, Note
+	CmdRemoveTimeOff                         // TimeOff.ID, TimeOff.User (whose it must be)
 	cmdEnd
 )
 
@@ -51,6 +55,10 @@ var commandNames = [...]string{
 	CmdRecolorService: "RecolorService",
 	CmdArchiveService: "ArchiveService",
 	CmdSetSchedule:    "SetSchedule",
+	CmdAddHoliday:     "AddHoliday",
+	CmdRemoveHoliday:  "RemoveHoliday",
+	CmdAddTimeOff:     "AddTimeOff",
+	CmdRemoveTimeOff:  "RemoveTimeOff",
 }
 
 func (k CommandKind) String() string {
@@ -77,6 +85,8 @@ type Command struct {
 	Color    uint32   // RecolorService
 	Schedule Schedule // SetSchedule
 	Text     string   // title or name
+	Holiday  Holiday  // AddHoliday, RemoveHoliday
+	TimeOff  TimeOff  // AddTimeOff, RemoveTimeOff
 }
 
 // EventKind names what changed. Its values are independent of the wire's
@@ -104,6 +114,10 @@ const (
 	EvServiceRecolored                        // Service.ID, Service.Color
 	EvServiceArchived                         // Service.ID, Service.Archived
 	EvScheduleChanged                         // Schedule
+	EvHolidayAdded                            // Holiday
+	EvHolidayRemoved                          // Holiday.Date
+	EvTimeOffAdded                            // TimeOff
+	EvTimeOffRemoved                          // TimeOff.ID, TimeOff.User
 	evEnd
 )
 
@@ -128,6 +142,10 @@ var eventNames = [...]string{
 	EvServiceRecolored:   "ServiceRecolored",
 	EvServiceArchived:    "ServiceArchived",
 	EvScheduleChanged:    "ScheduleChanged",
+	EvHolidayAdded:       "HolidayAdded",
+	EvHolidayRemoved:     "HolidayRemoved",
+	EvTimeOffAdded:       "TimeOffAdded",
+	EvTimeOffRemoved:     "TimeOffRemoved",
 }
 
 func (k EventKind) String() string {
@@ -148,4 +166,6 @@ type Event struct {
 	User     User
 	Grid     uint16
 	Schedule Schedule
+	Holiday  Holiday
+	TimeOff  TimeOff
 }

@@ -46,6 +46,10 @@ const (
 	CodeInvalidTimeZone    Code = 32 // time zone not 1..MaxTimeZone bytes in the shape of an IANA name
 	CodeInvalidColor       Code = 33 // colour over MaxColor (0xFFFFFF)
 	CodeQuotaExceeded      Code = 34 // outside the world: the deployment's limit for this is reached
+	CodeNotOwner           Code = 35 // outside the world: another node owns this world now; reconnect, and retry with the same request id
+	CodeHolidayNotFound    Code = 36 // no holiday on that date
+	CodeTimeOffNotFound    Code = 37 // no such time off, or not the named user's
+	CodeTimeOffOverlap     Code = 38 // the time off overlaps another of the same user's
 )
 
 var codeNames = [...]string{
@@ -84,6 +88,10 @@ var codeNames = [...]string{
 	CodeInvalidTimeZone:    "INVALID_TIME_ZONE",
 	CodeInvalidColor:       "INVALID_COLOR",
 	CodeQuotaExceeded:      "QUOTA_EXCEEDED",
+	CodeNotOwner:           "NOT_OWNER",
+	CodeHolidayNotFound:    "HOLIDAY_NOT_FOUND",
+	CodeTimeOffNotFound:    "TIME_OFF_NOT_FOUND",
+	CodeTimeOffOverlap:     "TIME_OFF_OVERLAP",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".

@@ -15,6 +15,8 @@ const (
 	undoUser
 	undoGrid
 	undoSchedule
+	undoHoliday
+	undoTimeOff
 )
 
 type undo struct {
@@ -27,6 +29,9 @@ type undo struct {
 	task     Task
 	service  Service
 	user     User
+	date     uint16  // undoHoliday
+	name     string  // undoHoliday
+	timeOff  TimeOff // undoTimeOff
 }
 
 // Begin opens a batch: changes from now on can be taken back by Rollback.
@@ -58,12 +63,16 @@ func (w *World) Rollback() {
 		case undoSchedule:
 			w.schedule = u.schedule
 		case undoTask:
+			w.totals.sub(w.tasks[u.id])
 			if u.existed {
 				t := u.task
 				w.tasks[u.id] = &t
+				w.totals.add(&t)
 			} else {
 				delete(w.tasks, u.id)
 			}
+		case undoHoliday, undoTimeOff:
+			w.undoNonWorking(u)
 		case undoService:
 			if u.existed {
 				s := u.service

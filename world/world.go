@@ -208,6 +208,12 @@ type World struct {
 	services map[ID]*Service
 	users    map[ID]*User
 
+	// holidays and timeOff are the team's non-working days (nonworking.go);
+	// totals adds up the scheduled minutes (totals.go), kept by change.
+	holidays map[uint16]string
+	timeOff  map[ID]*TimeOff
+	totals   Totals
+
 	// journal records how to undo each change since Begin; nil when no
 	// batch is open. See Begin, Rollback and Commit.
 	journal []undo
@@ -223,6 +229,9 @@ func New() *World {
 		tasks:    make(map[ID]*Task),
 		services: make(map[ID]*Service),
 		users:    make(map[ID]*User),
+		holidays: make(map[uint16]string),
+		timeOff:  make(map[ID]*TimeOff),
+		totals:   newTotals(),
 	}
 }
 
@@ -333,6 +342,8 @@ type State struct {
 	Tasks    []Task   // in creation order
 	Services []Service
 	Users    []User
+	Holidays []Holiday // by date
+	TimeOff  []TimeOff // by user, then first day
 }
 
 // State returns the world's full content.
@@ -344,6 +355,8 @@ func (w *World) State() State {
 		Tasks:    w.Tasks(),
 		Services: w.Services(),
 		Users:    w.Users(),
+		Holidays: w.Holidays(),
+		TimeOff:  w.TimeOffs(),
 	}
 }
 
@@ -374,6 +387,7 @@ func FromState(s State) (*World, error) {
 			return nil, errorf(CodeDuplicateID, "snapshot holds task %s twice", t.ID)
 		}
 		w.tasks[t.ID] = &t
+		w.totals.add(&t)
 	}
 	for i := range s.Services {
 		sv := s.Services[i]
@@ -391,6 +405,9 @@ func FromState(s State) (*World, error) {
 			return nil, errorf(CodeDuplicateID, "snapshot holds user %s twice", u.ID)
 		}
 		w.users[u.ID] = &u
+	}
+	if err := w.nonWorkingFromState(s); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -420,7 +437,7 @@ func Equal(a, b *World) bool {
 			return false
 		}
 	}
-	return true
+	return equalNonWorking(a, b)
 }
 
 func lessID(a, b ID) bool {

@@ -212,7 +212,7 @@ func verifyLog(t *testing.T, path string, all []acked) {
 	replayed := world.New()
 	fromStart := st.FirstRevision() <= 1
 	prev := st.FirstRevision() - 1
-	err = st.Records(prev, func(r store.Record) error {
+	err = st.Records(context.Background(), prev, func(r store.Record) error {
 		if r.Revision != prev+1 {
 			return fmt.Errorf("revision %d follows %d", r.Revision, prev)
 		}

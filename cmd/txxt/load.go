@@ -247,13 +247,17 @@ func spawnServer(ctx context.Context, extra []string, stderr io.Writer) (*spawne
 
 // spawnServerOn starts this binary's `serve --demo` on a free loopback port
 // with the save file data (seeded only if new), with no limit on the
-// connections from one address: every client of the load is 127.0.0.1.
+// connections from one address or one user, no command budget to speak
+// of (every client of the load is the demo login on 127.0.0.1), and none
+// on a team's tasks and services (a long load creates more than a real
+// team holds); extra, after these, may set them again.
 func spawnServerOn(ctx context.Context, data string, extra []string, stderr io.Writer) (*spawned, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data, "--max-conns-per-host", "0"}, extra...)
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data, "--max-conns-per-host", "0", "--max-conns-per-user", "0", "--command-rate", "1000000",
+		"--max-tasks-per-team", "-1", "--max-services-per-team", "-1"}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), spawnEnv+"=1")
 	cmd.Stderr = stderr

@@ -238,7 +238,9 @@ func TestServePprof(t *testing.T) {
 }
 
 // --max-conns-per-host (or TXXT_MAX_CONNS_PER_HOST) bounds the game
-// connections from one address; 0 lifts the limit, past the default.
+// connections from one address, --max-conns-per-user (TXXT_MAX_CONNS_PER_USER)
+// those of one user, --max-conns (TXXT_MAX_CONNS) all of them; 0 lifts a
+// limit, past the default.
 func TestServeMaxConnsPerHost(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -248,7 +250,11 @@ func TestServeMaxConnsPerHost(t *testing.T) {
 	}{
 		{"flag", []string{"--max-conns-per-host", "2"}, nil, 2},
 		{"env", nil, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 2},
-		{"0 is no limit", []string{"--max-conns-per-host", "0"}, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 0},
+		{"0 is no limit", []string{"--max-conns-per-host", "0", "--max-conns-per-user", "0"}, map[string]string{"TXXT_MAX_CONNS_PER_HOST": "2"}, 0},
+		{"per user, flag", []string{"--max-conns-per-user", "3"}, nil, 3},
+		{"per user, env", nil, map[string]string{"TXXT_MAX_CONNS_PER_USER": "3"}, 3},
+		{"in total, flag", []string{"--max-conns", "2"}, nil, 2},
+		{"in total, env", nil, map[string]string{"TXXT_MAX_CONNS": "2"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())
@@ -299,5 +305,88 @@ func TestServeMaxConnsPerHost(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, env(map[string]string{"TXXT_MAX_CONNS_PER_HOST": "many"}), strings.NewReader(""), &stderr, &stderr)
 	if err != exitCode(2) || !strings.Contains(stderr.String(), "TXXT_MAX_CONNS_PER_HOST") {
 		t.Fatalf("a bad TXXT_MAX_CONNS_PER_HOST: %v %s", err, stderr.String())
+	}
+}
+
+// --insecure-no-auth (or TXXT_INSECURE_NO_AUTH=1) listens on loopback
+// only: on any other address serve refuses to start, with exit status 2.
+func TestInsecureModeOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		vars map[string]string
+	}{
+		{"flag, every interface", []string{"--insecure-no-auth", "--addr", ":0"}, nil},
+		{"flag, 0.0.0.0", []string{"--insecure-no-auth", "--addr", "0.0.0.0:0"}, nil},
+		{"env", []string{"--addr", "[::]:0"}, map[string]string{"TXXT_INSECURE_NO_AUTH": "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			args := append([]string{"serve", "--data", filepath.Join(t.TempDir(), "d")}, tc.args...)
+			err := run(context.Background(), args, env(tc.vars), strings.NewReader(""), &stdout, &stderr)
+			if err != exitCode(2) || !strings.Contains(stderr.String(), "only on loopback") {
+				t.Fatalf("serve %v: %v\n%s%s", tc.args, err, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// TestServeDemoOffLoopback: --demo on an address others can reach makes
+// the two logins' passwords anew and prints them; the published ones do
+// not work there. The member login is a member, not an admin.
+func TestServeDemoOffLoopback(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"serve", "--demo", "--demo-tasks", "0", "--addr", "0.0.0.0:0", "--data", filepath.Join(t.TempDir(), "d")}
+		done <- run(ctx, args, env(nil), strings.NewReader(""), &stdout, &stderr)
+	}()
+	defer func() {
+		stop()
+		if err := recv(t, done, 30*time.Second, "serve to return after SIGINT"); err != nil {
+			t.Errorf("serve: %v\n%s", err, stderr.String())
+		}
+	}()
+	logins := regexp.MustCompile(`log in as demo, password (\S+) \(an admin\), or as member, password (\S+) \(a member\)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; time.Sleep(20 * time.Millisecond) {
+		m = logins.FindStringSubmatch(stdout.String())
+		if time.Now().After(deadline) {
+			t.Fatalf("no logins printed:\n%s\n%s", stdout.String(), stderr.String())
+		}
+	}
+	pm := regexp.MustCompile(`at http://\S+:(\d+)/`).FindStringSubmatch(stdout.String())
+	if pm == nil {
+		t.Fatalf("no address printed:\n%s", stdout.String())
+	}
+	port := pm[1]
+	base := "http://127.0.0.1:" + port
+	if m[1] == server.DemoPassword || m[2] == server.DemoMemberPassword || len(m[1]) < 16 || m[1] == m[2] {
+		t.Fatalf("the passwords printed are not new ones: %q %q", m[1], m[2])
+	}
+	login := func(name, pw string) (int, string) {
+		res, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"`+name+`","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out struct{ Role string }
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out.Role
+	}
+	for _, c := range []struct {
+		name, pw string
+		status   int
+		role     string
+	}{
+		{"demo", "demo", 401, ""},
+		{"member", "member", 401, ""},
+		{"demo", m[1], 200, "admin"},
+		{"member", m[2], 200, "member"},
+	} {
+		if status, role := login(c.name, c.pw); status != c.status || role != c.role {
+			t.Errorf("login %s/%s: %d %q, want %d %q", c.name, c.pw, status, role, c.status, c.role)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	addr := fs.String("addr", envOr(getenv, "TXXT_ADDR", "127.0.0.1:3000"), "listen address (env TXXT_ADDR)")
 	data := dataFlag(fs, getenv)
 	origins := fs.String("origins", getenv("TXXT_ALLOWED_ORIGINS"), "comma-separated origins allowed besides the server's own (env TXXT_ALLOWED_ORIGINS)")
+	trusted := fs.String("trusted-proxy", getenv("TXXT_TRUSTED_PROXY"), "comma-separated addresses of reverse proxies whose X-Forwarded-Proto is believed, e.g. 127.0.0.1 (env TXXT_TRUSTED_PROXY; none by default)")
 	demo := fs.Bool("demo", false, "seed a new data directory with a demo team and the login demo/demo")
 	publicURL := fs.String("public-url", getenv("TXXT_PUBLIC_URL"), "the address people reach the server at, for the links it makes, e.g. https://cal.example.com (env TXXT_PUBLIC_URL; default: the listen address)")
 	demoTasks := fs.Int("demo-tasks", 200, "with --demo: how many tasks to seed")
@@ -65,8 +67,52 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return exitCode(2)
 	}
 	perHost := fs.Int("max-conns-per-host", perHostDef, "game connections open at once from one address; 0: no limit (env TXXT_MAX_CONNS_PER_HOST)")
+	var quotas server.Quotas
+	for _, q := range []struct {
+		v          *int
+		name, what string
+	}{
+		{&quotas.Teams, "max-teams", "teams in the deployment (default 1000)"},
+		{&quotas.Members, "max-members-per-team", "members of one team (default 1000)"},
+		{&quotas.Services, "max-services-per-team", "services of one team (default 1000)"},
+		{&quotas.Tasks, "max-tasks-per-team", "tasks of one team (default 100000)"},
+		{&quotas.Views, "max-views-per-user", "saved views of one user in one team (default 50)"},
+		{&quotas.ViewBytes, "max-view-bytes", "bytes of one saved view (default 8192)"},
+		{&quotas.Sessions, "max-sessions-per-user", "sessions of one user; a login past it ends the oldest (default 100)"},
+	} {
+		env := "TXXT_" + strings.ToUpper(strings.ReplaceAll(q.name, "-", "_"))
+		def, err := envInt(getenv, env, 0)
+		if err != nil {
+			fmt.Fprintln(stderr, "serve:", err)
+			return exitCode(2)
+		}
+		fs.IntVar(q.v, q.name, def, q.what+"; -1: no limit (env "+env+")")
+	}
+	perUserDef, err := envInt(getenv, "TXXT_MAX_CONNS_PER_USER", server.DefaultMaxConnsPerUser)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	perUser := fs.Int("max-conns-per-user", perUserDef, "game connections one user has open at once, over every team and address; 0: no limit (env TXXT_MAX_CONNS_PER_USER)")
+	totalDef, err := envInt(getenv, "TXXT_MAX_CONNS", server.DefaultMaxConns)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	total := fs.Int("max-conns", totalDef, "game connections open at once in all; 0: no limit (env TXXT_MAX_CONNS)")
+	rateDef, err := envInt(getenv, "TXXT_COMMAND_RATE", 200)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return exitCode(2)
+	}
+	rate := fs.Int("command-rate", rateDef, "commands a second one user may send to one team, over all their connections, in bursts of twice that (env TXXT_COMMAND_RATE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	loopback := isLoopback(*addr)
+	if *insecure && !loopback {
+		fmt.Fprintf(stderr, "serve: --insecure-no-auth lets anyone who reaches the server in as an admin, so it listens only on loopback (127.0.0.1, [::1] or localhost), not on %q: use --addr 127.0.0.1:PORT, or log in\n", *addr)
+		return exitCode(2)
 	}
 	if *demoTasks < 0 || *demoWeeks < 1 {
 		fmt.Fprintln(stderr, "serve: --demo-tasks must be ≥ 0 and --demo-weeks ≥ 1")
@@ -98,9 +144,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			allowed = append(allowed, o)
 		}
 	}
-	limits := server.Limits{MaxConnsPerHost: *perHost}
-	if *perHost <= 0 {
-		limits.MaxConnsPerHost = -1 // no limit
+	var proxies []string
+	for _, p := range strings.Split(*trusted, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
+	limits := server.Limits{MaxConnsPerHost: *perHost, MaxConnsPerUser: *perUser, MaxConns: *total, CommandRate: float64(*rate)}
+	for _, v := range []*int{&limits.MaxConnsPerHost, &limits.MaxConnsPerUser, &limits.MaxConns} {
+		if *v <= 0 {
+			*v = -1 // no limit
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -113,7 +167,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	booted := time.Now()
 	srv, err := server.NewDeployment(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, PublicURL: *publicURL}, accounts, open, slugs)
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL, TrustedProxies: proxies}, accounts, open, slugs)
 	if err != nil {
 		return err
 	}
@@ -122,13 +176,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Info("tracing slow commands", "over", *traceSlow, "dir", cmp.Or(*traceDir, os.TempDir()))
 	}
 	seeded := false
+	// The demo's passwords are published; a server others can reach gets
+	// passwords of its own, printed once.
+	adminPW, memberPW := server.DemoPassword, server.DemoMemberPassword
+	if !loopback {
+		adminPW, memberPW = newPassword(), newPassword()
+	}
 	if *demo && srv.NeedsSetup() {
 		if _, err := srv.CreateTeam(ctx, server.DemoTeam, "Demo team"); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("create the demo team: %w", err)
 		}
 		if err := srv.SeedDemo(ctx, server.DemoTeam, time.Now(),
-			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano())}); err != nil {
+			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano()),
+				AdminPassword: adminPW, MemberPassword: memberPW}); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("seed demo data: %w", err)
 		}
@@ -150,9 +211,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "txxt %s serving %s at http://%s/\n", version, dir, ln.Addr())
 	switch {
 	case seeded:
-		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s\n", server.DemoUser, server.DemoPassword)
+		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s (an admin), or as %s, password %s (a member)\n",
+			server.DemoUser, adminPW, server.DemoMember, memberPW)
 	case *demo:
-		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s/%s if it was seeded before)\n", dir, server.DemoUser, server.DemoPassword)
+		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s or %s, with the passwords printed when it was)\n", dir, server.DemoUser, server.DemoMember)
 	}
 	if srv.NeedsSetup() {
 		link, err := srv.SetupLink(base)
@@ -189,6 +251,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	return nil
 }
+
+// isLoopback reports whether a listen address is a loopback one only:
+// 127.0.0.0/8, [::1] or localhost. An empty host (":3000") is every
+// interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newPassword is 26 random characters of base32 (128 bits, crypto/rand).
+func newPassword() string { return rand.Text() }
 
 // servePprof serves net/http/pprof on a listener of its own, never on the
 // game's: profiles show internals, so they stay off unless asked for, on an

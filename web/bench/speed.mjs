@@ -1,7 +1,14 @@
 // The browser client's speed, measured (not asserted): prints the figures
 // docs/BENCHMARKS.md reports.
 //
-//   node web/bench/speed.mjs [--tasks 5000] [--runs 5] [--drag-seconds 3] [--layout time|person]
+//   node web/bench/speed.mjs [--tasks 5000] [--weeks 1] [--runs 5] [--drag-seconds 3] [--layout time|person]
+//                            [--width 1400 --height 900] [--touch]
+//
+// --weeks spreads the tasks over that many weeks around this one (20,000
+// over 4: 5,000 on the week shown). --touch is a phone: a 390×844
+// viewport (unless --width/--height say otherwise) with touch emulation,
+// the day view, and the drag made with touch events (a long press, then
+// moves), as a finger would.
 //
 // It builds txxt, serves a temporary save file seeded with --tasks tasks on
 // this week's weekdays, logs in with headless Chromium (software
@@ -22,15 +29,18 @@ import { chromium } from 'playwright-core';
 
 const { values: o } = parseArgs({ options: {
   tasks: { type: 'string', default: '5000' }, runs: { type: 'string', default: '5' },
-  'drag-seconds': { type: 'string', default: '3' }, layout: { type: 'string', default: 'time' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '900' },
+  'drag-seconds': { type: 'string', default: '3' }, layout: { type: 'string', default: 'time' }, width: { type: 'string' }, height: { type: 'string' },
+  weeks: { type: 'string', default: '1' }, touch: { type: 'boolean', default: false },
 } });
+o.width ??= o.touch ? '390' : '1400';
+o.height ??= o.touch ? '844' : '900';
 const tasks = Number(o.tasks), runs = Number(o.runs), dragMs = Number(o['drag-seconds']) * 1000;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'txxt-speed-'));
 const bin = path.join(dir, 'txxt');
 execFileSync('go', ['build', '-o', bin, './cmd/txxt'], { cwd: root, stdio: 'inherit' });
 
-const server = spawn(bin, ['serve', '--demo', '--demo-tasks', String(tasks), '--demo-weeks', '1', '--addr', '127.0.0.1:0', '--data', path.join(dir, 'speed.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(bin, ['serve', '--demo', '--demo-tasks', String(tasks), '--demo-weeks', o.weeks, '--addr', '127.0.0.1:0', '--data', path.join(dir, 'speed.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise((resolve, reject) => {
   let out = '';
   server.stdout.on('data', (b) => { out += b; const m = /at (http:\/\/\S+?)\/?\n/.exec(out); if (m && /demo data/.test(out)) resolve(m[1]); });
@@ -43,8 +53,19 @@ const f1 = (x) => x.toFixed(1);
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--disable-gpu'] });
 try {
-  const ctx = await browser.newContext({ viewport: { width: Number(o.width), height: Number(o.height) } });
+  const ctx = await browser.newContext({ viewport: { width: Number(o.width), height: Number(o.height) }, hasTouch: o.touch, isMobile: o.touch, deviceScaleFactor: 1 });
   const page = await ctx.newPage();
+  const cdp = o.touch ? await ctx.newCDPSession(page) : null;
+  // The pointer, as the mouse or as one finger (touch: a long press picks the block up).
+  const finger = (type, x, y) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+  const press = async (x, y) => {
+    if (!cdp) { await page.mouse.move(x, y); await page.mouse.down(); await page.mouse.move(x + 6, y + 6, { steps: 2 }); return; }
+    await finger('touchStart', x, y);
+    await page.waitForFunction(() => window.txxt.grid.drag, null, { timeout: 5000 }); // held: picked up
+    await finger('touchMove', x + 6, y + 6);
+  };
+  const moveTo = (x, y) => (cdp ? finger('touchMove', x, y) : page.mouse.move(x, y));
+  const release = async () => { if (cdp) await finger('touchEnd', 0, 0); else await page.mouse.up(); };
   await page.goto(url);
   await page.fill('input[name=username]', 'demo');
   await page.fill('input[name=password]', 'demo');
@@ -70,13 +91,11 @@ try {
     // (a point on it no other block covers: blocks overlap in the cascade)
     const from = await page.evaluate(() => {
       const g = window.txxt.grid;
-      const it = g.items.find((x) => x.task.status !== 3 && (g.person || (x.task.start >= 600 && x.task.start < 900)) && x.h >= 14);
+      const it = g.items.find((x) => x.task.status !== 3 && (g.person || (x.task.start >= 600 && x.task.start < 900)) && x.h >= 14 && x.w >= 20);
       return g.grabPoint ? g.grabPoint(it.task.id) : (({ x, y, w, h }) => ({ x: x + w / 2, y: y + h / 2 }))(g.rectOf(it.task.id));
     });
     const centre = await page.evaluate(() => { const r = window.txxt.grid.canvas.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2, rx: r.width / 3, ry: r.height / 4 }; });
-    await page.mouse.move(from.x, from.y);
-    await page.mouse.down();
-    await page.mouse.move(from.x + 6, from.y + 6, { steps: 2 });
+    await press(from.x, from.y);
     const start = await page.evaluate(() => {
       const g = window.txxt.grid;
       window.__raf = 0;
@@ -88,7 +107,7 @@ try {
     const t0 = Date.now();
     for (let k = 0; Date.now() - t0 < dragMs; k++) {
       const a = k / 15;
-      await page.mouse.move(centre.x + centre.rx * Math.cos(a), centre.y + centre.ry * Math.sin(a));
+      await moveTo(centre.x + centre.rx * Math.cos(a), centre.y + centre.ry * Math.sin(a));
     }
     const end = await page.evaluate((start) => {
       window.__counting = false;
@@ -98,13 +117,13 @@ try {
       return { fps: n / secs, rafFps: window.__raf / secs, times, active: !!g.drag?.active };
     }, start);
     await page.keyboard.press('Escape'); // cancel: nothing is sent
-    await page.mouse.up();
+    await release();
     if (!end.active) throw new Error('the drag did not start');
     drags.push(end);
   }
 
   const all = drags.flatMap((d) => d.times);
-  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}; layout ${o.layout}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}${o.touch ? ' with touch' : ''}; layout ${o.layout}`);
   console.log(`world: ${snaps[0].tasks} tasks (${(snaps[0].bytes / 1e6).toFixed(2)} MB snapshot), ${onWeek} on the week shown`);
   console.log(`snapshot → drawn, ${runs} page loads: median ${f1(med(snaps.map((s) => s.totalMs)))} ms (decode ${f1(med(snaps.map((s) => s.decodeMs)))} + layout and draw ${f1(med(snaps.map((s) => s.drawMs)))}), min ${f1(Math.min(...snaps.map((s) => s.totalMs)))}, max ${f1(Math.max(...snaps.map((s) => s.totalMs)))}`);
   console.log(`dragging, ${runs} × ${dragMs / 1000} s: frames drawn per second median ${f1(med(drags.map((d) => d.fps)))} (each run: ${drags.map((d) => f1(d.fps)).join(', ')}); animation frames per second ${f1(med(drags.map((d) => d.rafFps)))}`);

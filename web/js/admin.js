@@ -3,6 +3,7 @@
 // sessions for everyone. Every refusal is shown in the server's words.
 
 import { api } from './team.js';
+import { daysOffPane } from './daysoff.js';
 
 const el = (tag, props = {}, ...kids) => {
   const e = document.createElement(tag);
@@ -39,10 +40,16 @@ export class AdminPanel {
   }
 
   /** The world changed: the services tab draws from it. */
-  changed() { if (this.dialog.open && this.tab === 'services') this.render(); }
+  changed() {
+    if (!this.dialog.open) return;
+    if (this.tab === 'services') this.render();
+    // The days off pane has forms: redraw it only when its lists change.
+    const w = this.app.world, seen = `${w.daysOffChanges}/${w.users.size}`;
+    if (this.tab === 'daysoff' && seen !== this.daysOffSeen) { this.daysOffSeen = seen; this.render(); }
+  }
 
   async render() {
-    const tabs = this.admin ? [['members', 'Members'], ['services', 'Services'], ['settings', 'Settings'], ['account', 'My account']] : [['account', 'My account']];
+    const tabs = this.admin ? [['members', 'Members'], ['services', 'Services'], ['daysoff', 'Days off'], ['settings', 'Settings'], ['account', 'My account']] : [['daysoff', 'Days off'], ['account', 'My account']];
     const head = el('nav', { className: 'tabs' }, ...tabs.map(([id, name]) => el('button', { type: 'button', className: id === this.tab ? 'on' : '', textContent: name, on: { click: () => { this.tab = id; this.render(); } } })),
       el('span', { className: 'spacer' }), el('button', { type: 'button', textContent: 'Close', on: { click: () => this.dialog.close() } }));
     this.error = el('p', { className: 'error', role: 'alert' });
@@ -66,7 +73,7 @@ export class AdminPanel {
   async members(body) {
     const list = await api('GET', this.t('/api/members'));
     const link = el('p', { className: 'invite-link' });
-    const roleSel = (value) => el('select', {}, ...ROLES.map((r) => new Option(r, r, false, r === value)));
+    const roleSel = (value) => el('select', { 'aria-label': 'Role' }, ...ROLES.map((r) => new Option(r, r, false, r === value)));
     const inviteRole = roleSel('member');
     const invite = el('form', { className: 'row', on: { submit: async (e) => {
       e.preventDefault();
@@ -125,6 +132,8 @@ export class AdminPanel {
     body.append(el('h3', { textContent: 'Services' }), create,
       rows.length ? el('table', {}, ...rows) : el('p', { className: 'muted', textContent: 'No service yet: every task is filed under one. Create the first one above.' }));
   }
+
+  async daysoff(body) { daysOffPane(this, body); }
 
   async settings(body) {
     const s = await api('GET', this.t('/api/settings'));

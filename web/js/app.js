@@ -17,11 +17,18 @@ import { ViewsPanel } from './views.js';
 import { ServerPanel } from './deploy-admin.js';
 import { titleEditor, titleCounter, refusal } from './title.js';
 import { History } from './history.js';
+import { TotalsPanel, ReportsView } from './reports.js';
+import { queryOf, stateOf, isNavigation } from './url.js';
+import { actionOf, keySlot, cursorStep, helpDialog } from './keys.js';
+import { UndoStack, changeOf, patchOf } from './undo.js';
+import { TaskList } from './a11y.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
 /** Narrower than this, the week is one day at a time (a phone). */
 const PHONE = '(max-width: 640px)';
+/** The most tasks in the accessible list (a11y.js). */
+const A11Y_MAX = 300;
 
 /** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
@@ -39,6 +46,20 @@ class App {
     this.settingsVersion = 0;
     this.world = new World();
     this.state = new ViewState({ date: this.today().date });
+    // The URL's place (a refresh, a link from a colleague) wins over the
+    // saved profile; from here on the URL follows the view state.
+    const fromUrl = stateOf(location.search);
+    this.guide = new URLSearchParams(location.search).has('guide'); // the first page after setup: show the guide once
+    this.urlPlace = fromUrl.any;
+    this.state.set(fromUrl.patch);
+    /** @type {import('./url.js').Place} */
+    this.place = this.placeNow();
+    this.restoring = false; // popstate is setting the view state: write no new entry
+    this.quiet = false; // a change the user did not ask for (a task deleted under the selection): replace the entry
+    this.urlQueued = false;
+    this.undo = new UndoStack();
+    /** @type {string|null} the task Ctrl+C copied */
+    this.clipboard = null;
     this.presence = new Map(); // session → user
     /** @type {number|null} */
     this.serverP95 = null;
@@ -68,6 +89,7 @@ class App {
         navigate: (dir) => this.navigate(dir),
       },
     });
+    this.a11y = new TaskList($('grid'), { focus: (id) => { this.select(id); this.cardFor(id); } });
     this.conn = new Connection({
       world: this.world,
       base,
@@ -86,6 +108,13 @@ class App {
     this.views = new ViewsPanel(this, { button: $('views-open'), chips: $('chips') });
     this.server = ServerPanel.mount(me, $('server-open'));
     this.history = new History(this);
+    this.totals = new TotalsPanel(this, $('totals'));
+    this.reports = new ReportsView(this);
+    $('reports-open').onclick = () => this.reports.open();
+    if (this.state.collapsed) this.grid.setCollapsed(true, true);
+    this.state.onchange = () => this.queueUrl();
+    history.replaceState(history.state, '', this.urlOf(this.place));
+    window.addEventListener('popstate', () => this.restorePlace());
     this.wire();
     this.fitScreen();
     this.phone.addEventListener('change', () => this.fitScreen());
@@ -98,6 +127,52 @@ class App {
   }
 
   today() { return nowIn(this.settings.time_zone); }
+
+  // ---- the URL ----
+
+  /** @returns {import('./url.js').Place} */
+  placeNow() {
+    const s = this.state;
+    return { view: s.view, date: s.date, layout: s.layout, collapsed: s.collapsed, filter: s.filter, selection: s.selection };
+  }
+
+  /** The page's path (kept: /t/{team}/ or /) with the place as its query. @param {import('./url.js').Place} p */
+  urlOf(p) {
+    const q = queryOf(p, { dayless: this.phoneDay });
+    return `${location.pathname}${q ? `?${q}` : ''}`;
+  }
+
+  /** The URL follows the view state, once per task of changes. */
+  queueUrl() {
+    if (this.urlQueued) return;
+    this.urlQueued = true;
+    queueMicrotask(() => {
+      this.urlQueued = false;
+      const next = this.placeNow(), url = this.urlOf(next);
+      const push = !this.restoring && !this.quiet && isNavigation(this.place, next, this.settings.first_day_of_week);
+      this.place = next;
+      this.quiet = false;
+      if (url === location.pathname + location.search) return;
+      if (push) history.pushState(null, '', url);
+      else history.replaceState(history.state, '', url);
+    });
+  }
+
+  /** Back or Forward: the view state becomes what the entry's URL says. */
+  restorePlace() {
+    const { patch } = stateOf(location.search);
+    if (this.phone.matches) patch.collapsed = true;
+    this.restoring = true;
+    this.state.set(patch);
+    this.place = this.placeNow();
+    this.restoring = false;
+    this.grid.setCollapsed(this.state.collapsed, true);
+    this.closeOverflow();
+    this.card(null, null);
+    this.showView();
+    this.renderStaging();
+    this.renderSide();
+  }
   week() { return weekStart(this.state.date, this.settings.first_day_of_week); }
   /** The selected task's id (for the tests). */
   get selected() { return this.state.selection; }
@@ -130,6 +205,7 @@ class App {
     this.teamUI(w.role);
     if (this.profileApplied) return;
     this.profileApplied = true;
+    if (this.urlPlace) return; // the link's place, not the saved one
     this.views.apply(w.profile);
   }
 
@@ -151,11 +227,13 @@ class App {
       this.admin?.changed();
       this.views.changed();
       this.history.changed();
-      if (this.state.selection && !this.world.tasks.has(this.state.selection)) this.state.set({ selection: null });
+      if (this.world.loaded && this.state.selection && !this.world.tasks.has(this.state.selection)) { this.quiet = true; this.state.set({ selection: null }); }
       this.grid.redraw();
       this.renderStaging();
       this.renderSide();
       this.refreshCard();
+      this.totals.render();
+      this.syncA11y();
       if (this.state.view === 'month') this.renderMonth();
     });
   }
@@ -226,8 +304,8 @@ class App {
     const here = this.base.slice(3) || teams[0]?.slug;
     sw.replaceChildren(...teams.map((t) => new Option(t.name, t.slug, false, t.slug === here)));
     sw.onchange = () => { location.href = `/t/${sw.value}/`; };
-    if (new URLSearchParams(location.search).has('guide')) {
-      history.replaceState(null, '', location.pathname);
+    if (this.guide) {
+      this.guide = false;
       $('guide').hidden = false;
     }
     $('guide-close').onclick = () => { $('guide').hidden = true; };
@@ -259,7 +337,7 @@ class App {
    * refusal shows the server's message; the block was never moved, so it
    * "snaps back" by itself.
    */
-  send(cmd, key, show = {}) {
+  send(cmd, key, show = {}, o = {}) {
     if (this.history.past) {
       toast('You are looking at the plan as it stood: go back to now to change it.', 'error');
       return Promise.reject(new Error('the past'));
@@ -269,16 +347,81 @@ class App {
       return Promise.reject(new Error('view only'));
     }
     const about = cmd.task || cmd.source, title = about ? this.world.titleOf(about) : undefined;
-    if (key) this.state.addPending(key, show);
+    // The user's own change can be undone: what undoes it is taken from
+    // the task as it is now (with the user's commands still in flight),
+    // before the server's event changes it.
+    const before = o.replay ? null : cmd.task && this.world.tasks.get(cmd.task);
+    // On the stack at once (an undo right after the gesture follows it on
+    // the same socket, so the server applies them in order); off it again
+    // if the server refuses the change.
+    const change = before ? changeOf(cmd, this.ahead(before)) : null;
+    if (change) this.undo.push(change);
+    // What the command will set, for a next one made before its event (ahead).
+    const entry = { ...show, patch: cmd.task ? patchOf(cmd) : undefined };
+    if (key) this.state.addPending(key, entry);
     this.grid.redraw(); this.renderStaging();
     const done = () => {
-      if (key) this.state.donePending(key);
+      // a later command for the same task, still in flight, stays shown
+      if (key && this.state.pending.get(key) === entry) this.state.donePending(key);
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
       (ack) => { done(); return ack; },
-      (err) => { done(); err.message = refusal(err, about, title); toast(err.message, 'error'); throw err; },
+      (err) => {
+        done();
+        if (change) this.undo.drop(change);
+        err.message = refusal(err, about, title);
+        toast(o.what ? `${o.what} refused: ${err.message}` : err.message, 'error');
+        throw err;
+      },
     );
+  }
+
+  /**
+   * The task as the user's command in flight will leave it: a second key
+   * pressed before the first one's event arrives builds on the first.
+   * @param {Task} t
+   */
+  ahead(t) {
+    const p = this.state.pending.get(t.id);
+    return { ...t, ...p?.patch };
+  }
+
+  /**
+   * Undo (dir -1) or redo (1) the newest change: its commands, one after
+   * the other, each validated by the server; a refusal says why and the
+   * change is dropped (what it would undo is no longer there to undo).
+   * @param {-1|1} dir @param {import('./undo.js').Change|null} [only] that change (the delete toast's Undo)
+   */
+  async undoRedo(dir, only = null) {
+    const u = this.undo;
+    if (only) { const i = u.done.indexOf(only); if (i < 0) return; u.done.splice(i, 1); }
+    const c = only || (dir < 0 ? u.takeUndo() : u.takeRedo());
+    if (!c) return toast(dir < 0 ? 'Nothing to undo.' : 'Nothing to redo.');
+    const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
+    // Where it goes once through, at once: a gesture made before the
+    // answers come must land after it on the stack.
+    if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
+    /** @type {string|undefined} */
+    let created, id;
+    try {
+      for (const raw of dir < 0 ? c.undo : c.redo) {
+        const { replaces, ...cmd } = u.bind(raw, created);
+        const ack = await this.send(cmd, cmd.task || `new:${++this.seq}`, {}, { replay: true, what });
+        if (cmd.type === 'CreateTask') {
+          created = this.world.createdAt(ack.revision);
+          if (created && replaces) u.recreated(replaces, created);
+        }
+        id = created || cmd.task;
+      }
+    } catch {
+      // send said why; what it would take back is no longer there
+      const list = dir < 0 ? u.undone : u.done, i = list.indexOf(c);
+      if (i >= 0) list.splice(i, 1);
+      return;
+    }
+    if (id && this.world.tasks.has(id)) this.select(id);
+    toast(`${dir < 0 ? 'Undone' : 'Redone'}: ${c.label}`);
   }
 
   /** @param {Task} t @param {Slot} slot */
@@ -339,7 +482,8 @@ class App {
     if (!t) return;
     const copy = { ...t };
     this.send({ type: 'DeleteTask', task: t.id }, t.id).then(() => {
-      toast(`Deleted “${copy.title}”`, '', 'Undo', () => this.restore(copy));
+      const change = this.undo.done[this.undo.done.length - 1];
+      toast(`Deleted “${copy.title}”`, '', 'Undo', () => (change?.redo[0]?.type === 'DeleteTask' ? this.undoRedo(-1, change) : this.restore(copy)));
     }, () => {});
   }
 
@@ -360,33 +504,49 @@ class App {
   /** @param {string|null} id */
   select(id) {
     this.closeOverflow();
+    const t = id && this.world.tasks.get(id);
+    if (t && t.status !== Status.Staged) this.state.set({ cursor: cursorStep(t, 'y', 0, this.world.grid) });
     if (!this.state.set({ selection: id })) return;
+    this.syncA11y();
     this.grid.redraw();
     this.renderStaging();
     this.renderSide();
     this.history.taskSelected();
   }
 
-  /** Arrow keys: up/down within the day, left/right to the nearest task of the neighbouring day. */
+  /**
+   * Arrow keys. With a task of the days shown selected: up and down to
+   * the task before or after in its day, left and right to the nearest
+   * task of the day before or after (the view turns past the first or last
+   * day shown). With none (or a staged one): the cursor moves a step or a
+   * day, and the view turns with it.
+   * @param {string} key
+   */
   step(key) {
-    const days = this.world.days(this.week(), this.week() + 7).map((d) => d.filter((t) => matches(this.state.filter, t)).sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1)));
+    const [from, to] = this.shownDays();
+    const dir = key === 'ArrowUp' || key === 'ArrowLeft' ? -1 : 1, axis = key === 'ArrowUp' || key === 'ArrowDown' ? 'y' : 'x';
     const cur = this.state.selection && this.world.tasks.get(this.state.selection);
-    if (!cur || cur.status === Status.Staged || cur.date < this.week() || cur.date >= this.week() + 7) {
-      const first = days[Math.max(0, this.today().date - this.week())]?.[0] || days.flat()[0];
-      if (first) this.select(first.id);
+    if (!cur || cur.status === Status.Staged || cur.date < from || cur.date >= to || this.state.view === 'month') {
+      const c = cursorStep(this.cursorSlot(), axis, dir, this.world.grid);
+      this.state.set({ cursor: c });
+      if (c.date < from || c.date >= to) { this.state.set({ date: c.date }); this.showView(); }
+      this.grid.scrollToShow(c.start, c.start + c.duration);
+      this.grid.redraw();
       return;
     }
-    const i = cur.date - this.week(), j = days[i].findIndex((t) => t.id === cur.id);
+    const byDay = (/** @type {number} */ date) => this.world.days(date, date + 1)[0].filter((t) => matches(this.state.filter, t)).sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
     let next = null;
-    if (key === 'ArrowUp') next = days[i][j - 1];
-    else if (key === 'ArrowDown') next = days[i][j + 1];
-    else {
-      const dir = key === 'ArrowLeft' ? -1 : 1;
-      for (let k = i + dir; k >= 0 && k < 7 && !next; k += dir) {
+    if (axis === 'y') {
+      const day = byDay(cur.date), j = day.findIndex((t) => t.id === cur.id);
+      next = day[j + dir];
+    } else {
+      // the nearest task by start on the next day that has one, within two weeks
+      for (let d = cur.date + dir, n = 0; !next && n < 14; d += dir, n++) {
         let best = null;
-        for (const t of days[k]) if (!best || Math.abs(t.start - cur.start) < Math.abs(best.start - cur.start)) best = t;
+        for (const t of byDay(d)) if (!best || Math.abs(t.start - cur.start) < Math.abs(best.start - cur.start)) best = t;
         next = best;
       }
+      if (next && (next.date < from || next.date >= to)) { this.state.set({ date: next.date }); this.showView(); }
     }
     if (next) { this.select(next.id); this.cardFor(next.id); }
   }
@@ -415,11 +575,51 @@ class App {
     const short = (/** @type {number} */ d) => dayLabel(d).split(' ').slice(0, 2).join(' ');
     $('range').textContent = month ? monthLabel(st.date) : st.collapsed ? dayLabel(st.date)
       : phone ? `${short(w)} – ${short(w + 6)}` : `${dayLabel(w)} – ${dayLabel(w + 6)}`;
+    this.zoneNote();
     const unit = month ? 'month' : st.collapsed ? 'day' : 'week';
     $('prev').title = `Previous ${unit} (PageUp)`; $('next').title = `Next ${unit} (PageDown)`;
     $('prev').setAttribute('aria-label', `Previous ${unit}`); $('next').setAttribute('aria-label', `Next ${unit}`);
     if (month) this.renderMonth();
     else this.grid.redraw();
+    this.totals?.render();
+    this.syncA11y();
+  }
+
+  /** The accessible list follows what the grid shows (nothing in the month view, whose cells are text). */
+  syncA11y() {
+    this.a11y.schedule(() => {
+      const month = this.state.view === 'month';
+      if (!month) this.grid.layout();
+      // Every block drawn, then those behind "+N" chips up to A11Y_MAX in
+      // all: a list of thousands helps no one and costs every change.
+      const drawn = month ? [] : this.grid.items.map((it) => it.task);
+      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks).slice(0, Math.max(0, A11Y_MAX - drawn.length));
+      const tasks = [...drawn, ...hidden]
+        .filter((t) => t.status !== Status.Staged && this.world.tasks.get(t.id) === t)
+        .sort((a, b) => a.date - b.date || a.start - b.start || (a.id < b.id ? -1 : 1));
+      return { tasks, describe: (t) => this.grid.describe(t), selection: this.state.selection };
+    });
+  }
+
+  /**
+   * Times are the team's (its schedule's time zone: tasks, today, the
+   * now line); when this browser is in another zone, the page says so
+   * beside the week's label.
+   */
+  zoneNote() {
+    let el = document.getElementById('zone-note');
+    if (!el) {
+      el = document.createElement('span');
+      el.id = 'zone-note';
+      el.className = 'zone-note muted';
+      $('range').after(el);
+    }
+    const team = this.settings.time_zone || 'UTC';
+    let mine = 'UTC';
+    try { mine = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { /* no Intl zone: UTC */ }
+    el.hidden = mine === team;
+    el.textContent = `times in ${team}`;
+    el.title = `Every time on this page is in the team's time zone, ${team}; yours is ${mine}.`;
   }
 
   toggleMonth() { this.state.set({ view: this.state.view === 'month' ? 'week' : 'month' }); this.card(null, null); this.showView(); }
@@ -519,6 +719,7 @@ class App {
     ol.replaceChildren(...shown.map((t) => {
       const li = document.createElement('li');
       li.dataset.id = t.id;
+      li.tabIndex = 0; // Tab to it, Enter selects it, P puts it at the cursor
       li.style.borderLeftColor = serviceColour(t.service, this.world.services.get(t.service));
       li.className = `${t.id === this.state.selection ? 'sel' : ''} ${this.state.pending.has(t.id) ? 'pending' : ''}`;
       li.textContent = t.title || '(untitled)';
@@ -611,7 +812,7 @@ class App {
     $('view-person').onclick = () => this.togglePerson();
     $('toggle-staging').onclick = () => document.body.classList.toggle('show-staging');
     $('side-close').onclick = () => this.select(null);
-    $('keys-toggle').onclick = () => document.body.classList.toggle('show-keys');
+    $('keys-toggle').onclick = () => this.help();
     document.addEventListener('pointerdown', (e) => {
       const el = /** @type {HTMLElement} */ (e.target);
       if (!el.closest('#overflow, #grid')) this.closeOverflow(); // the grid closes it by selecting
@@ -653,6 +854,12 @@ class App {
       window.addEventListener('pointerup', () => document.body.classList.remove('from-staging', 'show-staging'), { once: true });
       this.grid.begin(e, { task: t, zone: 'schedule', grab: 0 });
     });
+    $('staged').addEventListener('keydown', (e) => {
+      const li = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('li[data-id]'));
+      if (!li || (e.key !== 'Enter' && e.key !== ' ')) return;
+      e.preventDefault();
+      this.select(li.dataset.id || null);
+    });
     $('staged').addEventListener('dblclick', (e) => {
       const li = /** @type {HTMLElement|null} */ (/** @type {HTMLElement} */ (e.target).closest('li[data-id]'));
       if (li) this.rename(this.world.tasks.get(li.dataset.id || ''));
@@ -670,30 +877,104 @@ class App {
     document.addEventListener('keydown', (e) => this.key(e));
   }
 
+  /** Every key the page answers to is in keys.js's SHORTCUTS, which the help overlay lists. @param {KeyboardEvent} e */
   key(e) {
-    const typing = /** @type {HTMLElement} */ (e.target).closest?.('input, select, textarea');
+    const typing = /** @type {HTMLElement} */ (e.target).closest?.('input, select, textarea, dialog');
     if (e.key === 'Escape' && this.grid.cancel()) return e.preventDefault();
     if (e.key === 'Escape' && (!$('overflow').hidden || !$('card').hidden)) { this.closeOverflow(); this.card(null, null); return e.preventDefault(); }
     if (typing) return;
-    if (e.altKey && e.code === 'KeyM') { e.preventDefault(); return this.toggleMonth(); }
-    if (e.altKey && e.code === 'KeyC') { e.preventDefault(); return this.toggleCollapse(); }
-    if (e.altKey && e.code === 'KeyP') { e.preventDefault(); return this.togglePerson(); }
-    if (e.altKey || e.ctrlKey || e.metaKey) return;
-    if (/** @type {HTMLElement} */ (e.target).closest?.('#overflow')) return;
-    const t = this.state.selection && this.world.tasks.get(this.state.selection);
-    const act = {
-      ArrowUp: () => this.step(e.key), ArrowDown: () => this.step(e.key), ArrowLeft: () => this.step(e.key), ArrowRight: () => this.step(e.key),
-      Enter: () => this.rename(t), F2: () => this.rename(t),
-      Delete: () => this.remove(t), Backspace: () => this.remove(t),
-      Escape: () => this.select(null),
-      PageUp: () => this.navigate(-1), PageDown: () => this.navigate(1),
-      t: () => this.navigate(0),
-      s: () => t && t.status === Status.Scheduled && this.simple('StartTask', t),
-      c: () => t && (t.status === Status.Scheduled || t.status === Status.Active) && this.simple('CompleteTask', t),
-      r: () => t && t.status === Status.Completed && this.simple('ReopenTask', t),
-      u: () => t && (t.status === Status.Scheduled || t.status === Status.Active) && this.simple('UnscheduleTask', t),
-    }[e.key];
-    if (act) { e.preventDefault(); act(); }
+    const action = actionOf(e);
+    if (!action) return;
+    // A button or list item keeps its own Enter and Space; the overflow list its arrows.
+    const el = /** @type {HTMLElement} */ (e.target);
+    if (e.key === 'Enter' && el.closest?.('button, a, [role=row], li[data-id]')) return;
+    if (el.closest?.('#overflow') && !e.altKey && !e.ctrlKey) return;
+    e.preventDefault();
+    const t = this.state.selection ? this.world.tasks.get(this.state.selection) : undefined;
+    const dir = e.key === 'ArrowUp' || e.key === 'ArrowLeft' || e.key === 'PageUp' ? -1 : 1;
+    const live = (/** @type {any} */ x) => x && (x.status === Status.Scheduled || x.status === Status.Active);
+    switch (action) {
+      case 'stepY': case 'stepX': return this.step(e.key);
+      case 'page': return this.navigate(dir);
+      case 'today': return this.navigate(0);
+      case 'escape': return this.select(null);
+      case 'create': return this.createAtCursor();
+      case 'moveY': case 'moveX': case 'resize':
+        if (!live(t)) return;
+        return this.keyMove(t, action === 'moveX' ? 'x' : action === 'moveY' ? 'y' : 'size', dir);
+      case 'place':
+        if (t && t.status === Status.Staged) this.schedule(t, this.cursorSlot());
+        return;
+      case 'copy':
+        if (e.code === 'KeyC') { if (t) { this.clipboard = t.id; toast(`Copied “${t.title}”: Ctrl+V puts a copy at the cursor.`); } return; }
+        return this.paste();
+      case 'rename': return t ? this.rename(t) : this.createAtCursor();
+      case 'status': {
+        const k = e.code.slice(3).toLowerCase();
+        if (!t) return;
+        if (k === 's' && t.status === Status.Scheduled) this.simple('StartTask', t);
+        if (k === 'c' && live(t)) this.simple('CompleteTask', t);
+        if (k === 'r' && t.status === Status.Completed) this.simple('ReopenTask', t);
+        if (k === 'u' && live(t)) this.simple('UnscheduleTask', t);
+        return;
+      }
+      case 'remove': return this.remove(t);
+      case 'undo': return this.undoRedo(-1);
+      case 'redo': return this.undoRedo(1);
+      case 'month': return this.toggleMonth();
+      case 'collapse': return this.toggleCollapse();
+      case 'person': return this.togglePerson();
+      case 'help': return this.help();
+    }
+  }
+
+  /** The help overlay: every shortcut, from keys.js's table. */
+  help() {
+    let d = /** @type {HTMLDialogElement|null} */ (document.getElementById('help'));
+    if (!d) { d = helpDialog(); document.body.append(d); }
+    d.showModal();
+  }
+
+  /**
+   * A keyboard move or resize of the selected task; a move past the days
+   * shown turns the view with it.
+   * @param {Task} t @param {'x'|'y'|'size'} axis @param {number} dir
+   */
+  keyMove(t, axis, dir) {
+    const slot = keySlot(this.ahead(t), axis, dir, this.world.grid);
+    this.move(t, slot);
+    const [from, to] = this.shownDays();
+    if (slot.date < from || slot.date >= to) { this.state.set({ date: slot.date }); this.showView(); }
+    this.state.set({ cursor: { date: slot.date, start: slot.start, duration: this.cursorSlot().duration } });
+  }
+
+  /** The first day shown and the day after the last. */
+  shownDays() {
+    return this.state.collapsed ? [this.state.date, this.state.date + 1] : [this.week(), this.week() + 7];
+  }
+
+  /** The keyboard cursor: where it is, else the working day's start on the day in focus. @returns {Slot} */
+  cursorSlot() {
+    const c = this.state.cursor, [from, to] = this.shownDays();
+    if (c && c.date >= from && c.date < to) return c;
+    const today = this.today().date;
+    const date = this.state.collapsed ? this.state.date : today >= from && today < to ? today : from;
+    return cursorStep({ date, start: this.settings.workday_start }, 'y', 0, this.world.grid);
+  }
+
+  /** n, or Enter with nothing selected: a new task at the cursor (the person layout: unassigned, at the day's first free step). */
+  createAtCursor() {
+    if (this.state.view === 'month') return;
+    this.create(this.cursorSlot());
+  }
+
+  /** Ctrl+V: a copy of the copied task at the cursor, as long as the original. */
+  paste() {
+    const t = this.clipboard && this.world.tasks.get(this.clipboard);
+    if (!t) return toast('Nothing copied: select a task and press Ctrl+C first.');
+    const c = this.cursorSlot();
+    const dur = t.duration || c.duration;
+    this.clone(t, { date: c.date, start: Math.min(1440 - dur, c.start), duration: dur });
   }
 
   // Frames per second over the last second, reported in ClientStats.

@@ -1,3 +1,4 @@
+// @ts-check
 // The txxt wire protocol, the browser's side: decode what the server sends,
 // encode what the client sends. Byte for byte what docs/PROTOCOL.md says;
 // test/codec.test.mjs checks it against the same golden vectors as the Go
@@ -15,6 +16,7 @@ export const T = Object.freeze({
   TaskReopened: 0x0c, ServiceCreated: 0x0d, ServiceRenamed: 0x0e, GridChanged: 0x0f,
   UserCreated: 0x30, UserRenamed: 0x31, TaskServiceChanged: 0x32,
   ServiceRecolored: 0x33, ServiceArchived: 0x34, ScheduleChanged: 0x35,
+  HolidayAdded: 0x36, HolidayRemoved: 0x37, TimeOffAdded: 0x38, TimeOffRemoved: 0x39,
   Welcome: 0xf0, Ack: 0xf1, Presence: 0xf2, Telemetry: 0xf3, ServerState: 0xf4, Pong: 0xf5, Error: 0xff,
   CreateTask: 0x10, ScheduleTask: 0x11, MoveTask: 0x12, UnscheduleTask: 0x13, CompleteTask: 0x14,
   DeleteTask: 0x15, CloneTask: 0x16, RenameTask: 0x17, SetPriority: 0x18, AssignTask: 0x19,
@@ -22,22 +24,26 @@ export const T = Object.freeze({
   SetService: 0x1f,
   Ping: 0x20, ClientStats: 0x21,
   RecolorService: 0x24, ArchiveService: 0x25, SetSchedule: 0x26,
+  AddHoliday: 0x27, RemoveHoliday: 0x28, AddTimeOff: 0x29, RemoveTimeOff: 0x2a,
 });
 
 const NAMES = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
 
 /** The subprotocol of the extended protocol, and its version in Welcome. */
 export const SUBPROTOCOL = 'txxt.v1';
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** The date of a task without a slot. */
 export const NO_DATE = 0xffff;
 export const DEFAULT_GRID = 5;
 /** The schedule of a world that never set one (and of snapshots from before it could). */
+/** @type {Readonly<{workdayStart: number, workdayEnd: number, firstDay: number, timeZone: string}>} */
 export const DEFAULT_SCHEDULE = Object.freeze({ workdayStart: 480, workdayEnd: 1080, firstDay: 0, timeZone: 'UTC' });
 
 const TASK = 192, NAMED = 80, TITLE = 128, NAME = 64, ZONE = 64;
 const SCHEDULE = 5 + ZONE; // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
 const SERVICE_STATE = 5; // the snapshot trailer, per service: color u32 · archived u8
+const HOLIDAY = 2 + NAME; // date u16 · name 64
+const TIME_OFF = 36 + NAME; // id · user · from u16 · to u16 · note 64
 const utf8in = new TextDecoder('utf-8');
 const utf8out = new TextEncoder();
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -99,6 +105,21 @@ function flag(b, o, what) {
 }
 
 const schedule = (b, o) => ({ workdayStart: u16(b, o), workdayEnd: u16(b, o + 2), firstDay: b[o + 4], timeZone: text(b, o + 5, ZONE) });
+const timeOff = (b, o) => ({ id: id(b, o), user: id(b, o + 16), from: u16(b, o + 32), to: u16(b, o + 34), note: text(b, o + 36, NAME) });
+
+// The Snapshot's second trailer (protocol 3), after the schedule, only when
+// the team has non-working days: holiday_count u32 · time_off_count u32 ·
+// holidays (date u16 · name 64) · time offs (id · user · from u16 · to u16 · note 64).
+function nonWorking(b, o, out) {
+  if (b.length === o) return;
+  need(b, o + 8, 'Snapshot non-working days');
+  const nh = u32(b, o), nt = u32(b, o + 4);
+  if (nh === 0 && nt === 0) throw new FrameError('Snapshot non-working days trailer holds nothing: it is left out then');
+  exactly(b, o + 8 + nh * HOLIDAY + nt * TIME_OFF, 'Snapshot');
+  o += 8;
+  for (let i = 0; i < nh; i++, o += HOLIDAY) out.holidays.push({ date: u16(b, o), name: text(b, o + 2, NAME) });
+  for (let i = 0; i < nt; i++, o += TIME_OFF) out.timeOff.push(timeOff(b, o));
+}
 
 // A Snapshot is one of three layouts: the original (nothing after the
 // services), v1 from before the trailer (users and grid, then nothing: old
@@ -111,7 +132,7 @@ function snapshot(b, v1) {
   need(b, end, 'Snapshot');
   const out = {
     type: 'Snapshot', revision: u64(b, 1), tasks: new Array(nt), services: new Array(ns), users: [], grid: DEFAULT_GRID,
-    schedule: { ...DEFAULT_SCHEDULE },
+    schedule: { ...DEFAULT_SCHEDULE }, holidays: [], timeOff: [],
   };
   for (let i = 0, o = 17; i < nt; i++, o += TASK) out.tasks[i] = task(b, o, v1);
   for (let i = 0, o = 17 + nt * TASK; i < ns; i++, o += NAMED) out.services[i] = { ...named(b, o), color: 0, archived: false };
@@ -120,7 +141,7 @@ function snapshot(b, v1) {
     const nu = u32(b, end);
     out.grid = u16(b, end + 4);
     const users = end + 6 + nu * NAMED;
-    if (b.length !== users) exactly(b, users + SERVICE_STATE * ns + SCHEDULE, 'Snapshot');
+    if (b.length !== users) need(b, users + SERVICE_STATE * ns + SCHEDULE, 'Snapshot');
     for (let i = 0, o = end + 6; i < nu; i++, o += NAMED) out.users.push(named(b, o));
     if (b.length > users) {
       for (let i = 0, o = users; i < ns; i++, o += SERVICE_STATE) {
@@ -128,6 +149,7 @@ function snapshot(b, v1) {
         out.services[i].archived = flag(b, o + 4, 'Snapshot service archived');
       }
       out.schedule = schedule(b, users + SERVICE_STATE * ns);
+      nonWorking(b, users + SERVICE_STATE * ns + SCHEDULE, out);
     }
   } else {
     exactly(b, end, 'Snapshot');
@@ -135,6 +157,7 @@ function snapshot(b, v1) {
   return out;
 }
 
+/** @type {Set<number>} the frame types the original protocol sends */
 const V0_SERVER = new Set([T.Snapshot, T.TaskCreated, T.TaskScheduled, T.TaskMoved, T.TaskUnscheduled, T.TaskCompleted, T.TaskDeleted]);
 
 /**
@@ -165,6 +188,10 @@ export function decodeServer(frame, v1) {
     case T.ServiceRecolored: return { ...ev(29), id: id(b, 9), color: u32(b, 25) };
     case T.ServiceArchived: return { ...ev(26), id: id(b, 9), archived: flag(b, 25, type) };
     case T.ScheduleChanged: return { ...ev(9 + SCHEDULE), schedule: schedule(b, 9) };
+    case T.HolidayAdded: return { ...ev(9 + HOLIDAY), date: u16(b, 9), name: text(b, 11, NAME) };
+    case T.HolidayRemoved: return { ...ev(11), date: u16(b, 9) };
+    case T.TimeOffAdded: return { ...ev(9 + TIME_OFF), timeOff: timeOff(b, 9) };
+    case T.TimeOffRemoved: return { ...ev(41), id: id(b, 9), user: id(b, 25) };
     case T.Welcome:
       need(b, 145, 'Welcome');
       return {
@@ -214,12 +241,13 @@ class W {
 }
 
 const V0_CLIENT = new Set([T.CreateTask, T.ScheduleTask, T.MoveTask, T.UnscheduleTask, T.CompleteTask, T.DeleteTask]);
-const CLIENT = new Set([...Object.values(T)].filter((t) => (t >= T.CreateTask && t <= T.ClientStats) || (t >= T.RecolorService && t <= T.SetSchedule)));
+const CLIENT = new Set([...Object.values(T)].filter((t) => (t >= T.CreateTask && t <= T.ClientStats) || (t >= T.RecolorService && t <= T.RemoveTimeOff)));
 
 /**
  * Encodes a command (its fields as decodeServer-style names: task, source,
  * service, assignee, date, start, duration, priority, grid, text, color,
- * archived, workdayStart, workdayEnd, firstDay, timeZone) with its request
+ * archived, workdayStart, workdayEnd, firstDay, timeZone; for non-working
+ * days date, name, id, user, from, to, note) with its request
  * id (v1 only), or a Ping / ClientStats.
  * @param {object} c  {type, request, ...}
  * @param {boolean} v1
@@ -243,6 +271,10 @@ export function encodeClient(c, v1) {
     case T.RecolorService: return w.id(c.service).u32(c.color >>> 0).bytes();
     case T.ArchiveService: return w.id(c.service).u8(c.archived ? 1 : 0).bytes();
     case T.SetSchedule: return w.u16(c.workdayStart).u16(c.workdayEnd).u8(c.firstDay).text(c.timeZone).bytes();
+    case T.AddHoliday: return w.u16(c.date).text(c.name).bytes();
+    case T.RemoveHoliday: return w.u16(c.date).bytes();
+    case T.AddTimeOff: return w.id(c.user).u16(c.from).u16(c.to).text(c.note).bytes();
+    case T.RemoveTimeOff: return w.id(c.id).id(c.user).bytes();
   }
   w.id(c.task);
   switch (t) {

@@ -161,6 +161,15 @@ export class WeekGrid {
   /** Scrolls so that minute min is near the top (time layout). @param {number} min */
   scrollToMinute(min) { this.layout(); this.root.scrollTop = Math.max(0, this.axis.y(min) - 8); }
 
+  /** Scrolls as little as it takes to show minutes [from, to) (time layout). @param {number} from @param {number} to */
+  scrollToShow(from, to) {
+    if (this.person) return;
+    this.layout();
+    const top = this.axis.y(from), bottom = HEAD + this.axis.y(to), r = this.root;
+    if (top < r.scrollTop) r.scrollTop = Math.max(0, top - 8);
+    else if (bottom > r.scrollTop + r.clientHeight) r.scrollTop = bottom - r.clientHeight + 8;
+  }
+
   /** Animates to one column, the focused day's (on), or back to seven (off). @param {boolean} on @param {boolean} [now] */
   setCollapsed(on, now = false) {
     this.collapseTo = on ? 1 : 0;
@@ -310,6 +319,8 @@ export class WeekGrid {
     const y = (/** @type {number} */ m) => HEAD + axis.y(m) - scroll;
     for (const c of cols) {
       if (c.w < 1) continue;
+      // A holiday has no working hours: its day stays shaded.
+      if (this.world.holidays?.has(c.date)) continue;
       ctx.fillStyle = c.date === now.date ? K.todayWork : K.work;
       ctx.fillRect(c.x, y(ws), c.w, y(we) - y(ws));
     }
@@ -394,8 +405,8 @@ export class WeekGrid {
       const label = [long, short, short.split(' ')[1]].find((s) => measure(ctx, s) <= max) || '';
       this.text(ctx, '', 'day', label, c.x + 6, 8, max, box);
       ctx.fillStyle = today ? K.todaySub : K.headSub; ctx.font = FONT;
-      const n = c.count || 0, words = `${n} task${n === 1 ? '' : 's'}`;
-      const count = [words, String(n)].find((s) => measure(ctx, s) <= max) || '';
+      const n = c.count || 0, words = `${n} task${n === 1 ? '' : 's'}`, holiday = this.world.holidays?.get(c.date);
+      const count = (holiday ? [`${holiday} · ${words}`, holiday, String(n)] : [words, String(n)]).find((s) => measure(ctx, s) <= max) || '';
       this.text(ctx, '', 'count', count, c.x + 6, 25, max, box);
     }
     ctx.fillStyle = K.head;
@@ -497,12 +508,18 @@ export class WeekGrid {
         const c = cols[i];
         if (c.w < 8) return;
         const today = c.date === now.date;
-        ctx.fillStyle = today ? K.todayWork : K.work;
+        // A holiday, or the person's time off: shaded, no capacity.
+        const off = r.unassigned ? '' : this.world.offOn?.(r.id, c.date) ?? '';
+        ctx.fillStyle = off ? K.page : today ? K.todayWork : K.work;
         ctx.fillRect(c.x, y, c.w, r.h);
         if (c.w < 30) return;
         const box = { x: c.x, y, w: c.w, h: CELL_HEAD };
         ctx.font = SMALL;
-        if (r.unassigned) {
+        if (off) {
+          ctx.fillStyle = cell.booked ? K.warnText : K.loadText;
+          const label = cell.booked ? `⚠ ${hours(cell.booked)} off: ${off}` : `off: ${off}`;
+          this.text(ctx, '', cell.booked ? 'warning' : 'load', fit(ctx, label, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
+        } else if (r.unassigned) {
           ctx.fillStyle = K.loadText;
           const n = cell.tasks.length;
           if (n) this.text(ctx, '', 'load', fit(ctx, `${n} task${n === 1 ? '' : 's'}`, c.w - 10), c.x + 5, y + 3, c.w - 10, box);
@@ -597,6 +614,12 @@ export class WeekGrid {
   }
 
   drawOverlay(ctx, scroll) {
+    // the keyboard's cursor, where n creates and p or Ctrl+V puts a task
+    const cur = this.state.cursor;
+    if (cur && !this.person && !this.drag?.active && (!this.state.selection || this.world.tasks.get(this.state.selection)?.status === Status.Staged)) {
+      const r = this.slotRect(cur);
+      if (r) { ctx.strokeStyle = K.selected; ctx.lineWidth = 2; ctx.setLineDash([2, 2]); ctx.strokeRect(r.x + 1, r.y - scroll + 1, r.w - 2, r.h - 2); ctx.setLineDash([]); }
+    }
     // commands in flight: a dashed ghost where the block is going
     if (!this.person) {
       for (const p of this.state.pending.values()) {

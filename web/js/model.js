@@ -4,6 +4,7 @@
 // commands and waits for the events.
 
 import { NO_DATE, DEFAULT_GRID, DEFAULT_SCHEDULE } from './codec.js';
+import { Totals } from './totals.js';
 
 export const Status = Object.freeze({ Staged: 0, Scheduled: 1, Active: 2, Completed: 3 });
 export const STATUS_NAMES = ['Staged', 'Scheduled', 'Active', 'Completed'];
@@ -23,7 +24,12 @@ export class Gap extends Error {
 const REMEMBER = 1024;
 
 export class World {
-  constructor() { this.clear(); }
+  constructor() {
+    this.totals = new Totals();
+    /** Counts changes of holidays and time off (a Snapshot is one), so their pane redraws only then. */
+    this.daysOffChanges = 0;
+    this.clear();
+  }
 
   clear() {
     /** @type {Map<string, any>} */
@@ -49,12 +55,20 @@ export class World {
     this.created = new Map(); // revision → id of the task created at it
     /** @type {Map<string, string>} id → title of a task deleted lately (a refusal about it names it) */
     this.deleted = new Map();
+    /** @type {Map<number, string>} date → the team's holiday on it */
+    this.holidays = new Map();
+    /** @type {Map<string, {id: string, user: string, from: number, to: number, note: string}>} id → time off */
+    this.timeOff = new Map();
+    this.totals.clear();
   }
 
   /** Replaces everything with a Snapshot. */
   load(s) {
     this.clear();
-    for (const t of s.tasks) this.tasks.set(t.id, t);
+    for (const t of s.tasks) { this.tasks.set(t.id, t); this.totals.count(t, 1); }
+    for (const h of s.holidays ?? []) this.holidays.set(h.date, h.name);
+    for (const o of s.timeOff ?? []) this.timeOff.set(o.id, { ...o });
+    this.daysOffChanges++;
     for (const x of s.services) this.services.set(x.id, { id: x.id, name: x.name, color: x.color ?? 0, archived: !!x.archived });
     for (const x of s.users) this.users.set(x.id, x.name);
     this.revision = s.revision;
@@ -81,6 +95,10 @@ export class World {
       if (!s) throw new Gap(`event ${ev.revision} names an unknown service ${ev.id}`, true);
       return s;
     };
+    // Live totals: the task's old minutes out before the change, its new
+    // ones in after it (a title or a priority changes none).
+    const counted = ev.id !== undefined && ev.type.startsWith('Task') && ev.type !== 'TaskRenamed' && ev.type !== 'TaskPrioritized';
+    if (counted) this.totals.count(this.tasks.get(ev.id), -1);
     switch (ev.type) {
       case 'TaskCreated':
         this.tasks.set(ev.task.id, ev.task);
@@ -123,14 +141,27 @@ export class World {
       case 'ScheduleChanged': this.schedule = { ...ev.schedule }; break;
       case 'UserCreated': case 'UserRenamed': this.users.set(ev.user.id, ev.user.name); break;
       case 'GridChanged': this.grid = ev.grid; break;
+      case 'HolidayAdded': this.holidays.set(ev.date, ev.name); this.daysOffChanges++; break;
+      case 'HolidayRemoved': this.holidays.delete(ev.date); this.daysOffChanges++; break;
+      case 'TimeOffAdded': this.timeOff.set(ev.timeOff.id, { ...ev.timeOff }); this.daysOffChanges++; break;
+      case 'TimeOffRemoved': this.timeOff.delete(ev.id); this.daysOffChanges++; break;
       default: throw new Gap(`event ${ev.revision} of an unknown type ${ev.type}`, true);
     }
+    if (counted) this.totals.count(this.tasks.get(ev.id), 1);
+    else if (ev.type === 'TaskCreated') this.totals.count(ev.task, 1);
     this.revision = ev.revision;
     this.changes++;
   }
 
   /** A task's title, also when it was deleted lately (undefined if unknown). @param {string} id */
   titleOf(id) { return this.tasks.get(id)?.title ?? this.deleted.get(id); }
+  /** Whether user is off on date: a holiday (its name) or their time off (its note or 'time off'); '' when not. */
+  offOn(user, date) {
+    const h = this.holidays.get(date);
+    if (h !== undefined) return h;
+    for (const o of this.timeOff.values()) if (o.user === user && o.from <= date && date <= o.to) return o.note || 'time off';
+    return '';
+  }
 
   /** A service's name ('' for an unknown one). */
   serviceName(id) { return this.services.get(id)?.name ?? ''; }
@@ -251,14 +282,18 @@ export class ViewState {
     this.filter = null;
     /** @type {string|null} the selected task's id */
     this.selection = null;
-    /** @type {Map<string, {slot?: Slot|null, title?: string}>} task id (or 'new:N') → a command in flight */
+    /** @type {Slot|null} the keyboard's cursor: where a new task goes, drawn when nothing is selected */
+    this.cursor = null;
+    /** @type {Map<string, {slot?: Slot|null, title?: string, patch?: object}>} task id (or 'new:N') → a command in flight (patch: the fields it sets) */
     this.pending = new Map();
     this.version = 0;
+    /** @type {(() => void)|null} called after set() changed a field (the page writes its URL from it) */
+    this.onchange = null;
   }
 
   /**
    * Changes fields; the version moves only if one really changed.
-   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'>>} patch
+   * @param {Partial<Pick<ViewState, 'view'|'date'|'layout'|'collapsed'|'filter'|'selection'|'cursor'>>} patch
    * @returns {boolean} whether anything changed
    */
   set(patch) {
@@ -266,11 +301,11 @@ export class ViewState {
     for (const [k, v] of Object.entries(patch)) {
       if (this[k] !== v) { this[k] = v; changed = true; }
     }
-    if (changed) this.version++;
+    if (changed) { this.version++; this.onchange?.(); }
     return changed;
   }
 
-  /** @param {string} key @param {{slot?: Slot|null, title?: string}} show */
+  /** @param {string} key @param {{slot?: Slot|null, title?: string, patch?: object}} show */
   addPending(key, show) { this.pending.set(key, show); this.version++; }
   /** @param {string} key */
   donePending(key) { if (this.pending.delete(key)) this.version++; }

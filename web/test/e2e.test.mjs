@@ -82,7 +82,7 @@ function until(page, id, fn, what) {
   return page.waitForFunction(([id, src]) => {
     const t = window.txxt.world.tasks.get(id);
     return new Function('t', `return ${src}`)(t);
-  }, [id, fn], { timeout: 10000 }).catch((e) => { throw new Error(`${what}: ${e.message}`); });
+  }, [id, fn], { timeout: 10000, polling: 50 }).catch((e) => { throw new Error(`${what}: ${e.message}`); });
 }
 
 /** Waits until the page's copy is at the server's revision. */

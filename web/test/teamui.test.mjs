@@ -85,7 +85,7 @@ before(async () => {
   await A.fill('#front input[name=username]', 'ann');
   await A.fill('#front input[name=password]', 'ann-password');
   await A.click('#front button[type=submit]');
-  await A.waitForURL(/\/t\/ops\/$/, { timeout: 10000 });
+  await A.waitForURL(/\/t\/ops\/(\?.*)?$/, { timeout: 10000 });
   await live(A, 'ann after setup');
   await A.click('#guide-close');
   for (const name of ['Backups', 'Network']) {

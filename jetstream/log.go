@@ -1,0 +1,447 @@
+// Package jetstream keeps worlds' logs in NATS JetStream: the backend for
+// several txxt processes sharing their worlds (see SCALEOUT in the design
+// notes and docs/ARCHITECTURE.md, "The backend seam"). It implements
+// worldlog.Log and passes the same behaviour suite as the save file.
+//
+// Layout:
+//
+//	streams    WORLDS_<k>, k = FNV-32a(world) mod Shards, subjects
+//	           worlds.<k>.*, file storage; the server must run with
+//	           sync_interval always, so an acknowledgement means fsynced
+//	subject    worlds.<k>.<world>: one message per engine batch
+//	message    records, each: revision u64 · time i64 · actor 16 ·
+//	           client 16 · request u32 · frame length u32 · frame
+//	           (little-endian); headers Txxt-First and Txxt-Last (the
+//	           batch's revisions), Nats-Msg-Id <world>:<first>:<crc32c>
+//	marker     a message without records, header Txxt-Owner (the writer
+//	           that took the world) and Txxt-Last (the head then)
+//	snapshots  object store bucket WORLD_SNAPSHOTS, object
+//	           <world>/<revision, 20 digits>; the two newest are kept
+//
+// The fence is the world's head: every append carries
+// Nats-Expected-Last-Subject-Sequence, the stream sequence of the world's
+// newest message as this writer knows it. Opening a writer appends a
+// marker fenced on the head, so an older writer's next append is refused
+// (err_code 10071, or 10164 on a replicated stream) and nothing of it is
+// stored. Every unclear outcome (a refusal, a timeout) is resolved by
+// reading the world's newest message: when it carries this append's
+// message id, the append is committed (its acknowledgement was lost);
+// otherwise another writer owns the world (worldlog.ErrFenced), or, after a
+// timeout with the head unchanged, nothing was written.
+package jetstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"txxt/worldlog"
+)
+
+// SnapshotBucket is the object store bucket of every world's snapshots.
+const SnapshotBucket = "WORLD_SNAPSHOTS"
+
+const (
+	headerFirst = "Txxt-First"
+	headerLast  = "Txxt-Last"
+	headerOwner = "Txxt-Owner"
+)
+
+// record: revision 8 · time 8 · actor 16 · client 16 · request 4 · frame length 4
+const recordHeader = 8 + 8 + 16 + 16 + 4 + 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options tune Setup and Open. The zero value is one shard, one replica.
+type Options struct {
+	Shards   int // streams the worlds are spread over (default 1); fixed once worlds are stored
+	Replicas int // of each stream and of the snapshot bucket (default 1)
+}
+
+func (o *Options) fill() {
+	if o.Shards <= 0 {
+		o.Shards = 1
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+}
+
+// Setup creates (or updates) the shard streams and the snapshot bucket.
+func Setup(ctx context.Context, js natsjs.JetStream, opts Options) error {
+	opts.fill()
+	for k := range opts.Shards {
+		_, err := js.CreateOrUpdateStream(ctx, natsjs.StreamConfig{
+			Name:        streamName(k),
+			Subjects:    []string{fmt.Sprintf("worlds.%d.*", k)},
+			Storage:     natsjs.FileStorage,
+			Replicas:    opts.Replicas,
+			AllowDirect: true,
+		})
+		if err != nil {
+			return fmt.Errorf("set up stream %s: %w", streamName(k), err)
+		}
+	}
+	_, err := js.CreateOrUpdateObjectStore(ctx, natsjs.ObjectStoreConfig{Bucket: SnapshotBucket, Storage: natsjs.FileStorage, Replicas: opts.Replicas})
+	if err != nil {
+		return fmt.Errorf("set up bucket %s: %w", SnapshotBucket, err)
+	}
+	return nil
+}
+
+func streamName(k int) string { return "WORLDS_" + strconv.Itoa(k) }
+
+// Log is one writer's handle on a world's log. Its writes are serialised
+// by mu (the engine appends one batch at a time; snapshots come from
+// another goroutine).
+type Log struct {
+	world   string
+	subject string
+	owner   string
+	js      natsjs.JetStream
+	stream  natsjs.Stream
+	snaps   natsjs.ObjectStore
+
+	mu      sync.Mutex
+	lastSeq uint64 // stream sequence of the world's newest message, as this writer last wrote or saw it
+	head    uint64 // revision the next append follows
+}
+
+// Open takes world over as its writer: it reads the head and appends an
+// ownership marker fenced on it, so that every earlier writer's next
+// append is refused. owner names this writer in the marker (a node's
+// name, for the operator). world must be a NATS subject token: letters,
+// digits, '-' and '_'.
+func Open(ctx context.Context, js natsjs.JetStream, world, owner string, opts Options) (*Log, error) {
+	opts.fill()
+	if world == "" || strings.ContainsFunc(world, func(r rune) bool {
+		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return nil, fmt.Errorf("world name %q: only letters, digits, '-' and '_' make a subject", world)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(world))
+	k := int(h.Sum32() % uint32(opts.Shards))
+	stream, err := js.Stream(ctx, streamName(k))
+	if err != nil {
+		return nil, fmt.Errorf("world %s: stream %s: %w", world, streamName(k), err)
+	}
+	snaps, err := js.ObjectStore(ctx, SnapshotBucket)
+	if err != nil {
+		return nil, fmt.Errorf("world %s: bucket %s: %w", world, SnapshotBucket, err)
+	}
+	l := &Log{world: world, subject: fmt.Sprintf("worlds.%d.%s", k, world), owner: owner, js: js, stream: stream, snaps: snaps}
+	seq, head, err := l.readHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	marker := nats.NewMsg(l.subject)
+	marker.Header.Set(headerOwner, owner)
+	marker.Header.Set(headerLast, strconv.FormatUint(head, 10))
+	ack, err := js.PublishMsg(ctx, marker, natsjs.WithExpectLastSequencePerSubject(seq))
+	if err != nil {
+		return nil, fmt.Errorf("world %s: take it over at revision %d: %w", world, head, err)
+	}
+	l.lastSeq, l.head = ack.Sequence, head
+	return l, nil
+}
+
+// readHead returns the stream sequence of the world's newest message (0:
+// none) and the revision the log ends at: that message's Txxt-Last, or the
+// newest snapshot's when the world has no message.
+func (l *Log) readHead(ctx context.Context) (seq, head uint64, err error) {
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.subject)
+	switch {
+	case errors.Is(err, natsjs.ErrMsgNotFound):
+		head, _, err = l.latestSnapshot(ctx, false)
+		return 0, head, err
+	case err != nil:
+		return 0, 0, fmt.Errorf("world %s: read its head: %w", l.world, err)
+	}
+	head, err = strconv.ParseUint(m.Header.Get(headerLast), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("world %s: message %d has no revision: %w", l.world, m.Sequence, err)
+	}
+	return m.Sequence, head, nil
+}
+
+// Append implements worldlog.Log: one message for the batch, fenced on the
+// world's newest message.
+func (l *Log) Append(ctx context.Context, recs []worldlog.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range recs {
+		if recs[i].Revision != l.head+1+uint64(i) {
+			return fmt.Errorf("append revision %d after %d: %w", recs[i].Revision, l.head+uint64(i), worldlog.ErrGap)
+		}
+	}
+	first, last := recs[0].Revision, recs[len(recs)-1].Revision
+	msg := nats.NewMsg(l.subject)
+	msg.Data = encodeRecords(recs)
+	msg.Header.Set(headerFirst, strconv.FormatUint(first, 10))
+	msg.Header.Set(headerLast, strconv.FormatUint(last, 10))
+	// The checksum tells this batch from another that begins at the same
+	// revision (one that failed and was refused, then retried with other
+	// commands): only a retry of these very bytes is a duplicate.
+	id := fmt.Sprintf("%s:%d:%08x", l.world, first, crc32.Checksum(msg.Data, castagnoli))
+	ack, err := l.js.PublishMsg(ctx, msg, natsjs.WithMsgID(id), natsjs.WithExpectLastSequencePerSubject(l.lastSeq))
+	if err == nil {
+		l.lastSeq, l.head = ack.Sequence, last
+		return nil
+	}
+	// Unclear or refused: the world's newest message says which.
+	m, rerr := l.stream.GetLastMsgForSubject(ctx, l.subject)
+	switch {
+	case rerr == nil && m.Header.Get(nats.MsgIdHdr) == id:
+		l.lastSeq, l.head = m.Sequence, last // committed; its acknowledgement was lost
+		return nil
+	case rerr == nil && m.Sequence != l.lastSeq:
+		return fmt.Errorf("world %s: append revisions %d to %d: message %d is another writer's (%v): %w", l.world, first, last, m.Sequence, err, worldlog.ErrFenced)
+	case rerr != nil && !errors.Is(rerr, natsjs.ErrMsgNotFound):
+		return fmt.Errorf("world %s: append revisions %d to %d: %w (and its head cannot be read: %v)", l.world, first, last, err, rerr)
+	}
+	return fmt.Errorf("world %s: append revisions %d to %d: %w", l.world, first, last, err)
+}
+
+func encodeRecords(recs []worldlog.Record) []byte {
+	n := 0
+	for i := range recs {
+		n += recordHeader + len(recs[i].Frame)
+	}
+	b := make([]byte, 0, n)
+	for i := range recs {
+		r := &recs[i]
+		b = binary.LittleEndian.AppendUint64(b, r.Revision)
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.Time))
+		b = append(b, r.Actor[:]...)
+		b = append(b, r.Client[:]...)
+		b = binary.LittleEndian.AppendUint32(b, r.Request)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Frame)))
+		b = append(b, r.Frame...)
+	}
+	return b
+}
+
+// decodeRecords calls fn for each record of a message's data.
+func decodeRecords(b []byte, fn func(worldlog.Record) error) error {
+	for len(b) > 0 {
+		if len(b) < recordHeader {
+			return errors.New("a record cut short")
+		}
+		r := worldlog.Record{Revision: binary.LittleEndian.Uint64(b), Time: int64(binary.LittleEndian.Uint64(b[8:])), Request: binary.LittleEndian.Uint32(b[48:])}
+		copy(r.Actor[:], b[16:32])
+		copy(r.Client[:], b[32:48])
+		n := int(binary.LittleEndian.Uint32(b[52:]))
+		if len(b) < recordHeader+n {
+			return errors.New("a record's frame cut short")
+		}
+		r.Frame = b[recordHeader : recordHeader+n : recordHeader+n]
+		b = b[recordHeader+n:]
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Head implements worldlog.Log. It reads the stream, not this writer's
+// memory: after a failed append, it is how the engine learns the truth.
+func (l *Log) Head(ctx context.Context) (uint64, error) {
+	_, head, err := l.readHead(ctx)
+	return head, err
+}
+
+// messages calls fn for each of the world's messages with a sequence from
+// seq on, in order, until fn returns false or an error.
+func (l *Log) messages(ctx context.Context, fn func(*natsjs.RawStreamMsg) (bool, error)) error {
+	last, err := l.stream.GetLastMsgForSubject(ctx, l.subject)
+	if errors.Is(err, natsjs.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("world %s: read its head: %w", l.world, err)
+	}
+	for seq := uint64(1); seq <= last.Sequence; {
+		m, err := l.stream.GetMsg(ctx, seq, natsjs.WithGetMsgSubject(l.subject))
+		if err != nil {
+			return fmt.Errorf("world %s: read the message after sequence %d: %w", l.world, seq, err)
+		}
+		more, err := fn(m)
+		if err != nil || !more {
+			return err
+		}
+		seq = m.Sequence + 1
+	}
+	return nil
+}
+
+// Records implements worldlog.Log.
+func (l *Log) Records(ctx context.Context, after uint64, fn func(worldlog.Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	want := uint64(0)
+	return l.messages(ctx, func(m *natsjs.RawStreamMsg) (bool, error) {
+		if m.Header.Get(headerFirst) == "" {
+			return true, nil // an ownership marker
+		}
+		last, _ := strconv.ParseUint(m.Header.Get(headerLast), 10, 64)
+		if last <= after {
+			return true, nil
+		}
+		err := decodeRecords(m.Data, func(r worldlog.Record) error {
+			if r.Revision <= after {
+				return nil
+			}
+			if want != 0 && r.Revision != want {
+				return fmt.Errorf("world %s: the log jumps from revision %d to %d", l.world, want-1, r.Revision)
+			}
+			want = r.Revision + 1
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(r)
+		})
+		return true, err
+	})
+}
+
+func snapshotName(world string, rev uint64) string { return fmt.Sprintf("%s/%020d", world, rev) }
+
+// snapshotRevisions lists the world's snapshots, oldest first.
+func (l *Log) snapshotRevisions(ctx context.Context) ([]uint64, error) {
+	infos, err := l.snaps.List(ctx)
+	if errors.Is(err, natsjs.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("world %s: list its snapshots: %w", l.world, err)
+	}
+	var revs []uint64
+	for _, info := range infos {
+		if rest, ok := strings.CutPrefix(info.Name, l.world+"/"); ok && !info.Deleted {
+			if rev, err := strconv.ParseUint(rest, 10, 64); err == nil {
+				revs = append(revs, rev)
+			}
+		}
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
+	return revs, nil
+}
+
+func (l *Log) latestSnapshot(ctx context.Context, withFrame bool) (uint64, []byte, error) {
+	revs, err := l.snapshotRevisions(ctx)
+	if err != nil || len(revs) == 0 {
+		return 0, nil, err
+	}
+	rev := revs[len(revs)-1]
+	if !withFrame {
+		return rev, nil, nil
+	}
+	frame, err := l.snaps.GetBytes(ctx, snapshotName(l.world, rev))
+	if err != nil {
+		return 0, nil, fmt.Errorf("world %s: read its snapshot at %d: %w", l.world, rev, err)
+	}
+	return rev, frame, nil
+}
+
+// LatestSnapshot implements worldlog.Log.
+func (l *Log) LatestSnapshot(ctx context.Context) (uint64, []byte, error) {
+	return l.latestSnapshot(ctx, true)
+}
+
+// stillOwner returns ErrFenced when another writer has written to the
+// world since this one last did. Snapshots and compaction are not fenced
+// by the stream itself, so they check first (a writer deposed between the
+// check and the write can still store a snapshot; it is the world at a
+// revision the log holds, so it is correct, only not this writer's to
+// make).
+func (l *Log) stillOwner(ctx context.Context) error {
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.subject)
+	switch {
+	case errors.Is(err, natsjs.ErrMsgNotFound):
+		return fmt.Errorf("world %s: its log is gone: %w", l.world, worldlog.ErrFenced)
+	case err != nil:
+		return fmt.Errorf("world %s: read its head: %w", l.world, err)
+	case m.Sequence != l.lastSeq:
+		return fmt.Errorf("world %s: message %d is another writer's: %w", l.world, m.Sequence, worldlog.ErrFenced)
+	}
+	return nil
+}
+
+// SaveSnapshot implements worldlog.Log; it keeps the world's two newest.
+func (l *Log) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.stillOwner(ctx); err != nil {
+		return err
+	}
+	if _, err := l.snaps.PutBytes(ctx, snapshotName(l.world, rev), bytes.Clone(frame)); err != nil {
+		return fmt.Errorf("world %s: save snapshot at %d: %w", l.world, rev, err)
+	}
+	revs, err := l.snapshotRevisions(ctx)
+	if err != nil {
+		return err
+	}
+	for len(revs) > 2 {
+		if err := l.snaps.Delete(ctx, snapshotName(l.world, revs[0])); err != nil {
+			return fmt.Errorf("world %s: delete snapshot at %d: %w", l.world, revs[0], err)
+		}
+		revs = revs[1:]
+	}
+	return nil
+}
+
+// Compact implements worldlog.Log: it purges the world's messages whose
+// records all end at or before the limit (a batch is kept whole).
+func (l *Log) Compact(ctx context.Context, keepAfter uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.stillOwner(ctx); err != nil {
+		return err
+	}
+	snap, _, err := l.latestSnapshot(ctx, false)
+	if err != nil {
+		return err
+	}
+	limit := min(keepAfter, snap, l.head-min(l.head, 1))
+	var keepFrom uint64 // the first message to keep
+	err = l.messages(ctx, func(m *natsjs.RawStreamMsg) (bool, error) {
+		last, _ := strconv.ParseUint(m.Header.Get(headerLast), 10, 64)
+		if last > limit || m.Sequence == l.lastSeq {
+			keepFrom = m.Sequence
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil || keepFrom == 0 {
+		return err
+	}
+	if err := l.stream.Purge(ctx, natsjs.WithPurgeSubject(l.subject), natsjs.WithPurgeSequence(keepFrom)); err != nil {
+		return fmt.Errorf("world %s: compact to revision %d: %w", l.world, limit, err)
+	}
+	return nil
+}

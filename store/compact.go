@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// compactChunk bounds one compaction transaction, so deleting a long log
+// does not hold the writer lock (and grow a transaction) without bound.
+const compactChunk = 10000
+
+// Compact deletes the log's records up to keepAfter, but never past the
+// newest snapshot (those records are still needed to boot), never the
+// last record (it holds LastRevision), and only up to a snapshot: the
+// kept log always continues a kept snapshot, so every revision it holds
+// can be rebuilt (SnapshotBefore, then the log). The snapshots the log no
+// longer continues go with it, but for the two newest.
+func (s *Store) Compact(ctx context.Context, keepAfter uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	snapRev, _, err := s.SnapshotBefore(min(keepAfter, s.last.Load()-1))
+	if err != nil {
+		return err
+	}
+	limit := snapRev
+	for {
+		first := s.first.Load()
+		if first == 0 || first > limit {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err // between chunks: what is deleted stays deleted
+		}
+		end := min(limit, first+compactChunk-1)
+		err := s.update(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketLog).Cursor()
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= end; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("compact log to revision %d: %w", end, err)
+		}
+		s.first.Store(end + 1)
+		if end == limit {
+			err := s.update(func(tx *bolt.Tx) error { return pruneSnapshots(tx.Bucket(bucketSnapshots), end+1) })
+			if err != nil {
+				return fmt.Errorf("compact snapshots before revision %d: %w", end, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	bolt "go.etcd.io/bbolt"
+
+	"txxt/worldlog"
+)
+
+// Record is one log entry (see worldlog.Record).
+type Record = worldlog.Record
+
+// record value: crc 4 · time 8 · actor 16 · client 16 · request 4 · frame
+const recordHeader = 4 + 8 + 16 + 16 + 4
+
+// Append makes recs durable in one transaction (one commit, one fsync of
+// data and one of meta, as bbolt commits). The records must continue the
+// log: the first at LastRevision+1, each the previous plus one. After the
+// commit it checks that the file is still at the store's path
+// (CheckFile): a commit to a file that was deleted or replaced is durable
+// only until the process exits, so it is an error too. On error
+// LastRevision is unchanged and the records must be taken as not written
+// (they may have reached the file, or a file no longer at the path).
+func (s *Store) Append(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err // before the commit: once bbolt starts one, it finishes it
+	}
+	last := s.last.Load()
+	for i := range recs {
+		if recs[i].Revision != last+1+uint64(i) {
+			return fmt.Errorf("append revision %d after %d: %w", recs[i].Revision, last+uint64(i), ErrGap)
+		}
+	}
+	s.mu.RLock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		b.FillPercent = 1 // keys only grow: pack pages full
+		for i := range recs {
+			if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		// After the commit, not before: a file deleted before the commit
+		// returned is found here, before anyone is told it is durable.
+		err = s.checkFile()
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("append revisions %d to %d: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
+	}
+	s.first.CompareAndSwap(0, recs[0].Revision)
+	s.last.Store(recs[len(recs)-1].Revision)
+	return nil
+}
+
+func encodeRecord(r *Record) []byte {
+	v := make([]byte, recordHeader+len(r.Frame))
+	binary.LittleEndian.PutUint64(v[4:], uint64(r.Time))
+	copy(v[12:], r.Actor[:])
+	copy(v[28:], r.Client[:])
+	binary.LittleEndian.PutUint32(v[44:], r.Request)
+	copy(v[recordHeader:], r.Frame)
+	binary.LittleEndian.PutUint32(v, crc32.Checksum(v[4:], castagnoli))
+	return v
+}
+
+func decodeRecord(rev uint64, v []byte) (Record, error) {
+	if len(v) < recordHeader || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return Record{}, fmt.Errorf("log record %d fails its checksum: %w", rev, ErrDamaged)
+	}
+	r := Record{Revision: rev, Time: int64(binary.LittleEndian.Uint64(v[4:])), Request: binary.LittleEndian.Uint32(v[44:])}
+	copy(r.Actor[:], v[12:])
+	copy(r.Client[:], v[28:])
+	r.Frame = v[recordHeader:]
+	return r, nil
+}
+
+// Records calls fn for every record with a revision after after, in order,
+// checking each one's checksum and the log's continuity. It stops at fn's
+// first error and returns it. The Frame given to fn is valid only during
+// the call (it points into the file's memory map): copy it to keep it.
+func (s *Store) Records(ctx context.Context, after uint64, fn func(Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		k, v := c.Seek(revKey(after + 1))
+		return eachRecord(c, k, v, func(r Record) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(r)
+		})
+	})
+}
+
+// Head is LastRevision, as worldlog.Log has it: the file's is always at hand.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.last.Load(), nil
+}
+
+// eachRecord calls fn for the record at the cursor (k, v) and every one
+// after it, checking each key, each record's checksum and the log's
+// continuity.
+func eachRecord(c *bolt.Cursor, k, v []byte, fn func(Record) error) error {
+	want := uint64(0)
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("log key of %d bytes: %w", len(k), ErrDamaged)
+		}
+		rev := binary.BigEndian.Uint64(k)
+		if want != 0 && rev != want {
+			return fmt.Errorf("log jumps from revision %d to %d: %w", want-1, rev, ErrDamaged)
+		}
+		want = rev + 1
+		r, err := decodeRecord(rev, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordsBefore calls fn for every record with a revision before before,
+// newest first, checking each one's checksum, until fn returns an error
+// (returned) or ErrStop (which ends the walk with nil). The Frame given
+// to fn is valid only during the call.
+func (s *Store) RecordsBefore(before uint64, fn func(Record) error) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		var k, v []byte
+		if k, _ = c.Seek(revKey(before)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		want := uint64(0)
+		for ; k != nil; k, v = c.Prev() {
+			if len(k) != 8 {
+				return fmt.Errorf("log key of %d bytes: %w", len(k), ErrDamaged)
+			}
+			rev := binary.BigEndian.Uint64(k)
+			if want != 0 && rev != want {
+				return fmt.Errorf("log jumps from revision %d to %d: %w", rev, want+1, ErrDamaged)
+			}
+			want = rev - 1
+			r, err := decodeRecord(rev, v)
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// ErrStop ends a walk of RecordsBefore early, without an error.
+var ErrStop = errors.New("stop")
+
+// Record returns the log record at rev (ok false when the log does not
+// hold it); its Frame is a copy.
+func (s *Store) Record(rev uint64) (r Record, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLog).Get(revKey(rev))
+		if v == nil {
+			return nil
+		}
+		r, err = decodeRecord(rev, v)
+		r.Frame = bytes.Clone(r.Frame)
+		ok = err == nil
+		return err
+	})
+	return r, ok, err
+}
