@@ -342,7 +342,7 @@ func (s *Server) handleCreateInvite() http.Handler {
 		}
 		role, err := roleName(req.Role)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error()))
+			s.apiError(w, r, err)
 			return
 		}
 		t := teamFrom(r).t
@@ -483,7 +483,7 @@ func (s *Server) handleAddMember() http.Handler {
 		}
 		role, err := roleName(req.Role)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error()))
+			s.apiError(w, r, err)
 			return
 		}
 		t := teamFrom(r).t
@@ -560,7 +560,7 @@ func (s *Server) handlePutMember() http.Handler {
 		}
 		role, err := roleName(req.Role)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error()))
+			s.apiError(w, r, err)
 			return
 		}
 		acc, old, ok := s.member(w, r)

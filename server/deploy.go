@@ -32,6 +32,7 @@ var (
 	ErrTaken      = errors.New("taken")
 	ErrQuota      = errors.New("quota reached")
 	ErrNoInvite   = errors.New("this invitation is not valid: it was used, it expired, or it was never made; ask your team's admin for a new one")
+	ErrBadRole    = errors.New("a role is admin, member or viewer")
 	ErrNoSetup    = errors.New("this setup link is not valid: the server was set up already, or the link is not the one it printed")
 )
 
@@ -350,5 +351,5 @@ func roleName(s string) (Role, error) {
 	case "viewer":
 		return RoleViewer, nil
 	}
-	return 0, fmt.Errorf("a role is admin, member or viewer, not %q", s)
+	return 0, fmt.Errorf("%w, not %q", ErrBadRole, s)
 }

@@ -31,7 +31,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		case world.CodeQuotaExceeded:
 			status = http.StatusForbidden
 		}
-	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName):
+	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName), errors.Is(err, ErrBadRole):
 		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())
 	case errors.Is(err, ErrUserExists):
 		status, code, msg = http.StatusConflict, world.CodeConflict, "That user name is taken: choose another."
