@@ -21,6 +21,7 @@ func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"world":     {},
 		"worldlog":  {"world"},
+		"tables":    {},
 		"wire":      {"world"},
 		"store":     {"world", "worldlog"},
 		"engine":    {"store", "wire", "world", "worldlog"},
