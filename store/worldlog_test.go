@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"txxt/tables"
+	"txxt/tables/tabletest"
 	"txxt/worldlog"
 	"txxt/worldlog/logtest"
 )
@@ -47,5 +49,29 @@ func TestWorldLog(t *testing.T) {
 			return s, err
 		},
 		CutsToSnapshots: true,
+	})
+}
+
+// The save file's tables pass the suite every tables backend passes.
+func TestTablesSuite(t *testing.T) {
+	open := func(t *testing.T, path string) *Store {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	tabletest.Run(t, tabletest.Backend{
+		New: func(t *testing.T) tables.Tables { return open(t, filepath.Join(t.TempDir(), "tables.db")) },
+		Reopen: func(t *testing.T, tb tables.Tables) tables.Tables {
+			old := tb.(*Store)
+			if err := old.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, old.Path())
+		},
+		// One process holds a save file: a second handle is the same one.
+		Second: func(_ *testing.T, tb tables.Tables) tables.Tables { return tb },
 	})
 }

@@ -23,7 +23,7 @@ func TestImportDirection(t *testing.T) {
 		"worldlog":  {"world"},
 		"tables":    {},
 		"wire":      {"world"},
-		"store":     {"world", "worldlog"},
+		"store":     {"tables", "world", "worldlog"},
 		"engine":    {"store", "wire", "world", "worldlog"},
 		"jetstream": {"worldlog"},
 		"server":    {"engine", "store", "wire", "world", "web"},
