@@ -311,7 +311,7 @@ func (s *Server) handleSetup() http.Handler {
 
 // setupValid reports whether tok is the waiting setup token.
 func (a *Accounts) setupValid(tok string) bool {
-	raw, err := a.st.Table("deployment").Get("setup")
+	raw, err := a.tb.Get(bg, tableDeployment, "setup")
 	return err == nil && raw != nil && tok != "" && len(tok) <= 128 && string(raw) == tokenHash(tok)
 }
 
@@ -860,23 +860,24 @@ func (s *Server) handlePutTeam() http.Handler {
 		if !s.decodeJSON(w, r, &req) {
 			return
 		}
-		info, err := s.accounts.Team(r.PathValue("slug"))
-		if err != nil {
-			s.apiError(w, r, err)
-			return
-		}
+		var name string
 		if req.Name != nil {
-			name := strings.TrimSpace(*req.Name)
+			name = strings.TrimSpace(*req.Name)
 			if err := validTeamName(name); err != nil {
 				s.apiError(w, r, err)
 				return
 			}
-			info.Name = name
 		}
-		if req.Archived != nil {
-			info.Archived = *req.Archived
-		}
-		if err := s.accounts.PutTeam(info); err != nil {
+		info, err := s.accounts.ChangeTeam(r.PathValue("slug"), func(info *TeamInfo) error {
+			if req.Name != nil {
+				info.Name = name
+			}
+			if req.Archived != nil {
+				info.Archived = *req.Archived
+			}
+			return nil
+		})
+		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -18,7 +19,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"txxt/engine"
-	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
@@ -132,15 +133,18 @@ var (
 	ErrSessionExpiry = errors.New("session expired")
 )
 
-// Accounts manages users and sessions in the save file. Its methods are
-// safe for concurrent use: every call is its own store transaction.
+// Accounts manages the deployment's users and sessions (and, in
+// deploy.go, its teams, members, invitations and setup token) in its
+// tables: the accounts file, or tables several nodes share. Its methods
+// are safe for concurrent use, also by several nodes: every call is its
+// own update, and a change that depends on what is stored is a
+// compare-and-set (tables.Do). Its calls carry no context of their own: a
+// backend across a network bounds each call itself.
 type Accounts struct {
-	st       *store.Store
-	users    *store.Table
-	sessions *store.Table
-	params   HashParams
-	ttl      time.Duration
-	now      func() time.Time
+	tb     tables.Tables
+	params HashParams
+	ttl    time.Duration
+	now    func() time.Time
 
 	// MaxSessions bounds one user's sessions (0: no limit); OnEnded is
 	// told the sessions a login ended for it, so that their connections
@@ -152,10 +156,24 @@ type Accounts struct {
 	dummy     string
 }
 
-// NewAccounts returns the accounts of st. ttl is how long a session lasts.
-func NewAccounts(st *store.Store, params HashParams, ttl time.Duration, now func() time.Time) *Accounts {
-	return &Accounts{st: st, users: st.Table("users"), sessions: st.Table("sessions"), params: params, ttl: ttl, now: now}
+// NewAccounts returns the accounts kept in tb. ttl is how long a session
+// lasts.
+func NewAccounts(tb tables.Tables, params HashParams, ttl time.Duration, now func() time.Time) *Accounts {
+	return &Accounts{tb: tb, params: params, ttl: ttl, now: now}
 }
+
+// bg is the context of the accounts' calls (see Accounts).
+var bg = context.Background()
+
+// The accounts' tables.
+const (
+	tableUsers      = "users"
+	tableSessions   = "sessions"
+	tableTeams      = "teams"
+	tableMembers    = "members"
+	tableInvites    = "invites"
+	tableDeployment = "deployment"
+)
 
 func validUserName(name string) bool {
 	return name != "" && len(name) <= world.MaxName && utf8.ValidString(name) &&
@@ -164,10 +182,17 @@ func validUserName(name string) bool {
 
 // Get returns the account called name.
 func (a *Accounts) Get(name string) (Account, error) {
-	raw, err := a.users.Get(name)
+	if tables.CheckKey(name) != nil {
+		return Account{}, ErrNoSuchUser // no table holds such a key
+	}
+	raw, err := a.tb.Get(bg, tableUsers, name)
 	if err != nil {
 		return Account{}, err
 	}
+	return accountOf(name, raw)
+}
+
+func accountOf(name string, raw []byte) (Account, error) {
 	if raw == nil {
 		return Account{}, ErrNoSuchUser
 	}
@@ -178,10 +203,35 @@ func (a *Accounts) Get(name string) (Account, error) {
 	return acc, nil
 }
 
+// change runs fn on the account called name and stores what it made of
+// it, as one compare-and-set: a change another node made meanwhile is
+// read again and fn runs on it, never overwritten.
+func (a *Accounts) change(name string, fn func(*Account) error) (Account, error) {
+	var acc Account
+	err := tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		raw, err := tx.Get(tableUsers, name)
+		if err != nil {
+			return err
+		}
+		if acc, err = accountOf(name, raw); err != nil {
+			return err
+		}
+		if err := fn(&acc); err != nil {
+			return err
+		}
+		raw, err = json.Marshal(acc)
+		if err != nil {
+			return err
+		}
+		return tx.Put(tableUsers, name, raw)
+	})
+	return acc, err
+}
+
 // List returns every account by name.
 func (a *Accounts) List() ([]Account, error) {
 	var out []Account
-	err := a.users.ForEach(func(_ string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableUsers, func(_ string, raw []byte) error {
 		var acc Account
 		if err := json.Unmarshal(raw, &acc); err != nil {
 			return err
@@ -198,22 +248,23 @@ func (a *Accounts) put(acc Account) error {
 	if err != nil {
 		return err
 	}
-	return a.users.Put(acc.Name, raw)
+	return a.tb.Put(bg, tableUsers, acc.Name, raw)
 }
 
 // SetPassword changes a user's password and ends every session of the user.
 func (a *Accounts) SetPassword(name, password string) error {
-	acc, err := a.Get(name)
-	if err != nil {
+	if _, err := a.Get(name); err != nil {
 		return err
 	}
 	if err := validPassword(password); err != nil {
 		return err
 	}
-	if acc.Hash, err = HashPassword(password, a.params); err != nil {
+	hash, err := HashPassword(password, a.params)
+	if err != nil {
 		return err
 	}
-	if err := a.put(acc); err != nil {
+	acc, err := a.change(name, func(acc *Account) error { acc.Hash = hash; return nil })
+	if err != nil {
 		return err
 	}
 	_, err = a.RevokeUser(acc.ID)
@@ -236,7 +287,19 @@ func (a *Accounts) Remove(name string) error {
 			return err
 		}
 	}
-	if err := a.users.Delete(name); err != nil {
+	// Only the account read above: one made again meanwhile under the
+	// same name (another id) stays.
+	err = tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		raw, err := tx.Get(tableUsers, name)
+		if err != nil {
+			return err
+		}
+		if now, err := accountOf(name, raw); err != nil || now.ID != acc.ID {
+			return ErrNoSuchUser
+		}
+		return tx.Delete(tableUsers, name)
+	})
+	if err != nil {
 		return err
 	}
 	_, err = a.RevokeUser(acc.ID)
@@ -271,7 +334,7 @@ func (a *Accounts) Login(name, password string) (token string, s Session, err er
 	if err != nil {
 		return "", Session{}, err
 	}
-	if err := a.sessions.Put(s.Hash, rec); err != nil {
+	if err := a.tb.Put(bg, tableSessions, s.Hash, rec); err != nil {
 		return "", Session{}, err
 	}
 	if err := a.trimSessions(acc.ID); err != nil {
@@ -297,7 +360,7 @@ func (a *Accounts) trimSessions(user world.ID) error {
 	}
 	var ended []world.ID
 	for _, s := range list[a.MaxSessions:] { // newest first: these are the oldest
-		if err := a.sessions.Delete(s.Hash); err != nil {
+		if err := a.tb.Delete(bg, tableSessions, s.Hash); err != nil {
 			return err
 		}
 		ended = append(ended, s.ID)
@@ -325,7 +388,7 @@ func (a *Accounts) Session(token string) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	h := tokenHash(token)
-	raw, err := a.sessions.Get(h)
+	raw, err := a.tb.Get(bg, tableSessions, h)
 	if err != nil {
 		return Session{}, err
 	}
@@ -340,7 +403,7 @@ func (a *Accounts) Session(token string) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	if !a.now().Before(s.Expires) {
-		a.sessions.Delete(h)
+		a.tb.Delete(bg, tableSessions, h)
 		return Session{}, ErrSessionExpiry
 	}
 	return s, nil
@@ -352,7 +415,7 @@ func (a *Accounts) Logout(token string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	return s, a.sessions.Delete(s.Hash)
+	return s, a.tb.Delete(bg, tableSessions, s.Hash)
 }
 
 // Sweep deletes the expired sessions (a session is also deleted when its
@@ -361,7 +424,7 @@ func (a *Accounts) Logout(token string) (Session, error) {
 func (a *Accounts) Sweep() (int, error) {
 	now := a.now()
 	var doomed []string
-	err := a.sessions.ForEach(func(k string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableSessions, func(k string, raw []byte) error {
 		var s Session
 		if json.Unmarshal(raw, &s) != nil || !now.Before(s.Expires) {
 			doomed = append(doomed, k)
@@ -370,7 +433,7 @@ func (a *Accounts) Sweep() (int, error) {
 	})
 	for _, k := range doomed {
 		if err == nil {
-			err = a.sessions.Delete(k)
+			err = a.tb.Delete(bg, tableSessions, k)
 		}
 	}
 	return len(doomed), err
@@ -379,7 +442,7 @@ func (a *Accounts) Sweep() (int, error) {
 // RevokeUser ends every session of a user and returns their ids.
 func (a *Accounts) RevokeUser(user world.ID) ([]world.ID, error) {
 	var doomed []Session
-	err := a.sessions.ForEach(func(_ string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableSessions, func(_ string, raw []byte) error {
 		var s Session
 		if json.Unmarshal(raw, &s) == nil && s.User == user {
 			doomed = append(doomed, s)
@@ -391,7 +454,7 @@ func (a *Accounts) RevokeUser(user world.ID) ([]world.ID, error) {
 	}
 	var ids []world.ID
 	for _, s := range doomed {
-		if err := a.sessions.Delete(s.Hash); err != nil {
+		if err := a.tb.Delete(bg, tableSessions, s.Hash); err != nil {
 			return ids, err
 		}
 		ids = append(ids, s.ID)

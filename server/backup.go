@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 
 	"txxt/store"
+	"txxt/tables"
 )
 
 // handleBackup answers an admin with a consistent copy of the save file as
@@ -42,7 +44,7 @@ func (s *Server) handleBackup() http.Handler {
 		defer f.Close()
 		t := teamFrom(r).t
 		_, rev, err := t.st.Backup(f)
-		if err == nil && t.st != s.accounts.st {
+		if err == nil && tables.Tables(t.st) != s.accounts.tb {
 			err = s.withMembers(f, t.slug)
 		}
 		var size int64
@@ -95,18 +97,24 @@ func (s *Server) withMembers(f *os.File, slug string) error {
 	if err != nil {
 		return err
 	}
-	err = cp.Tables(func(tx store.TableTx) error {
-		for _, acc := range accs {
-			raw, err := json.Marshal(acc)
-			if err != nil {
-				return err
+	// In updates of at most tables.MaxKeys: the copy is nobody's until it
+	// is sent, so it need not be one transaction.
+	for len(accs) > 0 && err == nil {
+		part := accs[:min(len(accs), tables.MaxKeys)]
+		accs = accs[len(part):]
+		err = cp.Update(context.Background(), func(tx tables.Tx) error {
+			for _, acc := range part {
+				raw, err := json.Marshal(acc)
+				if err != nil {
+					return err
+				}
+				if err := tx.Put(tableUsers, acc.Name, raw); err != nil {
+					return err
+				}
 			}
-			if err := tx.Put("users", acc.Name, raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if cerr := cp.Close(); err == nil {
 		err = cerr
 	}

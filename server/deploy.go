@@ -13,11 +13,12 @@ import (
 	"unicode/utf8"
 
 	"txxt/engine"
-	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
-// The deployment's tables, in its accounts file (store.Tables):
+// The deployment's tables (Accounts.tb: the accounts file, or tables
+// several nodes share):
 //
 //	users:      name → Account (the deployment's role in Account.Role)
 //	sessions:   hex SHA-256 of the token → Session
@@ -48,10 +49,17 @@ func memberKey(slug string, user world.ID) string { return slug + "/" + user.Str
 
 // Team returns the team called slug.
 func (a *Accounts) Team(slug string) (TeamInfo, error) {
-	raw, err := a.st.Table("teams").Get(slug)
+	if tables.CheckKey(slug) != nil {
+		return TeamInfo{}, ErrNoSuchTeam // no table holds such a key
+	}
+	raw, err := a.tb.Get(bg, tableTeams, slug)
 	if err != nil {
 		return TeamInfo{}, err
 	}
+	return teamOf(raw)
+}
+
+func teamOf(raw []byte) (TeamInfo, error) {
 	if raw == nil {
 		return TeamInfo{}, ErrNoSuchTeam
 	}
@@ -62,7 +70,7 @@ func (a *Accounts) Team(slug string) (TeamInfo, error) {
 // Teams returns every team by slug.
 func (a *Accounts) Teams() ([]TeamInfo, error) {
 	var out []TeamInfo
-	err := a.st.Table("teams").ForEach(func(_ string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableTeams, func(_ string, raw []byte) error {
 		var t TeamInfo
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return err
@@ -77,7 +85,7 @@ func (a *Accounts) Teams() ([]TeamInfo, error) {
 func (a *Accounts) TeamsPage(after string, n int) ([]TeamInfo, error) {
 	out := []TeamInfo{}
 	var bad error
-	err := a.st.Table("teams").Range("", after, func(_ string, raw []byte) bool {
+	err := a.tb.Range(bg, tableTeams, "", after, func(_ string, raw []byte) bool {
 		var t TeamInfo
 		if bad = json.Unmarshal(raw, &t); bad != nil {
 			return false
@@ -92,7 +100,7 @@ func (a *Accounts) TeamsPage(after string, n int) ([]TeamInfo, error) {
 func (a *Accounts) ListPage(after string, n int) ([]Account, error) {
 	var out []Account
 	var bad error
-	err := a.users.Range("", after, func(_ string, raw []byte) bool {
+	err := a.tb.Range(bg, tableUsers, "", after, func(_ string, raw []byte) bool {
 		var acc Account
 		if bad = json.Unmarshal(raw, &acc); bad != nil {
 			return false
@@ -103,18 +111,59 @@ func (a *Accounts) ListPage(after string, n int) ([]Account, error) {
 	return out, cmp.Or(err, bad)
 }
 
-// PutTeam stores a team.
+// PutTeam stores a team, whatever was stored under its slug.
 func (a *Accounts) PutTeam(t TeamInfo) error {
 	raw, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	return a.st.Table("teams").Put(t.Slug, raw)
+	return a.tb.Put(bg, tableTeams, t.Slug, raw)
+}
+
+// AddTeam stores a new team; ErrTaken when its slug is stored already
+// (by this node or another).
+func (a *Accounts) AddTeam(t TeamInfo) error {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		if old, err := tx.Get(tableTeams, t.Slug); err != nil {
+			return err
+		} else if old != nil {
+			return fmt.Errorf("%w: a team called %s exists already", ErrTaken, t.Slug)
+		}
+		return tx.Put(tableTeams, t.Slug, raw)
+	})
+}
+
+// ChangeTeam runs fn on the team stored under slug and stores what it
+// made of it, as one compare-and-set: a change another node made
+// meanwhile is read again and fn runs on it.
+func (a *Accounts) ChangeTeam(slug string, fn func(*TeamInfo) error) (TeamInfo, error) {
+	var t TeamInfo
+	err := tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		raw, err := tx.Get(tableTeams, slug)
+		if err != nil {
+			return err
+		}
+		if t, err = teamOf(raw); err != nil {
+			return err
+		}
+		if err := fn(&t); err != nil {
+			return err
+		}
+		if raw, err = json.Marshal(t); err != nil {
+			return err
+		}
+		return tx.Put(tableTeams, slug, raw)
+	})
+	return t, err
 }
 
 // Role returns the user's role in the team, and whether they are a member.
 func (a *Accounts) Role(slug string, user world.ID) (Role, bool, error) {
-	raw, err := a.st.Table("members").Get(memberKey(slug, user))
+	raw, err := a.tb.Get(bg, tableMembers, memberKey(slug, user))
 	if err != nil || raw == nil {
 		return 0, false, err
 	}
@@ -128,18 +177,16 @@ func (a *Accounts) Role(slug string, user world.ID) (Role, bool, error) {
 // Members returns the team's members by name.
 func (a *Accounts) Members(slug string) ([]Member, error) {
 	var out []Member
-	prefix := slug + "/"
-	err := a.st.Table("members").ForEach(func(k string, raw []byte) error {
-		if !strings.HasPrefix(k, prefix) {
-			return nil
-		}
+	var bad error
+	err := a.tb.Range(bg, tableMembers, slug+"/", "", func(k string, raw []byte) bool {
 		var m Member
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return err
+		if bad = json.Unmarshal(raw, &m); bad != nil {
+			return false
 		}
 		out = append(out, m)
-		return nil
+		return true
 	})
+	err = cmp.Or(err, bad)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, err
 }
@@ -149,7 +196,7 @@ func (a *Accounts) Members(slug string) ([]Member, error) {
 func (a *Accounts) TeamsOf(user world.ID) (map[string]Role, error) {
 	out := map[string]Role{}
 	suffix := "/" + user.String()
-	err := a.st.Table("members").ForEach(func(k string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableMembers, func(k string, raw []byte) error {
 		if !strings.HasSuffix(k, suffix) {
 			return nil
 		}
@@ -169,13 +216,13 @@ func (a *Accounts) SetMember(slug string, m Member) error {
 	if err != nil {
 		return err
 	}
-	return a.st.Table("members").Put(memberKey(slug, m.User), raw)
+	return a.tb.Put(bg, tableMembers, memberKey(slug, m.User), raw)
 }
 
 // RemoveMember ends a membership. The account stays (it may be in other
 // teams), and so does the team's world user, so tasks keep their assignee.
 func (a *Accounts) RemoveMember(slug string, user world.ID) error {
-	return a.st.Table("members").Delete(memberKey(slug, user))
+	return a.tb.Delete(bg, tableMembers, memberKey(slug, user))
 }
 
 // Create makes an account of the deployment, in no team yet.
@@ -196,7 +243,20 @@ func (a *Accounts) Create(name, password string, role Role) (Account, error) {
 		return Account{}, err
 	}
 	acc := Account{ID: engine.RandomID(), Name: name, Role: role, Hash: hash, Created: a.now().UTC()}
-	return acc, a.put(acc)
+	raw, err := json.Marshal(acc)
+	if err != nil {
+		return Account{}, err
+	}
+	// The name may have been taken while the password was hashed, here
+	// or on another node: the account is made only where there is none.
+	return acc, tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		if old, err := tx.Get(tableUsers, name); err != nil {
+			return err
+		} else if old != nil {
+			return ErrUserExists
+		}
+		return tx.Put(tableUsers, name, raw)
+	})
 }
 
 func validPassword(pw string) error {
@@ -211,19 +271,15 @@ func validPassword(pw string) error {
 
 // SetRole changes an account's role in the deployment.
 func (a *Accounts) SetRole(name string, role Role) error {
-	acc, err := a.Get(name)
-	if err != nil {
-		return err
-	}
-	acc.Role = role
-	return a.put(acc)
+	_, err := a.change(name, func(acc *Account) error { acc.Role = role; return nil })
+	return err
 }
 
 // Sessions returns the user's live sessions, newest first.
 func (a *Accounts) Sessions(user world.ID) ([]Session, error) {
 	now := a.now()
 	var out []Session
-	err := a.sessions.ForEach(func(_ string, raw []byte) error {
+	err := tables.ForEach(bg, a.tb, tableSessions, func(_ string, raw []byte) error {
 		var s Session
 		if json.Unmarshal(raw, &s) == nil && s.User == user && now.Before(s.Expires) {
 			out = append(out, s)
@@ -242,7 +298,7 @@ func (a *Accounts) EndSession(user, id world.ID) error {
 	}
 	for _, s := range list {
 		if s.ID == id {
-			return a.sessions.Delete(s.Hash)
+			return a.tb.Delete(bg, tableSessions, s.Hash)
 		}
 	}
 	return ErrNoSession
@@ -275,7 +331,7 @@ func (a *Accounts) NewInvite(slug string, role Role, by string, ttl time.Duratio
 	now := a.now().UTC()
 	inv := Invite{Team: slug, Role: role, By: by, Created: now, Expires: now.Add(ttl)}
 	raw, _ := json.Marshal(inv)
-	return tok, inv, a.st.Table("invites").Put(tokenHash(tok), raw)
+	return tok, inv, a.tb.Put(bg, tableInvites, tokenHash(tok), raw)
 }
 
 // Invitation returns the live invitation of a token.
@@ -283,7 +339,7 @@ func (a *Accounts) Invitation(tok string) (Invite, error) {
 	if tok == "" || len(tok) > 128 {
 		return Invite{}, ErrNoInvite
 	}
-	raw, err := a.st.Table("invites").Get(tokenHash(tok))
+	raw, err := a.tb.Get(bg, tableInvites, tokenHash(tok))
 	if err != nil {
 		return Invite{}, err
 	}
@@ -297,12 +353,14 @@ func (a *Accounts) Invitation(tok string) (Invite, error) {
 // spendInvite deletes an invitation; it reports ErrNoInvite when another
 // request spent it first.
 func (a *Accounts) spendInvite(tok string) error {
-	return a.st.Tables(func(tx store.TableTx) error {
+	return tables.Do(bg, a.tb, func(tx tables.Tx) error {
 		k := tokenHash(tok)
-		if tx.Get("invites", k) == nil {
+		if v, err := tx.Get(tableInvites, k); err != nil {
+			return err
+		} else if v == nil {
 			return ErrNoInvite
 		}
-		return tx.Delete("invites", k)
+		return tx.Delete(tableInvites, k)
 	})
 }
 
@@ -312,18 +370,18 @@ func (a *Accounts) SetupToken() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return tok, a.st.Table("deployment").Put("setup", []byte(tokenHash(tok)))
+	return tok, a.tb.Put(bg, tableDeployment, "setup", []byte(tokenHash(tok)))
 }
 
 // HasSetupToken reports whether a setup token is waiting to be used.
 func (a *Accounts) HasSetupToken() bool {
-	raw, err := a.st.Table("deployment").Get("setup")
+	raw, err := a.tb.Get(bg, tableDeployment, "setup")
 	return err == nil && raw != nil
 }
 
 // dropSetup deletes the waiting setup token, if any.
 func (a *Accounts) dropSetup() error {
-	return a.st.Table("deployment").Delete("setup")
+	return a.tb.Delete(bg, tableDeployment, "setup")
 }
 
 // spendSetup checks a setup token and deletes it, in one transaction, so
@@ -332,12 +390,15 @@ func (a *Accounts) spendSetup(tok string) error {
 	if tok == "" || len(tok) > 128 {
 		return ErrNoSetup
 	}
-	return a.st.Tables(func(tx store.TableTx) error {
-		want := tx.Get("deployment", "setup")
+	return tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		want, err := tx.Get(tableDeployment, "setup")
+		if err != nil {
+			return err
+		}
 		if want == nil || string(want) != tokenHash(tok) {
 			return ErrNoSetup
 		}
-		return tx.Delete("deployment", "setup")
+		return tx.Delete(tableDeployment, "setup")
 	})
 }
 

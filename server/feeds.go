@@ -1,6 +1,8 @@
 package server
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -13,7 +15,7 @@ import (
 	"time"
 
 	"txxt/engine"
-	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
@@ -21,7 +23,7 @@ import (
 // plan that a member's calendar app subscribes to: their own tasks, one
 // service's, or the whole team's. Its URL carries a long random token,
 // which is the only credential (calendar apps send no session): the team's
-// save file keeps only the token's SHA-256, in its feeds table:
+// team's tables (team.tb) keep only the token's SHA-256, in its feeds table:
 //
 //	"id:" + feed id → feedRecord (JSON)
 //	"h:" + hex SHA-256 of the token → feed id
@@ -30,6 +32,9 @@ import (
 // revokes it. Each token is rate limited (feedRate a second, feedBurst at
 // once), so a leaked URL cannot make the server rebuild a feed without
 // end.
+
+// tableFeeds is the team's table of its calendar feeds.
+const tableFeeds = "feeds"
 
 const (
 	feedRate     = 1.0 // feed fetches a second per token, on average
@@ -95,19 +100,19 @@ func viewOf(f feedRecord) feedView {
 // myFeeds returns the requester's feeds in the team, oldest first.
 func myFeeds(t *team, owner world.ID) ([]feedRecord, error) {
 	var out []feedRecord
-	err := t.st.Table("feeds").ForEach(func(key string, val []byte) error {
-		if !strings.HasPrefix(key, "id:") {
-			return nil
-		}
+	var bad error
+	err := t.tb.Range(context.Background(), tableFeeds, "id:", "", func(key string, val []byte) bool {
 		var f feedRecord
 		if err := json.Unmarshal(val, &f); err != nil {
-			return fmt.Errorf("feed %s: %w", key, err)
+			bad = fmt.Errorf("feed %s: %w", key, err)
+			return false
 		}
 		if f.Owner == owner {
 			out = append(out, f)
 		}
-		return nil
+		return true
 	})
+	err = cmp.Or(err, bad)
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, err
 }
@@ -154,11 +159,11 @@ func (s *Server) handleCreateFeed() http.Handler {
 		tok := base64.RawURLEncoding.EncodeToString(raw[:])
 		f := feedRecord{ID: engine.RandomID(), Owner: sess.User, Scope: req.Scope, Service: req.Service, Hash: tokenHash(tok), Created: s.now().UTC()}
 		val, _ := json.Marshal(f)
-		err = m.t.st.Tables(func(tx store.TableTx) error {
-			if err := tx.Put("feeds", "id:"+f.ID.String(), val); err != nil {
+		err = tables.Do(r.Context(), m.t.tb, func(tx tables.Tx) error {
+			if err := tx.Put(tableFeeds, "id:"+f.ID.String(), val); err != nil {
 				return err
 			}
-			return tx.Put("feeds", "h:"+f.Hash, []byte(f.ID.String()))
+			return tx.Put(tableFeeds, "h:"+f.Hash, []byte(f.ID.String()))
 		})
 		if err != nil {
 			s.apiError(w, r, err)
@@ -191,7 +196,7 @@ func (s *Server) handleDeleteFeed() http.Handler {
 		id, ok := world.ParseID(r.PathValue("id"))
 		var f feedRecord
 		if ok {
-			val, err := t.st.Table("feeds").Get("id:" + id.String())
+			val, err := t.tb.Get(r.Context(), tableFeeds, "id:"+id.String())
 			if err != nil {
 				s.apiError(w, r, err)
 				return
@@ -202,11 +207,11 @@ func (s *Server) handleDeleteFeed() http.Handler {
 			s.apiError(w, r, &world.Error{Code: world.CodeNotFound, Message: "You have no calendar feed with that id in this team."})
 			return
 		}
-		err := t.st.Tables(func(tx store.TableTx) error {
-			if err := tx.Delete("feeds", "id:"+f.ID.String()); err != nil {
+		err := tables.Do(r.Context(), t.tb, func(tx tables.Tx) error {
+			if err := tx.Delete(tableFeeds, "id:"+f.ID.String()); err != nil {
 				return err
 			}
-			return tx.Delete("feeds", "h:"+f.Hash)
+			return tx.Delete(tableFeeds, "h:"+f.Hash)
 		})
 		if err != nil {
 			s.apiError(w, r, err)
@@ -217,20 +222,20 @@ func (s *Server) handleDeleteFeed() http.Handler {
 }
 
 // findFeed returns the feed a token opens, and its team.
-func (s *Server) findFeed(tok string) (*team, feedRecord, bool, error) {
+func (s *Server) findFeed(ctx context.Context, tok string) (*team, feedRecord, bool, error) {
 	hash := tokenHash(tok)
 	for _, t := range s.teams.all() {
 		if t.archived.Load() {
 			continue
 		}
-		id, err := t.st.Table("feeds").Get("h:" + hash)
+		id, err := t.tb.Get(ctx, tableFeeds, "h:"+hash)
 		if err != nil {
 			return nil, feedRecord{}, false, err
 		}
 		if id == nil {
 			continue
 		}
-		val, err := t.st.Table("feeds").Get("id:" + string(id))
+		val, err := t.tb.Get(ctx, tableFeeds, "id:"+string(id))
 		if err != nil || val == nil {
 			return nil, feedRecord{}, false, err
 		}
@@ -254,7 +259,7 @@ func (s *Server) handleFeed() http.Handler {
 			s.apiError(w, r, gone)
 			return
 		}
-		t, f, ok, err := s.findFeed(tok)
+		t, f, ok, err := s.findFeed(r.Context(), tok)
 		if err != nil {
 			s.apiError(w, r, err)
 			return

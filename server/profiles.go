@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
@@ -32,8 +33,10 @@ type Profile struct {
 	Active    bool       `json:"active"`
 }
 
-// Keys in the profiles table: "p/<user>/<name>" holds a profile,
-// "active/<user>" the name of the user's active one.
+// Keys in the team's profiles table (team.tb): "p/<user>/<name>" holds a
+// profile, "active/<user>" the name of the user's active one.
+const tableProfiles = "profiles"
+
 func profileKey(user world.ID, name string) string { return "p/" + user.String() + "/" + name }
 func activeKey(user world.ID) string               { return "active/" + user.String() }
 
@@ -43,12 +46,12 @@ func validProfileName(name string) bool {
 
 // activeProfile returns the user's active profile as JSON, or nil.
 func (tm *team) activeProfile(user world.ID) []byte {
-	t := tm.st.Table("profiles")
-	name, err := t.Get(activeKey(user))
+	ctx := context.Background()
+	name, err := tm.tb.Get(ctx, tableProfiles, activeKey(user))
 	if err != nil || name == nil {
 		return nil
 	}
-	raw, _ := t.Get(profileKey(user, string(name)))
+	raw, _ := tm.tb.Get(ctx, tableProfiles, profileKey(user, string(name)))
 	return raw
 }
 
@@ -59,12 +62,12 @@ func (s *Server) handleListProfiles() http.Handler {
 			return
 		}
 		user := sessionOf(r).User
-		t := teamFrom(r).t.st.Table("profiles")
-		active, _ := t.Get(activeKey(user))
+		tb := teamFrom(r).t.tb
+		active, _ := tb.Get(r.Context(), tableProfiles, activeKey(user))
 		prefix := "p/" + user.String() + "/"
 		out := []Profile{}
 		more := false
-		err := t.Range(prefix, pg.after, func(_ string, v []byte) bool {
+		err := tb.Range(r.Context(), tableProfiles, prefix, pg.after, func(_ string, v []byte) bool {
 			if len(out) == pg.limit {
 				more = true
 				return false
@@ -122,16 +125,28 @@ func (s *Server) handlePutProfile() http.Handler {
 			return
 		}
 		user := sessionOf(r).User
-		err := teamFrom(r).t.st.Tables(func(tx store.TableTx) error {
+		tb := teamFrom(r).t.tb
+		err := tables.Do(r.Context(), tb, func(tx tables.Tx) error {
 			key := profileKey(user, name)
-			if q.Views > 0 && tx.Get("profiles", key) == nil {
+			old, err := tx.Get(tableProfiles, key)
+			if err != nil {
+				return err
+			}
+			if q.Views > 0 && old == nil {
+				// The count is read outside the update's check: two new
+				// views the same user saves at the same moment may both
+				// pass it. The quota bounds a user's views; one over it
+				// harms nobody.
 				n := 0
-				tx.Range("profiles", "p/"+user.String()+"/", "", func(string, []byte) bool { n++; return n < q.Views })
+				err := tb.Range(r.Context(), tableProfiles, "p/"+user.String()+"/", "", func(string, []byte) bool { n++; return n < q.Views })
+				if err != nil {
+					return err
+				}
 				if n >= q.Views {
 					return fmt.Errorf("%w: you have %d saved views in this team, the most this server allows: delete one you no longer use first", ErrQuota, q.Views)
 				}
 			}
-			return tx.Put("profiles", key, raw)
+			return tx.Put(tableProfiles, key, raw)
 		})
 		if err != nil {
 			s.apiError(w, r, err)
@@ -144,14 +159,18 @@ func (s *Server) handlePutProfile() http.Handler {
 func (s *Server) handleActivateProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
-		t := teamFrom(r).t.st.Table("profiles")
-		raw, err := t.Get(profileKey(user, name))
+		var raw []byte
+		// The view must still be there when it is made the active one.
+		err := tables.Do(r.Context(), teamFrom(r).t.tb, func(tx tables.Tx) error {
+			var err error
+			if raw, err = tx.Get(tableProfiles, profileKey(user, name)); err != nil || raw == nil {
+				return err
+			}
+			return tx.Put(tableProfiles, activeKey(user), []byte(name))
+		})
 		if err == nil && raw == nil {
 			writeError(w, http.StatusNotFound, world.CodeNotFound, "There is no saved view called '"+name+"'.")
 			return
-		}
-		if err == nil {
-			err = t.Put(activeKey(user), []byte(name))
 		}
 		if err != nil {
 			s.apiError(w, r, err)
@@ -167,25 +186,27 @@ func (s *Server) handleActivateProfile() http.Handler {
 func (s *Server) handleDeleteProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
-		t := teamFrom(r).t.st.Table("profiles")
-		raw, err := t.Get(profileKey(user, name))
+		found := false
+		err := tables.Do(r.Context(), teamFrom(r).t.tb, func(tx tables.Tx) error {
+			raw, err := tx.Get(tableProfiles, profileKey(user, name))
+			if found = raw != nil; err != nil || !found {
+				return err
+			}
+			active, err := tx.Get(tableProfiles, activeKey(user))
+			if err == nil && string(active) == name {
+				err = tx.Delete(tableProfiles, activeKey(user))
+			}
+			if err == nil {
+				err = tx.Delete(tableProfiles, profileKey(user, name))
+			}
+			return err
+		})
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		if raw == nil {
+		if !found {
 			writeError(w, http.StatusNotFound, world.CodeNotFound, "There is no saved view called '"+name+"'.")
-			return
-		}
-		active, err := t.Get(activeKey(user))
-		if err == nil && string(active) == name {
-			err = t.Delete(activeKey(user))
-		}
-		if err == nil {
-			err = t.Delete(profileKey(user, name))
-		}
-		if err != nil {
-			s.apiError(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

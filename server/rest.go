@@ -508,7 +508,7 @@ func (t *team) settings(ctx context.Context) (Settings, error) {
 // migrateSettings moves the settings a save file of the time before they
 // were world state kept in its settings table into the world, once.
 func (t *team) migrateSettings(ctx context.Context) error {
-	raw, err := t.st.Table("settings").Get("team")
+	raw, err := t.tb.Get(ctx, "settings", "team")
 	if err != nil || raw == nil {
 		return err
 	}
@@ -528,7 +528,7 @@ func (t *team) migrateSettings(ctx context.Context) error {
 			return err
 		}
 	}
-	return t.st.Table("settings").Delete("team")
+	return t.tb.Delete(ctx, "settings", "team")
 }
 
 func (s *Server) handleGetSettings() http.Handler {

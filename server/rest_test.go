@@ -15,6 +15,7 @@ import (
 
 	"txxt/engine"
 	"txxt/server"
+	"txxt/tables"
 	"txxt/wire"
 	"txxt/world"
 )
@@ -82,7 +83,7 @@ func TestLogin(t *testing.T) {
 		if r2.StatusCode != 200 {
 			t.Fatalf("cookie refused: %d", r2.StatusCode)
 		}
-		h.st.Table("sessions").ForEach(func(k string, v []byte) error {
+		tables.ForEach(context.Background(), h.st, "sessions", func(k string, v []byte) error {
 			if strings.Contains(k, out.Token) || strings.Contains(string(v), out.Token) {
 				t.Fatal("the save file holds a session token")
 			}
@@ -488,7 +489,7 @@ func TestStoreErrorsReachTheLogNotTheClient(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(&logs, nil))
 			h := start(t, options{cfg: server.Config{Logger: logger, InsecureNoAuth: insecure}, engine: engine.Options{Logger: logger}})
 			h.st.Close()
-			storeErr := h.st.Table("profiles").ForEach(func(string, []byte) error { return nil })
+			storeErr := tables.ForEach(context.Background(), h.st, "profiles", func(string, []byte) error { return nil })
 			if storeErr == nil {
 				t.Fatal("a closed store reads")
 			}

@@ -16,6 +16,7 @@ import (
 
 	"txxt/engine"
 	"txxt/store"
+	"txxt/tables"
 	"txxt/wire"
 )
 
@@ -197,13 +198,14 @@ func New(cfg Config, eng *engine.Engine, st *store.Store) (*Server, error) {
 // directories becomes.
 const MainTeam = "main"
 
-// NewDeployment returns the server of a data directory: accounts is its
-// accounts file, and open opens a team's world by its slug, for each team
+// NewDeployment returns the server of a data directory: accounts holds
+// its accounts' tables (its accounts file, or tables several nodes
+// share), and open opens a team's world by its slug, for each team
 // the accounts file lists (at start) and for each one created later. Team
 // files listed in adopt (slugs whose save files predate data directories,
 // or were put in the directory by hand) are adopted first: their users
 // become accounts and members.
-func NewDeployment(cfg Config, accounts *store.Store, open TeamOpener, adopt []string) (*Server, error) {
+func NewDeployment(cfg Config, accounts tables.Tables, open TeamOpener, adopt []string) (*Server, error) {
 	s, err := newServer(cfg, accounts, open)
 	if err != nil {
 		return nil, err
@@ -249,7 +251,7 @@ func NewDeployment(cfg Config, accounts *store.Store, open TeamOpener, adopt []s
 	return s, nil
 }
 
-func newServer(cfg Config, accounts *store.Store, open TeamOpener) (*Server, error) {
+func newServer(cfg Config, accounts tables.Tables, open TeamOpener) (*Server, error) {
 	cfg.Limits.fill()
 	cfg.Quotas.fill()
 	if cfg.Logger == nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,17 +15,19 @@ import (
 
 	"txxt/engine"
 	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
 // A team is one world: its own engine, its own revisions, its own save
-// file (its settings and saved views live there too), and its own game
-// connections. Accounts belong to the deployment; a team has members, each
-// with a role in it.
+// file, its own tables (settings, saved views, calendar feeds) and its own
+// game connections. Accounts belong to the deployment; a team has members,
+// each with a role in it.
 type team struct {
 	slug string
 	eng  *engine.Engine
-	st   *store.Store
+	st   *store.Store  // the world's save file: its log, snapshots and history
+	tb   tables.Tables // the team's tables: today the same save file
 	hub  *hub
 	// budgets is each user's command budget in this team (see budgets).
 	budgets budgets
@@ -190,7 +193,7 @@ func (s *Server) CreateTeam(ctx context.Context, slug, name string) (TeamInfo, e
 		return TeamInfo{}, fmt.Errorf("open team %s: %w", slug, err)
 	}
 	info := TeamInfo{Slug: slug, Name: name, Created: s.now().UTC()}
-	if err := s.accounts.PutTeam(info); err != nil {
+	if err := s.accounts.AddTeam(info); err != nil {
 		eng.Close()
 		st.Close()
 		return TeamInfo{}, err
@@ -211,7 +214,7 @@ func validTeamName(name string) error {
 
 // addTeam puts an opened team in service.
 func (s *Server) addTeam(slug string, eng *engine.Engine, st *store.Store, closeStore func() error) *team {
-	t := &team{slug: slug, eng: eng, st: st, hub: newHub(), closeStore: closeStore}
+	t := &team{slug: slug, eng: eng, st: st, tb: st, hub: newHub(), closeStore: closeStore}
 	if info, err := s.accounts.Team(slug); err == nil {
 		t.archived.Store(info.Archived)
 	}
@@ -241,7 +244,7 @@ func (s *Server) adopt(slug, name string, st *store.Store) error {
 	if err != nil {
 		return fmt.Errorf("read the users of %s: %w", st.Path(), err)
 	}
-	same := st == s.accounts.st
+	same := tables.Tables(st) == s.accounts.tb
 	for _, acc := range users {
 		mine, err := s.accounts.Get(acc.Name)
 		switch {
@@ -264,7 +267,20 @@ func (s *Server) adopt(slug, name string, st *store.Store) error {
 		}
 	}
 	if !same {
-		err := old.sessions.ForEach(func(k string, v []byte) error { return s.accounts.sessions.Put(k, v) })
+		type row struct {
+			k string
+			v []byte
+		}
+		var rows []row
+		err := tables.ForEach(bg, st, tableSessions, func(k string, v []byte) error {
+			rows = append(rows, row{k, bytes.Clone(v)})
+			return nil
+		})
+		for _, r := range rows {
+			if err == nil {
+				err = s.accounts.tb.Put(bg, tableSessions, r.k, r.v)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -275,19 +291,34 @@ func (s *Server) adopt(slug, name string, st *store.Store) error {
 	}
 	if !same {
 		// The accounts have moved: the team's file keeps no password
-		// hash or session of its own.
-		return st.Tables(func(tx store.TableTx) error {
-			for _, table := range []string{"users", "sessions"} {
+		// hash or session of its own. In updates of at most
+		// tables.MaxKeys, each a page of what is left.
+		for _, table := range []string{tableUsers, tableSessions} {
+			for {
 				var keys []string
-				tx.ForEach(table, func(k string, _ []byte) error { keys = append(keys, k); return nil })
-				for _, k := range keys {
-					if err := tx.Delete(table, k); err != nil {
+				err := st.Range(bg, table, "", "", func(k string, _ []byte) bool {
+					keys = append(keys, k)
+					return len(keys) < tables.MaxKeys
+				})
+				if err != nil || len(keys) == 0 {
+					if err != nil {
 						return err
 					}
+					break
+				}
+				err = st.Update(bg, func(tx tables.Tx) error {
+					for _, k := range keys {
+						if err := tx.Delete(table, k); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return err
 				}
 			}
-			return nil
-		})
+		}
 	}
 	return nil
 }

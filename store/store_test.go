@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"txxt/tables"
 )
 
 func open(t *testing.T, path string) *Store {
@@ -210,7 +212,7 @@ func TestFlippedByteInEveryPage(t *testing.T) {
 	}
 	s.SaveSnapshot(context.Background(), 1000, bytes.Repeat([]byte("snapshot at 1000 "), 500))
 	s.SaveSnapshot(context.Background(), 3000, bytes.Repeat([]byte("snapshot at 3000 "), 500))
-	s.Table("users").Put("alice", []byte("hash"))
+	s.Put(context.Background(), "users", "alice", []byte("hash"))
 	want := readAll(t, s, 0)
 	s.Close()
 	raw, _ := os.ReadFile(good)
@@ -376,29 +378,32 @@ func TestLocked(t *testing.T) {
 func TestTables(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "save")
 	s, _ := Open(path, Options{})
-	users := s.Table("users")
-	users.Put("alice", []byte("a"))
-	users.Put("bob", []byte("b"))
-	users.Put("carol", []byte("c"))
-	users.Delete("bob")
-	users.Delete("nobody")
-	s.Table("settings").Put("grid", []byte("15"))
+	ctx := context.Background()
+	s.Put(ctx, "users", "alice", []byte("a"))
+	s.Put(ctx, "users", "bob", []byte("b"))
+	s.Put(ctx, "users", "carol", []byte("c"))
+	s.Delete(ctx, "users", "bob")
+	s.Delete(ctx, "users", "nobody")
+	s.Put(ctx, "settings", "grid", []byte("15"))
 	s.Close()
 
 	s = open(t, path)
 	var keys []string
-	s.Table("users").ForEach(func(k string, v []byte) error {
+	tables.ForEach(ctx, s, "users", func(k string, v []byte) error {
 		keys = append(keys, k+"="+string(v))
 		return nil
 	})
 	if fmt.Sprint(keys) != "[alice=a carol=c]" {
 		t.Errorf("users %v", keys)
 	}
-	if v, err := s.Table("settings").Get("grid"); err != nil || string(v) != "15" {
+	if v, err := s.Get(ctx, "settings", "grid"); err != nil || string(v) != "15" {
 		t.Errorf("settings %q %v", v, err)
 	}
-	if v, err := s.Table("profiles").Get("none"); err != nil || v != nil {
+	if v, err := s.Get(ctx, "profiles", "none"); err != nil || v != nil {
 		t.Errorf("missing key: %q %v", v, err)
+	}
+	if _, err := s.Get(ctx, "widgets", "k"); !errors.Is(err, tables.ErrTable) {
+		t.Errorf("a table the file does not hold: %v, want ErrTable", err)
 	}
 }
 
@@ -411,8 +416,8 @@ func TestRewrite(t *testing.T) {
 	if err := s.Append(context.Background(), records(1, 50)); err != nil {
 		t.Fatal(err)
 	}
-	s.Table("users").Put("alice", []byte("hash"))
-	s.Table("settings").Put("grid", []byte("15"))
+	s.Put(context.Background(), "users", "alice", []byte("hash"))
+	s.Put(context.Background(), "settings", "grid", []byte("15"))
 	before, _ := os.Stat(path)
 
 	// Tables are read and written while the file is replaced.
@@ -420,7 +425,7 @@ func TestRewrite(t *testing.T) {
 	go func() {
 		var err error
 		for i := 0; i < 200 && err == nil; i++ {
-			err = s.Table("sessions").Put(fmt.Sprint("s", i), []byte("x"))
+			err = s.Put(context.Background(), "sessions", fmt.Sprint("s", i), []byte("x"))
 		}
 		done <- err
 	}()
@@ -450,10 +455,10 @@ func TestRewrite(t *testing.T) {
 		if rev, frame, err := s.LatestSnapshot(context.Background()); rev != 48 || string(frame) != "world at 48" || err != nil {
 			t.Fatalf("snapshot %d %q %v", rev, frame, err)
 		}
-		if v, _ := s.Table("users").Get("alice"); string(v) != "hash" {
+		if v, _ := s.Get(context.Background(), "users", "alice"); string(v) != "hash" {
 			t.Fatalf("users lost: %q", v)
 		}
-		if v, _ := s.Table("settings").Get("grid"); string(v) != "15" {
+		if v, _ := s.Get(context.Background(), "settings", "grid"); string(v) != "15" {
 			t.Fatalf("settings lost: %q", v)
 		}
 	}
@@ -537,7 +542,7 @@ func TestFileGone(t *testing.T) {
 			if err := s.CheckFile(context.Background()); err != nil {
 				t.Fatalf("CheckFile of a file in place: %v", err)
 			}
-			s.Table("users").Put("alice", []byte("hash"))
+			s.Put(context.Background(), "users", "alice", []byte("hash"))
 
 			var other *Store
 			if tc.replaced {
@@ -601,7 +606,7 @@ func TestFileGone(t *testing.T) {
 			if s2.LastRevision() != 6 || !equalRecords(readAll(t, s2, 0), records(1, 6)) {
 				t.Fatalf("reopened at %d", s2.LastRevision())
 			}
-			if v, _ := s2.Table("users").Get("alice"); string(v) != "hash" {
+			if v, _ := s2.Get(context.Background(), "users", "alice"); string(v) != "hash" {
 				t.Fatalf("a table lost in the fresh file: %q", v)
 			}
 		})

@@ -25,8 +25,8 @@ func TestImportDirection(t *testing.T) {
 		"wire":      {"world"},
 		"store":     {"tables", "world", "worldlog"},
 		"engine":    {"store", "wire", "world", "worldlog"},
-		"jetstream": {"worldlog"},
-		"server":    {"engine", "store", "wire", "world", "web"},
+		"jetstream": {"tables", "worldlog"},
+		"server":    {"engine", "store", "tables", "wire", "world", "web"},
 		"web":       {},
 		"lab":       {"wire", "world"},
 	}

@@ -17,6 +17,7 @@ import (
 	"txxt/engine"
 	"txxt/server"
 	"txxt/store"
+	"txxt/tables"
 	"txxt/world"
 )
 
@@ -269,7 +270,7 @@ func checkAdoptedFiles(t *testing.T, dir string) {
 	}
 	for _, table := range []string{"users", "sessions"} {
 		n := 0
-		team.Table(table).ForEach(func(string, []byte) error { n++; return nil })
+		tables.ForEach(context.Background(), team, table, func(string, []byte) error { n++; return nil })
 		if n != 0 {
 			t.Errorf("the team's file still holds %d rows of %s", n, table)
 		}
