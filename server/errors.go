@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"txxt/engine"
+	"txxt/tables"
 	"txxt/world"
 )
 
@@ -33,6 +34,10 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrWeakPassword), errors.Is(err, ErrBadSlug), errors.Is(err, ErrBadTeamName), errors.Is(err, ErrBadRole):
 		status, code, msg = http.StatusBadRequest, world.CodeBadRequest, sentence(err.Error())
+	case errors.Is(err, tables.ErrConflict):
+		// Another request (here or on another node) kept changing what
+		// this one read, past tables.Do's attempts.
+		status, code, msg = http.StatusConflict, world.CodeConflict, "Someone changed this at the same moment, so nothing was changed: try again."
 	case errors.Is(err, ErrUserExists):
 		status, code, msg = http.StatusConflict, world.CodeConflict, "That user name is taken: choose another."
 	case errors.Is(err, ErrTaken):
