@@ -351,7 +351,7 @@ func paging(t *testing.T, b Backend) {
 			t.Fatalf("write keys %d to %d: %v", from, from+499, err)
 		}
 	}
-	const page = 128
+	const page = 250
 	var got []string
 	after := ""
 	for pages := 0; ; pages++ {
