@@ -1,7 +1,9 @@
 // Package jetstream keeps worlds' logs in NATS JetStream: the backend for
 // several txxt processes sharing their worlds (see SCALEOUT in the design
 // notes and docs/ARCHITECTURE.md, "The backend seam"). It implements
-// worldlog.Log and passes the same behaviour suite as the save file.
+// worldlog.Log and passes the same behaviour suite as the save file; its
+// Tables (tables.go) keep the server's small tables in key-value buckets,
+// a tables.Tables passing the tables' suite.
 //
 // Layout:
 //
