@@ -241,13 +241,13 @@ func sortStrings(s []string) {
 func refused(t *testing.T, b Backend) {
 	tb := b.New(t)
 	for _, c := range []struct {
-		name         string
-		table, key   string
-		val          []byte
-		want         error
-		getToo       bool
-		updateToo    bool
-		rangeTooWant bool
+		name       string
+		table, key string
+		val        []byte
+		want       error
+		getToo     bool
+		updateToo  bool
+		rangeToo   bool
 	}{
 		{"an_empty_key", users, "", []byte("x"), tables.ErrKey, true, true, false},
 		{"a_key_past_the_limit", users, strings.Repeat("k", tables.MaxKey+1), []byte("x"), tables.ErrKey, true, true, false},
@@ -267,7 +267,7 @@ func refused(t *testing.T, b Backend) {
 					t.Errorf("delete: %v, want %v", err, c.want)
 				}
 			}
-			if c.rangeTooWant {
+			if c.rangeToo {
 				if err := tb.Range(ctx, c.table, "", "", func(string, []byte) bool { return true }); !errors.Is(err, c.want) {
 					t.Errorf("range: %v, want %v", err, c.want)
 				}
