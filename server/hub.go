@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -21,12 +22,23 @@ import (
 // connection further behind than the log holds sends the full list again.
 // So a join costs the hub O(1), each connection a shared frame per batch,
 // and a stalled connection holds nothing.
+//
+// The list holds at most maxListed connections, the earliest to arrive of
+// those still here; the others wait in arrival order, unlisted, and the
+// first of them is listed when a listed one leaves. Every connection must
+// hear of every listed one, so without that bound a crowd of N costs N²
+// entries in all (5,000 connections: 800 MB of presence, the whole of a
+// connect storm's cost); with it, a crowd's arrival past maxListed is no
+// news, and each newcomer costs one full list of at most maxListed.
 type hub struct {
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	v1     int // v1 connections, the ones presence lists
-	closed bool
-	wg     sync.WaitGroup // one per joined connection, done when it leaves
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	v1        int // v1 connections, the ones presence lists
+	maxListed int // < 0: no bound
+	listed    int // v1 connections in the list
+	waiting   list.List
+	closed    bool
+	wg        sync.WaitGroup // one per joined connection, done when it leaves
 
 	joined, left []wire.PresenceEntry // changes of the batch being gathered
 	sealing      *time.Timer          // set while a batch is being gathered
@@ -54,7 +66,15 @@ const (
 	presenceFrame = 2048
 )
 
-func newHub() *hub { return &hub{conns: make(map[*conn]struct{}), wake: make(chan struct{})} }
+// DefaultPresenceListed is Limits.PresenceListed's default: more people
+// and windows than a team's top bar can show, and a full list of 8 KiB.
+const DefaultPresenceListed = 256
+
+// newHub returns a hub whose presence lists at most maxListed connections
+// (< 0: all of them).
+func newHub(maxListed int) *hub {
+	return &hub{conns: make(map[*conn]struct{}), wake: make(chan struct{}), maxListed: maxListed}
+}
 
 // join registers c and puts its arrival in the batch being gathered. It
 // refuses when the hub is closed (the server is shutting down).
@@ -70,9 +90,23 @@ func (h *hub) join(c *conn) bool {
 		return true
 	}
 	h.v1++
+	if h.maxListed >= 0 && h.listed >= h.maxListed {
+		// Unlisted: its arrival is no news, and its full list (of the
+		// last sealed batch) is due at once.
+		c.waiting = h.waiting.PushBack(c)
+		c.joinedIn = h.sealed
+		return true
+	}
+	h.list(c)
+	return true
+}
+
+// list puts c in the presence list. h.mu is held.
+func (h *hub) list(c *conn) {
+	c.listed = true
+	h.listed++
 	h.change(c.presence(), true)
 	c.joinedIn = h.sealed + 1
-	return true
 }
 
 // leave removes c and puts its departure in the batch being gathered.
@@ -88,7 +122,23 @@ func (h *hub) leave(c *conn) {
 		return
 	}
 	h.v1--
+	if !c.listed {
+		h.waiting.Remove(c.waiting)
+		c.waiting = nil
+		return
+	}
+	c.listed = false
+	h.listed--
 	h.change(c.presence(), false)
+	if e := h.waiting.Front(); e != nil {
+		// The earliest unlisted connection takes the place: its join
+		// goes in the same batch as this leave.
+		o := h.waiting.Remove(e).(*conn)
+		o.waiting = nil
+		o.listed = true
+		h.listed++
+		h.change(o.presence(), true)
+	}
 }
 
 // change adds a join or a leave to the batch being gathered, and has it
@@ -156,16 +206,16 @@ func (h *hub) presence(c *conn) ([][]byte, <-chan struct{}) {
 	return out, h.wake
 }
 
-// full returns the full list of v1 connections as frames: the first a
+// full returns the list of listed v1 connections as frames: the first a
 // PresenceFull, the rest (past presenceFrame entries) PresenceJoined. It
 // is built once per batch. h.mu is held.
 func (h *hub) full() [][]byte {
 	if h.fullFrames != nil && h.fullAt == h.sealed {
 		return h.fullFrames
 	}
-	list := make([]wire.PresenceEntry, 0, h.v1)
+	list := make([]wire.PresenceEntry, 0, h.listed)
 	for o := range h.conns {
-		if o.v1 {
+		if o.listed {
 			list = append(list, o.presence())
 		}
 	}
