@@ -25,7 +25,8 @@ import (
 //
 // The list holds at most maxListed connections, the earliest to arrive of
 // those still here; the others wait in arrival order, unlisted, and the
-// first of them is listed when a listed one leaves. Every connection must
+// first of them is listed when a listed one leaves (in the next batch, a
+// few a batch: see promote). Every connection must
 // hear of every listed one, so without that bound a crowd of N costs N²
 // entries in all (5,000 connections: 800 MB of presence, the whole of a
 // connect storm's cost); with it, a crowd's arrival past maxListed is no
@@ -56,14 +57,19 @@ type presenceBatch struct {
 }
 
 const (
-	// presenceEvery is the shortest time between two presence batches.
+	// presenceEvery is the shortest time between two presence batches;
+	// past presenceCrowd v1 connections, it grows with them (every).
 	presenceEvery = 200 * time.Millisecond
-	// presenceLog is how many batches the hub keeps (13 s of them, at
-	// most): a connection further behind gets the full list.
+	presenceCrowd = 1000
+	// presenceLog is how many batches the hub keeps (13 s of them, or
+	// more in a crowd): a connection further behind gets the full list.
 	presenceLog = 64
 	// presenceFrame bounds the entries of one Presence frame (32 bytes
 	// each: 64 KiB).
 	presenceFrame = 2048
+	// presencePromote bounds the waiting connections listed in one
+	// batch (see promote).
+	presencePromote = 8
 )
 
 // DefaultPresenceListed is Limits.PresenceListed's default: more people
@@ -90,7 +96,7 @@ func (h *hub) join(c *conn) bool {
 		return true
 	}
 	h.v1++
-	if h.maxListed >= 0 && h.listed >= h.maxListed {
+	if h.maxListed >= 0 && (h.listed >= h.maxListed || h.waiting.Len() > 0) {
 		// Unlisted: its arrival is no news, and its full list (of the
 		// last sealed batch) is due at once.
 		c.waiting = h.waiting.PushBack(c)
@@ -129,16 +135,30 @@ func (h *hub) leave(c *conn) {
 	}
 	c.listed = false
 	h.listed--
-	h.change(c.presence(), false)
-	if e := h.waiting.Front(); e != nil {
-		// The earliest unlisted connection takes the place: its join
-		// goes in the same batch as this leave.
-		o := h.waiting.Remove(e).(*conn)
+	h.change(c.presence(), false) // the earliest waiting takes its place when the batch is sealed
+}
+
+// promote lists the earliest waiting connections in the places free, at
+// most presencePromote of them, and returns whether more wait for a free
+// place. h.mu is held.
+//
+// The bound is for a crowd that leaves in the order it came (a server's
+// clients after a restart, a load tool ending): each listed one that
+// leaves would list the next, who leaves soon after, so every one of
+// them would be listed once and be news for all the others, N² entries
+// again. Bounded, the list fills back at presencePromote a batch.
+func (h *hub) promote() bool {
+	for range presencePromote {
+		if h.maxListed < 0 || h.listed >= h.maxListed || h.waiting.Len() == 0 {
+			break
+		}
+		o := h.waiting.Remove(h.waiting.Front()).(*conn)
 		o.waiting = nil
 		o.listed = true
 		h.listed++
-		h.change(o.presence(), true)
+		h.joined = append(h.joined, o.presence())
 	}
+	return h.maxListed >= 0 && h.listed < h.maxListed && h.waiting.Len() > 0
 }
 
 // change adds a join or a leave to the batch being gathered, and has it
@@ -150,14 +170,25 @@ func (h *hub) change(e wire.PresenceEntry, joined bool) {
 		h.left = append(h.left, e)
 	}
 	if h.sealing == nil {
-		h.sealing = time.AfterFunc(presenceEvery, h.seal)
+		h.sealing = time.AfterFunc(h.every(), h.seal)
 	}
+}
+
+// every is the time between two batches: presenceEvery, and longer in a
+// crowd, so that every connection's frame per batch costs the server at
+// most about presenceCrowd/presenceEvery writes a second (5,000; with
+// 20,000 connections, a batch every 4 s). h.mu is held.
+func (h *hub) every() time.Duration {
+	return presenceEvery * time.Duration(max(1, h.v1/presenceCrowd))
 }
 
 // seal makes the gathered changes a batch and wakes the writers.
 func (h *hub) seal() {
 	h.mu.Lock()
 	h.sealing = nil
+	if h.promote() && !h.closed {
+		h.sealing = time.AfterFunc(h.every(), h.seal) // the next ones, in the next batch
+	}
 	h.sealed++
 	var frames [][]byte
 	// Joins before leaves: a connection that came and went in one batch
