@@ -500,7 +500,6 @@ func (c *conn) write() {
 			// connection a few frames.
 			var frames [][]byte
 			frames, presence = c.t.hub.presence(c)
-			c.out.cork() // a batch's frames in one write: the loop flushes
 			for _, f := range frames {
 				if !c.send(ctx, f) {
 					return
