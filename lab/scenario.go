@@ -28,6 +28,10 @@ type Config struct {
 	Rate     float64       `json:"rate"`     // commands a second per writer (0: each waits for the last answer)
 	Duration time.Duration `json:"duration"` // mixed, fanout, slow
 	Burst    int           `json:"burst"`    // mixed: commands per connection before it reconnects
+	// ConnectParallel is how many readers connect at once (fanout, slow;
+	// default 64): one after another, the run would measure the load
+	// tool's round trips, not the server's connect storm.
+	ConnectParallel int `json:"connect_parallel"`
 
 	// Keep leaves the run's tasks on the server. Without it, Run deletes
 	// every task it created before it returns, also when it fails or ctx
@@ -61,6 +65,9 @@ type Result struct {
 
 	Fanout  *Summary `json:"fanout,omitempty"`  // command sent → its event at every reader
 	Connect *Summary `json:"connect,omitempty"` // dial → snapshot received
+	// ConnectAll is how long the readers took to connect, all of them
+	// (fanout, slow: from the first dial to the last Snapshot).
+	ConnectAll float64 `json:"connect_all_s,omitempty"`
 
 	Resumes       int   `json:"resumes,omitempty"`        // mixed: reconnections with since
 	Gaps          int   `json:"gaps"`                     // events that did not follow the previous revision
@@ -85,6 +92,7 @@ func (c *Config) fill() {
 	case "fanout", "slow":
 		def(&c.Clients, 1)
 		def(&c.Readers, 10)
+		def(&c.ConnectParallel, 64)
 		if c.Rate <= 0 {
 			c.Rate = 100
 		}
@@ -378,13 +386,31 @@ func (r *run) fanout(ctx context.Context, res *Result, slow bool) error {
 		}
 		mu.Unlock()
 	}
-	var readers []*client
-	for range r.cfg.Readers {
-		c, err := dial(ctx, r.t, "", onEvent)
-		if err != nil {
-			return fmt.Errorf("reader: %w", err)
+	readers := make([]*client, r.cfg.Readers)
+	var next atomic.Int64
+	connectStart := time.Now()
+	err := r.each(ctx, min(r.cfg.ConnectParallel, r.cfg.Readers), func(ctx context.Context, _ int) error {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(readers) {
+				return nil
+			}
+			c, err := dial(ctx, r.t, "", onEvent)
+			if err != nil {
+				next.Store(int64(len(readers))) // the others stop too
+				return fmt.Errorf("reader %d: %w", i, err)
+			}
+			readers[i] = c
 		}
-		readers = append(readers, c)
+	})
+	res.ConnectAll = time.Since(connectStart).Seconds()
+	if err != nil {
+		for _, c := range readers {
+			if c != nil {
+				c.close()
+			}
+		}
+		return err
 	}
 	var stalled *websocket.Conn
 	if slow {
@@ -401,7 +427,7 @@ func (r *run) fanout(ctx context.Context, res *Result, slow bool) error {
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	r.measured = time.Now()
-	err := r.each(wctx, r.cfg.Clients, func(ctx context.Context, i int) error {
+	err = r.each(wctx, r.cfg.Clients, func(ctx context.Context, i int) error {
 		c, err := dial(ctx, r.t, "", nil)
 		if err != nil {
 			return err

@@ -236,7 +236,7 @@ func TestReadRateIsBounded(t *testing.T) {
 // again; each newcomer's first Presence frame is the full list, with
 // itself in it; leaving is a Left.
 func TestPresenceIsJoinsAndLeaves(t *testing.T) {
-	h := start(t, options{cfg: server.Config{TelemetryEvery: time.Hour, Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1}}})
+	h := start(t, options{cfg: server.Config{TelemetryEvery: time.Hour, Limits: server.Limits{MaxConnsPerHost: -1, MaxConnsPerUser: -1, PresenceListed: -1}}})
 	watcher := h.dial(true, "")
 	watcher.handshake()
 	if full := waitPresence(t, watcher, wire.PresenceFull); len(full.Entries) != 1 {

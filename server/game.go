@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -105,8 +106,10 @@ type conn struct {
 	answers  answerQueue
 	ctrl     chan []byte
 	resync   chan struct{}
-	joinedIn uint64 // the presence batch holding this connection's join (hub.mu)
-	seen     uint64 // the last presence batch sent (hub.mu; 0: none, the full list is due)
+	joinedIn uint64        // the presence batch holding this connection's join (hub.mu)
+	seen     uint64        // the last presence batch sent (hub.mu; 0: none, the full list is due)
+	listed   bool          // in the presence list (hub.mu)
+	waiting  *list.Element // unlisted: its place in the hub's queue (hub.mu)
 	inflight chan struct{}
 	limiter  *budget // the user's, in this team: shared by their connections
 	pings    bucket  // this connection's protocol Pings (reader only)

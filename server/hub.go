@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -21,12 +22,24 @@ import (
 // connection further behind than the log holds sends the full list again.
 // So a join costs the hub O(1), each connection a shared frame per batch,
 // and a stalled connection holds nothing.
+//
+// The list holds at most maxListed connections, the earliest to arrive of
+// those still here; the others wait in arrival order, unlisted, and the
+// first of them is listed when a listed one leaves (in the next batch, a
+// few a batch: see promote). Every connection must
+// hear of every listed one, so without that bound a crowd of N costs N²
+// entries in all (5,000 connections: 800 MB of presence, the whole of a
+// connect storm's cost); with it, a crowd's arrival past maxListed is no
+// news, and each newcomer costs one full list of at most maxListed.
 type hub struct {
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	v1     int // v1 connections, the ones presence lists
-	closed bool
-	wg     sync.WaitGroup // one per joined connection, done when it leaves
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	v1        int // v1 connections, the ones presence lists
+	maxListed int // < 0: no bound
+	listed    int // v1 connections in the list
+	waiting   list.List
+	closed    bool
+	wg        sync.WaitGroup // one per joined connection, done when it leaves
 
 	joined, left []wire.PresenceEntry // changes of the batch being gathered
 	sealing      *time.Timer          // set while a batch is being gathered
@@ -44,17 +57,30 @@ type presenceBatch struct {
 }
 
 const (
-	// presenceEvery is the shortest time between two presence batches.
+	// presenceEvery is the shortest time between two presence batches;
+	// past presenceCrowd v1 connections, it grows with them (every).
 	presenceEvery = 200 * time.Millisecond
-	// presenceLog is how many batches the hub keeps (13 s of them, at
-	// most): a connection further behind gets the full list.
+	presenceCrowd = 1000
+	// presenceLog is how many batches the hub keeps (13 s of them, or
+	// more in a crowd): a connection further behind gets the full list.
 	presenceLog = 64
 	// presenceFrame bounds the entries of one Presence frame (32 bytes
 	// each: 64 KiB).
 	presenceFrame = 2048
+	// presencePromote bounds the waiting connections listed in one
+	// batch (see promote).
+	presencePromote = 8
 )
 
-func newHub() *hub { return &hub{conns: make(map[*conn]struct{}), wake: make(chan struct{})} }
+// DefaultPresenceListed is Limits.PresenceListed's default: more people
+// and windows than a team's top bar can show, and a full list of 8 KiB.
+const DefaultPresenceListed = 256
+
+// newHub returns a hub whose presence lists at most maxListed connections
+// (< 0: all of them).
+func newHub(maxListed int) *hub {
+	return &hub{conns: make(map[*conn]struct{}), wake: make(chan struct{}), maxListed: maxListed}
+}
 
 // join registers c and puts its arrival in the batch being gathered. It
 // refuses when the hub is closed (the server is shutting down).
@@ -70,9 +96,23 @@ func (h *hub) join(c *conn) bool {
 		return true
 	}
 	h.v1++
+	if h.maxListed >= 0 && (h.listed >= h.maxListed || h.waiting.Len() > 0) {
+		// Unlisted: its arrival is no news, and its full list (of the
+		// last sealed batch) is due at once.
+		c.waiting = h.waiting.PushBack(c)
+		c.joinedIn = h.sealed
+		return true
+	}
+	h.list(c)
+	return true
+}
+
+// list puts c in the presence list. h.mu is held.
+func (h *hub) list(c *conn) {
+	c.listed = true
+	h.listed++
 	h.change(c.presence(), true)
 	c.joinedIn = h.sealed + 1
-	return true
 }
 
 // leave removes c and puts its departure in the batch being gathered.
@@ -88,7 +128,37 @@ func (h *hub) leave(c *conn) {
 		return
 	}
 	h.v1--
-	h.change(c.presence(), false)
+	if !c.listed {
+		h.waiting.Remove(c.waiting)
+		c.waiting = nil
+		return
+	}
+	c.listed = false
+	h.listed--
+	h.change(c.presence(), false) // the earliest waiting takes its place when the batch is sealed
+}
+
+// promote lists the earliest waiting connections in the places free, at
+// most presencePromote of them, and returns whether more wait for a free
+// place. h.mu is held.
+//
+// The bound is for a crowd that leaves in the order it came (a server's
+// clients after a restart, a load tool ending): each listed one that
+// leaves would list the next, who leaves soon after, so every one of
+// them would be listed once and be news for all the others, N² entries
+// again. Bounded, the list fills back at presencePromote a batch.
+func (h *hub) promote() bool {
+	for range presencePromote {
+		if h.maxListed < 0 || h.listed >= h.maxListed || h.waiting.Len() == 0 {
+			break
+		}
+		o := h.waiting.Remove(h.waiting.Front()).(*conn)
+		o.waiting = nil
+		o.listed = true
+		h.listed++
+		h.joined = append(h.joined, o.presence())
+	}
+	return h.maxListed >= 0 && h.listed < h.maxListed && h.waiting.Len() > 0
 }
 
 // change adds a join or a leave to the batch being gathered, and has it
@@ -100,14 +170,25 @@ func (h *hub) change(e wire.PresenceEntry, joined bool) {
 		h.left = append(h.left, e)
 	}
 	if h.sealing == nil {
-		h.sealing = time.AfterFunc(presenceEvery, h.seal)
+		h.sealing = time.AfterFunc(h.every(), h.seal)
 	}
+}
+
+// every is the time between two batches: presenceEvery, and longer in a
+// crowd, so that every connection's frame per batch costs the server at
+// most about presenceCrowd/presenceEvery writes a second (5,000; with
+// 20,000 connections, a batch every 4 s). h.mu is held.
+func (h *hub) every() time.Duration {
+	return presenceEvery * time.Duration(max(1, h.v1/presenceCrowd))
 }
 
 // seal makes the gathered changes a batch and wakes the writers.
 func (h *hub) seal() {
 	h.mu.Lock()
 	h.sealing = nil
+	if h.promote() && !h.closed {
+		h.sealing = time.AfterFunc(h.every(), h.seal) // the next ones, in the next batch
+	}
 	h.sealed++
 	var frames [][]byte
 	// Joins before leaves: a connection that came and went in one batch
@@ -156,16 +237,16 @@ func (h *hub) presence(c *conn) ([][]byte, <-chan struct{}) {
 	return out, h.wake
 }
 
-// full returns the full list of v1 connections as frames: the first a
+// full returns the list of listed v1 connections as frames: the first a
 // PresenceFull, the rest (past presenceFrame entries) PresenceJoined. It
 // is built once per batch. h.mu is held.
 func (h *hub) full() [][]byte {
 	if h.fullFrames != nil && h.fullAt == h.sealed {
 		return h.fullFrames
 	}
-	list := make([]wire.PresenceEntry, 0, h.v1)
+	list := make([]wire.PresenceEntry, 0, h.listed)
 	for o := range h.conns {
-		if o.v1 {
+		if o.listed {
 			list = append(list, o.presence())
 		}
 	}

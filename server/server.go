@@ -50,6 +50,11 @@ type Limits struct {
 	MaxConnsPerUser int
 	MaxConns        int
 
+	// PresenceListed bounds the connections a team's presence lists
+	// (default DefaultPresenceListed; negative: no bound): the earliest
+	// to arrive; a later one is listed when a listed one leaves.
+	PresenceListed int
+
 	// The HTTP server's timeouts (HTTPServer), which a game connection
 	// leaves behind when it upgrades (it has the keepalive instead).
 	HeaderTimeout time.Duration // a request's header must arrive within this, else the connection is closed (default 5s)
@@ -90,6 +95,9 @@ func (l *Limits) fill() {
 	}
 	if l.MaxConns == 0 {
 		l.MaxConns = DefaultMaxConns
+	}
+	if l.PresenceListed == 0 {
+		l.PresenceListed = DefaultPresenceListed
 	}
 	if l.PingRate <= 0 {
 		l.PingRate = 10

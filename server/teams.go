@@ -130,9 +130,12 @@ func (ts *teams) len() int {
 // only returns the team of a deployment that has exactly one that is not
 // archived, which answers the paths without /t/{team}.
 func (s *Server) only() *team {
-	all := s.teams.all()
+	// Every request without /t/{team} asks, a game connection's upgrade
+	// too: no copy of the teams, no sort.
+	s.teams.mu.RLock()
+	defer s.teams.mu.RUnlock()
 	var found *team
-	for _, t := range all {
+	for _, t := range s.teams.m {
 		if t.archived.Load() {
 			continue
 		}
@@ -214,7 +217,7 @@ func validTeamName(name string) error {
 
 // addTeam puts an opened team in service.
 func (s *Server) addTeam(slug string, eng *engine.Engine, st *store.Store, closeStore func() error) *team {
-	t := &team{slug: slug, eng: eng, st: st, tb: st, hub: newHub(), closeStore: closeStore}
+	t := &team{slug: slug, eng: eng, st: st, tb: st, hub: newHub(s.limits.PresenceListed), closeStore: closeStore}
 	if info, err := s.accounts.Team(slug); err == nil {
 		t.archived.Store(info.Archived)
 	}

@@ -30,7 +30,7 @@ const channel = "peers"
 // event are left out (they would measure the log). /status reports the
 // heap as txxt's /api/status does.
 func serveCentrifuge() error {
-	if _, err := raiseFileLimit(); err != nil {
+	if _, err := raiseFileLimit(0); err != nil {
 		return err
 	}
 	node, err := centrifuge.New(centrifuge.Config{})

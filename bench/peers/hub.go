@@ -20,7 +20,7 @@ import (
 // writer goroutine; a client whose outbox is full is dropped, so a slow
 // one cannot stall the others. No protocol, no state, nothing on disk.
 func serveHub() error {
-	if _, err := raiseFileLimit(); err != nil {
+	if _, err := raiseFileLimit(0); err != nil {
 		return err
 	}
 	h := &hub{conns: map[*hubConn]struct{}{}}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,11 +61,12 @@ func serveChild(name string) error {
 }
 
 type options struct {
-	rounds   int
-	cells    []cell
-	variants []variant
-	load     loadConfig
-	jsonPath string
+	rounds     int
+	cells      []cell
+	variants   []variant
+	load       loadConfig
+	jsonPath   string
+	cpuProfile string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -82,10 +84,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	src := fs.String("txxt-src", "../..", "txxt's source tree, built with go build ./cmd/txxt")
 	bin := fs.String("txxt-bin", "", "a txxt binary to run instead of building one")
 	jsonPath := fs.String("json", "peers.json", "where to write every run and the medians as JSON (empty: nowhere)")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile here (the servers': txxt's --pprof)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{rounds: *rounds, jsonPath: *jsonPath,
+	o := options{rounds: *rounds, jsonPath: *jsonPath, cpuProfile: *cpuProfile,
 		load: loadConfig{writers: *writers, duration: *duration, parallel: *parallel, settle: *settle, drain: *drain}}
 	rs, err := ints(*readers)
 	if err != nil {
@@ -144,11 +147,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	limit, err := raiseFileLimit()
+	need := uint64(slices.MaxFunc(o.cells, func(a, b cell) int { return a.Readers - b.Readers }).Readers + o.load.writers + 64)
+	limit, err := raiseFileLimit(need)
 	if err != nil {
 		return fmt.Errorf("raise the file limit: %w", err)
 	}
-	if need := uint64(slices.MaxFunc(o.cells, func(a, b cell) int { return a.Readers - b.Readers }).Readers + o.load.writers + 64); limit < need {
+	if limit < need {
 		fmt.Fprintf(stderr, "peers: the file limit is %d, below the %d sockets the largest cell needs\n", limit, need)
 	}
 	dir, err := os.MkdirTemp("", "peers-")
@@ -156,6 +160,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, v := range o.variants {
 		if v.close != nil {
 			defer v.close()

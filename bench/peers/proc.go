@@ -15,14 +15,19 @@ import (
 	"time"
 )
 
-// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit: 5,000
-// readers are 5,000 sockets on each side. Calling Setrlimit ourselves (Go
-// raises the limit at start on its own, but then restores the original for
-// the processes it starts) makes the servers we start inherit it too.
-func raiseFileLimit() (uint64, error) {
+// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit, and the
+// hard one to need when it is below and the process may raise it (root):
+// N readers are N sockets on each side. Calling Setrlimit ourselves (Go
+// raises the soft limit at start on its own, but then restores the
+// original for the processes it starts) makes the servers we start
+// inherit it too.
+func raiseFileLimit(need uint64) (uint64, error) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return 0, err
+	}
+	if l.Max < need && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: need, Max: need}) == nil {
+		return need, nil
 	}
 	l.Cur = l.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {

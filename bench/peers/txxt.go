@@ -98,11 +98,14 @@ var servingAt = regexp.MustCompile(`serving .*at (http://[^/ ]+)/`)
 var pprofAt = regexp.MustCompile(`pprof at (http://[^/ ]+)/`)
 
 // startTxxtProcess serves data (seeding the demo team on first use).
-// --pprof only so that collect can ask for a GC before memory is read
-// (/debug/pprof/heap?gc=1), as the other servers' /status?gc=1 does.
+// Every client of the load is the demo login from 127.0.0.1, so the
+// limits on connections per address, per user and in total are lifted
+// (the others have none). --pprof only so that collect can ask for a GC
+// before memory is read (/debug/pprof/heap?gc=1), as the other servers'
+// /status?gc=1 does.
 func startTxxtProcess(ctx context.Context, bin, data string) (*child, error) {
 	return startChild(ctx, nil, []*regexp.Regexp{servingAt, pprofAt}, bin, "serve", "--demo", "--demo-tasks", "0",
-		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0", "--pprof", "127.0.0.1:0")
+		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0", "--max-conns-per-user", "0", "--max-conns", "0", "--pprof", "127.0.0.1:0")
 }
 
 func txxtLogin(ctx context.Context, url, user, password string) (string, error) {

@@ -60,6 +60,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	fs.Float64Var(&cfg.Rate, "rate", 0, "commands a second per writer (fanout, slow default 100; create: 0 = each after the last answer)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long (mixed, fanout, slow; default 5s)")
 	fs.IntVar(&cfg.Burst, "burst", 0, "commands per connection before reconnecting (mixed; default 20)")
+	fs.IntVar(&cfg.ConnectParallel, "connect-parallel", 0, "readers connecting at once (fanout, slow; default 64)")
 	out := fs.String("out", "", "write client-metrics.json, baseline-summary.json and report.html here")
 	compare := fs.String("compare", "", "a baseline-summary.json to compare with")
 	maxReg := fs.String("max-regression", "10%", "with --compare: how much worse p95 and throughput may be")
@@ -94,6 +95,13 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		cfg.Progress = stderr
 	}
 
+	// Every client is a descriptor here, and with --spawn one more in
+	// the server, which inherits the limit raised here.
+	if need := uint64(cfg.Readers + cfg.Clients + fileReserve); need > 1024 {
+		if _, got, err := raiseFileLimit(need); err == nil && got < need {
+			fmt.Fprintf(stderr, "load: the open files limit is %d, below the %d this run needs: raise it (ulimit -n) or run fewer clients\n", got, need)
+		}
+	}
 	pid := 0
 	if *spawn {
 		srv, err := spawnServer(ctx, strings.Fields(*spawnArgs), stderr)
@@ -199,6 +207,9 @@ func printSummary(w io.Writer, res *lab.Result, b lab.Baseline) {
 			row("server "+k, s)
 		}
 	}
+	if res.ConnectAll > 0 {
+		fmt.Fprintf(w, "  %d readers connected in %.2f s, %d at a time\n", res.Config.Readers, res.ConnectAll, min(res.Config.ConnectParallel, res.Config.Readers))
+	}
 	if res.Config.Scenario == "mixed" {
 		fmt.Fprintf(w, "  resumes %d, revision gaps %d\n", res.Resumes, res.Gaps)
 	} else if res.Fanout != nil {
@@ -247,7 +258,7 @@ func spawnServer(ctx context.Context, extra []string, stderr io.Writer) (*spawne
 
 // spawnServerOn starts this binary's `serve --demo` on a free loopback port
 // with the save file data (seeded only if new), with no limit on the
-// connections from one address or one user, no command budget to speak
+// connections from one address, of one user or in all, no command budget to speak
 // of (every client of the load is the demo login on 127.0.0.1), and none
 // on a team's tasks and services (a long load creates more than a real
 // team holds); extra, after these, may set them again.
@@ -256,7 +267,7 @@ func spawnServerOn(ctx context.Context, data string, extra []string, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data, "--max-conns-per-host", "0", "--max-conns-per-user", "0", "--command-rate", "1000000",
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", data, "--max-conns-per-host", "0", "--max-conns-per-user", "0", "--max-conns", "0", "--command-rate", "1000000",
 		"--max-tasks-per-team", "-1", "--max-services-per-team", "-1"}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), spawnEnv+"=1")

@@ -25,6 +25,10 @@ import (
 // the child sees spawnEnv and runs txxt itself.
 func TestMain(m *testing.M) {
 	if os.Getenv(spawnEnv) == "1" {
+		if err := lowerFileLimit(os.Getenv(testFilesEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "txxt:", err)
+			os.Exit(1)
+		}
 		ctx, stop := signalContext()
 		err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 		stop()

@@ -156,10 +156,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			*v = -1 // no limit
 		}
 	}
-	ln, err := net.Listen("tcp", *addr)
+	files := fileLimit(logger, limits.MaxConns, len(slugs))
+	tcp, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
+	ln := &fdListener{Listener: tcp, logger: logger, limit: files}
 	defer ln.Close()
 	base := strings.TrimSuffix(*publicURL, "/")
 	if base == "" {
