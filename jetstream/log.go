@@ -85,11 +85,16 @@ func Setup(ctx context.Context, js natsjs.JetStream, opts Options) error {
 	opts.fill()
 	for k := range opts.Shards {
 		_, err := js.CreateOrUpdateStream(ctx, natsjs.StreamConfig{
-			Name:        streamName(k),
-			Subjects:    []string{fmt.Sprintf("worlds.%d.*", k)},
-			Storage:     natsjs.FileStorage,
-			Replicas:    opts.Replicas,
-			AllowDirect: true,
+			Name:     streamName(k),
+			Subjects: []string{fmt.Sprintf("worlds.%d.*", k)},
+			Storage:  natsjs.FileStorage,
+			Replicas: opts.Replicas,
+			// No direct gets: on a replicated stream any replica answers
+			// one, and a replica behind the leader shows an older head,
+			// which the fence checks (Head, a snapshot's or a compaction's
+			// stillOwner, an unclear append's resolution) would take for
+			// another writer's or miss their own. Reads go to the leader.
+			AllowDirect: false,
 		})
 		if err != nil {
 			return fmt.Errorf("set up stream %s: %w", streamName(k), err)
