@@ -10,12 +10,13 @@ import (
 )
 
 // finish writes the events and answers already due, then closes with the
-// kill's code.
+// kill's code. The writer has the socket corked.
 func (c *conn) finish(ctx context.Context, sub *engine.Subscription) {
 	if c.closeCode == websocket.StatusNormalClosure {
 		return // the peer went away: nothing to say
 	}
-	if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers(ctx) {
+	c.batch = c.answers.take(c.batch[:0]) // before catching up, as in write
+	if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers() || !c.flush() {
 		return
 	}
 	c.close(c.closeCode, c.closeWhy)

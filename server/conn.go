@@ -81,11 +81,12 @@ type conn struct {
 	since  uint64 // resume point; 0: start from a snapshot
 	resume bool
 
-	answers  answerQueue
-	ctrl     chan []byte
-	resync   chan struct{}
-	joinedIn uint64 // the presence batch holding this connection's join (hub.mu)
-	seen     uint64 // the last presence batch sent (hub.mu; 0: none, the full list is due)
+	answers  answerQueue   // its ready is notify
+	ctrl     chan []byte   // then notify
+	resync   chan struct{} // then notify
+	notify   chan struct{} // holds a token when the writer has work of this connection's (answers, control, resync, pings, dying)
+	joinedIn uint64        // the presence batch holding this connection's join (hub.mu)
+	seen     uint64        // the last presence batch sent (hub.mu; 0: none, the full list is due)
 	inflight chan struct{}
 	limiter  *budget // the user's, in this team: shared by their connections
 	pings    bucket  // this connection's protocol Pings (reader only)
@@ -98,6 +99,7 @@ type conn struct {
 	drainOnce sync.Once
 	closing   bool     // the close handshake has started (writer only)
 	batch     []answer // the answers being written (writer only)
+	scratch   []byte   // an answer's frame being encoded (writer only)
 }
 
 const controlQueue = 16
@@ -119,7 +121,19 @@ func (c *conn) control(frame []byte, must bool) {
 			}
 		} else {
 			c.s.metrics.dropped("control_queue_full")
+			return
 		}
+	}
+	c.signal()
+}
+
+// signal wakes the writer for work of this connection's. A token already
+// there stands for this one too: the writer looks at everything it has
+// each time it wakes.
+func (c *conn) signal() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -128,6 +142,7 @@ func (c *conn) kill(code websocket.StatusCode, why string) {
 	c.dieOnce.Do(func() {
 		c.closeCode, c.closeWhy = code, why
 		close(c.dying)
+		c.signal()
 	})
 }
 

@@ -89,14 +89,15 @@ func (s *Server) handleGame() http.Handler {
 			id:       engine.RandomID(),
 			client:   engine.RandomID(),
 			login:    login,
-			answers:  answerQueue{ready: make(chan struct{}, 1)},
 			ctrl:     make(chan []byte, controlQueue),
 			resync:   make(chan struct{}, 1),
+			notify:   make(chan struct{}, 1),
 			inflight: make(chan struct{}, s.limits.MaxInflight),
 			pings:    newBucket(s.limits.PingRate, s.limits.PingBurst, s.now()),
 			dying:    make(chan struct{}),
 			draining: make(chan struct{}),
 		}
+		c.answers.ready = c.notify
 		if v := q.Get("client"); v != "" {
 			id, ok := world.ParseID(v)
 			if !ok || id.IsZero() {

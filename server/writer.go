@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -14,16 +17,23 @@ import (
 
 // write owns the socket's writes: Welcome, then the subscription's
 // deliveries, the answers and the control frames, until the connection dies.
+//
+// It waits on three channels only: the engine's next publish (shared by
+// every subscriber), the hub's next presence batch (shared too) and
+// notify, the connection's own (answers, control frames, a resync, the
+// keepalive, the kill). Each wake does everything due while the socket is
+// corked, then flushes once: a burst costs one write.
 func (c *conn) write() {
 	s := c.s
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	c.out.cork()
 	if c.v1 {
-		if !c.send(ctx, c.welcome(ctx)) {
+		if !c.send(c.welcome(ctx)) {
 			return
 		}
 		if h := c.t.eng.Health(); h.Degraded {
-			c.send(ctx, wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
+			c.send(wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
 		}
 	}
 	var sub *engine.Subscription
@@ -32,74 +42,90 @@ func (c *conn) write() {
 	} else {
 		sub = c.t.eng.Subscribe(c.v1)
 	}
-	ping := time.NewTicker(s.limits.PingInterval)
+	var pingDue atomic.Bool
+	ping := time.AfterFunc(s.limits.PingInterval, func() {
+		pingDue.Store(true)
+		c.signal()
+	})
 	defer ping.Stop()
 	var pinging chan error
-	var presence <-chan struct{} // nil on a v0 connection: it is not told
-	if c.v1 {
-		now := make(chan struct{})
-		close(now)
-		presence = now // ask the hub at once
-	}
+	var presence <-chan struct{}
+	presenceDue := c.v1 // a v0 connection is not told; a v1 one asks the hub at once
+	own := true         // look at the connection's own work
 	for {
-		c.out.cork()
+		// Corked from here to the flush.
+		if own {
+			select {
+			case <-c.dying:
+				c.finish(ctx, sub)
+				return
+			default:
+			}
+			// Taken before catching up: the engine publishes a batch
+			// before it answers it, so the events of every answer taken
+			// here are in the feed already, and catchUp puts them on
+			// the wire before the answers.
+			c.batch = c.answers.take(c.batch[:0])
+		}
 		wake, ok := c.catchUp(ctx, sub)
-		if !ok || !c.flush() {
+		if !ok {
 			return
 		}
-		select {
-		case <-wake:
-		case <-c.answers.ready:
-			// The engine publishes a batch before it answers, so
-			// catching up first puts every event up to the answers'
-			// revisions on the wire before the answers. All in one
-			// write: the loop flushes before it waits again.
-			c.out.cork()
-			if _, ok := c.catchUp(ctx, sub); !ok || !c.writeAnswers(ctx) {
+		if own {
+			if !c.writeAnswers() || !c.writeControl() {
 				return
 			}
-		case f := <-c.ctrl:
-			if !c.send(ctx, f) {
-				return
+			if pingDue.CompareAndSwap(true, false) {
+				ping.Reset(s.limits.PingInterval)
+				// A session that expired while connected ends here too.
+				if !c.login.Expires.IsZero() && !s.now().Before(c.login.Expires) {
+					c.kill(closeRevoked, "session expired: log in again")
+				} else if pinging == nil {
+					pinging = make(chan error, 1)
+					go func(ch chan error) {
+						pctx, cancel := context.WithTimeout(ctx, s.limits.PongTimeout)
+						defer cancel()
+						ch <- c.ws.Ping(pctx)
+						c.signal()
+					}(pinging)
+				}
 			}
-		case <-c.resync:
-			if !c.sendResync(ctx) {
-				return
+			if pinging != nil {
+				select {
+				case err := <-pinging:
+					pinging = nil
+					if err != nil {
+						c.kill(closeNoAnswer, "keepalive ping unanswered")
+					}
+				default:
+				}
 			}
-		case <-presence:
+		}
+		if presenceDue {
 			// The hub seals at most one batch every presenceEvery, and
 			// its frames are shared: a crowd arriving costs each
 			// connection a few frames.
 			var frames [][]byte
 			frames, presence = c.t.hub.presence(c)
 			for _, f := range frames {
-				if !c.send(ctx, f) {
+				if !c.send(f) {
 					return
 				}
 			}
-		case <-ping.C:
-			// A session that expired while connected ends here too.
-			if !c.login.Expires.IsZero() && !s.now().Before(c.login.Expires) {
-				c.kill(closeRevoked, "session expired: log in again")
-				continue
-			}
-			if pinging == nil {
-				pinging = make(chan error, 1)
-				go func(ch chan error) {
-					pctx, cancel := context.WithTimeout(ctx, s.limits.PongTimeout)
-					defer cancel()
-					ch <- c.ws.Ping(pctx)
-				}(pinging)
-			}
-		case err := <-pinging:
-			pinging = nil
-			if err != nil {
-				c.kill(closeNoAnswer, "keepalive ping unanswered")
-			}
-		case <-c.dying:
-			c.finish(ctx, sub)
+			presenceDue = false
+		}
+		if !c.flush() {
 			return
 		}
+		select {
+		case <-wake:
+			own = false
+		case <-presence:
+			own, presenceDue = false, true
+		case <-c.notify:
+			own = true
+		}
+		c.out.cork()
 	}
 }
 
@@ -107,11 +133,18 @@ func (c *conn) write() {
 // not take it within WriteTimeout is closed: it resumes from its revision.
 func (c *conn) flush() bool {
 	if err := c.out.uncork(); err != nil {
-		c.s.metrics.dropped("write_timeout")
-		c.kill(closeTooSlow, "write timed out")
+		c.failed(err)
 		return false
 	}
 	return true
+}
+
+// failed closes a connection whose write failed.
+func (c *conn) failed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.s.metrics.dropped("write_timeout")
+	}
+	c.kill(closeTooSlow, "write timed out")
 }
 
 // catchUp delivers everything the subscription has. It returns the channel
@@ -131,7 +164,7 @@ func (c *conn) catchUp(ctx context.Context, sub *engine.Subscription) (<-chan st
 		if wake != nil {
 			return wake, true
 		}
-		if !c.deliver(ctx, d) {
+		if !c.deliver(d) {
 			return nil, false
 		}
 	}
@@ -139,40 +172,48 @@ func (c *conn) catchUp(ctx context.Context, sub *engine.Subscription) (<-chan st
 
 // sendResync replaces what the control queue holds with the current
 // server state.
-func (c *conn) sendResync(ctx context.Context) bool {
+func (c *conn) sendResync() bool {
 	for len(c.ctrl) > 0 {
 		<-c.ctrl
 	}
 	c.s.metrics.dropped("control_resync")
-	return c.send(ctx, c.t.stateFrame())
+	return c.send(c.t.stateFrame())
+}
+
+// writeControl writes a resync when one was asked for, then the control
+// frames queued. Those queued after it began have their own notify.
+func (c *conn) writeControl() bool {
+	select {
+	case <-c.resync:
+		if !c.sendResync() {
+			return false
+		}
+	default:
+	}
+	for n := len(c.ctrl); n > 0; n-- {
+		if !c.send(<-c.ctrl) {
+			return false
+		}
+	}
+	return true
 }
 
 // deliver writes a snapshot or a run of events.
-func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
+func (c *conn) deliver(d engine.Delivery) bool {
 	if d.Snapshot != nil {
 		// A snapshot is big, and shared: straight to the socket, not
 		// copied into the cork's buffer first, in pieces each with the
 		// write deadline (corkedConn), not one deadline for the whole.
-		if !c.flush() {
-			return false
-		}
-		ok := true
-		if err := c.ws.Write(ctx, websocket.MessageBinary, d.Snapshot.Frame); err != nil {
-			c.s.metrics.dropped("write_timeout")
-			c.kill(closeTooSlow, "write timed out")
-			ok = false
-		}
-		c.out.cork()
-		return ok
+		return c.send(d.Snapshot.Frame)
 	}
 	for _, p := range d.Events {
 		if c.v1 {
-			if !c.send(ctx, p.Frame) {
+			if !c.send(p.Frame) {
 				return false
 			}
 		} else {
 			for _, f := range p.Legacy {
-				if !c.send(ctx, f) {
+				if !c.send(f) {
 					return false
 				}
 			}
@@ -184,21 +225,21 @@ func (c *conn) deliver(ctx context.Context, d engine.Delivery) bool {
 	return true
 }
 
-// writeAnswers writes every queued answer.
-func (c *conn) writeAnswers(ctx context.Context) bool {
-	c.batch = c.answers.take(c.batch[:0])
+// writeAnswers writes the answers taken into c.batch.
+func (c *conn) writeAnswers() bool {
 	for _, a := range c.batch {
-		if !c.writeAnswer(ctx, a) {
+		if !c.writeAnswer(a) {
 			return false
 		}
 	}
+	c.batch = c.batch[:0]
 	if cap(c.batch) > 64 {
 		c.batch = nil // a burst's buffer is not kept by an idle connection
 	}
 	return true
 }
 
-func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
+func (c *conn) writeAnswer(a answer) bool {
 	defer func() { <-c.inflight }()
 	werr := a.err
 	if werr == nil {
@@ -211,13 +252,17 @@ func (c *conn) writeAnswer(ctx context.Context, a answer) bool {
 		c.answered(a, werr)
 		return true
 	}
+	// Encoded into the writer's scratch: writeMessage copies it.
 	var frame []byte
 	if werr != nil {
-		frame = wire.AppendError(nil, &wire.ErrorFrame{Request: a.request, Code: werr.Code, Message: werr.Message})
+		frame = wire.AppendError(c.scratch[:0], &wire.ErrorFrame{Request: a.request, Code: werr.Code, Message: werr.Message})
 	} else {
-		frame = wire.AppendAck(nil, &wire.Ack{Request: a.request, Revision: a.res.Revision})
+		frame = wire.AppendAck(c.scratch[:0], &wire.Ack{Request: a.request, Revision: a.res.Revision})
 	}
-	if !c.send(ctx, frame) {
+	if cap(frame) <= scratchMax {
+		c.scratch = frame[:0]
+	}
+	if !c.send(frame) {
 		return false
 	}
 	c.answered(a, werr)
@@ -248,20 +293,20 @@ func (c *conn) answered(a answer, werr *world.Error) {
 	}
 }
 
-// send writes one frame with the write deadline. A client that cannot
-// take a frame within it is closed: it resumes from its last revision.
-func (c *conn) send(ctx context.Context, frame []byte) bool {
-	wctx, cancel := context.WithTimeout(ctx, c.s.limits.WriteTimeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageBinary, frame); err != nil {
-		if wctx.Err() != nil {
-			c.s.metrics.dropped("write_timeout")
-		}
-		c.kill(closeTooSlow, "write timed out")
+// send writes one frame as a binary message (see corkedConn.writeMessage).
+// A client that cannot take it within the write deadline is closed: it
+// resumes from its last revision.
+func (c *conn) send(frame []byte) bool {
+	if err := c.out.writeMessage(frame); err != nil {
+		c.failed(err)
 		return false
 	}
 	return true
 }
+
+// scratchMax bounds the writer's scratch buffer an idle connection keeps
+// (an Error frame's message can be long).
+const scratchMax = 512
 
 func (c *conn) welcome(ctx context.Context) []byte {
 	s := c.s
