@@ -73,9 +73,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // library has sent a close frame (the close handshake has begun).
 //
 // What a connection holds in flight is bounded: the gathered bytes never
-// pass corkLimit (past it they are sent first), and a big frame (a
-// snapshot, which every connection that needs it shares: it is never
-// copied here) goes out in pieces of writePiece straight from its bytes.
+// pass corkLimit (past it they are sent first; a connection keeps at most
+// keepBuffer of it between bursts), and a big frame (from straightFrame:
+// a snapshot or a presence list, which every connection that needs it
+// shares: it is never copied here) goes out in pieces of writePiece
+// straight from its bytes.
 // Every piece must go within timeout: the socket's write deadline is set
 // coarsely (when less than 7/8 of timeout is left of it, to now +
 // timeout), not per write, so a piece has between 7/8 and all of the
@@ -103,6 +105,11 @@ type corkedConn struct {
 const (
 	corkLimit  = 64 << 10
 	writePiece = 64 << 10
+	// straightFrame is the size from which a frame goes to the socket
+	// from its own bytes rather than through the buffer.
+	straightFrame = 8 << 10
+	// keepBuffer bounds the buffer a connection keeps between bursts.
+	keepBuffer = 2 << 10
 	maxHeader  = 14 // a WebSocket frame header: 2 bytes, 8 of extended length, 4 of mask
 )
 
@@ -234,9 +241,10 @@ func (c *corkedConn) writeMessage(frame []byte) error {
 		return net.ErrClosed
 	}
 	n := len(frame) + maxHeader
-	if n > corkLimit {
+	if len(frame) >= straightFrame {
 		// What was gathered and the header in one write, then the
-		// frame from its own bytes.
+		// frame from its own bytes (a snapshot or a presence list,
+		// shared by every connection: never copied per connection).
 		c.buf = appendHeader(c.buf, len(frame))
 		if err := c.writeBuf(); err != nil {
 			return err
@@ -285,10 +293,9 @@ func (c *corkedConn) writeBuf() error {
 		return nil
 	}
 	_, err := c.writePieces(c.buf)
-	clear(c.buf)
 	c.buf = c.buf[:0]
-	if cap(c.buf) > corkLimit {
-		c.buf = nil // cannot happen: the buffer is bounded
+	if cap(c.buf) > keepBuffer {
+		c.buf = nil // a burst's buffer is not kept by an idle connection
 	}
 	return err
 }
