@@ -102,7 +102,7 @@ var pprofAt = regexp.MustCompile(`pprof at (http://[^/ ]+)/`)
 // (/debug/pprof/heap?gc=1), as the other servers' /status?gc=1 does.
 func startTxxtProcess(ctx context.Context, bin, data string) (*child, error) {
 	return startChild(ctx, nil, []*regexp.Regexp{servingAt, pprofAt}, bin, "serve", "--demo", "--demo-tasks", "0",
-		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0", "--pprof", "127.0.0.1:0")
+		"--data", data, "--addr", "127.0.0.1:0", "--max-conns-per-host", "0", "--max-conns-per-user", "0", "--pprof", "127.0.0.1:0")
 }
 
 func txxtLogin(ctx context.Context, url, user, password string) (string, error) {
