@@ -108,6 +108,12 @@ func newEnv(t *testing.T) *env {
 	}
 	e.bob = acc.ID
 	e.bystanders = []*bystander{watch(t, h, true, h.member), watch(t, h, false, h.admin)}
+	// Each bystander subscribes when its writer starts, after the upgrade:
+	// until its Snapshot is there, a row's command could be in it rather
+	// than an event after it.
+	for _, b := range e.bystanders {
+		b.snapshot(t)
+	}
 	return e
 }
 
@@ -157,6 +163,32 @@ func watch(t *testing.T, h *harness, v1 bool, token string) *bystander {
 		}
 	}()
 	return b
+}
+
+// snapshot waits for the bystander's first Snapshot.
+func (b *bystander) snapshot(t *testing.T) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		for _, f := range b.frames {
+			if f.Type == wire.TypeSnapshot {
+				b.mu.Unlock()
+				return
+			}
+		}
+		err := b.err
+		b.mu.Unlock()
+		if err != nil {
+			t.Fatalf("%s's connection ended before its Snapshot: %v", b.name(), err)
+		}
+		select {
+		case <-b.more:
+		case <-deadline.C:
+			t.Fatalf("%s got no Snapshot within %s", b.name(), wait)
+		}
+	}
 }
 
 func (b *bystander) name() string {

@@ -64,6 +64,7 @@ type options struct {
 	rounds     int
 	cells      []cell
 	variants   []variant
+	others     []string // the names of the --txxt-also variants
 	load       loadConfig
 	jsonPath   string
 	cpuProfile string
@@ -83,6 +84,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	drain := fs.Duration("drain", 15*time.Second, "longest wait for the last messages after sending ends")
 	src := fs.String("txxt-src", "../..", "txxt's source tree, built with go build ./cmd/txxt")
 	bin := fs.String("txxt-bin", "", "a txxt binary to run instead of building one")
+	others := fs.String("txxt-also", "", "more txxt binaries to run beside it, as NAME=PATH,…: each is the variant txxt-NAME, run right after txxt (to compare two builds in one run)")
 	jsonPath := fs.String("json", "peers.json", "where to write every run and the medians as JSON (empty: nowhere)")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile here (the servers': txxt's --pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +113,19 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		switch strings.TrimSpace(n) {
 		case "txxt":
 			o.variants = append(o.variants, txxtVariant(source, *bin))
+			if *others == "" {
+				continue
+			}
+			for _, nb := range strings.Split(*others, ",") {
+				name, path, ok := strings.Cut(nb, "=")
+				if !ok || name == "" || path == "" {
+					return o, fmt.Errorf("--txxt-also: %q is not NAME=PATH", nb)
+				}
+				v := txxtVariant(source, path)
+				v.name = "txxt-" + name
+				o.variants = append(o.variants, v)
+				o.others = append(o.others, v.name)
+			}
 		case "centrifuge":
 			o.variants = append(o.variants, centrifugeVariant())
 		case "hub":

@@ -16,6 +16,7 @@ type report struct {
 	Rounds   int      `json:"rounds"`
 	Writers  int      `json:"writers"`
 	Duration string   `json:"duration"`
+	Others   []string `json:"others,omitempty"` // --txxt-also variants
 	Medians  []median `json:"medians"`
 	Runs     []result `json:"runs"`
 }
@@ -49,7 +50,7 @@ func med(rs []result, f func(result) float64) float64 {
 
 func summarize(o options, all []result) report {
 	rep := report{When: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
-		Rounds: o.rounds, Writers: o.load.writers, Duration: o.load.duration.String(), Runs: all}
+		Rounds: o.rounds, Writers: o.load.writers, Duration: o.load.duration.String(), Runs: all, Others: o.others}
 	for _, c := range o.cells {
 		for _, v := range o.variants {
 			var rs []result
@@ -127,6 +128,26 @@ func (rep report) markdown() string {
 			row[5], row[6] = ratio(t.P50, h.P50), ratio(t.CPUns, h.CPUns)
 		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	// Two builds of txxt in the same run: each against centrifuge, and
+	// txxt against each.
+	var pairs [][2]string
+	for _, o := range rep.Others {
+		pairs = append(pairs, [2]string{o, "centrifuge"}, [2]string{"txxt", o})
+	}
+	if len(pairs) > 0 {
+		b.WriteString("\n| readers × commands/s | ratio | p50 | p99 | CPU per frame | connect all |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|\n")
+		for _, c := range cells {
+			for _, p := range pairs {
+				x, ok1 := rep.find(p[0], c)
+				y, ok2 := rep.find(p[1], c)
+				if ok1 && ok2 {
+					fmt.Fprintf(&b, "| %s | %s ÷ %s | %s | %s | %s | %s |\n", c, p[0], p[1],
+						ratio(x.P50, y.P50), ratio(x.P99, y.P99), ratio(x.CPUns, y.CPUns), ratio(x.ConnectS, y.ConnectS))
+				}
+			}
+		}
 	}
 	return b.String()
 }

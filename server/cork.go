@@ -1,0 +1,315 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// connBuffer is the size of a game connection's read and write buffers.
+// Client frames are small, and bufio passes a bigger read or write (a
+// snapshot) straight through, so 1 KiB each is enough; net/http's 4 KiB
+// each would be most of an idle connection's memory.
+const connBuffer = 1 << 10
+
+// smallBuffers hands the WebSocket library, which keeps the hijacked
+// connection's buffers for the life of the connection, smaller ones, and
+// puts a corkedConn under its writes.
+type smallBuffers struct {
+	http.ResponseWriter
+	readRate, readBurst float64       // bytes a second the reader takes (see slowReader)
+	pieceTimeout        time.Duration // each piece of a write must go within this (see corkedConn)
+	out                 *corkedConn   // set by Hijack
+}
+
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent after its request (its first frames, when it
+	// writes at once) are in the old reader. They must be in the new
+	// reader's buffer, not behind it: the library takes what is buffered
+	// and reads the rest from nc itself.
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	// The library reads the socket itself past what is buffered: the
+	// read rate's bound is on the conn it gets.
+	slow := slowConn{Conn: nc, r: newSlowReader(nc, w.readRate, w.readBurst)}
+	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow), max(connBuffer, len(early)))
+	if len(early) > 0 {
+		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
+	}
+	w.out = newCorkedConn(nc, w.pieceTimeout)
+	return slow, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
+}
+
+// corkedConn is the socket under every write of a game connection: the
+// writer's own frames (writeMessage: a WebSocket header and the frame's
+// bytes, which are the engine's shared frame for an event) and the
+// library's (control frames: pings, pongs, close). While the connection's
+// writer has it corked, what is written is gathered; uncork sends it all
+// in one write. So a run of events, or of answers, costs the connection
+// one syscall, not one per frame, and a frame costs the writer a header
+// and a copy: no context, no timer and no lock of the library's. Writes
+// from other goroutines (the library's pings, pongs and close) while it is
+// not corked go straight through. The mutex keeps every byte in the order
+// it was written.
+//
+// Framing is shared with the library, so the frames must never
+// interleave: the library writes each of its frames whole under its own
+// frame lock (through its buffered writer, whose flush at the frame's end
+// is where its bytes reach Write), and corkedConn follows the library's
+// frames through the bytes it is given (track), so that writeMessage puts
+// a frame in only between two of the library's, and none at all once the
+// library has sent a close frame (the close handshake has begun).
+//
+// What a connection holds in flight is bounded: the gathered bytes never
+// pass corkLimit (past it they are sent first; a connection keeps at most
+// keepBuffer of it between bursts), and a big frame (from straightFrame:
+// a snapshot or a presence list, which every connection that needs it
+// shares: it is never copied here) goes out in pieces of writePiece
+// straight from its bytes.
+// Every piece must go within timeout: the socket's write deadline is set
+// coarsely (when less than 7/8 of timeout is left of it, to now +
+// timeout), not per write, so a piece has between 7/8 and all of the
+// timeout. A client that takes no piece within it is stalled: the write
+// fails and the connection is closed (4003). One that is slow but moving
+// gets a snapshot bigger than it can take within one deadline.
+type corkedConn struct {
+	net.Conn
+	timeout time.Duration
+	mu      sync.Mutex
+	atFrame sync.Cond // L is mu; broadcast when the library's frame in progress has been written whole
+	corked  bool
+	buf     []byte
+
+	deadline time.Time // the socket's write deadline (zero: none set yet)
+	err      error     // the first write that failed: the stream is broken from there on
+
+	// The library's frame being written, followed through its bytes.
+	libHeader  [maxHeader]byte
+	libHeaderN int   // bytes of the header seen so far
+	libLeft    int64 // bytes of its payload still to come
+	closeSent  bool  // the library has written a close frame
+}
+
+const (
+	corkLimit  = 64 << 10
+	writePiece = 64 << 10
+	// straightFrame is the size from which a frame goes to the socket
+	// from its own bytes rather than through the buffer.
+	straightFrame = 8 << 10
+	// keepBuffer bounds the buffer a connection keeps between bursts.
+	keepBuffer = 2 << 10
+	maxHeader  = 14 // a WebSocket frame header: 2 bytes, 8 of extended length, 4 of mask
+)
+
+func newCorkedConn(nc net.Conn, timeout time.Duration) *corkedConn {
+	c := &corkedConn{Conn: nc, timeout: timeout}
+	c.atFrame.L = &c.mu
+	return c
+}
+
+// Write takes the library's bytes.
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.track(p)
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.corked && len(c.buf)+len(p) <= corkLimit {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.writeBuf(); err != nil {
+		return 0, err
+	}
+	if c.corked && len(p) <= corkLimit {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.writePieces(p)
+}
+
+// track follows the library's frames through p: their headers (from which
+// it learns each payload's length, and whether it is a close frame) and
+// payloads. c.mu is held.
+func (c *corkedConn) track(p []byte) {
+	for len(p) > 0 {
+		if c.libLeft > 0 {
+			n := min(int64(len(p)), c.libLeft)
+			c.libLeft -= n
+			p = p[n:]
+			continue
+		}
+		c.libHeader[c.libHeaderN] = p[0]
+		c.libHeaderN++
+		p = p[1:]
+		h := c.libHeader[:c.libHeaderN]
+		if c.libHeaderN < headerLen(h) {
+			continue
+		}
+		if h[0]&0x0F == opClose {
+			c.closeSent = true
+		}
+		c.libLeft = payloadLen(h)
+		c.libHeaderN = 0
+	}
+	if c.libHeaderN == 0 && c.libLeft == 0 {
+		c.atFrame.Broadcast()
+	}
+}
+
+// The WebSocket opcodes and header bits (RFC 6455, section 5.2) the
+// connection writes or follows.
+const (
+	finBinary = 0x80 | 0x2 // FIN, opcode binary
+	opClose   = 0x8
+	maskBit   = 0x80
+)
+
+// headerLen is the length of the frame header that starts with h (2 bytes
+// at least; h holds those seen so far).
+func headerLen(h []byte) int {
+	if len(h) < 2 {
+		return 2
+	}
+	n := 2
+	switch h[1] &^ maskBit {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if h[1]&maskBit != 0 {
+		n += 4
+	}
+	return n
+}
+
+// payloadLen is the payload length a whole header h gives.
+func payloadLen(h []byte) int64 {
+	switch n := h[1] &^ maskBit; n {
+	case 126:
+		return int64(binary.BigEndian.Uint16(h[2:]))
+	case 127:
+		return int64(binary.BigEndian.Uint64(h[2:]) &^ (1 << 63))
+	default:
+		return int64(n)
+	}
+}
+
+// appendHeader appends the header of an unmasked, final binary frame of
+// n bytes, as a server sends it.
+func appendHeader(b []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, finBinary, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, finBinary, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, finBinary, 127), uint64(n))
+	}
+}
+
+// writeMessage writes frame as one binary WebSocket message: gathered
+// when corked and small, else sent at once (a big one straight from its
+// bytes, in pieces). It waits for a frame of the library's in progress to
+// be written whole, and refuses once the library has sent a close frame
+// (net.ErrClosed). An error from the socket is returned as it is (a
+// deadline's is os.ErrDeadlineExceeded).
+func (c *corkedConn) writeMessage(frame []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.err == nil && (c.libHeaderN > 0 || c.libLeft > 0) {
+		c.atFrame.Wait()
+	}
+	if c.err != nil {
+		return c.err
+	}
+	if c.closeSent {
+		return net.ErrClosed
+	}
+	n := len(frame) + maxHeader
+	if len(frame) >= straightFrame {
+		// What was gathered and the header in one write, then the
+		// frame from its own bytes (a snapshot or a presence list,
+		// shared by every connection: never copied per connection).
+		c.buf = appendHeader(c.buf, len(frame))
+		if err := c.writeBuf(); err != nil {
+			return err
+		}
+		_, err := c.writePieces(frame)
+		return err
+	}
+	if len(c.buf)+n > corkLimit {
+		if err := c.writeBuf(); err != nil {
+			return err
+		}
+	}
+	c.buf = append(appendHeader(c.buf, len(frame)), frame...)
+	if c.corked {
+		return nil
+	}
+	return c.writeBuf()
+}
+
+// writePieces writes p in pieces, each within the timeout. c.mu is held.
+func (c *corkedConn) writePieces(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), writePiece)
+		if c.timeout > 0 {
+			if now := time.Now(); c.deadline.Sub(now) < c.timeout-c.timeout/8 {
+				c.deadline = now.Add(c.timeout)
+				c.Conn.SetWriteDeadline(c.deadline)
+			}
+		}
+		m, err := c.Conn.Write(p[:n])
+		written += m
+		if err != nil {
+			c.err = err
+			c.atFrame.Broadcast()
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// writeBuf sends what was gathered. c.mu is held.
+func (c *corkedConn) writeBuf() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writePieces(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > keepBuffer {
+		c.buf = nil // a burst's buffer is not kept by an idle connection
+	}
+	return err
+}
+
+func (c *corkedConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork writes what was gathered, each piece within the timeout.
+func (c *corkedConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	return c.writeBuf()
+}
