@@ -8,7 +8,7 @@
 
 import { NO_DATE, ZERO_ID, T } from './codec.js';
 import { Connection } from './conn.js';
-import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches } from './model.js';
+import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches, clocksDiffer } from './model.js';
 import { WeekGrid, serviceColour } from './grid.js';
 import { teamBase, api } from './team.js';
 import { setupPage, invitePage, pickTeam } from './setup.js';
@@ -72,6 +72,8 @@ class App {
     this.lastSnapshot = null;
     this.phone = window.matchMedia(PHONE);
     this.phoneDay = false; // the one-day view was the phone's doing, not the user's
+    this.zoneKey = ''; // the zones and days zoneDiffers was found for
+    this.zoneDiffers = false;
     this.grid = new WeekGrid($('grid'), {
       world: this.world, state: this.state, settings, today: () => this.today(), dropZone: $('staging'),
       on: {
@@ -617,7 +619,14 @@ class App {
     const team = this.settings.time_zone || 'UTC';
     let mine = 'UTC';
     try { mine = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { /* no Intl zone: UTC */ }
-    el.hidden = mine === team;
+    // Said only when this browser's clock reads differently at a time
+    // shown (Paris and Berlin read the same; a week with a change of
+    // summer time only one of them makes does not).
+    let [from, to] = this.shownDays();
+    if (this.state.view === 'month') { const { y, m } = ymd(this.state.date); from = weekStart(dateOf(y, m, 1), this.settings.first_day_of_week); to = from + 42; }
+    const key = `${team}|${mine}|${from}|${to}`;
+    if (key !== this.zoneKey) { this.zoneKey = key; this.zoneDiffers = clocksDiffer(team, mine, from, to); }
+    el.hidden = !this.zoneDiffers;
     el.textContent = `times in ${team}`;
     el.title = `Every time on this page is in the team's time zone, ${team}; yours is ${mine}.`;
   }
