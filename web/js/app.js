@@ -19,16 +19,14 @@ import { titleEditor, titleCounter, refusal } from './title.js';
 import { History } from './history.js';
 import { TotalsPanel, ReportsView } from './reports.js';
 import { queryOf, stateOf, isNavigation } from './url.js';
-import { actionOf, keySlot, cursorStep, helpDialog } from './keys.js';
-import { UndoStack, changeOf, patchOf } from './undo.js';
+import { actionOf, keySlot, cursorStep, laneStep, helpDialog } from './keys.js';
+import { UndoStack, changeOf, patchOf, createdChange } from './undo.js';
 import { TaskList } from './a11y.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
 /** Narrower than this, the week is one day at a time (a phone). */
 const PHONE = '(max-width: 640px)';
-/** The most tasks in the accessible list (a11y.js). */
-const A11Y_MAX = 300;
 
 /** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
@@ -356,7 +354,18 @@ class App {
     // On the stack at once (an undo right after the gesture follows it on
     // the same socket, so the server applies them in order); off it again
     // if the server refuses the change.
-    const change = before ? changeOf(cmd, this.ahead(before)) : null;
+    /** @type {import('./undo.js').Change|null} */
+    let change = before ? changeOf(cmd, this.ahead(before)) : null;
+    // A create or a copy is undone by deleting what it made, whose id the
+    // answer says: its place on the stack is kept now, its commands
+    // filled in then (an undo pressed before that waits for it).
+    /** @type {(() => void)|null} */
+    let named = null;
+    if (!o.replay && (cmd.type === 'CreateTask' || cmd.type === 'CloneTask')) {
+      const c = /** @type {import('./undo.js').Change} */ ({ label: cmd.type === 'CloneTask' ? 'copy' : 'create', undo: [], redo: [] });
+      c.ready = new Promise((resolve) => { named = () => { delete c.ready; resolve(undefined); }; });
+      change = c;
+    }
     if (change) this.undo.push(change);
     // What the command will set, for a next one made before its event (ahead).
     const entry = { ...show, patch: cmd.task ? patchOf(cmd) : undefined };
@@ -368,10 +377,19 @@ class App {
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
-      (ack) => { done(); return ack; },
+      (ack) => {
+        done();
+        if (named && change) {
+          const id = this.world.createdAt(ack.revision), t = id && this.world.tasks.get(id);
+          if (t) Object.assign(change, createdChange(cmd, t)); else this.undo.drop(change);
+          named();
+        }
+        return ack;
+      },
       (err) => {
         done();
         if (change) this.undo.drop(change);
+        named?.();
         err.message = refusal(err, about, title);
         toast(o.what ? `${o.what} refused: ${err.message}` : err.message, 'error');
         throw err;
@@ -400,16 +418,20 @@ class App {
     if (only) { const i = u.done.indexOf(only); if (i < 0) return; u.done.splice(i, 1); }
     const c = only || (dir < 0 ? u.takeUndo() : u.takeRedo());
     if (!c) return toast(dir < 0 ? 'Nothing to undo.' : 'Nothing to redo.');
-    const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
     // Where it goes once through, at once: a gesture made before the
     // answers come must land after it on the stack.
     if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
+    if (c.ready) await c.ready; // a create not answered yet: its task's id
+    if (!c.undo.length) { const l = dir < 0 ? u.undone : u.done, i = l.indexOf(c); if (i >= 0) l.splice(i, 1); return; } // it was refused
+    const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
     /** @type {string|undefined} */
     let created, id;
     try {
       for (const raw of dir < 0 ? c.undo : c.redo) {
         const { replaces, ...cmd } = u.bind(raw, created);
+        const was = cmd.type === 'DeleteTask' && cmd.task ? this.world.tasks.get(cmd.task) : undefined, gone = was && this.ahead(was);
         const ack = await this.send(cmd, cmd.task || `new:${++this.seq}`, {}, { replay: true, what });
+        if (gone) u.deleted(c, dir, gone); // the way back creates it as it was
         if (cmd.type === 'CreateTask') {
           created = this.world.createdAt(ack.revision);
           if (created && replaces) u.recreated(replaces, created);
@@ -592,10 +614,10 @@ class App {
     this.a11y.schedule(() => {
       const month = this.state.view === 'month';
       if (!month) this.grid.layout();
-      // Every block drawn, then those behind "+N" chips up to A11Y_MAX in
-      // all: a list of thousands helps no one and costs every change.
+      // Every block drawn and every task behind a "+N" chip; the list
+      // holds a page of them (a11y.js) and describes only that page.
       const drawn = month ? [] : this.grid.items.map((it) => it.task);
-      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks).slice(0, Math.max(0, A11Y_MAX - drawn.length));
+      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks);
       const tasks = [...drawn, ...hidden]
         .filter((t) => t.status !== Status.Staged && this.world.tasks.get(t.id) === t)
         .sort((a, b) => a.date - b.date || a.start - b.start || (a.id < b.id ? -1 : 1));
@@ -910,6 +932,7 @@ class App {
       case 'create': return this.createAtCursor();
       case 'moveY': case 'moveX': case 'resize':
         if (!live(t)) return;
+        if (action === 'moveY' && this.state.layout === 'person' && this.state.view !== 'month') return this.keyLane(t, dir);
         return this.keyMove(t, action === 'moveX' ? 'x' : action === 'moveY' ? 'y' : 'size', dir);
       case 'place':
         if (t && t.status === Status.Staged) this.schedule(t, this.cursorSlot());
@@ -955,6 +978,18 @@ class App {
     const [from, to] = this.shownDays();
     if (slot.date < from || slot.date >= to) { this.state.set({ date: slot.date }); this.showView(); }
     this.state.set({ cursor: { date: slot.date, start: slot.start, duration: this.cursorSlot().duration } });
+  }
+
+  /**
+   * People layout, Alt+↑/↓: the selected task to the lane above or below,
+   * an AssignTask as a drop on that lane is (the day and time stay).
+   * @param {Task} t @param {number} dir
+   */
+  keyLane(t, dir) {
+    this.grid.layout();
+    const who = laneStep(this.grid.rows.map((r) => r.id), this.ahead(t).assignee, dir);
+    if (who === null) return toast(dir < 0 ? 'This is the first lane.' : 'This is the last lane.');
+    this.assign(t, who);
   }
 
   /** The first day shown and the day after the last. */
