@@ -33,7 +33,8 @@ export function pageOf(count, p, index, size) {
   return { page, pages, from: page * size, to: Math.min(count, (page + 1) * size) };
 }
 
-const n = (/** @type {number} */ x) => x.toLocaleString('en-GB');
+const counts = new Intl.NumberFormat('en-GB'); // made once: toLocaleString makes one per call
+const n = (/** @type {number} */ x) => counts.format(x);
 
 export class TaskList {
   /**

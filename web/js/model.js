@@ -197,22 +197,32 @@ export const dayOfWeek = (date) => (date + 3) % 7;
 /** The first day of date's week, the week starting on firstDay (0 Monday). */
 export const weekStart = (date, firstDay) => date - ((dayOfWeek(date) - firstDay + 7) % 7);
 
-/** Today's date and the minute of the day in a time zone. */
-export function nowIn(timeZone, ms = Date.now()) {
-  let parts;
+/**
+ * A zone's date-and-time formatter, made once: making one costs about a
+ * millisecond, and the grid asks for today at every frame.
+ * @type {Map<string, Intl.DateTimeFormat>}
+ */
+const zoneFmts = new Map();
+/** @param {string} zone @returns {Intl.DateTimeFormat|null} null for a zone Intl does not know */
+function zoneFmt(zone) {
+  let f = zoneFmts.get(zone);
+  if (f) return f;
   try {
-    parts = new Intl.DateTimeFormat('en-US', {
-      timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23',
-    }).formatToParts(ms);
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
   } catch {
-    return nowIn('UTC', ms);
+    return null;
   }
-  const p = Object.fromEntries(parts.map((x) => [x.type, Number(x.value)]));
-  return { date: Date.UTC(p.year, p.month - 1, p.day) / 86400000, minute: p.hour * 60 + p.minute };
+  if (zoneFmts.size > 64) zoneFmts.clear();
+  zoneFmts.set(zone, f);
+  return f;
 }
 
-/** @type {Map<string, Intl.DateTimeFormat>} */
-const zoneFmts = new Map();
+/** Today's date and the minute of the day in a time zone (UTC's for one Intl does not know). */
+export function nowIn(timeZone, ms = Date.now()) {
+  const f = zoneFmt(timeZone) || /** @type {Intl.DateTimeFormat} */ (zoneFmt('UTC'));
+  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, Number(x.value)]));
+  return { date: Date.UTC(p.year, p.month - 1, p.day) / 86400000, minute: p.hour * 60 + p.minute };
+}
 
 /**
  * A time zone's offset from UTC at instant ms, in minutes (Berlin in
@@ -220,15 +230,8 @@ const zoneFmts = new Map();
  * @param {string} zone @param {number} ms
  */
 export function zoneOffset(zone, ms) {
-  let f = zoneFmts.get(zone);
-  if (!f) {
-    try {
-      f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
-    } catch {
-      return 0;
-    }
-    zoneFmts.set(zone, f);
-  }
+  const f = zoneFmt(zone);
+  if (!f) return 0;
   const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, Number(x.value)]));
   return Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - Math.floor(ms / 60000) * 60000) / 60000);
 }
