@@ -281,7 +281,12 @@ class App {
     const parts = [];
     if (this.conn.rtts.length) parts.push(`rtt ${r.p50.toFixed(1)}/${r.p95.toFixed(1)} ms`);
     if (this.serverP95 !== null) parts.push(`server p95 ${this.serverP95.toFixed(2)} ms`);
-    $('latency').textContent = parts.join(' · ');
+    // One span a figure: under 1600 px they stack in a box of fixed size,
+    // so the bar never grows (and moves the grid) when they arrive.
+    const el = $('latency'), text = parts.join(' · ');
+    if (el.title === text) return;
+    el.title = text;
+    el.replaceChildren(...parts.map((p) => { const s = document.createElement('span'); s.textContent = p; return s; }));
   }
 
   // ---- the team ----
@@ -844,9 +849,12 @@ class App {
     $('toggle-staging').onclick = () => document.body.classList.toggle('show-staging');
     $('side-close').onclick = () => this.select(null);
     $('keys-toggle').onclick = () => this.help();
+    $('more-toggle').onclick = () => this.menu(!document.body.classList.contains('more-open'));
+    $('more').addEventListener('click', (e) => { if (/** @type {HTMLElement} */ (e.target).closest('button')) this.menu(false); });
     document.addEventListener('pointerdown', (e) => {
       const el = /** @type {HTMLElement} */ (e.target);
       if (!el.closest('#overflow, #grid')) this.closeOverflow(); // the grid closes it by selecting
+      if (!el.closest('#more, #more-toggle')) this.menu(false);
       if (document.body.classList.contains('show-staging') && !el.closest('#staging, #toggle-staging')) document.body.classList.remove('show-staging');
     });
     $('logout').onclick = () => logout('');
@@ -912,6 +920,7 @@ class App {
   key(e) {
     const typing = /** @type {HTMLElement} */ (e.target).closest?.('input, select, textarea, dialog');
     if (e.key === 'Escape' && this.grid.cancel()) return e.preventDefault();
+    if (e.key === 'Escape' && document.body.classList.contains('more-open')) { this.menu(false); $('more-toggle').focus(); return e.preventDefault(); }
     if (e.key === 'Escape' && (!$('overflow').hidden || !$('card').hidden)) { this.closeOverflow(); this.card(null, null); return e.preventDefault(); }
     if (typing) return;
     const action = actionOf(e);
@@ -958,6 +967,14 @@ class App {
       case 'person': return this.togglePerson();
       case 'help': return this.help();
     }
+  }
+
+  /** Opens or closes the bar's ☰ menu (between a phone's width and 1000 px). @param {boolean} open */
+  menu(open) {
+    if (document.body.classList.contains('more-open') === open) return;
+    document.body.classList.toggle('more-open', open);
+    $('more-toggle').setAttribute('aria-expanded', String(open));
+    if (open) /** @type {HTMLElement|null} */ ($('more').querySelector('button:not([hidden])'))?.focus();
   }
 
   /** The help overlay: every shortcut, from keys.js's table. */
