@@ -1094,7 +1094,11 @@ function toast(text, kind = '', action = '', fn = null) {
   const x = document.createElement('button');
   x.textContent = '×'; x.title = 'Dismiss'; x.onclick = () => el.remove();
   el.append(x);
-  $('dock').append(el);
+  const dock = $('dock');
+  dock.append(el);
+  // The newest few: a run of keys (undo, undo, redo…) must not stack a
+  // wall of notices over the grid.
+  while (dock.childElementCount > 4) dock.firstElementChild?.remove();
   setTimeout(() => el.remove(), action ? 10000 : 6000);
 }
 
