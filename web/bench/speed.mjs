@@ -2,7 +2,7 @@
 // docs/BENCHMARKS.md reports.
 //
 //   node web/bench/speed.mjs [--tasks 5000] [--weeks 1] [--runs 5] [--drag-seconds 3] [--layout time|person]
-//                            [--width 1400 --height 900] [--touch]
+//                            [--width 1400 --height 900] [--touch] [--playwright-mouse]
 //
 // --weeks spreads the tasks over that many weeks around this one (20,000
 // over 4: 5,000 on the week shown). --touch is a phone: a 390×844
@@ -18,6 +18,12 @@
 //   - dragging a block around the grid for --drag-seconds with the mouse:
 //     frames drawn per second, and the time each frame took to draw
 //     (p50, p95, max), over --runs drags.
+//
+// The drag's input goes to the browser as DevTools input events (the
+// path Playwright's own mouse takes, without its bookkeeping per step,
+// which on a loaded machine, not the page, set the pace: the figures
+// then followed the harness). --playwright-mouse drives it with
+// page.mouse instead, as the figures before 2026-12-01 were made.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,7 +36,7 @@ import { chromium } from 'playwright-core';
 const { values: o } = parseArgs({ options: {
   tasks: { type: 'string', default: '5000' }, runs: { type: 'string', default: '5' },
   'drag-seconds': { type: 'string', default: '3' }, layout: { type: 'string', default: 'time' }, width: { type: 'string' }, height: { type: 'string' },
-  weeks: { type: 'string', default: '1' }, touch: { type: 'boolean', default: false },
+  weeks: { type: 'string', default: '1' }, touch: { type: 'boolean', default: false }, 'playwright-mouse': { type: 'boolean', default: false },
 } });
 o.width ??= o.touch ? '390' : '1400';
 o.height ??= o.touch ? '844' : '900';
@@ -55,17 +61,28 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || 
 try {
   const ctx = await browser.newContext({ viewport: { width: Number(o.width), height: Number(o.height) }, hasTouch: o.touch, isMobile: o.touch, deviceScaleFactor: 1 });
   const page = await ctx.newPage();
-  const cdp = o.touch ? await ctx.newCDPSession(page) : null;
+  const cdp = await ctx.newCDPSession(page);
+  const pw = o['playwright-mouse'] && !o.touch;
   // The pointer, as the mouse or as one finger (touch: a long press picks the block up).
   const finger = (type, x, y) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+  const mouse = (type, x, y) => cdp.send('Input.dispatchMouseEvent', { type, x, y, button: 'left', buttons: type === 'mouseReleased' ? 0 : 1, clickCount: 1 });
+  let last = { x: 0, y: 0 };
   const press = async (x, y) => {
-    if (!cdp) { await page.mouse.move(x, y); await page.mouse.down(); await page.mouse.move(x + 6, y + 6, { steps: 2 }); return; }
+    if (pw) { await page.mouse.move(x, y); await page.mouse.down(); await page.mouse.move(x + 6, y + 6, { steps: 2 }); return; }
+    if (!o.touch) {
+      await cdp.send('Input.dispatchMouseEvent', { type: 'mouseMoved', x, y });
+      await mouse('mousePressed', x, y);
+      await mouse('mouseMoved', x + 3, y + 3);
+      await mouse('mouseMoved', x + 6, y + 6);
+      last = { x: x + 6, y: y + 6 };
+      return;
+    }
     await finger('touchStart', x, y);
     await page.waitForFunction(() => window.txxt.grid.drag, null, { timeout: 5000 }); // held: picked up
     await finger('touchMove', x + 6, y + 6);
   };
-  const moveTo = (x, y) => (cdp ? finger('touchMove', x, y) : page.mouse.move(x, y));
-  const release = async () => { if (cdp) await finger('touchEnd', 0, 0); else await page.mouse.up(); };
+  const moveTo = (x, y) => { last = { x, y }; return pw ? page.mouse.move(x, y) : o.touch ? finger('touchMove', x, y) : mouse('mouseMoved', x, y); };
+  const release = async () => { if (pw) await page.mouse.up(); else if (o.touch) await finger('touchEnd', 0, 0); else await mouse('mouseReleased', last.x, last.y); };
   await page.goto(url);
   await page.fill('input[name=username]', 'demo');
   await page.fill('input[name=password]', 'demo');
@@ -123,7 +140,7 @@ try {
   }
 
   const all = drags.flatMap((d) => d.times);
-  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}${o.touch ? ' with touch' : ''}; layout ${o.layout}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0].model}; Chromium ${browser.version()} headless, --disable-gpu; viewport ${o.width}×${o.height}${o.touch ? ' with touch' : ''}; layout ${o.layout}; input ${pw ? "Playwright's mouse" : o.touch ? 'DevTools touch events' : 'DevTools mouse events'}`);
   console.log(`world: ${snaps[0].tasks} tasks (${(snaps[0].bytes / 1e6).toFixed(2)} MB snapshot), ${onWeek} on the week shown`);
   console.log(`snapshot → drawn, ${runs} page loads: median ${f1(med(snaps.map((s) => s.totalMs)))} ms (decode ${f1(med(snaps.map((s) => s.decodeMs)))} + layout and draw ${f1(med(snaps.map((s) => s.drawMs)))}), min ${f1(Math.min(...snaps.map((s) => s.totalMs)))}, max ${f1(Math.max(...snaps.map((s) => s.totalMs)))}`);
   console.log(`dragging, ${runs} × ${dragMs / 1000} s: frames drawn per second median ${f1(med(drags.map((d) => d.fps)))} (each run: ${drags.map((d) => f1(d.fps)).join(', ')}); animation frames per second ${f1(med(drags.map((d) => d.rafFps)))}`);

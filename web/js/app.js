@@ -8,7 +8,7 @@
 
 import { NO_DATE, ZERO_ID, T } from './codec.js';
 import { Connection } from './conn.js';
-import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches } from './model.js';
+import { World, ViewState, Status, STATUS_NAMES, PRIORITY_NAMES, weekStart, nowIn, dayLabel, monthLabel, clock, initials, ymd, dateOf, matches, clocksDiffer } from './model.js';
 import { WeekGrid, serviceColour } from './grid.js';
 import { teamBase, api } from './team.js';
 import { setupPage, invitePage, pickTeam } from './setup.js';
@@ -19,16 +19,14 @@ import { titleEditor, titleCounter, refusal } from './title.js';
 import { History } from './history.js';
 import { TotalsPanel, ReportsView } from './reports.js';
 import { queryOf, stateOf, isNavigation } from './url.js';
-import { actionOf, keySlot, cursorStep, helpDialog } from './keys.js';
-import { UndoStack, changeOf, patchOf } from './undo.js';
+import { actionOf, keySlot, cursorStep, laneStep, helpDialog } from './keys.js';
+import { UndoStack, changeOf, patchOf, createdChange } from './undo.js';
 import { TaskList } from './a11y.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const TOTAL = 0; // telemetry stage: frame received → ack written
 /** Narrower than this, the week is one day at a time (a phone). */
 const PHONE = '(max-width: 640px)';
-/** The most tasks in the accessible list (a11y.js). */
-const A11Y_MAX = 300;
 
 /** @typedef {import('./grid.js').Task} Task @typedef {import('./model.js').Slot} Slot */
 
@@ -72,6 +70,8 @@ class App {
     this.lastSnapshot = null;
     this.phone = window.matchMedia(PHONE);
     this.phoneDay = false; // the one-day view was the phone's doing, not the user's
+    this.zoneKey = ''; // the zones and days zoneDiffers was found for
+    this.zoneDiffers = false;
     this.grid = new WeekGrid($('grid'), {
       world: this.world, state: this.state, settings, today: () => this.today(), dropZone: $('staging'),
       on: {
@@ -281,7 +281,12 @@ class App {
     const parts = [];
     if (this.conn.rtts.length) parts.push(`rtt ${r.p50.toFixed(1)}/${r.p95.toFixed(1)} ms`);
     if (this.serverP95 !== null) parts.push(`server p95 ${this.serverP95.toFixed(2)} ms`);
-    $('latency').textContent = parts.join(' · ');
+    // One span a figure: under 1600 px they stack in a box of fixed size,
+    // so the bar never grows (and moves the grid) when they arrive.
+    const el = $('latency'), text = parts.join(' · ');
+    if (el.title === text) return;
+    el.title = text;
+    el.replaceChildren(...parts.map((p) => { const s = document.createElement('span'); s.textContent = p; return s; }));
   }
 
   // ---- the team ----
@@ -354,7 +359,18 @@ class App {
     // On the stack at once (an undo right after the gesture follows it on
     // the same socket, so the server applies them in order); off it again
     // if the server refuses the change.
-    const change = before ? changeOf(cmd, this.ahead(before)) : null;
+    /** @type {import('./undo.js').Change|null} */
+    let change = before ? changeOf(cmd, this.ahead(before)) : null;
+    // A create or a copy is undone by deleting what it made, whose id the
+    // answer says: its place on the stack is kept now, its commands
+    // filled in then (an undo pressed before that waits for it).
+    /** @type {(() => void)|null} */
+    let named = null;
+    if (!o.replay && (cmd.type === 'CreateTask' || cmd.type === 'CloneTask')) {
+      const c = /** @type {import('./undo.js').Change} */ ({ label: cmd.type === 'CloneTask' ? 'copy' : 'create', undo: [], redo: [] });
+      c.ready = new Promise((resolve) => { named = () => { delete c.ready; resolve(undefined); }; });
+      change = c;
+    }
     if (change) this.undo.push(change);
     // What the command will set, for a next one made before its event (ahead).
     const entry = { ...show, patch: cmd.task ? patchOf(cmd) : undefined };
@@ -366,10 +382,19 @@ class App {
       this.grid.redraw(); this.renderStaging(); this.renderSide(); this.showLatency();
     };
     return this.conn.send(cmd).then(
-      (ack) => { done(); return ack; },
+      (ack) => {
+        done();
+        if (named && change) {
+          const id = this.world.createdAt(ack.revision), t = id && this.world.tasks.get(id);
+          if (t) Object.assign(change, createdChange(cmd, t)); else this.undo.drop(change);
+          named();
+        }
+        return ack;
+      },
       (err) => {
         done();
         if (change) this.undo.drop(change);
+        named?.();
         err.message = refusal(err, about, title);
         toast(o.what ? `${o.what} refused: ${err.message}` : err.message, 'error');
         throw err;
@@ -398,16 +423,20 @@ class App {
     if (only) { const i = u.done.indexOf(only); if (i < 0) return; u.done.splice(i, 1); }
     const c = only || (dir < 0 ? u.takeUndo() : u.takeRedo());
     if (!c) return toast(dir < 0 ? 'Nothing to undo.' : 'Nothing to redo.');
-    const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
     // Where it goes once through, at once: a gesture made before the
     // answers come must land after it on the stack.
     if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
+    if (c.ready) await c.ready; // a create not answered yet: its task's id
+    if (!c.undo.length) { const l = dir < 0 ? u.undone : u.done, i = l.indexOf(c); if (i >= 0) l.splice(i, 1); return; } // it was refused
+    const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
     /** @type {string|undefined} */
     let created, id;
     try {
       for (const raw of dir < 0 ? c.undo : c.redo) {
         const { replaces, ...cmd } = u.bind(raw, created);
+        const was = cmd.type === 'DeleteTask' && cmd.task ? this.world.tasks.get(cmd.task) : undefined, gone = was && this.ahead(was);
         const ack = await this.send(cmd, cmd.task || `new:${++this.seq}`, {}, { replay: true, what });
+        if (gone) u.deleted(c, dir, gone); // the way back creates it as it was
         if (cmd.type === 'CreateTask') {
           created = this.world.createdAt(ack.revision);
           if (created && replaces) u.recreated(replaces, created);
@@ -590,10 +619,10 @@ class App {
     this.a11y.schedule(() => {
       const month = this.state.view === 'month';
       if (!month) this.grid.layout();
-      // Every block drawn, then those behind "+N" chips up to A11Y_MAX in
-      // all: a list of thousands helps no one and costs every change.
+      // Every block drawn and every task behind a "+N" chip; the list
+      // holds a page of them (a11y.js) and describes only that page.
       const drawn = month ? [] : this.grid.items.map((it) => it.task);
-      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks).slice(0, Math.max(0, A11Y_MAX - drawn.length));
+      const hidden = month ? [] : this.grid.chips.flatMap((c) => c.tasks);
       const tasks = [...drawn, ...hidden]
         .filter((t) => t.status !== Status.Staged && this.world.tasks.get(t.id) === t)
         .sort((a, b) => a.date - b.date || a.start - b.start || (a.id < b.id ? -1 : 1));
@@ -617,7 +646,14 @@ class App {
     const team = this.settings.time_zone || 'UTC';
     let mine = 'UTC';
     try { mine = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { /* no Intl zone: UTC */ }
-    el.hidden = mine === team;
+    // Said only when this browser's clock reads differently at a time
+    // shown (Paris and Berlin read the same; a week with a change of
+    // summer time only one of them makes does not).
+    let [from, to] = this.shownDays();
+    if (this.state.view === 'month') { const { y, m } = ymd(this.state.date); from = weekStart(dateOf(y, m, 1), this.settings.first_day_of_week); to = from + 42; }
+    const key = `${team}|${mine}|${from}|${to}`;
+    if (key !== this.zoneKey) { this.zoneKey = key; this.zoneDiffers = clocksDiffer(team, mine, from, to); }
+    el.hidden = !this.zoneDiffers;
     el.textContent = `times in ${team}`;
     el.title = `Every time on this page is in the team's time zone, ${team}; yours is ${mine}.`;
   }
@@ -813,9 +849,12 @@ class App {
     $('toggle-staging').onclick = () => document.body.classList.toggle('show-staging');
     $('side-close').onclick = () => this.select(null);
     $('keys-toggle').onclick = () => this.help();
+    $('more-toggle').onclick = () => this.menu(!document.body.classList.contains('more-open'));
+    $('more').addEventListener('click', (e) => { if (/** @type {HTMLElement} */ (e.target).closest('button')) this.menu(false); });
     document.addEventListener('pointerdown', (e) => {
       const el = /** @type {HTMLElement} */ (e.target);
       if (!el.closest('#overflow, #grid')) this.closeOverflow(); // the grid closes it by selecting
+      if (!el.closest('#more, #more-toggle')) this.menu(false);
       if (document.body.classList.contains('show-staging') && !el.closest('#staging, #toggle-staging')) document.body.classList.remove('show-staging');
     });
     $('logout').onclick = () => logout('');
@@ -881,6 +920,7 @@ class App {
   key(e) {
     const typing = /** @type {HTMLElement} */ (e.target).closest?.('input, select, textarea, dialog');
     if (e.key === 'Escape' && this.grid.cancel()) return e.preventDefault();
+    if (e.key === 'Escape' && document.body.classList.contains('more-open')) { this.menu(false); $('more-toggle').focus(); return e.preventDefault(); }
     if (e.key === 'Escape' && (!$('overflow').hidden || !$('card').hidden)) { this.closeOverflow(); this.card(null, null); return e.preventDefault(); }
     if (typing) return;
     const action = actionOf(e);
@@ -901,6 +941,7 @@ class App {
       case 'create': return this.createAtCursor();
       case 'moveY': case 'moveX': case 'resize':
         if (!live(t)) return;
+        if (action === 'moveY' && this.state.layout === 'person' && this.state.view !== 'month') return this.keyLane(t, dir);
         return this.keyMove(t, action === 'moveX' ? 'x' : action === 'moveY' ? 'y' : 'size', dir);
       case 'place':
         if (t && t.status === Status.Staged) this.schedule(t, this.cursorSlot());
@@ -928,6 +969,14 @@ class App {
     }
   }
 
+  /** Opens or closes the bar's ☰ menu (between a phone's width and 1000 px). @param {boolean} open */
+  menu(open) {
+    if (document.body.classList.contains('more-open') === open) return;
+    document.body.classList.toggle('more-open', open);
+    $('more-toggle').setAttribute('aria-expanded', String(open));
+    if (open) /** @type {HTMLElement|null} */ ($('more').querySelector('button:not([hidden])'))?.focus();
+  }
+
   /** The help overlay: every shortcut, from keys.js's table. */
   help() {
     let d = /** @type {HTMLDialogElement|null} */ (document.getElementById('help'));
@@ -946,6 +995,18 @@ class App {
     const [from, to] = this.shownDays();
     if (slot.date < from || slot.date >= to) { this.state.set({ date: slot.date }); this.showView(); }
     this.state.set({ cursor: { date: slot.date, start: slot.start, duration: this.cursorSlot().duration } });
+  }
+
+  /**
+   * People layout, Alt+↑/↓: the selected task to the lane above or below,
+   * an AssignTask as a drop on that lane is (the day and time stay).
+   * @param {Task} t @param {number} dir
+   */
+  keyLane(t, dir) {
+    this.grid.layout();
+    const who = laneStep(this.grid.rows.map((r) => r.id), this.ahead(t).assignee, dir);
+    if (who === null) return toast(dir < 0 ? 'This is the first lane.' : 'This is the last lane.');
+    this.assign(t, who);
   }
 
   /** The first day shown and the day after the last. */
@@ -1033,7 +1094,11 @@ function toast(text, kind = '', action = '', fn = null) {
   const x = document.createElement('button');
   x.textContent = '×'; x.title = 'Dismiss'; x.onclick = () => el.remove();
   el.append(x);
-  $('dock').append(el);
+  const dock = $('dock');
+  dock.append(el);
+  // The newest few: a run of keys (undo, undo, redo…) must not stack a
+  // wall of notices over the grid.
+  while (dock.childElementCount > 4) dock.firstElementChild?.remove();
   setTimeout(() => el.remove(), action ? 10000 : 6000);
 }
 

@@ -75,13 +75,22 @@ const INK = '#111827', INK2 = '#374151', WHITE = '#ffffff';
  * @returns {{bg: string, fg: string, sub: string, edge: string}}
  */
 export function blockColours(c, status) {
-  if (status === 3) return { bg: '#eceef1', fg: '#4b5563', sub: '#4b5563', edge: '#9ca3af' };
-  if (status === 2) {
+  // Pure, and asked for every block of every draw: kept per colour and
+  // status (a team's services times four).
+  const key = `${c}|${status}`;
+  let b = blockCache.get(key);
+  if (b) return b;
+  if (status === 3) b = { bg: '#eceef1', fg: '#4b5563', sub: '#4b5563', edge: '#9ca3af' };
+  else if (status === 2) {
     const bg = darkenFor(c, WHITE, AA + 0.2);
-    return { bg, fg: WHITE, sub: WHITE, edge: shade(bg, 0.35) };
-  }
-  return { bg: tint(c, 0.22), fg: INK, sub: INK2, edge: c };
+    b = { bg, fg: WHITE, sub: WHITE, edge: shade(bg, 0.35) };
+  } else b = { bg: tint(c, 0.22), fg: INK, sub: INK2, edge: c };
+  if (blockCache.size > 4096) blockCache.clear();
+  blockCache.set(key, Object.freeze(b));
+  return b;
 }
+/** @type {Map<string, {bg: string, fg: string, sub: string, edge: string}>} */
+const blockCache = new Map();
 
 /** The rest of the grid's colours, each text with the background it sits on. */
 export const CHROME = Object.freeze({

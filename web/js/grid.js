@@ -24,6 +24,9 @@ import { serviceColour, blockColours, CHROME as K } from './colour.js';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 const HEAD = 44; // header: day names
 const GUT = 56; // gutter: hours (time layout)
+const GUT_NARROW = 44; // the same under NARROW px wide: the hours still fit, the days get the room
+const NARROW = 900;
+const BADGE_ROOM = 80; // px of title a block keeps beside the assignee's initials (less: no initials; the card says who)
 const EDGE = 6; // px: a press this close to a block's top or bottom resizes
 const OFF_PX = 14; // px per hour outside the working day
 const MIN_HOUR = 40, MAX_HOUR = 96; // px per working hour
@@ -142,7 +145,7 @@ export class WeekGrid {
 
   get person() { return this.state.layout === 'person'; }
   get week() { return weekStart(this.state.date, this.settings.first_day_of_week); }
-  get gutter() { return this.person ? Math.round(Math.min(150, Math.max(84, this.W * 0.16))) : GUT; }
+  get gutter() { return this.person ? Math.round(Math.min(150, Math.max(84, this.W * 0.16))) : this.W < NARROW ? GUT_NARROW : GUT; }
 
   resize() {
     const W = this.root.clientWidth, H = this.root.clientHeight;
@@ -311,7 +314,7 @@ export class WeekGrid {
 
   /** @param {CanvasRenderingContext2D} ctx @param {number} scroll @param {{date: number, minute: number}} now */
   drawTime(ctx, scroll, now) {
-    const { W, H, cols, axis } = this;
+    const { W, H, cols, axis } = this, GUT = this.gutter;
     const { ws, we } = this.workday();
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = K.page;
@@ -377,12 +380,13 @@ export class WeekGrid {
       const near = hoursShown.some((k) => Math.abs(y(k * 60) - y(h * 60)) < 15);
       if (!near) hoursShown.push(h);
     }
+    const hx = GUT < 56 ? 5 : 8;
     for (const h of hoursShown) {
       const yy = y(h * 60);
       if (h <= 0 || h >= 24 || yy < HEAD + 6 || yy > H - 6) continue;
       const s = clock(h * 60);
-      ctx.fillText(s, 8, yy);
-      this.texts.push({ id: '', kind: 'hour', text: s, x: 8, y: yy - 6, w: measure(ctx, s), h: 12, box: { x: 0, y: HEAD, w: GUT - 1, h: H - HEAD } });
+      ctx.fillText(s, hx, yy);
+      this.texts.push({ id: '', kind: 'hour', text: s, x: hx, y: yy - 6, w: measure(ctx, s), h: 12, box: { x: 0, y: HEAD, w: GUT - 1, h: H - HEAD } });
     }
     ctx.textBaseline = 'top';
   }
@@ -449,7 +453,9 @@ export class WeekGrid {
     let room = it.lines[0] - pad - 3;
     ctx.textBaseline = 'top';
     const who = this.world.users.get(t.assignee);
-    const badge = who && room >= CASCADE.MIN_TEXT + 22 && h >= 16;
+    ctx.font = BOLD;
+    // The initials only beside a title that keeps its room (or fits whole).
+    const badge = who && h >= 16 && room - 20 >= Math.max(CASCADE.MIN_TEXT, Math.min(BADGE_ROOM, measure(ctx, t.title || '(untitled)')));
     if (badge) {
       room -= 20;
       ctx.fillStyle = done ? K.doneBadge : K.badge;

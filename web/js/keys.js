@@ -22,7 +22,7 @@ export const SHORTCUTS = [
   { group: 'Move around', keys: ['t'], action: 'today', says: 'Today' },
   { group: 'Move around', keys: ['Escape'], action: 'escape', says: 'Cancel a drag, close a card, or select nothing (the cursor stays where the task was)' },
   { group: 'Change', keys: ['n'], action: 'create', says: 'A new task at the cursor: type its title, Enter' },
-  { group: 'Change', keys: ['Alt+ArrowUp', 'Alt+ArrowDown'], action: 'moveY', says: 'Move the selected task earlier or later by a step (30 min)' },
+  { group: 'Change', keys: ['Alt+ArrowUp', 'Alt+ArrowDown'], action: 'moveY', says: 'Move the selected task earlier or later by a step (30 min); in the people layout, to the person above or below (reassign it)' },
   { group: 'Change', keys: ['Alt+ArrowLeft', 'Alt+ArrowRight'], action: 'moveX', says: 'Move the selected task to the day before or after' },
   { group: 'Change', keys: ['Shift+Alt+ArrowUp', 'Shift+Alt+ArrowDown'], action: 'resize', says: 'Make the selected task shorter or longer (15 min)' },
   { group: 'Change', keys: ['p'], action: 'place', says: 'Put the selected staged task on the grid at the cursor' },
@@ -30,7 +30,7 @@ export const SHORTCUTS = [
   { group: 'Change', keys: ['Enter', 'F2'], action: 'rename', says: 'Rename the selected task (Enter with nothing selected: a new task at the cursor)' },
   { group: 'Change', keys: ['s', 'c', 'r', 'u'], action: 'status', says: 'Start, complete, reopen, unschedule the selected task' },
   { group: 'Change', keys: ['Delete', 'Backspace'], action: 'remove', says: 'Delete the selected task' },
-  { group: 'Change', keys: ['Ctrl+z'], action: 'undo', says: 'Undo your last change (move, resize, rename, status, priority, assignee, service, delete)' },
+  { group: 'Change', keys: ['Ctrl+z'], action: 'undo', says: 'Undo your last change (create, copy, move, resize, rename, status, priority, assignee, service, delete)' },
   { group: 'Change', keys: ['Ctrl+Shift+z', 'Ctrl+y'], action: 'redo', says: 'Redo what you undid' },
   { group: 'Views', keys: ['Alt+m'], action: 'month', says: 'Month view' },
   { group: 'Views', keys: ['Alt+c'], action: 'collapse', says: 'One day' },
@@ -79,6 +79,20 @@ export function keySlot(t, axis, dir, grid) {
   const step = stepFor(KEY_RESIZE_STEP, g);
   const end = Math.min(DAY_MINUTES, Math.max(t.start + step, t.start + t.duration + dir * step));
   return { date: t.date, start: t.start, duration: end - t.start };
+}
+
+/**
+ * The people layout's Alt+↑/↓: the lane above (dir -1) or below (1) the
+ * one a task is in, as the grid orders them (each person, then the
+ * unassigned); an assignee with no lane of their own is in the
+ * unassigned lane, as the grid draws it. Null past the first or last.
+ * @param {string[]} lanes the lanes' assignee ids, top to bottom @param {string} assignee @param {number} dir
+ */
+export function laneStep(lanes, assignee, dir) {
+  let i = lanes.indexOf(assignee);
+  if (i < 0) i = lanes.length - 1;
+  const j = i + dir;
+  return j >= 0 && j < lanes.length ? lanes[j] : null;
 }
 
 /**

@@ -197,18 +197,72 @@ export const dayOfWeek = (date) => (date + 3) % 7;
 /** The first day of date's week, the week starting on firstDay (0 Monday). */
 export const weekStart = (date, firstDay) => date - ((dayOfWeek(date) - firstDay + 7) % 7);
 
-/** Today's date and the minute of the day in a time zone. */
-export function nowIn(timeZone, ms = Date.now()) {
-  let parts;
+/**
+ * A zone's date-and-time formatter, made once: making one costs about a
+ * millisecond, and the grid asks for today at every frame.
+ * @type {Map<string, Intl.DateTimeFormat>}
+ */
+const zoneFmts = new Map();
+/** @param {string} zone @returns {Intl.DateTimeFormat|null} null for a zone Intl does not know */
+function zoneFmt(zone) {
+  let f = zoneFmts.get(zone);
+  if (f) return f;
   try {
-    parts = new Intl.DateTimeFormat('en-US', {
-      timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23',
-    }).formatToParts(ms);
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
   } catch {
-    return nowIn('UTC', ms);
+    return null;
   }
-  const p = Object.fromEntries(parts.map((x) => [x.type, Number(x.value)]));
+  if (zoneFmts.size > 64) zoneFmts.clear();
+  zoneFmts.set(zone, f);
+  return f;
+}
+
+/** Today's date and the minute of the day in a time zone (UTC's for one Intl does not know). */
+export function nowIn(timeZone, ms = Date.now()) {
+  const f = zoneFmt(timeZone) || /** @type {Intl.DateTimeFormat} */ (zoneFmt('UTC'));
+  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, Number(x.value)]));
   return { date: Date.UTC(p.year, p.month - 1, p.day) / 86400000, minute: p.hour * 60 + p.minute };
+}
+
+/**
+ * A time zone's offset from UTC at instant ms, in minutes (Berlin in
+ * winter: 60); an unknown zone is UTC's.
+ * @param {string} zone @param {number} ms
+ */
+export function zoneOffset(zone, ms) {
+  const f = zoneFmt(zone);
+  if (!f) return 0;
+  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, Number(x.value)]));
+  return Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - Math.floor(ms / 60000) * 60000) / 60000);
+}
+
+/**
+ * Whether a clock in zone `mine` reads differently from one in the team's
+ * zone at some hour of the days [from, to) (team dates, each hour of
+ * each day): the names may differ and the clocks agree (Paris and
+ * Berlin), or agree on a name's week and differ across a change of
+ * summer time that only one of them makes.
+ * @param {string} team @param {string} mine @param {number} from @param {number} to
+ */
+export function clocksDiffer(team, mine, from, to) {
+  if (team === mine) return false;
+  /** The two clocks' offsets at hour h of team day d. @param {number} d @param {number} h */
+  const both = (d, h) => {
+    const local = (d * 1440 + h * 60) * 60000; // that hour on the team's clock, read as if it were UTC
+    const at = local - zoneOffset(team, local) * 60000;
+    return [zoneOffset(team, at), zoneOffset(mine, at)];
+  };
+  let start = both(from, 0);
+  for (let d = from; d < to; d++) {
+    const end = both(d + 1, 0);
+    if (start[0] !== start[1] || end[0] !== end[1]) return true;
+    // a zone changed its clock within the day: every hour of it
+    if (start[0] !== end[0] || start[1] !== end[1]) {
+      for (let h = 1; h < 24; h++) { const [a, b] = both(d, h); if (a !== b) return true; }
+    }
+    start = end;
+  }
+  return false;
 }
 
 const dayFmt = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short' });

@@ -23,7 +23,8 @@ const S = { Staged: 0, Scheduled: 1, Active: 2, Completed: 3 };
  * @typedef {{type: string, task?: string, [k: string]: any}} Command
  * @typedef {{id: string, status: number, priority: number, date: number, start: number, duration: number,
  *   service: string, assignee: string, title: string}} TaskState
- * @typedef {{label: string, undo: Command[], redo: Command[]}} Change
+ * @typedef {{label: string, undo: Command[], redo: Command[], ready?: Promise<unknown>}} Change
+ *   ready: a create's change, until the server named the new task (undo waits for it)
  */
 
 /** The commands that bring a task from `from` (its status) back to `to`. @returns {Command[]} */
@@ -60,8 +61,32 @@ export function patchOf(cmd) {
 }
 
 /**
+ * The commands that create task t again as it is (its fields, then its
+ * status): what undoes its delete, and what redoes its create. The new
+ * task replaces t (the stack's alias).
+ * @param {TaskState} t @returns {Command[]}
+ */
+export function recreateOf(t) {
+  const at = t.status === S.Staged ? { date: NO_DATE, start: 0, duration: 0 } : { date: t.date, start: t.start, duration: t.duration };
+  return [
+    { type: 'CreateTask', priority: t.priority, service: t.service, assignee: t.assignee, ...at, text: t.title, replaces: t.id },
+    ...statusBack(CREATED, t.status === S.Staged ? S.Staged : S.Scheduled, t.status, at),
+  ];
+}
+
+/**
+ * What undoes a create or a copy, once the server has named the task it
+ * made (t, as its event left it): deleting it; the redo creates it again
+ * (as it was when the undo deleted it: see UndoStack.deleted).
+ * @param {Command} cmd @param {TaskState} t @returns {Change}
+ */
+export function createdChange(cmd, t) {
+  return { label: cmd.type === 'CloneTask' ? 'copy' : 'create', undo: [{ type: 'DeleteTask', task: t.id }], redo: recreateOf(t) };
+}
+
+/**
  * What undoes a command, given the task as it was before it; null for a
- * command that is not undone (a create, a copy: delete them instead).
+ * command that is not undone this way (a create, a copy: createdChange).
  * @param {Command} cmd @param {TaskState} t
  * @returns {Change|null}
  */
@@ -84,14 +109,7 @@ export function changeOf(cmd, t) {
       undo = statusBack(id, after, t.status, slot);
       break;
     }
-    case 'DeleteTask': {
-      const at = t.status === S.Staged ? { date: NO_DATE, start: 0, duration: 0 } : slot;
-      undo = [
-        { type: 'CreateTask', priority: t.priority, service: t.service, assignee: t.assignee, ...at, text: t.title, replaces: id },
-        ...statusBack(CREATED, t.status === S.Staged ? S.Staged : S.Scheduled, t.status, at),
-      ];
-      break;
-    }
+    case 'DeleteTask': undo = recreateOf(t); break;
     default: return null;
   }
   return { label, undo, redo: [{ ...cmd }] };
@@ -149,6 +167,15 @@ export class UndoStack {
   takeUndo() { return this.done.pop() || null; }
   /** The newest undone change to redo, taken off. */
   takeRedo() { return this.undone.pop() || null; }
+  /**
+   * A step of c deleted task t (as it was just before): c's other way
+   * now creates it again as it was then, whoever changed it since the
+   * create or the last re-create. @param {Change} c @param {-1|1} dir the way that deleted it @param {TaskState} t
+   */
+  deleted(c, dir, t) {
+    if (dir < 0) c.redo = recreateOf(t); else c.undo = recreateOf(t);
+  }
+
   /** An undo went through: it can be redone. @param {Change} c */
   undoneOk(c) { this.undone.push(c); }
   /** A redo went through: it can be undone again. @param {Change} c */

@@ -2,8 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyName, actionOf, keySlot, cursorStep, SHORTCUTS } from '../js/keys.js';
-import { changeOf, UndoStack, CREATED, patchOf } from '../js/undo.js';
+import { keyName, actionOf, keySlot, cursorStep, laneStep, SHORTCUTS } from '../js/keys.js';
+import { changeOf, UndoStack, CREATED, patchOf, createdChange } from '../js/undo.js';
+import { pageOf } from '../js/a11y.js';
 import { NO_DATE } from '../js/codec.js';
 
 const ev = (key, code, mods = {}) => ({ key, code, ctrlKey: false, metaKey: false, shiftKey: false, altKey: false, ...mods });
@@ -56,7 +57,7 @@ test('what undoes each change, from the task as it was', () => {
   assert.deepEqual(types({ type: 'ReopenTask', task: 'a' }, { ...T, status: 3 }), ['CompleteTask']);
   assert.deepEqual(changeOf({ type: 'UnscheduleTask', task: 'a' }, T).undo, [{ type: 'ScheduleTask', task: 'a', date: 10, start: 540, duration: 60 }]);
   assert.deepEqual(types({ type: 'ScheduleTask', task: 'a', date: 1, start: 0, duration: 30 }, { ...T, status: 0 }), ['UnscheduleTask']);
-  assert.equal(changeOf({ type: 'CreateTask' }, T), null, 'a create is not undone (delete it)');
+  assert.equal(changeOf({ type: 'CreateTask' }, T), null, 'a create is undone by createdChange, once its id is known');
 });
 
 test('a deleted task comes back with its fields and status, and later commands name the new id', () => {
@@ -95,4 +96,44 @@ test('what a command in flight will set, for the next one made before its event'
   assert.deepEqual(patchOf({ type: 'RenameTask', task: 'a', text: 'x' }), { title: 'x' });
   assert.deepEqual(patchOf({ type: 'UnscheduleTask', task: 'a' }), { status: 0, date: NO_DATE, start: 0, duration: 0 });
   assert.deepEqual(patchOf({ type: 'DeleteTask', task: 'a' }), {});
+});
+
+test('the people layout: Alt+↑/↓ goes to the lane above or below, stops at the ends', () => {
+  const lanes = ['ann', 'bob', 'none'];
+  assert.equal(laneStep(lanes, 'bob', -1), 'ann');
+  assert.equal(laneStep(lanes, 'bob', 1), 'none');
+  assert.equal(laneStep(lanes, 'ann', -1), null);
+  assert.equal(laneStep(lanes, 'none', 1), null);
+  assert.equal(laneStep(lanes, 'gone', -1), 'bob', 'an assignee with no lane is in the unassigned lane');
+  assert.equal(actionOf(ev('ArrowUp', 'ArrowUp', { altKey: true })), 'moveY');
+  assert.match(SHORTCUTS.find((s) => s.action === 'moveY').says, /people layout.*person above or below/, 'the help says so');
+});
+
+test('a create or a copy is undone by deleting it, redone by creating it again as it was', () => {
+  const c = createdChange({ type: 'CreateTask' }, T);
+  assert.equal(c.label, 'create');
+  assert.deepEqual(c.undo, [{ type: 'DeleteTask', task: 'a' }]);
+  assert.deepEqual(c.redo, [{ type: 'CreateTask', priority: 1, service: 's', assignee: 'u', date: 10, start: 540, duration: 60, text: 'Patch', replaces: 'a' }]);
+  const copy = createdChange({ type: 'CloneTask', source: 'z' }, { ...T, status: 3 });
+  assert.equal(copy.label, 'copy');
+  assert.deepEqual(copy.redo.map((x) => x.type), ['CreateTask', 'CompleteTask'], 'a copy completed since comes back completed');
+  assert.equal(copy.redo[1].task, CREATED);
+  // The undo deleted it as it was then (renamed by someone since): the redo makes that.
+  const u = new UndoStack();
+  u.push(c);
+  const undone = u.takeUndo();
+  u.undoneOk(undone);
+  u.deleted(undone, -1, { ...T, title: 'Patched' });
+  assert.equal(u.takeRedo().redo[0].text, 'Patched');
+  // Created again as b: a second undo deletes b.
+  u.recreated('a', 'b');
+  assert.deepEqual(u.bind(c.undo[0]), { type: 'DeleteTask', task: 'b' });
+});
+
+test('the accessible list: pages of tasks, the selection\'s page', () => {
+  assert.deepEqual(pageOf(0, 0, -1, 300), { page: 0, pages: 1, from: 0, to: 0 });
+  assert.deepEqual(pageOf(250, 3, -1, 300), { page: 0, pages: 1, from: 0, to: 250 }, 'one page: no other to turn to');
+  assert.deepEqual(pageOf(4512, 1, -1, 300), { page: 1, pages: 16, from: 300, to: 600 });
+  assert.deepEqual(pageOf(4512, 0, 4500, 300), { page: 15, pages: 16, from: 4500, to: 4512 }, 'the selection brings its page');
+  assert.deepEqual(pageOf(4512, 40, -1, 300).page, 15, 'a page past the end is the last');
 });

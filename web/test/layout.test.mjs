@@ -206,6 +206,17 @@ for (const [w, h] of SIZES) {
       await page.keyboard.press('Escape');
       await page.evaluate(() => window.txxt.select(null));
     }
+    if (w > 640 && w <= 1000) {
+      // the bar is one line; its last buttons are behind ☰, on screen when it opens
+      const rows = await page.evaluate(() => new Set([...document.querySelectorAll('.bar > *')].filter((e) => e.getBoundingClientRect().width).map((e) => Math.round(e.getBoundingClientRect().bottom / 20))).size);
+      if (w === 800) assert.equal(rows, 1, 'the bar is one line at 800 px');
+      await page.click('#more-toggle');
+      await page.waitForSelector('#logout', { state: 'visible', timeout: 10000 }).catch((e) => { throw new Error(`${w}×${h}: ☰ never showed Log out: ${e.message}`); });
+      assert.equal(await page.getAttribute('#more-toggle', 'aria-expanded'), 'true');
+      await checkScreen(page, `${w}×${h} menu`);
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 }).catch((e) => { throw new Error(`${w}×${h}: Esc never closed the ☰ menu: ${e.message}`); });
+    }
     if (w <= 1000) {
       await page.click('#toggle-staging');
       await page.waitForSelector('#staging', { state: 'visible' });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   World, Gap, Status, weekStart, dayOfWeek, nowIn, stepFor, snap, initials, percentile,
   ViewState, matches, dragSlot, createSlot, TimeAxis, cascadeDay, CASCADE, dayLoad, personRows, hours,
+  zoneOffset, clocksDiffer, dateOf,
 } from '../js/model.js';
 import { NO_DATE, DEFAULT_SCHEDULE, decodeServer } from '../js/codec.js';
 import { readFileSync } from 'node:fs';
@@ -273,4 +274,30 @@ test('the view state: one version that moves with every real change', () => {
   assert.equal(matches(null, task(1)), true);
   assert.equal(matches({ services: new Set([ID(901)]), assignees: null }, task(1)), false);
   assert.equal(matches({ services: null, assignees: new Set([ID(0)]) }, task(1)), true);
+});
+
+test('the zone note compares clocks, not names, at the days shown', () => {
+  assert.equal(zoneOffset('Europe/Berlin', Date.UTC(2026, 0, 15, 12)), 60);
+  assert.equal(zoneOffset('Europe/Berlin', Date.UTC(2026, 6, 15, 12)), 120);
+  assert.equal(zoneOffset('America/New_York', Date.UTC(2026, 0, 15, 12)), -300);
+  assert.equal(zoneOffset('Asia/Kolkata', Date.UTC(2026, 0, 15, 12)), 330);
+  const jan = dateOf(2026, 0, 12), jul = dateOf(2026, 6, 13); // Mondays
+  assert.equal(clocksDiffer('Europe/Berlin', 'Europe/Paris', jan, jan + 7), false, 'Paris and Berlin read the same');
+  assert.equal(clocksDiffer('Europe/Berlin', 'Europe/Paris', jul, jul + 7), false, 'in summer too');
+  assert.equal(clocksDiffer('Europe/Berlin', 'Europe/Berlin', jan, jan + 7), false);
+  assert.equal(clocksDiffer('Europe/Berlin', 'America/New_York', jan, jan + 7), true);
+  // Lagos keeps UTC+1 all year: Berlin's winter clock, not its summer one.
+  assert.equal(clocksDiffer('Europe/Berlin', 'Africa/Lagos', jan, jan + 7), false, 'the same clock in winter');
+  assert.equal(clocksDiffer('Europe/Berlin', 'Africa/Lagos', jul, jul + 7), true, 'not in summer');
+  // Summer time ends on Sunday 25 October 2026 at 03:00 in Berlin.
+  const change = dateOf(2026, 9, 25);
+  assert.equal(clocksDiffer('Europe/Berlin', 'Africa/Lagos', change - 6, change + 1), true, 'the week of the change: its first days differ');
+  assert.equal(clocksDiffer('Europe/Berlin', 'Africa/Lagos', change, change + 1), true, 'the day of the change: its first hours differ');
+  assert.equal(clocksDiffer('Europe/Berlin', 'Africa/Lagos', change + 1, change + 8), false, 'the week after: the same clock');
+  // London and Lisbon change on the same instant as Berlin; UTC never does.
+  assert.equal(clocksDiffer('Europe/London', 'Europe/Lisbon', change - 6, change + 1), false);
+  assert.equal(clocksDiffer('UTC', 'Europe/London', change + 1, change + 8), false, 'London is on UTC in winter');
+  assert.equal(clocksDiffer('UTC', 'Europe/London', change - 6, change + 1), true);
+  // New York changes a week later (1 November 2026) than Europe.
+  assert.equal(clocksDiffer('Europe/London', 'America/New_York', change, change + 1), true);
 });

@@ -165,7 +165,7 @@ test('the place is in the URL: refresh keeps it, Back and Forward move through i
 const findTitle = (page, title) => page.evaluate((title) => [...window.txxt.world.tasks.values()].find((t) => t.title === title)?.id, title);
 const slotOf = (t) => [t.date, t.start, t.duration, t.status];
 
-test('from the keyboard alone: create at the cursor, move, resize, undo and redo seen by the other user, schedule a staged task', async () => {
+test('from the keyboard alone: create at the cursor, move, resize, undo and redo seen by the other user (a create and a copy too), schedule a staged task', async () => {
   await A.focus('#grid');
   await A.keyboard.press('Escape');
   await A.keyboard.press('ArrowDown');
@@ -230,6 +230,91 @@ test('from the keyboard alone: create at the cursor, move, resize, undo and redo
   await A.keyboard.press('p');
   await until(B, st, `t.status === 1 && t.date === ${at.date} && t.start === ${at.start}`, 'B sees it scheduled at the cursor');
   await A.screenshot({ path: path.join(artifacts, 'place-keyboard.png') });
+
+  // Undo of a create deletes it; redo creates it again (a new task), each
+  // a command the server validates, seen by the other user.
+  await A.focus('#grid');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('ArrowDown');
+  const c2 = await A.evaluate(() => window.txxt.state.cursor);
+  await A.keyboard.press('n');
+  await A.waitForSelector('input.editor');
+  await A.keyboard.type('Made then undone');
+  await A.keyboard.press('Enter');
+  await waitFor(B, () => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Made then undone'), null, 'B sees the new task');
+  const made = await findTitle(B, 'Made then undone');
+  await waitFor(A, (id) => window.txxt.selected === id, made, 'the new task is selected');
+  await A.keyboard.press('Control+z');
+  await until(B, made, 't === undefined', 'B sees the create undone: the task deleted');
+  await A.keyboard.press('Control+Shift+z');
+  await waitFor(B, ([d, s]) => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Made then undone' && t.date === d && t.start === s && t.duration === 30),
+    [c2.date, c2.start], 'B sees the create redone where it was');
+  const remade = await findTitle(B, 'Made then undone');
+  assert.notEqual(remade, made, 'a new task');
+  await A.keyboard.press('Control+z');
+  await until(B, remade, 't === undefined', 'B sees the redone create undone again (the stack names the new task)');
+
+  // A copy (Ctrl+C, the cursor a day later, Ctrl+V) is undone and redone the same way.
+  const src = await movable(A);
+  const srcTask = await task(A, src);
+  const copies = (page) => page.evaluate(([title, id]) => [...window.txxt.world.tasks.values()].filter((t) => t.title === title && t.id !== id).map((t) => t.id), [srcTask.title, src]);
+  const before = (await copies(B)).length;
+  const gp = await A.evaluate((id) => window.txxt.grid.grabPoint(id), src);
+  await A.mouse.click(gp.x, gp.y);
+  await waitFor(A, (id) => window.txxt.selected === id, src, 'the task to copy is selected');
+  await A.keyboard.press('Control+c');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('ArrowRight');
+  await A.keyboard.press('Control+v');
+  await waitFor(B, ([title, id, n]) => [...window.txxt.world.tasks.values()].filter((t) => t.title === title && t.id !== id).length === n + 1, [srcTask.title, src, before], 'B sees the copy');
+  await A.keyboard.press('Control+z');
+  await waitFor(B, ([title, id, n]) => [...window.txxt.world.tasks.values()].filter((t) => t.title === title && t.id !== id).length === n, [srcTask.title, src, before], 'B sees the copy undone');
+  await A.keyboard.press('Control+Shift+z');
+  await waitFor(B, ([title, id, n, d]) => [...window.txxt.world.tasks.values()].some((t) => t.title === title && t.id !== id && t.date === d) && [...window.txxt.world.tasks.values()].filter((t) => t.title === title && t.id !== id).length === n + 1,
+    [srcTask.title, src, before, srcTask.date + 1], 'B sees the copy redone, a day after the original');
+  assert.deepEqual(slotOf(await task(B, src)), slotOf(srcTask), 'the original never moved');
+});
+
+test('the people layout from the keyboard: Alt+↑/↓ moves the selected task to the lane above or below', async () => {
+  await A.focus('#grid');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('Alt+p');
+  await waitFor(A, () => window.txxt.state.layout === 'person', null, 'the person layout');
+  await A.keyboard.press('n');
+  await A.waitForSelector('input.editor');
+  await A.keyboard.type('Lane hopper');
+  await A.keyboard.press('Enter');
+  await waitFor(B, () => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Lane hopper'), null, 'B sees the new task');
+  const id = await findTitle(B, 'Lane hopper');
+  await waitFor(A, (id) => window.txxt.selected === id, id, 'the new task is selected');
+  const lanes = await A.evaluate(() => window.txxt.grid.rows.map((r) => r.id));
+  const n = lanes.length;
+  assert.ok(n >= 3, 'two people and the unassigned at least');
+  assert.equal((await task(B, id)).assignee, lanes[n - 1], 'made unassigned: the last lane');
+  await A.keyboard.press('Alt+ArrowUp');
+  await until(B, id, `t.assignee === '${lanes[n - 2]}'`, 'B sees it given to the person of the lane above');
+  await A.keyboard.press('Alt+ArrowUp');
+  await until(B, id, `t.assignee === '${lanes[n - 3]}'`, 'and the next lane up');
+  await A.keyboard.press('Alt+ArrowDown');
+  await until(B, id, `t.assignee === '${lanes[n - 2]}'`, 'Alt+↓: the lane below');
+  await waitFor(A, ([id, who]) => {
+    const g = window.txxt.grid, it = g.byId.get(id), row = g.rows.find((r) => r.id === who);
+    return it && row && it.y >= row.y && it.y < row.y + row.h;
+  }, [id, lanes[n - 2]], 'the grid draws it in that lane');
+  await A.keyboard.press('Control+z');
+  await until(B, id, `t.assignee === '${lanes[n - 3]}'`, 'undo gives it back');
+  const slot = slotOf(await task(B, id));
+  await A.keyboard.press('Alt+ArrowRight');
+  await until(B, id, `t.date === ${slot[0] + 1} && t.start === ${slot[1]}`, 'Alt+→ still moves it a day');
+  await A.keyboard.press('?');
+  await A.waitForSelector('dialog#help[open]');
+  assert.match(await A.textContent('#help'), /people layout, to the person above or below/, 'the help lists it');
+  await A.keyboard.press('Escape');
+  await A.screenshot({ path: path.join(artifacts, 'place-people-keyboard.png') });
+  await A.focus('#grid');
+  await A.keyboard.press('Escape');
+  await A.keyboard.press('Alt+p');
+  await waitFor(A, () => window.txxt.state.layout === 'time', null, 'the time layout again');
 });
 
 test('the one-day view turns with the same keys; ? lists every key', async () => {
@@ -285,6 +370,41 @@ test('the tasks shown are a labelled, focusable list in step with the canvas; a 
   await waitFor(A, (id) => document.querySelector(`#a11y-tasks button[data-id="${id}"]`).textContent.endsWith('Active'), id, 'the label follows');
   assert.equal(await A.evaluate(() => document.activeElement?.dataset?.id), id, 'the focused task keeps its focus');
   assert.equal(await week(A), w);
+
+  // More tasks than a page (a page of 5 here, 300 in use): the pagers
+  // reach every one from the keyboard, and the page follows the selection.
+  const all = await A.evaluate(() => new Set([...window.txxt.grid.items.map((i) => i.task.id), ...window.txxt.grid.chips.flatMap((c) => c.tasks.map((t) => t.id))]).size);
+  assert.ok(all > 10, `the demo week has more than two pages of 5 (${all})`);
+  await A.evaluate(() => { window.txxt.a11y.size = 5; window.txxt.a11y.page = 0; window.txxt.a11y.sync(window.txxt.a11y.last, true); });
+  const pageIds = () => A.evaluate(() => [...document.querySelectorAll('#a11y-tasks button[data-id]')].map((b) => b.dataset.id));
+  assert.equal((await pageIds()).length, 5);
+  assert.equal(await A.getAttribute('#a11y-tasks', 'aria-label'), `Tasks shown, 1–5 of ${all}`);
+  const seen = new Set(await pageIds());
+  await A.focus('#a11y-tasks button[data-id]');
+  for (let k = 0; k < 5; k++) await A.keyboard.press('Tab');
+  assert.match(await A.evaluate(() => document.activeElement.textContent), /^Next 5 tasks \(6–10 of/, 'Tab from the page\'s last task: the next page\'s button');
+  await A.keyboard.press('Enter');
+  const second = await pageIds();
+  assert.equal(await A.evaluate(() => document.activeElement.dataset.id), second[0], 'the focus on the next page\'s first task');
+  await waitFor(A, (id) => window.txxt.selected === id, second[0], 'which is selected');
+  for (let k = 0; k < 100 && await A.$('#a11y-tasks li:last-child .pager'); k++) {
+    for (const x of await pageIds()) seen.add(x);
+    await A.focus('#a11y-tasks li:last-child .pager');
+    await A.keyboard.press('Enter');
+  }
+  for (const x of await pageIds()) seen.add(x);
+  assert.equal(seen.size, all, 'every task shown is reached, page by page');
+  await A.focus('#a11y-tasks li:first-child .pager');
+  await A.keyboard.press('Enter');
+  assert.match(await A.getAttribute('#a11y-tasks', 'aria-label'), /^Tasks shown, \d+–\d+ of/, 'and back');
+  // A task selected on the canvas brings its page.
+  const first = await A.evaluate(() => [...document.querySelectorAll('#a11y-tasks button[data-id]')][0].dataset.id);
+  const target = await A.evaluate((seen) => seen.find((x) => !document.querySelector(`#a11y-tasks button[data-id="${x}"]`)), [...seen]);
+  assert.ok(target && target !== first);
+  await A.evaluate((id) => window.txxt.select(id), target);
+  await waitFor(A, (id) => document.querySelector(`#a11y-tasks button[data-id="${id}"]`)?.getAttribute('aria-current') === 'true', target, 'the selected task\'s page');
+  await A.evaluate(() => { window.txxt.a11y.size = 300; window.txxt.syncA11y(); });
+  await waitFor(A, (n) => document.querySelectorAll('#a11y-tasks button[data-id]').length === n && !document.querySelector('#a11y-tasks .pager'), all, 'one page of 300 again');
 });
 
 test('times are the team\'s: a browser in another zone is told which', async () => {
