@@ -63,6 +63,17 @@ func open(t *testing.T, js natsjs.JetStream, world, owner string) *Log {
 	return l
 }
 
+func openReader(t *testing.T, js natsjs.JetStream, world string) *Log {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := OpenReader(ctx, js, world, Options{Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // JetStream passes the suite the save file and the memory log pass: one
 // server for the whole suite, a world of its own for each case.
 func TestJetStream(t *testing.T) {
@@ -77,6 +88,9 @@ func TestJetStream(t *testing.T) {
 		},
 		Takeover: func(t *testing.T, l worldlog.Log) (worldlog.Log, error) {
 			return open(t, js, l.(*Log).world, "node-b"), nil
+		},
+		Follow: func(t *testing.T, l worldlog.Log) worldlog.Follower {
+			return openReader(t, js, l.(*Log).world)
 		},
 	})
 }
