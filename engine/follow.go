@@ -411,6 +411,17 @@ func (e *Engine) answerForwarded(f *follower, a forwarded) {
 		// and commit, and the way there and back.
 		timing = Timing{Commit: time.Since(a.start), Batch: len(a.batch)}
 	}
+	// Health first: whoever gets an answer sees the health it came with.
+	switch {
+	case a.err != nil && f.forwardErr == nil:
+		e.opts.Logger.Error("cannot reach the world's owner", "err", a.err, "unanswered", len(a.batch)-len(a.results))
+		f.forwardErr = a.err
+		e.followerHealth(f)
+	case a.err == nil && f.forwardErr != nil:
+		e.opts.Logger.Info("the world's owner answers again")
+		f.forwardErr = nil
+		e.followerHealth(f)
+	}
 	accepted := 0
 	for i, p := range a.batch {
 		res := Result{Err: &world.Error{Code: world.CodeNoOwner, Message: noOwnerRefusal}}
@@ -429,16 +440,6 @@ func (e *Engine) answerForwarded(f *follower, a forwarded) {
 			continue
 		}
 		e.answerOne(p.req.Done, res)
-	}
-	switch {
-	case a.err != nil && f.forwardErr == nil:
-		e.opts.Logger.Error("cannot reach the world's owner", "err", a.err, "unanswered", len(a.batch)-len(a.results))
-		f.forwardErr = a.err
-		e.followerHealth(f)
-	case a.err == nil && f.forwardErr != nil:
-		e.opts.Logger.Info("the world's owner answers again")
-		f.forwardErr = nil
-		e.followerHealth(f)
 	}
 	if fn := e.onBatch.Load(); fn != nil && !e.opts.NoTimings {
 		(*fn)(BatchStats{Commands: len(a.batch), Events: accepted, Commit: timing.Commit})

@@ -22,7 +22,7 @@ import (
 // file storage under the test's directory, fsync on every write (sync
 // always, as production must), and returns a JetStream client set up with
 // the streams and the snapshot bucket. Both end with the test.
-func startNATS(t *testing.T) natsjs.JetStream {
+func startNATS(t testing.TB) natsjs.JetStream {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
@@ -52,7 +52,7 @@ func startNATS(t *testing.T) natsjs.JetStream {
 	return js
 }
 
-func open(t *testing.T, js natsjs.JetStream, world, owner string) *Log {
+func open(t testing.TB, js natsjs.JetStream, world, owner string) *Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -63,7 +63,7 @@ func open(t *testing.T, js natsjs.JetStream, world, owner string) *Log {
 	return l
 }
 
-func openReader(t *testing.T, js natsjs.JetStream, world string) *Log {
+func openReader(t testing.TB, js natsjs.JetStream, world string) *Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

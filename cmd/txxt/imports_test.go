@@ -24,7 +24,7 @@ func TestImportDirection(t *testing.T) {
 		"wire":      {"world"},
 		"store":     {"world", "worldlog"},
 		"engine":    {"store", "wire", "world", "worldlog"},
-		"jetstream": {"worldlog"},
+		"jetstream": {"engine", "world", "worldlog"},
 		"server":    {"engine", "store", "wire", "world", "web"},
 		"web":       {},
 		"lab":       {"wire", "world"},
