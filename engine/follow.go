@@ -106,10 +106,11 @@ var errGap = errors.New("the log skips revisions")
 
 // noOwnerRefusal answers a command the follower could not get to the
 // world's owner within its forwarder's bound; shutdownRefusal one still
-// queued when a follower closes whose forward could not be answered.
+// queued when a follower cut off from its owner closes.
 const (
 	noOwnerRefusal  = "This change could not reach the server that keeps this team's calendar (it may be changing hands), so it may not have been saved: try again in a moment; a change that did go through is not made twice."
 	noOwnerReason   = "the server that keeps this team's calendar cannot be reached"
+	shutdownRefusal = "The server is restarting, so nothing was changed: try again once the page is back online."
 	notFollowReason = "this server cannot read the changes to this team's calendar"
 )
 
@@ -165,6 +166,11 @@ func (e *Engine) follow(f *follower) {
 		case a := <-f.answers:
 			e.answerForwarded(f, a)
 		case <-ready:
+			if e.closing() {
+				// Close came first: what is queued is its to answer.
+				e.closeFollower(f)
+				return
+			}
 			e.forward(f, e.opts.MaxBatch)
 		case <-f.resync:
 			e.resyncFollower(f)
@@ -483,16 +489,33 @@ func (e *Engine) followerHealth(f *follower) {
 	}
 }
 
+// closing reports that Close was called (stop may not have been seen yet).
+func (e *Engine) closing() bool {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	return e.closed
+}
+
 // closeFollower is a follower's Close, on its goroutine: the forward in
 // flight is answered, then every command still queued is forwarded and
 // answered (Submit queues no more: closed is set), each within the
-// forwarder's bound. Answers still held for events the feed has not
-// published wait for them a moment (closeWait); then they are given as
-// they are, as the subscribers end: a client reconnects and resumes from
-// its last revision, which brings it the events.
+// forwarder's bound; unless the owner could not be reached at the last
+// forward: then they are refused SHUTTING_DOWN (they were never sent), so
+// that a follower cut off from its owner closes at once. Answers still
+// held for events the feed has not published wait for them a moment
+// (closeWait); then they are given as they are, as the subscribers end:
+// a client reconnects and resumes from its last revision, which brings it
+// the events.
 func (e *Engine) closeFollower(f *follower) {
 	if f.sending {
 		e.answerForwarded(f, <-f.answers)
+	}
+	if f.forwardErr != nil {
+		refusal := Result{Err: &world.Error{Code: world.CodeShuttingDown, Message: shutdownRefusal}}
+		queued, _ := e.queue.take(nil, 1<<30)
+		for _, p := range queued {
+			e.answerOne(p.req.Done, refusal)
+		}
 	}
 	if e.queue.len() > 0 {
 		e.forward(f, 1<<30)

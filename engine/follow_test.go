@@ -355,3 +355,52 @@ func TestFollowNeedsAFollower(t *testing.T) {
 		t.Fatal("a follower of a log that cannot be followed")
 	}
 }
+
+// A follower cut off from its owner closes at once: what it could not
+// send is refused SHUTTING_DOWN (nothing was changed), not tried for the
+// forwarder's bound.
+func TestFollowerCutOffClosesAtOnce(t *testing.T) {
+	log := worldlog.NewMemory()
+	owner := openEngine(t, log, Options{})
+	fwd := &ownerForwarder{owner: owner, hold: make(chan struct{})}
+	fwd.unreachable.Store(true)
+	f, err := Follow(log.Reader(), fwd, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := do(t, f, createTask("nobody there")); res.Err == nil || res.Err.Code != world.CodeNoOwner {
+		t.Fatalf("a command with no owner: %+v", res)
+	}
+	fwd.unreachable.Store(false) // a forward now would wait on hold
+	release := pause(t, f)        // nothing queued is taken before Close comes
+	answers := make(chan Result, 2048) // more than a user's queue holds
+	queue := func() error {
+		return f.Submit(Request{Command: createTask("queued"), Done: func(r Result) { answers <- r }})
+	}
+	queued := 0
+	for range 10 {
+		if err := queue(); err != nil {
+			t.Fatal(err)
+		}
+		queued++
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.Close() }()
+	for { // until Close has begun
+		err := queue()
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+		if err == nil {
+			queued++
+		}
+	}
+	release()
+	recv(t, closed, "the cut-off follower to close")
+	for range queued {
+		if r := recv(t, answers, "the queued commands' answers"); r.Err == nil || r.Err.Code != world.CodeShuttingDown {
+			t.Fatalf("a queued command at the close of a cut-off follower: %+v, want SHUTTING_DOWN", r)
+		}
+	}
+	close(fwd.hold)
+}
