@@ -188,7 +188,8 @@ func (e *Engine) follow(f *follower) {
 // readLog follows the log after revision after and hands each record to
 // the follower's goroutine, until the engine's context ends. A follow
 // that fails is started again from the last record handed over, every
-// RetryEvery; one that finds revisions missing waits for the follower to
+// RetryEvery (the follower is degraded until a record comes through
+// again); one that finds revisions missing waits for the follower to
 // resync and say where to follow from.
 func (e *Engine) readLog(f *follower, after uint64) {
 	defer close(f.reading)

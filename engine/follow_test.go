@@ -113,15 +113,36 @@ func TestFollowerFeedIsTheOwners(t *testing.T) {
 		t.Fatalf("the follower boots at %d, want %d", f.Revision(), before)
 	}
 	fromOwner, fromFollower := owner.Resume(before, true), f.Resume(before, true)
+	v0Owner, v0Follower := owner.Resume(before, false), f.Resume(before, false)
 	var last uint64
 	for i := range 20 {
 		last = mustDo(t, owner, createTask(fmt.Sprintf("task %d", i)))
 	}
+	last = mustDo(t, owner, world.Command{Kind: world.CmdRenameService, Service: serviceID, Text: "Ops team"}) // no v0 frame
 	want, got := events(t, fromOwner, last), events(t, fromFollower, last)
 	for rev := before + 1; rev <= last; rev++ {
 		if !bytes.Equal(got[rev], want[rev]) || want[rev] == nil {
 			t.Fatalf("revision %d: the follower published %x, the owner %x", rev, got[rev], want[rev])
 		}
+	}
+	// The original protocol's frames too, withheld where the owner's are.
+	legacy := func(sub *Subscription) [][]byte {
+		var out [][]byte
+		for sub.Last() < last {
+			d, err := sub.Next(ctxWait(t))
+			if err != nil || d.Snapshot != nil {
+				t.Fatalf("a v0 subscriber at %d: %+v, %v", sub.Last(), d, err)
+			}
+			for _, p := range d.Events {
+				for _, fr := range p.Legacy {
+					out = append(out, bytes.Clone(fr))
+				}
+			}
+		}
+		return out
+	}
+	if a, b := legacy(v0Owner), legacy(v0Follower); len(a) != 20 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("v0 frames: the owner's %d, the follower's %d, equal %v", len(a), len(b), fmt.Sprint(a) == fmt.Sprint(b))
 	}
 	a, err := owner.Snapshot(ctxWait(t), true)
 	if err != nil {
