@@ -114,11 +114,10 @@ func TestFollowerFeedIsTheOwners(t *testing.T) {
 	}
 	fromOwner, fromFollower := owner.Resume(before, true), f.Resume(before, true)
 	v0Owner, v0Follower := owner.Resume(before, false), f.Resume(before, false)
-	var last uint64
 	for i := range 20 {
-		last = mustDo(t, owner, createTask(fmt.Sprintf("task %d", i)))
+		mustDo(t, owner, createTask(fmt.Sprintf("task %d", i)))
 	}
-	last = mustDo(t, owner, world.Command{Kind: world.CmdRenameService, Service: serviceID, Text: "Ops team"}) // no v0 frame
+	last := mustDo(t, owner, world.Command{Kind: world.CmdRenameService, Service: serviceID, Text: "Ops team"}) // no v0 frame
 	want, got := events(t, fromOwner, last), events(t, fromFollower, last)
 	for rev := before + 1; rev <= last; rev++ {
 		if !bytes.Equal(got[rev], want[rev]) || want[rev] == nil {
