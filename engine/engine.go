@@ -280,6 +280,17 @@ type Stats struct {
 // checked for being deleted under the engine; any other log is trusted
 // again once its head is where the engine left it.
 func Open(log worldlog.Log, opts Options) (*Engine, error) {
+	e, err := open(log, opts)
+	if err != nil {
+		return nil, err
+	}
+	go e.run()
+	return e, nil
+}
+
+// open makes an engine and boots its world from log, without starting
+// its goroutine (Open's or Follow's).
+func open(log worldlog.Log, opts Options) (*Engine, error) {
 	opts.fill()
 	file, _ := log.(worldlog.File)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -310,7 +321,6 @@ func Open(log worldlog.Log, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.revision.Store(e.world.Revision())
-	go e.run()
 	return e, nil
 }
 

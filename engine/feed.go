@@ -51,16 +51,21 @@ func newFeed(size int) *feed {
 	return &feed{ring: make([]Published, size), wake: make(chan struct{})}
 }
 
-// reset empties the ring and fills it with tail, which ends at last.
+// reset empties the ring and fills it with tail, which ends at last, and
+// wakes every waiting subscriber (a follower that read its world again
+// jumps ahead: see resyncFollower).
 func (f *feed) reset(last uint64, tail []Published) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	clear(f.ring)
 	f.last, f.count = last, 0
 	for _, p := range tail {
 		f.ring[p.Revision%uint64(len(f.ring))] = p
 		f.count++
 	}
+	wake := f.wake
+	f.wake = make(chan struct{})
+	f.mu.Unlock()
+	close(wake)
 }
 
 // publish appends events, which must continue the ring's revisions, and

@@ -27,7 +27,7 @@ type node struct {
 	tb  *Tables
 }
 
-func startNode(t *testing.T, url string) *node {
+func startAccountsNode(t *testing.T, url string) *node {
 	t.Helper()
 	tb := openTables(t, connect(t, url), "ACCOUNTS")
 	dir := t.TempDir()
@@ -89,7 +89,7 @@ func (n *node) do(method, path, token string, body any) (int, []byte) {
 // on one node is taken on the other.
 func TestAccountsOnJetStream(t *testing.T) {
 	url := startNATS(t).Conn().ConnectedUrl()
-	a, b := startNode(t, url), startNode(t, url)
+	a, b := startAccountsNode(t, url), startAccountsNode(t, url)
 	ctx := context.Background()
 
 	if _, err := a.srv.CreateTeam(ctx, "ops", "Ops"); err != nil {

@@ -120,6 +120,8 @@ type Log struct {
 	stream  natsjs.Stream
 	snaps   natsjs.ObjectStore
 
+	reader bool // opened by OpenReader: it never writes
+
 	mu      sync.Mutex
 	lastSeq uint64 // stream sequence of the world's newest message, as this writer last wrote or saw it
 	head    uint64 // revision the next append follows
@@ -131,6 +133,29 @@ type Log struct {
 // name, for the operator). world must be a NATS subject token: letters,
 // digits, '-' and '_'.
 func Open(ctx context.Context, js natsjs.JetStream, world, owner string, opts Options) (*Log, error) {
+	l, err := locate(ctx, js, world, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.owner = owner
+	seq, head, err := l.readHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	marker := nats.NewMsg(l.subject)
+	marker.Header.Set(headerOwner, owner)
+	marker.Header.Set(headerLast, strconv.FormatUint(head, 10))
+	ack, err := js.PublishMsg(ctx, marker, natsjs.WithExpectLastSequencePerSubject(seq))
+	if err != nil {
+		return nil, fmt.Errorf("world %s: take it over at revision %d: %w", world, head, err)
+	}
+	l.lastSeq, l.head = ack.Sequence, head
+	return l, nil
+}
+
+// locate returns a handle on world's log that has not written: its
+// stream and its snapshot bucket.
+func locate(ctx context.Context, js natsjs.JetStream, world string, opts Options) (*Log, error) {
 	opts.fill()
 	if world == "" || strings.ContainsFunc(world, func(r rune) bool {
 		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
@@ -148,20 +173,7 @@ func Open(ctx context.Context, js natsjs.JetStream, world, owner string, opts Op
 	if err != nil {
 		return nil, fmt.Errorf("world %s: bucket %s: %w", world, SnapshotBucket, err)
 	}
-	l := &Log{world: world, subject: fmt.Sprintf("worlds.%d.%s", k, world), owner: owner, js: js, stream: stream, snaps: snaps}
-	seq, head, err := l.readHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	marker := nats.NewMsg(l.subject)
-	marker.Header.Set(headerOwner, owner)
-	marker.Header.Set(headerLast, strconv.FormatUint(head, 10))
-	ack, err := js.PublishMsg(ctx, marker, natsjs.WithExpectLastSequencePerSubject(seq))
-	if err != nil {
-		return nil, fmt.Errorf("world %s: take it over at revision %d: %w", world, head, err)
-	}
-	l.lastSeq, l.head = ack.Sequence, head
-	return l, nil
+	return &Log{world: world, subject: fmt.Sprintf("worlds.%d.%s", k, world), js: js, stream: stream, snaps: snaps}, nil
 }
 
 // readHead returns the stream sequence of the world's newest message (0:
@@ -191,6 +203,9 @@ func (l *Log) Append(ctx context.Context, recs []worldlog.Record) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if l.reader {
+		return l.readOnly()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -276,8 +291,8 @@ func (l *Log) Head(ctx context.Context) (uint64, error) {
 }
 
 // messages calls fn for each of the world's messages with a sequence from
-// seq on, in order, until fn returns false or an error.
-func (l *Log) messages(ctx context.Context, fn func(*natsjs.RawStreamMsg) (bool, error)) error {
+// from on, in order, until fn returns false or an error.
+func (l *Log) messages(ctx context.Context, from uint64, fn func(*natsjs.RawStreamMsg) (bool, error)) error {
 	last, err := l.stream.GetLastMsgForSubject(ctx, l.subject)
 	if errors.Is(err, natsjs.ErrMsgNotFound) {
 		return nil
@@ -285,7 +300,7 @@ func (l *Log) messages(ctx context.Context, fn func(*natsjs.RawStreamMsg) (bool,
 	if err != nil {
 		return fmt.Errorf("world %s: read its head: %w", l.world, err)
 	}
-	for seq := uint64(1); seq <= last.Sequence; {
+	for seq := max(from, 1); seq <= last.Sequence; {
 		m, err := l.stream.GetMsg(ctx, seq, natsjs.WithGetMsgSubject(l.subject))
 		if err != nil {
 			return fmt.Errorf("world %s: read the message after sequence %d: %w", l.world, seq, err)
@@ -304,8 +319,12 @@ func (l *Log) Records(ctx context.Context, after uint64, fn func(worldlog.Record
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	from, err := l.seek(ctx, after)
+	if err != nil {
+		return err
+	}
 	want := uint64(0)
-	return l.messages(ctx, func(m *natsjs.RawStreamMsg) (bool, error) {
+	return l.messages(ctx, from, func(m *natsjs.RawStreamMsg) (bool, error) {
 		if m.Header.Get(headerFirst) == "" {
 			return true, nil // an ownership marker
 		}
@@ -381,6 +400,9 @@ func (l *Log) LatestSnapshot(ctx context.Context) (uint64, []byte, error) {
 // revision the log holds, so it is correct, only not this writer's to
 // make).
 func (l *Log) stillOwner(ctx context.Context) error {
+	if l.reader {
+		return l.readOnly()
+	}
 	m, err := l.stream.GetLastMsgForSubject(ctx, l.subject)
 	switch {
 	case errors.Is(err, natsjs.ErrMsgNotFound):
@@ -436,7 +458,7 @@ func (l *Log) Compact(ctx context.Context, keepAfter uint64) error {
 	}
 	limit := min(keepAfter, snap, l.head-min(l.head, 1))
 	var keepFrom uint64 // the first message to keep
-	err = l.messages(ctx, func(m *natsjs.RawStreamMsg) (bool, error) {
+	err = l.messages(ctx, 1, func(m *natsjs.RawStreamMsg) (bool, error) {
 		last, _ := strconv.ParseUint(m.Header.Get(headerLast), 10, 64)
 		if last > limit || m.Sequence == l.lastSeq {
 			keepFrom = m.Sequence

@@ -22,7 +22,7 @@ import (
 // file storage under the test's directory, fsync on every write (sync
 // always, as production must), and returns a JetStream client set up with
 // the streams and the snapshot bucket. Both end with the test.
-func startNATS(t *testing.T) natsjs.JetStream {
+func startNATS(t testing.TB) natsjs.JetStream {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
@@ -52,11 +52,22 @@ func startNATS(t *testing.T) natsjs.JetStream {
 	return js
 }
 
-func open(t *testing.T, js natsjs.JetStream, world, owner string) *Log {
+func open(t testing.TB, js natsjs.JetStream, world, owner string) *Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l, err := Open(ctx, js, world, owner, Options{Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func openReader(t testing.TB, js natsjs.JetStream, world string) *Log {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := OpenReader(ctx, js, world, Options{Shards: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +88,9 @@ func TestJetStream(t *testing.T) {
 		},
 		Takeover: func(t *testing.T, l worldlog.Log) (worldlog.Log, error) {
 			return open(t, js, l.(*Log).world, "node-b"), nil
+		},
+		Follow: func(t *testing.T, l worldlog.Log) worldlog.Follower {
+			return openReader(t, js, l.(*Log).world)
 		},
 	})
 }

@@ -214,7 +214,7 @@ func checkLog(t *testing.T, js natsjs.JetStream, w string, acked map[uint64]stri
 		t.Fatal(err)
 	}
 	owner, markers, got := "", 0, map[uint64]string{}
-	err = l.messages(ctx, func(m *natsjs.RawStreamMsg) (bool, error) {
+	err = l.messages(ctx, 1, func(m *natsjs.RawStreamMsg) (bool, error) {
 		if o := m.Header.Get(headerOwner); o != "" {
 			owner = o
 			markers++

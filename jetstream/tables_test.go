@@ -16,7 +16,8 @@ import (
 
 // connect opens a client connection of its own to the test's NATS server,
 // as another node would, closed when the test ends.
-func connect(t *testing.T, url string) natsjs.JetStream {
+// connect opens a connection of its own (a node of its own) to url.
+func connect(t testing.TB, url string) natsjs.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {

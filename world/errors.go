@@ -50,6 +50,7 @@ const (
 	CodeHolidayNotFound    Code = 36 // no holiday on that date
 	CodeTimeOffNotFound    Code = 37 // no such time off, or not the named user's
 	CodeTimeOffOverlap     Code = 38 // the time off overlaps another of the same user's
+	CodeNoOwner            Code = 39 // outside the world: the node that keeps this world could not be reached in time (it may be changing hands); retry with the same request id
 )
 
 var codeNames = [...]string{
@@ -92,6 +93,7 @@ var codeNames = [...]string{
 	CodeHolidayNotFound:    "HOLIDAY_NOT_FOUND",
 	CodeTimeOffNotFound:    "TIME_OFF_NOT_FOUND",
 	CodeTimeOffOverlap:     "TIME_OFF_OVERLAP",
+	CodeNoOwner:            "NO_OWNER",
 }
 
 // String returns the code's stable name, such as "TASK_NOT_FOUND".

@@ -10,10 +10,12 @@ import (
 // Memory is a world's log held in memory: durable only as long as the
 // process, for tests and for a world nobody needs to keep. Each Memory is
 // one writer's handle on a shared log; Takeover opens another one and
-// fences this one, as a second node taking the world over would.
+// fences this one, as a second node taking the world over would, and
+// Reader one that only reads and follows, as a node that does not own the
+// world would.
 type Memory struct {
 	log   *memoryLog
-	epoch uint64 // this handle's writer epoch; fenced once log.epoch passes it
+	epoch uint64 // this handle's writer epoch; fenced once log.epoch passes it (0: a reader)
 }
 
 // memoryLog is the log the handles share. mu guards everything.
@@ -22,6 +24,7 @@ type memoryLog struct {
 	epoch     uint64 // the current writer's
 	records   []Record
 	snapshots []memorySnapshot // the two newest, oldest first
+	grown     chan struct{}    // closed (and replaced) by each Append: wakes the followers
 }
 
 type memorySnapshot struct {
@@ -31,8 +34,13 @@ type memorySnapshot struct {
 
 // NewMemory returns the log of a new, empty world and its first writer.
 func NewMemory() *Memory {
-	return &Memory{log: &memoryLog{epoch: 1}, epoch: 1}
+	return &Memory{log: &memoryLog{epoch: 1, grown: make(chan struct{})}, epoch: 1}
 }
+
+// Reader returns a handle on m's world that reads and follows it and never
+// writes: every write through it is refused with ErrFenced, as no writer
+// epoch is 0.
+func (m *Memory) Reader() *Memory { return &Memory{log: m.log} }
 
 // Takeover returns a new writer of m's world. From then on every write
 // through m (or any handle older than the new one) is refused with
@@ -85,6 +93,8 @@ func (m *Memory) Append(ctx context.Context, recs []Record) error {
 			r.Frame = bytes.Clone(r.Frame)
 			l.records = append(l.records, r)
 		}
+		close(l.grown)
+		l.grown = make(chan struct{})
 		return nil
 	})
 }
@@ -105,12 +115,22 @@ func (m *Memory) Records(ctx context.Context, after uint64, fn func(Record) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	recs, _ := m.records()
+	return each(ctx, recs, after, fn)
+}
+
+// records returns the log's records as they are now, and a channel closed
+// at the next Append. Appends only add past len(recs) and Compact makes a
+// new slice, so the records returned stay as they are.
+func (m *Memory) records() ([]Record, <-chan struct{}) {
 	l := m.log
 	l.mu.Lock()
-	recs := l.records
-	l.mu.Unlock()
-	// Appends only add past len(recs) and Compact makes a new slice, so
-	// recs stays as it was.
+	defer l.mu.Unlock()
+	return l.records, l.grown
+}
+
+// each calls fn for the records of recs after after.
+func each(ctx context.Context, recs []Record, after uint64, fn func(Record) error) error {
 	i := 0
 	if len(recs) > 0 && after >= recs[0].Revision {
 		i = int(min(after-recs[0].Revision+1, uint64(len(recs))))
@@ -124,6 +144,29 @@ func (m *Memory) Records(ctx context.Context, after uint64, fn func(Record) erro
 		}
 	}
 	return nil
+}
+
+// Follow implements Follower. What Append stored is durable here (as
+// long as the process), and what the fence refused was never stored, so
+// a follower sees exactly the log.
+func (m *Memory) Follow(ctx context.Context, after uint64, fn func(Record) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		recs, grown := m.records()
+		if err := each(ctx, recs, after, func(r Record) error {
+			after = r.Revision
+			return fn(r)
+		}); err != nil {
+			return err
+		}
+		select {
+		case <-grown:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // LatestSnapshot implements Log.

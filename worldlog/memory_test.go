@@ -20,6 +20,9 @@ func TestMemory(t *testing.T) {
 		Takeover: func(_ *testing.T, l worldlog.Log) (worldlog.Log, error) {
 			return l.(*worldlog.Memory).Takeover(), nil
 		},
+		Follow: func(_ *testing.T, l worldlog.Log) worldlog.Follower {
+			return l.(*worldlog.Memory).Reader()
+		},
 	})
 }
 
@@ -48,5 +51,27 @@ func TestMemoryFencedWriterWritesNothing(t *testing.T) {
 	cur.Records(ctx, 0, func(worldlog.Record) error { n++; return nil })
 	if n != 2 {
 		t.Errorf("%d records, want 2", n)
+	}
+}
+
+// A reader of the memory log follows it and writes nothing.
+func TestMemoryReaderWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	w := worldlog.NewMemory()
+	if err := w.Append(ctx, []worldlog.Record{{Revision: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.Reader()
+	if err := r.Append(ctx, []worldlog.Record{{Revision: 2}}); !errors.Is(err, worldlog.ErrFenced) {
+		t.Errorf("append by a reader: %v, want ErrFenced", err)
+	}
+	if err := r.SaveSnapshot(ctx, 1, []byte("world at 1")); !errors.Is(err, worldlog.ErrFenced) {
+		t.Errorf("snapshot by a reader: %v, want ErrFenced", err)
+	}
+	if h, _ := r.Head(ctx); h != 1 {
+		t.Errorf("a reader's head %d, want 1", h)
+	}
+	if err := w.Append(ctx, []worldlog.Record{{Revision: 2}}); err != nil {
+		t.Errorf("the writer's append after a reader's: %v", err)
 	}
 }

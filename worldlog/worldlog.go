@@ -91,6 +91,25 @@ type Log interface {
 	Compact(ctx context.Context, keepAfter uint64) error
 }
 
+// Follower is what a Log adds that other nodes can follow: a node that
+// serves a world it does not own keeps its copy of the world and its feed
+// of events up to date by following the log, never by listening to the
+// writer. Only what is durable is followed: a record reaches a follower
+// once an Append of it could have returned nil, and a record the fence
+// refused never does.
+type Follower interface {
+	// Follow calls fn for every durable record after after, in revision
+	// order (each the previous plus one), then for each record made
+	// durable later, as it is, until ctx ends (it returns ctx's error)
+	// or fn returns an error (it returns that one). Records compacted
+	// away are skipped: the first record fn sees may be past after+1,
+	// and then the follower needs a snapshot first. The Frame given to fn
+	// is valid only during the call: copy it to keep it. Any other error
+	// (the backend lost its way to the log) ends the call; the caller may
+	// follow again from the last record it saw.
+	Follow(ctx context.Context, after uint64, fn func(Record) error) error
+}
+
 // File is what a Log kept in one local file adds, and only such a log has
 // it (the engine finds it by a type assertion). After a failed fsync a
 // file may read back what never reached the disk, and a file may be

@@ -25,7 +25,7 @@ func TestImportDirection(t *testing.T) {
 		"wire":      {"world"},
 		"store":     {"tables", "world", "worldlog"},
 		"engine":    {"store", "wire", "world", "worldlog"},
-		"jetstream": {"tables", "worldlog"},
+		"jetstream": {"engine", "tables", "world", "worldlog"},
 		"server":    {"engine", "store", "tables", "wire", "world", "web"},
 		"web":       {},
 		"lab":       {"wire", "world"},

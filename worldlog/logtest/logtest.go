@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"txxt/worldlog"
 )
@@ -29,6 +30,11 @@ type Backend struct {
 	// second writer outright (a file another process holds locked)
 	// returns an error, and then l must go on writing as before.
 	Takeover func(t *testing.T, l worldlog.Log) (worldlog.Log, error)
+
+	// Follow opens a handle on l's world that follows it without writing
+	// it, as a node that does not own the world would. Nil: the backend
+	// cannot be followed (the follow cases are skipped).
+	Follow func(t *testing.T, l worldlog.Log) worldlog.Follower
 
 	// CutsToSnapshots says the backend's Compact cuts the log back only
 	// to a snapshot it keeps (the newest at or before keepAfter, and
@@ -54,6 +60,11 @@ func Run(t *testing.T, b Backend) {
 		{"a_reopen_sees_what_was_acknowledged", reopen},
 		{"an_ended_context_writes_nothing", endedContext},
 		{"a_second_writer_fences_the_first", fenced},
+		{"a_follower_sees_every_record_then_each_new_one", followAll},
+		{"a_follower_starts_after_a_revision", followAfter},
+		{"a_follower_stops_at_its_context_or_fn_error", followStops},
+		{"a_follower_skips_what_was_compacted", followCompacted},
+		{"nothing_the_fence_refused_is_ever_followed", followFenced},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
@@ -363,4 +374,202 @@ func fenced(t *testing.T, b Backend) {
 	if got := read(t, first, 5); len(got) != 2 || got[0].Revision != 6 {
 		t.Fatalf("the first writer reads %s after 5, want 6 to 7", span(got))
 	}
+}
+
+// following is a Follow running on its own goroutine, its records copied
+// into a channel the test reads.
+type following struct {
+	recs chan worldlog.Record
+	seen uint64 // the newest revision the test has read
+	stop context.CancelFunc
+	done chan error
+}
+
+// follow starts following l's world after after, through the backend's
+// follower handle; the test ends it (and checks that it ended with its
+// context) unless it was stopped before.
+func follow(t *testing.T, b Backend, l worldlog.Log, after uint64) *following {
+	t.Helper()
+	if b.Follow == nil {
+		t.Skip("the backend cannot be followed")
+	}
+	fl := b.Follow(t, l)
+	ctx, cancel := context.WithCancel(ctx)
+	f := &following{recs: make(chan worldlog.Record, 1024), seen: after, stop: cancel, done: make(chan error, 1)}
+	go func() {
+		f.done <- fl.Follow(ctx, after, func(r worldlog.Record) error {
+			r.Frame = bytes.Clone(r.Frame)
+			select {
+			case f.recs <- r:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		if err := f.end(); !errors.Is(err, context.Canceled) {
+			t.Errorf("a follow ended by its context returned %v, want context.Canceled", err)
+		}
+	})
+	return f
+}
+
+// end stops the follow and returns what it returned (nil when it was
+// ended before).
+func (f *following) end() error {
+	if f.stop == nil {
+		return context.Canceled
+	}
+	f.stop()
+	f.stop = nil
+	select {
+	case err := <-f.done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("a follow went on 10s after its context ended")
+	}
+}
+
+// next returns the next record followed, or fails the test when none
+// comes within 10 seconds.
+func (f *following) next(t *testing.T) worldlog.Record {
+	t.Helper()
+	select {
+	case r := <-f.recs:
+		f.seen = r.Revision
+		return r
+	case err := <-f.done:
+		t.Fatalf("the follow ended after revision %d: %v", f.seen, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for the record after revision %d", f.seen)
+	}
+	return worldlog.Record{}
+}
+
+// expectFollowed checks that the next records followed are exactly want.
+func (f *following) expect(t *testing.T, want []worldlog.Record) {
+	t.Helper()
+	for _, w := range want {
+		if got := f.next(t); !equal(got, w) {
+			t.Fatalf("followed %+v, want %+v", got, w)
+		}
+	}
+}
+
+// quiet checks that nothing more is followed for a moment: the only
+// bounded wait of the suite that expects nothing, so it is short.
+func (f *following) quiet(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-f.recs:
+		t.Fatalf("followed revision %d after %d, want nothing more", r.Revision, f.seen)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func followAll(t *testing.T, b Backend) {
+	l := b.New(t)
+	f := follow(t, b, l, 0) // before the first record
+	mustAppend(t, l, records(1, 3))
+	f.expect(t, records(1, 3))
+	mustAppend(t, l, records(4, 4))
+	mustAppend(t, l, records(5, 9))
+	f.expect(t, records(4, 9))
+	f.quiet(t)
+	// A second follower that starts late sees the same.
+	g := follow(t, b, l, 0)
+	g.expect(t, records(1, 9))
+	mustAppend(t, l, records(10, 10))
+	f.expect(t, records(10, 10))
+	g.expect(t, records(10, 10))
+}
+
+func followAfter(t *testing.T, b Backend) {
+	l := b.New(t)
+	mustAppend(t, l, records(1, 3))
+	mustAppend(t, l, records(4, 9))
+	for _, after := range []uint64{2, 3, 5} { // at a batch's start, end and middle
+		f := follow(t, b, l, after)
+		f.expect(t, records(after+1, 9))
+		f.quiet(t)
+	}
+	f := follow(t, b, l, 9) // at the head: only what comes next
+	f.quiet(t)
+	mustAppend(t, l, records(10, 11))
+	f.expect(t, records(10, 11))
+}
+
+func followStops(t *testing.T, b Backend) {
+	l := b.New(t)
+	mustAppend(t, l, records(1, 5))
+	if b.Follow == nil {
+		t.Skip("the backend cannot be followed")
+	}
+	fl := b.Follow(t, l)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := fl.Follow(done, 0, func(worldlog.Record) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("follow with an ended context: %v, want context.Canceled", err)
+	}
+	stop := errors.New("enough")
+	n := 0
+	err := fl.Follow(ctx, 0, func(r worldlog.Record) error {
+		if n++; r.Revision == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Fatalf("follow stopped after %d calls with %v, want 3 and fn's error", n, err)
+	}
+}
+
+func followCompacted(t *testing.T, b Backend) {
+	l := b.New(t)
+	for rev := uint64(1); rev <= 100; rev++ {
+		mustAppend(t, l, records(rev, rev))
+	}
+	if err := l.SaveSnapshot(ctx, 60, []byte("world at 60")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Compact(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	first := read(t, l, 0)[0].Revision
+	f := follow(t, b, l, 10)
+	if r := f.next(t); r.Revision != first {
+		t.Fatalf("a follower after 10 of a log compacted to start at %d begins at %d", first, r.Revision)
+	}
+	f.expect(t, records(first+1, 100))
+	mustAppend(t, l, records(101, 101))
+	f.expect(t, records(101, 101))
+}
+
+func followFenced(t *testing.T, b Backend) {
+	first := b.New(t)
+	mustAppend(t, first, records(1, 5))
+	f := follow(t, b, first, 0)
+	f.expect(t, records(1, 5))
+	second, err := b.Takeover(t, first)
+	if err != nil {
+		t.Skipf("the backend refused a second writer: %v", err)
+	}
+	// The deposed writer goes on from what it knows (revision 6, twice);
+	// its appends, which a core subscriber of the backend might have
+	// seen, are refused and never followed; the new writer's, at the same
+	// revisions, are.
+	refused := records(6, 6)
+	refused[0].Frame = []byte("refused 6")
+	for _, rev := range []uint64{6, 8} {
+		if err := first.Append(ctx, refused); !errors.Is(err, worldlog.ErrFenced) {
+			t.Fatalf("the deposed writer's append at 6, the new one's head at %d: %v, want ErrFenced", rev-1, err)
+		}
+		mustAppend(t, second, records(rev, rev+1))
+		f.expect(t, records(rev, rev+1))
+	}
+	f.quiet(t)
+	// A follower that starts now sees the log as the new writer made it.
+	g := follow(t, b, second, 0)
+	g.expect(t, records(1, 9))
 }
