@@ -108,8 +108,9 @@ type conn struct {
 	joinedIn uint64 // the presence batch holding this connection's join (hub.mu)
 	seen     uint64 // the last presence batch sent (hub.mu; 0: none, the full list is due)
 	inflight chan struct{}
-	limiter  *budget // the user's, in this team: shared by their connections
-	pings    bucket  // this connection's protocol Pings (reader only)
+	limiter  *budget     // the user's, in this team: shared by their connections
+	pace     *time.Timer // the writer's, while its user floods (see paced)
+	pings    bucket      // this connection's protocol Pings (reader only)
 
 	dying     chan struct{}
 	dieOnce   sync.Once
@@ -472,8 +473,10 @@ func (c *conn) write() {
 		if !ok || !c.flush() {
 			return
 		}
+		wake, paced := c.paced(wake)
 		select {
 		case <-wake:
+		case <-paced:
 		case <-c.answers.ready:
 			// The engine publishes a batch before it answers, so
 			// catching up first puts every event up to the answers'
