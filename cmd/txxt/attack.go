@@ -646,8 +646,9 @@ func createFrame(svc world.ID, n uint32) []byte {
 // fast as the socket takes them, reading (and counting) every answer,
 // until ctx ends; a connection refused or closed is opened again.
 func commandFlood(ctx context.Context, url, token string, tl *tally, frame func(n uint32) []byte) {
+	hc := smallSendBuffers()
 	for ctx.Err() == nil {
-		ws, welcome, _, err := dialGame(ctx, smallSendBuffers, url, token, "")
+		ws, welcome, _, err := dialGame(ctx, hc, url, token, "")
 		if err != nil {
 			tl.outcome(err)
 			if ctx.Err() == nil {
@@ -687,18 +688,20 @@ func commandFlood(ctx context.Context, url, token string, tl *tally, frame func(
 	}
 }
 
-// smallSendBuffers dials with 64 KiB socket send buffers, not the 4 MB
+// smallSendBuffers is a client that dials with 64 KiB socket send buffers, not the 4 MB
 // Linux grows one to: the server sees the same flood (a receive queue
 // that never empties, read at its pace), but the attacker does not spend
 // both cores' seconds filling hundreds of MB of loopback buffers, which an
 // attacker elsewhere would spend on its own machine.
-var smallSendBuffers = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-	nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(64 << 10)
-	}
-	return nc, err
-}}}
+func smallSendBuffers() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(64 << 10)
+		}
+		return nc, err
+	}}}
+}
 
 // viewsFlood saves views as fast as the server answers: names v0 to v199
 // in turn (past the quota of 50 each is refused), most of 7.6 KiB, every
