@@ -137,3 +137,31 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 	}
 	return st, nil
 }
+
+// SnapshotTasks calls fn with each task of a Snapshot frame (of any
+// layout) whose id want accepts, in the frame's order, decoding only
+// those: the history reads a few tasks of a big snapshot this way.
+func SnapshotTasks(frame []byte, want func(world.ID) bool, fn func(world.Task)) error {
+	if len(frame) < snapshotHeader {
+		return badFrame("snapshot shorter than its 17-byte header")
+	}
+	if frame[0] != TypeSnapshot {
+		return unknownType(frame[0])
+	}
+	nt := uint64(le.Uint32(frame[9:]))
+	if nt*TaskRecordSize > uint64(len(frame)-snapshotHeader) {
+		return badFrame("snapshot shorter than its counts say")
+	}
+	b := frame[snapshotHeader:]
+	for range nt {
+		if want(world.ID(b[:16])) {
+			t, err := readTask(b[:TaskRecordSize])
+			if err != nil {
+				return err
+			}
+			fn(t)
+		}
+		b = b[TaskRecordSize:]
+	}
+	return nil
+}
