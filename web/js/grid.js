@@ -89,8 +89,9 @@ export class WeekGrid {
     this.world = o.world;
     /**
      * Marks a block, or not: the past view's comparison with now
-     * (history.js) says which tasks moved or went since.
-     * @type {((t: any) => 'moved'|'removed'|null)|null}
+     * (history.js) says which tasks moved or went since, and which it
+     * drew in as ghosts of tasks added since.
+     * @type {((t: any) => 'moved'|'removed'|'added'|null)|null}
      */
     this.mark = null;
     this.state = o.state;
@@ -441,7 +442,9 @@ export class WeekGrid {
     }
     const mark = this.mark?.(t);
     if (mark) {
-      ctx.setLineDash(mark === 'removed' ? [3, 2] : []); ctx.strokeStyle = mark === 'removed' ? '#c0392b' : '#d68910'; ctx.lineWidth = 3;
+      if (mark === 'added') { ctx.fillStyle = 'rgba(255,255,255,0.6)'; ctx.fillRect(x, y, w, h); } // a ghost: not there then
+      ctx.setLineDash(mark === 'removed' ? [3, 2] : mark === 'added' ? [1, 2] : []);
+      ctx.strokeStyle = mark === 'removed' ? '#c0392b' : mark === 'added' ? '#1e8449' : '#d68910'; ctx.lineWidth = 3;
       ctx.strokeRect(x + 1.5, y + 1.5, w - 3, h - 3); ctx.setLineDash([]);
     }
     if (h < 13) return;

@@ -158,20 +158,32 @@ test('a task\'s history in the side panel, the activity, and the plan as it stoo
     null, 'the side panel lists the move with who made it');
   await page.screenshot({ path: path.join(artifacts, 'history-side.png') });
 
-  // The activity lists it too; "see then" on the change before it opens the past.
+  // A task added after the move, on the same day: the past has no such task.
+  const added = await page.evaluate(async (id) => {
+    const t = window.txxt, moved = t.world.tasks.get(id);
+    const start = moved.start + moved.duration + 60 <= 1320 ? moved.start + moved.duration + 60 : 60;
+    await t.conn.send({ type: 'CreateTask', priority: 1, service: moved.service, assignee: '', date: moved.date, start, duration: 60, text: 'Added since' });
+    return [...t.world.tasks.values()].find((x) => x.title === 'Added since').id;
+  }, id);
+
+  // The activity lists both, each from where to where; "see then" on the change before them opens the past.
   await page.click('#activity-open');
-  await waitFor(() => document.querySelectorAll('#activity-list .change').length >= 2, null, 'the activity lists changes');
-  const first = await page.textContent('#activity-list .change');
-  assert.match(first, /moved to .* by demo/); // the activity says where to; the task's own history from where
-  await page.click('#activity-list .change:nth-child(2) button.then');
+  await waitFor(() => document.querySelectorAll('#activity-list .change').length >= 3, null, 'the activity lists changes');
+  const second = await page.textContent('#activity-list .change:nth-child(2)');
+  assert.match(second, /moved from .* to .* by demo/);
+  await page.click('#activity-list .change:nth-child(3) button.then');
   await waitFor(() => !document.getElementById('past-bar').hidden, null, 'the past bar shows');
   assert.match(await page.textContent('#past-when'), /^You are looking at .*revision \d+/);
-  assert.match(await page.textContent('#past-diff'), /Since then: 1 moved/);
-  const past = await page.evaluate((id) => {
+  assert.match(await page.textContent('#past-diff'), /Since then: 1 moved .*, 1 added \(1 drawn pale, outlined green\)/);
+  const past = await page.evaluate(([id, added]) => {
     const t = window.txxt, then = t.grid.world.tasks.get(id), now = t.world.tasks.get(id);
-    return { separate: t.grid.world !== t.world, moved: now.start - then.start, mark: t.grid.mark(then) };
-  }, id);
-  assert.deepEqual(past, { separate: true, moved: 60, mark: 'moved' });
+    const ghost = t.grid.world.tasks.get(added);
+    return {
+      separate: t.grid.world !== t.world, moved: now.start - then.start, mark: t.grid.mark(then),
+      ghost: ghost && t.grid.mark(ghost), drawn: t.grid.items.some((/** @type {any} */ it) => it.task.id === added),
+    };
+  }, [id, added]);
+  assert.deepEqual(past, { separate: true, moved: 60, mark: 'moved', ghost: 'added', drawn: true });
   await page.screenshot({ path: path.join(artifacts, 'history-past.png') });
   // Read-only: a command is refused on the page, the server sees none.
   const rev = await page.evaluate(() => window.txxt.world.revision);
