@@ -286,6 +286,15 @@ func (w *World) Tasks() []Task {
 	return out
 }
 
+// EachTask calls fn with a copy of each task, in no set order: a reader
+// of many tasks (a calendar feed) takes what it needs without the copy
+// and sort of Tasks.
+func (w *World) EachTask(fn func(Task)) {
+	for _, t := range w.tasks {
+		fn(*t)
+	}
+}
+
 // Services returns every service, ordered by name then id.
 func (w *World) Services() []Service {
 	out := make([]Service, 0, len(w.services))
