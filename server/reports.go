@@ -24,9 +24,9 @@ import (
 // world. A range edge given with a time of day (2026-03-02T12:00) cuts its
 // day: that day alone is summed from its own tasks, each counting only its
 // minutes inside. Capacity is each member's
-// (admins and members; viewers plan nothing) working hours on each working
-// day (Monday to Friday, the world's schedule) less the team's holidays
-// and the member's time off, cut by the same edges.
+// (admins and members; viewers plan nothing) working hours on each of the
+// team's working days (the world's schedule) less the team's holidays and
+// the member's time off, cut by the same edges.
 
 // MaxReportDays is the longest range a report covers.
 const MaxReportDays = 366
@@ -355,7 +355,7 @@ func buildReport(in reportInputs, q reportQuery, members []Member) Report {
 		rm := reportMember{ID: m.User, Name: m.Name}
 		for i := range n {
 			day := q.from + uint16(i)
-			if (day+3)%7 >= 5 { // Saturday, Sunday
+			if !sch.WorksOn(day) { // not one of the team's working days
 				continue
 			}
 			if _, ok := in.holidays[day]; ok || in.off(m.User, day) {

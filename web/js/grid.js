@@ -320,8 +320,8 @@ export class WeekGrid {
     const y = (/** @type {number} */ m) => HEAD + axis.y(m) - scroll;
     for (const c of cols) {
       if (c.w < 1) continue;
-      // A holiday has no working hours: its day stays shaded.
-      if (this.world.holidays?.has(c.date)) continue;
+      // A holiday or a day the team does not work has no working hours: it stays shaded.
+      if (this.world.holidays?.has(c.date) || this.world.worksOn?.(c.date) === false) continue;
       ctx.fillStyle = c.date === now.date ? K.todayWork : K.work;
       ctx.fillRect(c.x, y(ws), c.w, y(we) - y(ws));
     }
