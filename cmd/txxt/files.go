@@ -29,8 +29,15 @@ func fileLimit(logger *slog.Logger, maxConns, teams int) uint64 {
 	}
 	logger.Info("open files limit", "limit", got, "was", was)
 	if maxConns > 0 && got < need {
-		logger.Warn("the open files limit is below what --max-conns needs: past about that many connections, new ones wait until others close",
-			"limit", got, "need", need, "connections", int64(got)-int64(fileReserve+teams),
+		// A limit short by a few of the default 20,000 (a hard limit of
+		// exactly 20,000 is common) is said, not warned about at every start.
+		allowed := int64(got) - int64(fileReserve+teams)
+		say := logger.Info
+		if allowed < int64(maxConns)*9/10 {
+			say = logger.Warn
+		}
+		say("the open files limit is below what --max-conns needs: past about that many connections, new ones wait until others close",
+			"limit", got, "need", need, "connections", allowed,
 			"fix", "raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower --max-conns")
 	}
 	return got
