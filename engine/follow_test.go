@@ -391,8 +391,8 @@ func TestFollowerCutOffClosesAtOnce(t *testing.T) {
 	if res := do(t, f, createTask("nobody there")); res.Err == nil || res.Err.Code != world.CodeNoOwner {
 		t.Fatalf("a command with no owner: %+v", res)
 	}
-	fwd.unreachable.Store(false) // a forward now would wait on hold
-	release := pause(t, f)        // nothing queued is taken before Close comes
+	fwd.unreachable.Store(false)       // a forward now would wait on hold
+	release := pause(t, f)             // nothing queued is taken before Close comes
 	answers := make(chan Result, 2048) // more than a user's queue holds
 	queue := func() error {
 		return f.Submit(Request{Command: createTask("queued"), Done: func(r Result) { answers <- r }})

@@ -618,9 +618,18 @@ func TestFailoverAfterAbruptStop(t *testing.T) {
 	var took []time.Duration
 	for round := range *failovers {
 		waitPlacement(t, 20*time.Second, live, live, worlds)
-		i := 0
-		if live[1].engine("team") != nil {
-			i = 1
+		// The owner is the node whose engine is open: wait until one is
+		// (placement settles before the owner's Open has returned).
+		i := -1
+		for deadline := time.Now().Add(20 * time.Second); i < 0; time.Sleep(10 * time.Millisecond) {
+			for k, n := range live {
+				if n.engine("team") != nil {
+					i = k
+				}
+			}
+			if i < 0 && time.Now().After(deadline) {
+				t.Fatalf("round %d: waited 20s for a node to open the world", round)
+			}
 		}
 		select {
 		case <-firstWrite: // the hand-overs' first writes
@@ -631,8 +640,8 @@ func TestFailoverAfterAbruptStop(t *testing.T) {
 		select {
 		case at := <-firstWrite:
 			took = append(took, at.Sub(killed))
-		case <-time.After(20 * time.Second):
-			t.Fatalf("round %d: waited 20s for another node to write after the owner's abrupt stop", round)
+		case <-time.After(60 * time.Second): // a deadline for failing, not a pace
+			t.Fatalf("round %d: waited 60s for another node to write after the owner's abrupt stop", round)
 		}
 		live[i] = start()
 	}
