@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coder/websocket"
+
+	"txxt/jetstream"
+	"txxt/lab"
+	"txxt/server"
+	"txxt/store"
+	"txxt/wire"
+	"txxt/world"
+	"txxt/worldlog"
+)
+
+var clusterKills = flag.Int("cluster.kills", 3, "how many times TestClusterFailover kills a world's owner (the figure: -cluster.kills 100)")
+
+// clusterTTL is the lease TTL the cluster tests run on.
+const clusterTTL = time.Second
+
+// startNATS runs a nats-server with JetStream (sync always: an
+// acknowledgement means fsynced) in the test process, and returns its URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		ServerName: "nats-1", Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		SyncAlways: true, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("waited 10 s for the NATS server to take connections")
+	}
+	return ns.ClientURL()
+}
+
+// spawnNode starts `txxt serve --demo --nats url --node name` (this test
+// binary, as TestMain lets it) with a data directory of its own; it is
+// stopped when the test ends (SIGTERM, then SIGKILL), and dies with the
+// test binary.
+func spawnNode(t *testing.T, url, name string) *spawned {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var log syncBuffer
+	dir := t.TempDir()
+	s, err := spawnServerOn(ctx, dir, []string{"--nats", url, "--node", name, "--lease-ttl", clusterTTL.String(), "--demo-tasks", "20"}, &log)
+	if err != nil {
+		t.Fatalf("start node %s: %v\n%s", name, err, log.String())
+	}
+	nodeDirs.Store(s, dir)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("node %s's log:\n%s", name, log.String())
+		}
+	})
+	return s
+}
+
+// nodeDirs is each spawned node's data directory (its admin socket).
+var nodeDirs sync.Map // *spawned → string
+
+func dirOf(s *spawned) string { d, _ := nodeDirs.Load(s); return d.(string) }
+
+// spawnNodes starts the nodes at once, each with --demo: the demo is
+// seeded once, whichever starts first.
+func spawnNodes(t *testing.T, url string, names ...string) map[string]*spawned {
+	t.Helper()
+	out := map[string]*spawned{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Go(func() {
+			s := spawnNode(t, url, n)
+			mu.Lock()
+			out[n] = s
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return out
+}
+
+// teamStatus asks a node for the team's status with a session: 200 on
+// the node serving it (its cluster.owner), 503 NOT_OWNER elsewhere, with
+// the owner in X-Txxt-Owner, 404 on a node that does not know the team
+// yet. It returns the owner the node names ("" when none yet, "?" when it
+// does not know the team) and whether the node serves the team itself.
+func teamStatus(t *testing.T, url, token, slug string) (owner string, here bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/t/"+slug+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("status of %s at %s: %v", slug, url, err)
+	}
+	defer res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusOK:
+		var st struct {
+			Cluster struct {
+				Owner string `json:"owner"`
+			} `json:"cluster"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Cluster.Owner, true
+	case http.StatusNotFound:
+		return "?", false // not known on this node yet: it reads the teams table every second
+	case http.StatusServiceUnavailable:
+		var e struct{ Code string }
+		json.NewDecoder(res.Body).Decode(&e)
+		if e.Code != world.CodeNotOwner.String() {
+			t.Fatalf("status of %s at %s: 503 %s, want %s", slug, url, e.Code, world.CodeNotOwner)
+		}
+		return res.Header.Get("X-Txxt-Owner"), false
+	default:
+		t.Fatalf("status of %s at %s: %s", slug, url, res.Status)
+	}
+	return "", false
+}
+
+// ownerOf waits until every node names the same owner of the team, and
+// that node serves it, and returns it.
+func ownerOf(t *testing.T, nodes map[string]*spawned, token, slug string, within time.Duration, what string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		agreed, served := "", 0
+		for name, n := range nodes {
+			owner, here := teamStatus(t, n.url, token, slug)
+			if here && owner == name {
+				served++
+			}
+			if agreed == "" {
+				agreed = owner
+			} else if owner != agreed {
+				agreed = "?"
+			}
+		}
+		if agreed != "" && agreed != "?" && served == 1 && nodes[agreed] != nil {
+			return agreed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: the nodes name %q as %s's owner, %d serve it", within, what, agreed, slug, served)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func login(t *testing.T, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	target, err := lab.Login(ctx, url, server.DemoUser, server.DemoPassword)
+	if err != nil {
+		t.Fatalf("log in at %s: %v", url, err)
+	}
+	return target.Token
+}
+
+// TestClusterServe runs three txxt nodes on one NATS, all started at once
+// with --demo: the demo is seeded once; a login made on one node is valid
+// on the others; exactly one node serves the team and every node names
+// it; a team made on one node is known to all, and served by one.
+func TestClusterServe(t *testing.T) {
+	url := startNATS(t)
+	nodes := spawnNodes(t, url, "a", "b", "c")
+	token := login(t, nodes["a"].url)
+	for _, name := range []string{"b", "c"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", nodes[name].url+"/api/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("the session made on node a, on node %s: %s", name, res.Status)
+		}
+	}
+	owner := ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, "the demo's owner")
+	// Seeded once: the demo's 20 tasks, not 40 or 60.
+	names, rev := services(t, nodes[owner].url, token)
+	if len(names) != 5 {
+		t.Fatalf("the demo has %d services, want 5 (seeded once)", len(names))
+	}
+	t.Logf("the demo is served by node %s at revision %d", owner, rev)
+
+	// A team made on node b (over its admin socket, as the operator:
+	// making its creator its admin needs its engine, which only its owner
+	// has until followers) is known to every node and served by one.
+	admin, err := openAdmin(context.Background(), dirOf(nodes["b"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := admin.call(ctx, "POST", "/api/teams", map[string]string{"slug": "ops", "name": "Ops"}, nil); err != nil {
+		t.Fatalf("create a team on node b: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		served, named := 0, map[string]bool{}
+		for name, n := range nodes {
+			owned, owners := operatorStatus(t, dirOf(n))
+			if slices.Contains(owned, "ops") {
+				served++
+			}
+			named[name+"→"+owners["ops"]] = true
+			if owners["ops"] == "" || owners[server.DemoTeam] != owner {
+				named["?"] = true
+			}
+		}
+		if served == 1 && !named["?"] {
+			t.Logf("team ops: %v", named)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30 s for the team made on node b to be served by one node and named by all: %d serve it; %v", served, named)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterFailover kills the demo's owner with SIGKILL under a trickle
+// of commands, -cluster.kills times: each time another node owns the
+// world within the lease TTL and its replay, and at the end the world's
+// log in JetStream holds every acknowledged command exactly once, at the
+// revision it was acknowledged at, with no revision missing or doubled.
+// The killed node is started again each time, so three nodes stay.
+func TestClusterFailover(t *testing.T) {
+	url := startNATS(t)
+	nodes := spawnNodes(t, url, "a", "b", "c")
+	token := login(t, nodes["a"].url)
+	var mu sync.Mutex
+	var all []acked
+	var failovers []time.Duration
+	for k := 0; k < *clusterKills; k++ {
+		owner := ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, fmt.Sprintf("an owner before kill %d", k))
+		var wg sync.WaitGroup
+		var killed atomic.Bool
+		for w := range 2 {
+			wg.Go(func() {
+				err := write(nodes[owner].url, token, fmt.Sprintf("k%d-w%d", k, w), func(a acked) {
+					mu.Lock()
+					all = append(all, a)
+					mu.Unlock()
+				})
+				if !killed.Load() {
+					t.Errorf("before kill %d: %v", k, err)
+				}
+			})
+		}
+		time.Sleep(300 * time.Millisecond) // a trickle, then the kill
+		killed.Store(true)
+		victim := nodes[owner]
+		victim.cmd.Process.Kill()
+		victim.cmd.Wait()
+		killedAt := time.Now()
+		waitGroup(t, &wg, 2*answerWait, fmt.Sprintf("the writers to end after kill %d", k))
+		if t.Failed() {
+			t.FailNow()
+		}
+		delete(nodes, owner)
+		// TTL for the lease and the node's key, plus the replay, plus a
+		// loaded machine's slack.
+		next := ownerOf(t, nodes, token, server.DemoTeam, 10*clusterTTL+20*time.Second, fmt.Sprintf("a new owner after kill %d of %s", k, owner))
+		failovers = append(failovers, time.Since(killedAt))
+		// A write accepted on the new owner.
+		if err := writeUntil(nodes[next].url, token, fmt.Sprintf("k%d-after", k), func(a acked) { mu.Lock(); all = append(all, a); mu.Unlock() }); err != nil {
+			t.Fatalf("after kill %d, on %s: %v", k, next, err)
+		}
+		nodes[owner] = spawnNode(t, url, owner) // back, as it restarts in production
+	}
+	for _, n := range nodes {
+		n.stop()
+	}
+	verifyCluster(t, url, all)
+	sort.Slice(failovers, func(i, j int) bool { return failovers[i] < failovers[j] })
+	t.Logf("%d kills, %d acknowledged commands kept exactly once; kill → every node names a new owner that serves: min %s, median %s, max %s (lease TTL %s)",
+		len(failovers), len(all), failovers[0].Round(time.Millisecond), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), clusterTTL)
+}
+
+// writeUntil writes one command and reports its acknowledgement.
+func writeUntil(url, token, name string, ack func(acked)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
+	defer cancel()
+	ws, err := dialGame(ctx, url, token)
+	if err != nil {
+		return err
+	}
+	defer ws.CloseNow()
+	rev, err := writeOne(ws, 1, name)
+	if err != nil {
+		return err
+	}
+	ack(acked{name: name, rev: rev})
+	return nil
+}
+
+// verifyCluster reads the demo's log from JetStream after every node
+// stopped: revisions follow one another from 1, and every acknowledged
+// command's event is at its revision, once.
+func verifyCluster(t *testing.T, url string, all []acked) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log, err := jetstream.Open(ctx, js, server.DemoTeam, "verifier", jetstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[uint64]string{}
+	for _, a := range all {
+		if other, dup := at[a.rev]; dup {
+			t.Fatalf("revision %d acknowledged twice: %s and %s", a.rev, other, a.name)
+		}
+		at[a.rev] = a.name
+	}
+	seen := map[string]int{}
+	prev := uint64(0)
+	err = log.Records(ctx, 0, func(r worldlog.Record) error {
+		if r.Revision != prev+1 {
+			return fmt.Errorf("revision %d follows %d", r.Revision, prev)
+		}
+		prev = r.Revision
+		ev, err := wire.DecodeEvent(r.Frame)
+		if err != nil {
+			return fmt.Errorf("revision %d: %w", r.Revision, err)
+		}
+		if ev.Kind == world.EvServiceCreated {
+			seen[ev.Service.Name]++
+		}
+		if name, ok := at[r.Revision]; ok {
+			if ev.Kind != world.EvServiceCreated || ev.Service.Name != name {
+				return fmt.Errorf("revision %d holds %v %q, but %s was acknowledged there", r.Revision, ev.Kind, ev.Service.Name, name)
+			}
+			delete(at, r.Revision)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(at) > 0 {
+		t.Fatalf("%d acknowledged commands are not in the log (it ends at %d)", len(at), prev)
+	}
+	for _, a := range all {
+		if seen[a.name] != 1 {
+			t.Fatalf("%s is in the log %d times", a.name, seen[a.name])
+		}
+	}
+	t.Logf("the log holds revisions 1 to %d, no hole; %d acknowledged commands each once at its revision", prev, len(all))
+}
+
+// dialGame opens a game connection of the demo's team.
+func dialGame(ctx context.Context, url, token string) (*websocket.Conn, error) {
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/api/game", &websocket.DialOptions{
+		Subprotocols: []string{wire.Subprotocol},
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	ws.SetReadLimit(-1)
+	return ws, nil
+}
+
+// operatorStatus reads /api/status over a node's admin socket, as its
+// operator: the cluster's part with the teams it owns and every team's
+// owner.
+func operatorStatus(t *testing.T, dir string) (owned []string, owners map[string]string) {
+	t.Helper()
+	path := filepath.Join(dir, store.AdminSocket)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	res, err := client.Get("http://txxt/api/status")
+	if err != nil {
+		t.Fatalf("status over %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	var st struct {
+		Cluster struct {
+			Owned  []string          `json:"owned"`
+			Owners map[string]string `json:"owners"`
+		} `json:"cluster"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Cluster.Owned, st.Cluster.Owners
+}
