@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -414,7 +415,15 @@ func (s *Server) handleStatus() http.Handler {
 				delete(cl, "owners")
 			}
 			if t := teamFrom(r).t; t != nil {
-				cl["owner"] = s.cluster.Node()
+				// Every node serves every team; one owns its world (its
+				// engine writes it), the others follow it.
+				owner, err := s.cluster.Owner(r.Context(), t.slug)
+				if err != nil {
+					s.apiError(w, r, err)
+					return
+				}
+				cl["owner"] = owner
+				cl["owned_here"] = owner == s.cluster.Node() && slices.Contains(s.cluster.Owned(), t.slug)
 			}
 			out["cluster"] = cl
 		}

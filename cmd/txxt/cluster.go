@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +106,11 @@ func (f *clusterFlags) natsOptions(node string, logger *slog.Logger) ([]nats.Opt
 
 // clusterNode is a txxt node of a cluster: its NATS connection, the
 // deployment's tables in JetStream, and the Manager that places the teams'
-// worlds, which opens (Open) and closes (Close) this node's engines.
+// worlds. The node serves every team's clients: for a team whose world it
+// owns, through the owner's engine (which also takes the commands other
+// nodes forward); for any other, through a follower engine, fed from the
+// world's stream and forwarding its commands to the owner. The Manager's
+// Open switches a team from follower to owner, its Close back.
 type clusterNode struct {
 	name    string
 	nc      *nats.Conn
@@ -117,9 +122,54 @@ type clusterNode struct {
 	engine  engine.Options
 	srv     *server.Server
 
-	mu      sync.Mutex
-	manager *jetstream.Manager // nil until started
-	worlds  []string           // the teams, as SyncTeams last gave them
+	mu       sync.Mutex
+	manager  *jetstream.Manager   // nil until started
+	worlds   []string             // the teams, as SyncTeams last gave them
+	teams    map[string]*teamNode // by slug
+	stopping bool                 // set by stop: a world let go is not followed again
+}
+
+// teamNode is how this node serves one team.
+type teamNode struct {
+	mu    sync.Mutex // held across a switch between owner and follower
+	role  teamRole
+	owner *jetstream.Owner // the command subject, while this node owns the world
+	tb    tables.Tables    // opened once
+}
+
+type teamRole int
+
+const (
+	roleNone teamRole = iota
+	roleFollower
+	roleOwner
+)
+
+// team returns slug's state on this node, made at its first use.
+func (n *clusterNode) team(slug string) *teamNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.teams == nil {
+		n.teams = map[string]*teamNode{}
+	}
+	tn := n.teams[slug]
+	if tn == nil {
+		tn = &teamNode{}
+		n.teams[slug] = tn
+	}
+	return tn
+}
+
+// tables returns the team's tables, opened at the first call. tn.mu held.
+func (n *clusterNode) tables(ctx context.Context, tn *teamNode, slug string) (tables.Tables, error) {
+	if tn.tb == nil {
+		tb, err := jetstream.OpenTables(ctx, n.js, teamBucketPrefix+slug, n.tabOpts)
+		if err != nil {
+			return nil, err
+		}
+		tn.tb = tb
+	}
+	return tn.tb, nil
 }
 
 // joinCluster connects to NATS, sets the streams and buckets up (each
@@ -170,12 +220,14 @@ func joinCluster(ctx context.Context, f *clusterFlags, addr string, cfg server.C
 	return n, nil
 }
 
-// start starts placing the teams' worlds: this node takes those it is
-// preferred for.
+// start follows every team, then starts placing the teams' worlds: this
+// node takes those it is preferred for (switching them from follower to
+// owner).
 func (n *clusterNode) start(ctx context.Context) error {
 	n.mu.Lock()
 	worlds := n.worlds
 	n.mu.Unlock()
+	n.followAll(worlds) // until the Manager opens here those this node owns
 	m, err := jetstream.StartManager(ctx, n.js, jetstream.ManagerConfig{
 		Node: n.name, Worlds: worlds, Log: n.log, Logger: n.base,
 		Open: n.open, Close: n.close,
@@ -191,38 +243,136 @@ func (n *clusterNode) start(ctx context.Context) error {
 	return nil
 }
 
-// teamTables opens a team's tables bucket.
-func (n *clusterNode) teamTables(ctx context.Context, slug string) (tables.Tables, error) {
-	return jetstream.OpenTables(ctx, n.js, teamBucketPrefix+slug, n.tabOpts)
-}
-
-// open is the Manager's Open: boot the team's engine on its guarded log
-// (the newest snapshot, then the log after it) and serve it here.
+// open is the Manager's Open: the owner's engine boots on the guarded log
+// (the newest snapshot, then the log after it) and takes the commands
+// other nodes forward; then the team's follower here, if any, closes
+// (what it has queued is forwarded to that engine and answered; its game
+// connections close with 1001 and reconnect, to the owner's engine), and
+// the owner's engine is served here. In that order, because a follower
+// that closes first would wait for an owner to forward to, and none would
+// answer until this one serves.
 func (n *clusterNode) open(ctx context.Context, slug string, log worldlog.Log) error {
-	tb, err := n.teamTables(ctx, slug)
+	tn := n.team(slug)
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	tb, err := n.tables(ctx, tn, slug)
 	if err != nil {
 		return err
 	}
+	eng, err := n.boot(slug, log)
+	if err != nil {
+		return err
+	}
+	owner, err := jetstream.Serve(n.nc, slug, eng)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	if tn.role == roleFollower {
+		n.srv.LeaveTeam(slug)
+		tn.role = roleNone
+	}
+	if err := n.srv.ServeTeam(slug, eng, tb); err != nil {
+		owner.Close()
+		eng.Close()
+		return err
+	}
+	tn.role, tn.owner = roleOwner, owner
+	return nil
+}
+
+// boot opens the owner's engine on log.
+func (n *clusterNode) boot(slug string, log worldlog.Log) (*engine.Engine, error) {
 	opts := n.engine
 	opts.Logger = n.logger.With("team", slug)
 	eng, err := engine.Open(log, opts)
 	if err != nil {
-		return fmt.Errorf("boot team %s: %w", slug, err)
+		return nil, fmt.Errorf("boot team %s: %w", slug, err)
 	}
-	if err := n.srv.ServeTeam(slug, eng, tb); err != nil {
-		eng.Close()
-		return err
-	}
-	return nil
+	return eng, nil
 }
 
-// close is the Manager's Close: stop serving the team here (its engine
-// closes, its connections are told to reconnect).
+// close is the Manager's Close: the team's commands subject is let go,
+// its owner engine closes (its last batch durable on a hand-over) and its
+// connections are told to reconnect; then the node follows the team
+// again, unless it is stopping.
 func (n *clusterNode) close(slug string, lost error) {
 	if lost != nil {
 		n.logger.Warn("team lost", "team", slug, "err", lost)
 	}
+	tn := n.team(slug)
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if tn.owner != nil {
+		if err := tn.owner.Close(); err != nil {
+			n.logger.Warn("stop serving a team's commands", "team", slug, "err", err)
+		}
+		tn.owner = nil
+	}
 	n.srv.LeaveTeam(slug)
+	tn.role = roleNone
+	n.mu.Lock()
+	follow := !n.stopping && slices.Contains(n.worlds, slug)
+	n.mu.Unlock()
+	if follow {
+		n.follow(tn, slug)
+	}
+}
+
+// follow serves a team this node does not own through a follower engine.
+// A follower that cannot start is tried again at the next reading of the
+// teams (every second). tn.mu held.
+func (n *clusterNode) follow(tn *teamNode, slug string) {
+	if tn.role != roleNone {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := func() error {
+		tb, err := n.tables(ctx, tn, slug)
+		if err != nil {
+			return err
+		}
+		log, err := jetstream.OpenReader(ctx, n.js, slug, n.log)
+		if err != nil {
+			return err
+		}
+		opts := n.engine
+		opts.Logger = n.logger.With("team", slug, "follower", true)
+		eng, err := engine.Follow(log, jetstream.NewForwarder(n.nc, slug, jetstream.ForwardOptions{}), opts)
+		if err != nil {
+			return err
+		}
+		if err := n.srv.ServeTeam(slug, eng, tb); err != nil {
+			eng.Close()
+			return err
+		}
+		return nil
+	}()
+	if err != nil {
+		n.logger.Warn("following a team", "team", slug, "err", err)
+		return
+	}
+	tn.role = roleFollower
+}
+
+// followAll follows every team served by nobody here (a team just made, or
+// one whose follower could not start), skipping a team in the middle of a
+// switch.
+func (n *clusterNode) followAll(slugs []string) {
+	for _, slug := range slugs {
+		tn := n.team(slug)
+		if !tn.mu.TryLock() {
+			continue
+		}
+		n.mu.Lock()
+		stopping := n.stopping
+		n.mu.Unlock()
+		if !stopping {
+			n.follow(tn, slug)
+		}
+		tn.mu.Unlock()
+	}
 }
 
 // seedDemo seeds the demo into a cluster that holds no team yet, when this
@@ -240,7 +390,19 @@ func (n *clusterNode) seedDemo(ctx context.Context, d server.Demo) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	if err := n.open(ctx, server.DemoTeam, log); err != nil {
+	tn := n.team(server.DemoTeam)
+	tn.mu.Lock()
+	defer tn.mu.Unlock() // the team is not followed before it is registered
+	tb, err := n.tables(ctx, tn, server.DemoTeam)
+	if err != nil {
+		return false, err
+	}
+	eng, err := n.boot(server.DemoTeam, log)
+	if err != nil {
+		return false, err
+	}
+	if err := n.srv.ServeTeam(server.DemoTeam, eng, tb); err != nil {
+		eng.Close()
 		return false, err
 	}
 	err = n.srv.SeedDemo(ctx, server.DemoTeam, time.Now(), d)
@@ -274,6 +436,7 @@ func (n *clusterNode) syncTeams(ctx context.Context, every time.Duration) {
 func (n *clusterNode) stop(ctx context.Context) error {
 	n.mu.Lock()
 	m := n.manager
+	n.stopping = true
 	n.mu.Unlock()
 	var err error
 	if m != nil {
@@ -291,8 +454,9 @@ func (n *clusterNode) SetTeams(slugs []string) {
 	n.worlds = slugs
 	m := n.manager
 	n.mu.Unlock()
-	if m != nil {
+	if m != nil { // started: its teams are followed
 		m.SetWorlds(slugs)
+		n.followAll(slugs)
 	}
 }
 
