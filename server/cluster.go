@@ -55,8 +55,6 @@ func NewClustered(cfg Config, accounts tables.Tables, cl Cluster) (*Server, erro
 	return s, nil
 }
 
-func (s *Server) clustered() bool { return s.cluster != nil }
-
 // SyncTeams reads the teams table again: a team made on another node
 // becomes known here, an archived flag changed elsewhere applies, and the
 // cluster is given the list. It returns the slugs. A node calls it when it

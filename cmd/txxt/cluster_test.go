@@ -61,11 +61,17 @@ func startNATS(t *testing.T) string {
 // test binary.
 func spawnNode(t *testing.T, url, name string) *spawned {
 	t.Helper()
+	return spawnNodeTTL(t, url, name, clusterTTL)
+}
+
+// spawnNodeTTL is spawnNode on a lease TTL of ttl.
+func spawnNodeTTL(t *testing.T, url, name string, ttl time.Duration) *spawned {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var log syncBuffer
 	dir := t.TempDir()
-	s, err := spawnServerOn(ctx, dir, []string{"--nats", url, "--node", name, "--lease-ttl", clusterTTL.String(), "--demo-tasks", "20"}, &log)
+	s, err := spawnServerOn(ctx, dir, []string{"--nats", url, "--node", name, "--lease-ttl", ttl.String(), "--demo-tasks", "20"}, &log)
 	if err != nil {
 		t.Fatalf("start node %s: %v\n%s", name, err, log.String())
 	}
@@ -541,4 +547,67 @@ func TestClusterSameRevision(t *testing.T) {
 		}
 		t.Logf("%s (sent on %s; %s owns the world): acknowledged at %d, seen at %d on every node", name, sender, owner, rev, rev)
 	}
+}
+
+// TestClusterHandOver stops the demo's owner with SIGTERM under a trickle
+// of commands sent on a node that follows the world, on a lease TTL of
+// 30 s: so only a hand-over (the owner's last batch durable, its lease
+// released) can move the world within the 15 s the test waits. The
+// follower's writer goes on without an error unless its own node becomes
+// the owner, and the log holds every acknowledged command once.
+func TestClusterHandOver(t *testing.T) {
+	url := startNATS(t)
+	nodes := map[string]*spawned{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b", "c"} {
+		wg.Go(func() {
+			s := spawnNodeTTL(t, url, name, 30*time.Second)
+			mu.Lock()
+			nodes[name] = s
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	token := login(t, nodes["a"].url)
+	owner := ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, "the demo's owner")
+	follower := ""
+	for name := range nodes {
+		if name != owner {
+			follower = name
+			break
+		}
+	}
+	var all []acked
+	var done atomic.Bool
+	var writerErr error
+	var writers sync.WaitGroup
+	writers.Go(func() {
+		writerErr = writeWhile(nodes[follower].url, token, "h", &done, func(a acked) {
+			mu.Lock()
+			all = append(all, a)
+			mu.Unlock()
+		})
+	})
+	time.Sleep(300 * time.Millisecond)
+	stopped := time.Now()
+	nodes[owner].stop() // SIGTERM, and wait for it to exit
+	exited := time.Since(stopped)
+	delete(nodes, owner)
+	next := ownerOf(t, nodes, token, server.DemoTeam, 15*time.Second, "a new owner after a hand-over")
+	moved := time.Since(stopped)
+	done.Store(true)
+	waitGroup(t, &writers, 2*answerWait, "the follower's writer to end")
+	if writerErr != nil && next != follower {
+		t.Fatalf("the writer on %s, which follows the world (handed from %s to %s), failed: %v", follower, owner, next, writerErr)
+	}
+	for _, n := range nodes {
+		n.stop()
+	}
+	verifyCluster(t, url, all)
+	t.Logf("SIGTERM of %s: it exited after %s; %s owned the world %s after the signal; %d commands written on %s through it",
+		owner, exited.Round(time.Millisecond), next, moved.Round(time.Millisecond), len(all), follower)
 }
