@@ -14,7 +14,7 @@ import (
 	"txxt/world"
 )
 
-var berlin = world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin"}
+var berlin = world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin", WorkingDays: world.MondayToFriday}
 
 // TestBootReplaysAdminEvents boots from a log that holds every event of a
 // team's administration (no snapshot), and from the snapshot Close writes.
@@ -86,6 +86,7 @@ func TestOldSaveFileBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vectors []struct {
+		Name       string
 		Hex        string
 		DecodeOnly bool
 	}
@@ -94,7 +95,7 @@ func TestOldSaveFileBoots(t *testing.T) {
 	}
 	var frame []byte
 	for _, v := range vectors {
-		if v.DecodeOnly {
+		if v.DecodeOnly && strings.HasPrefix(v.Name, "v1 Snapshot, written before the trailer") {
 			if frame, err = hex.DecodeString(strings.ReplaceAll(v.Hex, " ", "")); err != nil {
 				t.Fatal(err)
 			}

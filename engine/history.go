@@ -246,14 +246,20 @@ func IsTaskEvent(kind world.EventKind) bool { return sets(kind) != 0 || kind == 
 
 // TaskChanges returns up to limit changes of task id made before revision
 // before (0: the newest), newest first, each with the task as it was
-// before it, and the next page's before (0: no more). It walks the log back from before to the task's creation (or
-// the log's start), keeping only that task's changes.
-func (h History) TaskChanges(id world.ID, before uint64, limit int) ([]Change, uint64, error) {
+// before it, and the next page's before (0: no more). It walks the log
+// back from before until it has the page (or reaches the task's creation
+// or the log's start), then rebuilds the task as it stood before the
+// page's oldest change (beforeEach), so even a page that starts after
+// compaction says what each change changed from.
+func (h History) TaskChanges(ctx context.Context, id world.ID, before uint64, limit int) ([]Change, uint64, error) {
 	var mine []Change // newest first
 	if before == 0 {
 		before = h.st.LastRevision() + 1
 	}
 	err := h.st.RecordsBefore(before, func(r store.Record) error {
+		if len(mine) > limit {
+			return store.ErrStop
+		}
 		ev, err := wire.DecodeEvent(r.Frame)
 		if err != nil {
 			return fmt.Errorf("log record %d does not decode: %w: %w", r.Revision, err, store.ErrDamaged)
@@ -267,32 +273,27 @@ func (h History) TaskChanges(id world.ID, before uint64, limit int) ([]Change, u
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrStop) {
 		return nil, 0, err
-	}
-	// Fold from the oldest, so each change knows the task before it.
-	var t world.Task
-	var known Fields
-	for i := len(mine) - 1; i >= 0; i-- {
-		mine[i].Before, mine[i].Known = t, known
-		fold(&t, &mine[i].Event)
-		known |= sets(mine[i].Event.Kind)
 	}
 	next := uint64(0)
 	if len(mine) > limit {
 		mine = mine[:limit]
 		next = mine[limit-1].Revision
 	}
+	if err := h.beforeEach(ctx, mine); err != nil {
+		return nil, 0, err
+	}
 	return mine, next, nil
 }
 
 // Changes calls keep for the changes made before revision before (0: the
-// newest), newest first, and returns those it kept, up to limit, and the
-// revision the walk reached (the next page's before; 0 at the log's
-// start). keep decides on the record alone; scanned bounds the records
-// read, so a filter that matches nothing does not read the whole log in
-// one request.
-func (h History) Changes(before uint64, limit, scanned int, keep func(Change) bool) (out []Change, next uint64, err error) {
+// newest), newest first, and returns those it kept, up to limit, each with
+// its task as it was before it, and the revision the walk reached (the
+// next page's before; 0 at the log's start). keep decides on the record
+// alone; scanned bounds the records read, so a filter that matches nothing
+// does not read the whole log in one request.
+func (h History) Changes(ctx context.Context, before uint64, limit, scanned int, keep func(Change) bool) (out []Change, next uint64, err error) {
 	if before == 0 {
 		before = h.st.LastRevision() + 1
 	}
@@ -314,11 +315,101 @@ func (h History) Changes(before uint64, limit, scanned int, keep func(Change) bo
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrStop) {
 		return nil, 0, err
 	}
 	if first := h.st.FirstRevision(); first == 0 || next <= first {
 		next = 0
 	}
+	if err := h.beforeEach(ctx, out); err != nil {
+		return nil, 0, err
+	}
 	return out, next, nil
+}
+
+// beforeEach fills in each task change of changes (newest first) with its
+// task as it was just before it. The log's records hold only what a change
+// set, not what it replaced, so the tasks are rebuilt: from the newest
+// snapshot at or before the oldest change (the store keeps every snapshot
+// the kept log continues), then the log after it up to the newest change,
+// reading only the records of those tasks. Beyond that snapshot nothing is
+// read, so a page costs at most SnapshotEvery records more than itself.
+//
+// When no snapshot is continued by the log (a file whose oldest snapshots
+// are gone), the tasks start unknown and each change knows only the fields
+// the kept changes before it set (Known).
+func (h History) beforeEach(ctx context.Context, changes []Change) error {
+	at := map[uint64]int{} // revision → index in changes
+	type state struct {
+		t     world.Task
+		known Fields
+	}
+	tasks := map[world.ID]*state{}
+	for i := range changes {
+		if IsTaskEvent(changes[i].Event.Kind) {
+			at[changes[i].Revision] = i
+			tasks[changes[i].Event.Task.ID] = &state{}
+		}
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	oldest, newest := changes[len(changes)-1].Revision, changes[0].Revision
+	first := h.st.FirstRevision()
+	snap := uint64(0)
+	err := h.st.ReadSnapshotBefore(oldest-1, func(at uint64, frame []byte) error {
+		snap = at
+		if first == 0 || first > at+1 {
+			return nil
+		}
+		err := wire.SnapshotTasks(frame, func(id world.ID) bool { return tasks[id] != nil }, func(t world.Task) { tasks[t.ID].t = t })
+		if err != nil {
+			return fmt.Errorf("snapshot at revision %d does not decode: %w: %w", at, err, store.ErrDamaged)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if first != 0 && first <= snap+1 {
+		// The log continues the snapshot (or the empty world, when it
+		// starts at 1): every tracked task is known from there on (one
+		// absent from it did not exist yet).
+		for _, s := range tasks {
+			s.known = allFields
+		}
+	} else {
+		snap = oldest - 1
+	}
+	err = h.st.Records(ctx, snap, func(r store.Record) error {
+		if r.Revision > newest {
+			return store.ErrStop
+		}
+		// Every task event names its task at offset 9: skip the others
+		// without decoding them (a false match is decoded and checked).
+		if len(r.Frame) < 25 || tasks[world.ID(r.Frame[9:25])] == nil {
+			return nil
+		}
+		ev, err := wire.DecodeEvent(r.Frame)
+		if err != nil {
+			return fmt.Errorf("log record %d does not decode: %w: %w", r.Revision, err, store.ErrDamaged)
+		}
+		s := tasks[ev.Task.ID]
+		if !IsTaskEvent(ev.Kind) || s == nil {
+			return nil
+		}
+		if i, ok := at[r.Revision]; ok {
+			changes[i].Before, changes[i].Known = s.t, s.known
+			if ev.Kind == world.EvTaskCreated {
+				changes[i].Before, changes[i].Known = world.Task{}, 0
+			}
+		}
+		fold(&s.t, &ev)
+		s.known |= sets(ev.Kind)
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrStop) {
+		return err
+	}
+	return nil
 }

@@ -117,7 +117,7 @@ func TestTaskChanges(t *testing.T) {
 	mustDo(t, e, c)
 	mustDo(t, e, world.Command{Kind: world.CmdRenameTask, Task: histTask(1), Text: "second"})
 	h := NewHistory(st)
-	got, next, err := h.TaskChanges(histTask(1), 0, 10)
+	got, next, err := h.TaskChanges(context.Background(), histTask(1), 0, 10)
 	if err != nil || next != 0 || len(got) != 3 {
 		t.Fatalf("%d changes, next %d, %v", len(got), next, err)
 	}
@@ -130,16 +130,16 @@ func TestTaskChanges(t *testing.T) {
 	if got[2].Event.Kind != world.EvTaskCreated || got[2].Known != 0 || got[2].Revision != 2 {
 		t.Errorf("the creation: %+v", got[2])
 	}
-	page, next, err := h.TaskChanges(histTask(1), 0, 2)
+	page, next, err := h.TaskChanges(context.Background(), histTask(1), 0, 2)
 	if err != nil || len(page) != 2 || next != got[1].Revision {
 		t.Fatalf("first page: %d, next %d, %v", len(page), next, err)
 	}
-	page, next, _ = h.TaskChanges(histTask(1), next, 2)
+	page, next, _ = h.TaskChanges(context.Background(), histTask(1), next, 2)
 	if len(page) != 1 || next != 0 || page[0].Revision != 2 {
 		t.Fatalf("second page: %+v, next %d", page, next)
 	}
 
-	all, next, err := h.Changes(0, 2, 1000, func(Change) bool { return true })
+	all, next, err := h.Changes(context.Background(), 0, 2, 1000, func(Change) bool { return true })
 	if err != nil || len(all) != 2 || all[0].Revision != 5 || next != 4 {
 		t.Fatalf("activity page: %d, next %d, %v", len(all), next, err)
 	}

@@ -338,7 +338,7 @@ func appendCommand(b []byte, r *engine.Request) []byte {
 	b = binary.LittleEndian.AppendUint32(b, c.Color)
 	b = binary.LittleEndian.AppendUint16(b, c.Schedule.WorkdayStart)
 	b = binary.LittleEndian.AppendUint16(b, c.Schedule.WorkdayEnd)
-	b = append(b, c.Schedule.FirstDay)
+	b = append(b, c.Schedule.FirstDay, c.Schedule.WorkingDays)
 	b = binary.LittleEndian.AppendUint16(b, c.Holiday.Date)
 	b = append(b, c.TimeOff.ID[:]...)
 	b = append(b, c.TimeOff.User[:]...)
@@ -371,7 +371,7 @@ func (r *reader) command() engine.Request {
 		r.bad = true
 	}
 	c.Color = r.u32()
-	c.Schedule.WorkdayStart, c.Schedule.WorkdayEnd, c.Schedule.FirstDay = r.u16(), r.u16(), r.u8()
+	c.Schedule.WorkdayStart, c.Schedule.WorkdayEnd, c.Schedule.FirstDay, c.Schedule.WorkingDays = r.u16(), r.u16(), r.u8(), r.u8()
 	c.Holiday.Date = r.u16()
 	c.TimeOff.ID, c.TimeOff.User = r.id(), r.id()
 	c.TimeOff.From, c.TimeOff.To = r.u16(), r.u16()

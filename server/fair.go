@@ -26,9 +26,10 @@ type budgets struct {
 }
 
 type budget struct {
-	mu    sync.Mutex
-	b     bucket
-	conns atomic.Int32 // the user's connections holding it (changed under budgets.mu)
+	mu      sync.Mutex
+	b       bucket
+	conns   atomic.Int32 // the user's connections holding it (changed under budgets.mu)
+	refused atomic.Int64 // when the budget last refused a command (monotonic nanoseconds since paceEpoch; 0: never)
 }
 
 // acquire returns user's budget, made full (rate a second, burst saved)
@@ -64,7 +65,11 @@ func (b *budget) take(now time.Time, stalled func(from, to time.Time) time.Durat
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.b.refillAround(now, stalled(b.b.last, now))
-	return b.b.take(now)
+	if b.b.take(now) {
+		return true
+	}
+	b.refused.Store(int64(time.Since(paceEpoch)) | 1)
+	return false
 }
 
 // holdOff is how long a connection's reader waits after a command its
@@ -75,6 +80,52 @@ func (b *budget) take(now time.Time, stalled func(from, to time.Time) time.Durat
 // and TCP slows the flooder meanwhile.
 func (b *budget) holdOff() time.Duration {
 	return time.Duration(float64(max(b.conns.Load(), 1)) / b.b.rate * float64(time.Second))
+}
+
+// Pacing a flooder's deliveries. Every accepted command's event goes to
+// every connection of the team, so the fan-out a user causes is their
+// accepted rate times the connections: one user with 128 connections at
+// the budget's 200 commands a second has the server wake 128 writers 200
+// times a second for events only they sent, and a bystander's answer
+// waits behind those writers for the CPU (measured: 80% of the server's
+// CPU under such a flood was in connection writers). So while a user is
+// over their budget (it refused one of their commands within
+// floodWindow), each of their connections takes events at most once per
+// floodPace: one wake and one write for all the events of that span, not
+// one per event. Answers are not paced (each command still gets its
+// answer at once, and its event with it: the writer catches up before it
+// writes answers), and nobody else's connections are: a flooder's own
+// pages see others' changes up to floodPace late, nobody else sees
+// anything late.
+const (
+	floodWindow = time.Second
+	floodPace   = 50 * time.Millisecond
+)
+
+// paceEpoch is the origin of budget.refused: a monotonic reading, so the
+// pacing follows the real clock even where tests move the server's.
+var paceEpoch = time.Now()
+
+// flooding reports whether b refused a command within floodWindow.
+func (b *budget) flooding() bool {
+	at := b.refused.Load()
+	return at != 0 && time.Since(paceEpoch)-time.Duration(at) < floodWindow
+}
+
+// paced returns what the writer waits on for events: wake itself, or,
+// while the connection's user floods, a timer of floodPace instead (the
+// writer catches up when it fires, with what arrived meanwhile). A nil
+// wake (the engine has closed) is returned as it is.
+func (c *conn) paced(wake <-chan struct{}) (<-chan struct{}, <-chan time.Time) {
+	if wake == nil || c.limiter == nil || !c.limiter.flooding() {
+		return wake, nil
+	}
+	if c.pace == nil {
+		c.pace = time.NewTimer(floodPace)
+	} else {
+		c.pace.Reset(floodPace)
+	}
+	return nil, c.pace.C
 }
 
 // holdOff pauses the reader for d, or until the connection dies; it says

@@ -290,7 +290,7 @@ func (s *Server) handleFeed() http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		body, err := cal.encode(host, s.now().UTC())
+		body, err := cal.encode(host, s.now().UTC(), &s.feedZones)
 		if err != nil {
 			s.apiError(w, r, err)
 			return

@@ -32,7 +32,7 @@ func TestAdminCommandsOverTheWire(t *testing.T) {
 	if got := b.expect(wire.TypeServiceArchived).Event; got.Revision != rev || got.Service != (world.Service{ID: billing, Archived: true}) {
 		t.Fatalf("v1 peer got %+v", got)
 	}
-	berlin := world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin"}
+	berlin := world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "Europe/Berlin", WorkingDays: world.MondayToFriday}
 	rev = a.ack(3, world.Command{Kind: world.CmdSetSchedule, Schedule: berlin})
 	if got := b.expect(wire.TypeScheduleChanged).Event; got.Revision != rev || got.Schedule != berlin {
 		t.Fatalf("v1 peer got %+v", got)

@@ -183,6 +183,9 @@ func (n names) view(c engine.Change, title string) changeView {
 		to := map[world.EventKind]world.Status{world.EvTaskCompleted: world.Completed, world.EvTaskStarted: world.Active, world.EvTaskReopened: world.Scheduled}[ev.Kind]
 		v.Field, v.From, v.To = "status", from(engine.FieldStatus, b.Status.String()), to.String()
 		v.Text = map[world.EventKind]string{world.EvTaskCompleted: "completed it", world.EvTaskStarted: "started it", world.EvTaskReopened: "reopened it"}[ev.Kind]
+		if v.From != "" {
+			v.Text += " (it was " + v.From + ")"
+		}
 	case world.EvTaskRenamed:
 		v.Field, v.From, v.To = "title", from(engine.FieldTitle, b.Title), ev.Task.Title
 		v.Text = "renamed it" + fromTo(quoted(v.From), quoted(v.To))
@@ -287,7 +290,7 @@ func (s *Server) handleTaskHistory() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		changes, next, err := h.TaskChanges(id, before, limit)
+		changes, next, err := h.TaskChanges(r.Context(), id, before, limit)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
@@ -353,7 +356,7 @@ func (s *Server) handleActivity() http.Handler {
 			}
 			return world.ID{}
 		}
-		changes, next, err := h.Changes(before, limit, activityScan, func(c engine.Change) bool {
+		changes, next, err := h.Changes(r.Context(), before, limit, activityScan, func(c engine.Change) bool {
 			return (user.IsZero() || c.Actor == user) && (service.IsZero() || serviceOf(c) == service)
 		})
 		if err != nil {

@@ -124,6 +124,54 @@ func TestHistoryAcrossRestartAndCompaction(t *testing.T) {
 	if _, body := h.do("GET", "/api/past?rev=2", h.member, nil); !strings.Contains(string(body), `"code":"NOT_FOUND"`) || !strings.Contains(string(body), "history kept starts") {
 		t.Errorf("the past before the kept history: %s", body)
 	}
+	// The task's creation is no longer in the log, yet the oldest kept
+	// change still says what it changed from: the task is rebuilt from
+	// the snapshot the kept log continues.
+	if o := p.Changes[len(p.Changes)-1]; o.Field != "priority" || o.From == "" || o.To == "" {
+		t.Errorf("the oldest kept change: %+v", o)
+	}
+
+	// Every kind of change, from what to what, after compaction and a
+	// restart, in the task's history and in the activity.
+	other := h.service("Billing")
+	var bob world.ID
+	h.eng.Read(context.Background(), func(w *world.World) {
+		for _, u := range w.Users() {
+			if u.Name == "bob" {
+				bob = u.ID
+			}
+		}
+	})
+	c = h.dial(true, "")
+	c.handshake()
+	c.ack(1, world.Command{Kind: world.CmdMoveTask, Task: id, Slot: world.Slot{Date: 20426, Start: 600, Duration: 90}})
+	c.ack(2, world.Command{Kind: world.CmdStartTask, Task: id})
+	c.ack(3, world.Command{Kind: world.CmdCompleteTask, Task: id})
+	c.ack(4, world.Command{Kind: world.CmdAssignTask, Task: id, Assignee: bob})
+	c.ack(5, world.Command{Kind: world.CmdSetService, Task: id, Service: other})
+	c.ack(6, world.Command{Kind: world.CmdRenameTask, Task: id, Text: "Patch every router"})
+	c.ack(7, world.Command{Kind: world.CmdSetPriority, Task: id, Priority: world.Urgent})
+	h.stop()
+	h = start(t, opts)
+	want := []string{
+		"changed its priority from " + world.Priority(59%4).String() + " to urgent",
+		"renamed it from “Patch the core routers” to “Patch every router”",
+		"moved it to another service from Ops to Billing",
+		"assigned it from nobody to bob",
+		"completed it (it was active)",
+		"started it (it was scheduled)",
+		"moved from Wed 3 Dec 14:00–15:00 to Thu 4 Dec 10:00–11:30",
+	}
+	for _, path := range []string{"/api/tasks/" + id.String() + "/history?limit=7", "/api/activity?limit=7"} {
+		p = h.page(path)
+		var got []string
+		for _, ch := range p.Changes {
+			got = append(got, ch.Text)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s after compaction and a restart:\n got %q\nwant %q", path, got, want)
+		}
+	}
 }
 
 // The plan as it stood, at a revision or a moment, is a Snapshot frame of

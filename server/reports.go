@@ -17,14 +17,16 @@ import (
 
 // The hours report: GET /t/{team}/api/reports/hours?from=…&to=…&group=…&format=…
 //
-// Booked minutes come from the world's live totals (world.Totals), read on
-// the engine's goroutine: a range costs the cells of its days, not the
-// tasks of the world. A range edge given with a time of day
-// (2026-03-02T12:00) cuts its day: that day alone is summed from its
-// tasks, each counting only its minutes inside. Capacity is each member's
-// (admins and members; viewers plan nothing) working hours on each working
-// day (Monday to Friday, the world's schedule) less the team's holidays
-// and the member's time off, cut by the same edges.
+// Booked minutes come from the world's live totals (world.Totals): the
+// engine's goroutine only takes a view of the range's days (copy on
+// write) and the team's names, and the report is added up on the
+// request's goroutine from the cells of its days, never the tasks of the
+// world. A range edge given with a time of day (2026-03-02T12:00) cuts its
+// day: that day alone is summed from its own tasks, each counting only its
+// minutes inside. Capacity is each member's
+// (admins and members; viewers plan nothing) working hours on each of the
+// team's working days (the world's schedule) less the team's holidays and
+// the member's time off, cut by the same edges.
 
 // MaxReportDays is the longest range a report covers.
 const MaxReportDays = 366
@@ -173,10 +175,69 @@ func clip(start, end, lo, hi uint16) uint16 {
 	return e - s
 }
 
-// buildReport computes q over w for the given members. It runs on the
-// engine's goroutine (inside engine.Read): it reads the totals of the
-// range's days, and scans tasks only for a day cut by a time of day.
-func buildReport(w *world.World, q reportQuery, members []Member) Report {
+// reportInputs is what a report reads of the world, taken on the engine's
+// goroutine by takeReport in the time of the range's days and the team's
+// names (never the world's tasks): a view of the totals (copy on write,
+// see world.TotalsView), the tasks of a day cut by a time of day (copied:
+// that day's alone), the names, the schedule and the non-working days.
+// buildReport then runs on the request's goroutine, so a report over
+// 100,000 tasks makes no command wait for it.
+type reportInputs struct {
+	totals   world.TotalsView
+	cut      map[uint16][]world.DayTask // the tasks of a day cut by a time of day
+	services map[world.ID]string
+	users    map[world.ID]string
+	schedule world.Schedule
+	holidays map[uint16]string // the range's
+	timeOff  []world.TimeOff
+}
+
+// takeReport takes what q needs of w. It runs on the engine's goroutine
+// (inside engine.Read).
+func takeReport(w *world.World, q reportQuery) reportInputs {
+	in := reportInputs{
+		totals:   w.ViewTotals(q.from, q.to),
+		services: map[world.ID]string{},
+		users:    map[world.ID]string{},
+		schedule: w.Schedule(),
+		holidays: map[uint16]string{},
+		timeOff:  w.TimeOffs(),
+		cut:      map[uint16][]world.DayTask{},
+	}
+	if q.fromMin != 0 || (q.from == q.to && q.toMin != world.MinutesPerDay) {
+		in.cut[q.from] = w.DayTasks(nil, q.from)
+	}
+	if q.toMin != world.MinutesPerDay {
+		in.cut[q.to] = w.DayTasks(nil, q.to)
+	}
+	for _, sv := range w.Services() {
+		in.services[sv.ID] = sv.Name
+	}
+	for _, u := range w.Users() {
+		in.users[u.ID] = u.Name
+	}
+	for d := uint32(q.from); d <= uint32(q.to); d++ {
+		if name, ok := w.HolidayOn(uint16(d)); ok {
+			in.holidays[uint16(d)] = name
+		}
+	}
+	return in
+}
+
+// off reports whether user has time off on day.
+func (in *reportInputs) off(user world.ID, day uint16) bool {
+	for _, o := range in.timeOff {
+		if o.User == user && o.From <= day && day <= o.To {
+			return true
+		}
+	}
+	return false
+}
+
+// buildReport computes q from what takeReport took, for the given
+// members, on any goroutine: the totals' cells of the range's days, and
+// for a day cut by a time of day that day's own tasks.
+func buildReport(in reportInputs, q reportQuery, members []Member) Report {
 	n := int(q.to) - int(q.from) + 1
 	rep := Report{From: q.fromText, To: q.toText, Group: q.group, Dates: make([]string, n)}
 	for i := range n {
@@ -216,14 +277,12 @@ func buildReport(w *world.World, q reportQuery, members []Member) Report {
 				r = &reportRow{ByDay: make([]int64, n)}
 				rows[rk] = r
 				if bySvc {
-					sv, _ := w.Service(k.Service)
-					r.Service = &reportKey{k.Service.String(), sv.Name}
+					r.Service = &reportKey{k.Service.String(), in.services[k.Service]}
 				}
 				if byUser {
 					r.Assignee = &reportKey{"", "Unassigned"}
 					if !k.Assignee.IsZero() {
-						u, _ := w.User(k.Assignee)
-						r.Assignee = &reportKey{k.Assignee.String(), u.Name}
+						r.Assignee = &reportKey{k.Assignee.String(), in.users[k.Assignee]}
 					}
 				}
 				if byStatus {
@@ -247,38 +306,31 @@ func buildReport(w *world.World, q reportQuery, members []Member) Report {
 		}
 		return lo, hi
 	}
-	whole := func(day uint16) bool { lo, hi := window(day); return lo == 0 && hi == world.MinutesPerDay }
 	// A day cut by a time of day is summed from its tasks, each clipped
-	// to the window; every other day from the totals.
-	first, last := int(q.from), int(q.to)
-	cut := func(day uint16) {
+	// to the window; every other day from its cells.
+	for d := uint32(q.from); d <= uint32(q.to); d++ {
+		day := uint16(d)
 		lo, hi := window(day)
-		w.TasksOn(day, func(t world.Task) {
-			in := uint32(clip(t.Slot.Start, t.Slot.Start+t.Slot.Duration, lo, hi))
+		if lo == 0 && hi == world.MinutesPerDay {
+			in.totals.Cells(day, func(k world.TotalsKey, m world.Minutes) { put(day, k, m) })
+			continue
+		}
+		for _, t := range in.cut[day] {
+			part := uint32(clip(t.Start, t.Start+t.Duration, lo, hi))
+			if part == 0 {
+				continue
+			}
 			var m world.Minutes
-			switch t.Status {
-			case world.Scheduled:
-				m.Planned = in
-			case world.Active:
-				m.InProgress = in
-			case world.Completed:
-				m.Done = in
+			switch {
+			case t.Minutes.Planned > 0:
+				m.Planned = part
+			case t.Minutes.InProgress > 0:
+				m.InProgress = part
+			default:
+				m.Done = part
 			}
-			if m != (world.Minutes{}) {
-				put(day, world.TotalsKey{Service: t.Service, Assignee: t.Assignee}, m)
-			}
-		})
-	}
-	if !whole(q.from) {
-		cut(q.from)
-		first++
-	}
-	if q.to != q.from && !whole(q.to) {
-		cut(q.to)
-		last--
-	}
-	if first <= last {
-		w.DayTotals(uint16(first), uint16(last), put)
+			put(day, t.Key, m)
+		}
 	}
 	rep.Rows = make([]reportRow, 0, len(rows))
 	for _, r := range rows {
@@ -287,12 +339,12 @@ func buildReport(w *world.World, q reportQuery, members []Member) Report {
 	sort.Slice(rep.Rows, func(i, j int) bool { return rowLess(&rep.Rows[i], &rep.Rows[j]) })
 
 	// Capacity.
-	sch := w.Schedule()
+	sch := in.schedule
 	rep.Capacity.ByDay = make([]int64, n)
 	rep.Capacity.Members = []reportMember{}
 	rep.Capacity.Holidays = []world.Holiday{}
 	for i := range n {
-		if name, ok := w.HolidayOn(q.from + uint16(i)); ok {
+		if name, ok := in.holidays[q.from+uint16(i)]; ok {
 			rep.Capacity.Holidays = append(rep.Capacity.Holidays, world.Holiday{Date: q.from + uint16(i), Name: name})
 		}
 	}
@@ -303,10 +355,10 @@ func buildReport(w *world.World, q reportQuery, members []Member) Report {
 		rm := reportMember{ID: m.User, Name: m.Name}
 		for i := range n {
 			day := q.from + uint16(i)
-			if (day+3)%7 >= 5 { // Saturday, Sunday
+			if !sch.WorksOn(day) { // not one of the team's working days
 				continue
 			}
-			if _, ok := w.HolidayOn(day); ok || w.Off(m.User, day) {
+			if _, ok := in.holidays[day]; ok || in.off(m.User, day) {
 				continue
 			}
 			lo, hi := window(day)
@@ -468,11 +520,13 @@ func (s *Server) handleHoursReport() http.Handler {
 			writeError(w, http.StatusBadRequest, world.CodeBadRequest, sentence(msg))
 			return
 		}
-		var rep Report
-		if err := t.eng.Read(r.Context(), func(wd *world.World) { rep = buildReport(wd, q, members) }); err != nil {
+		var in reportInputs
+		if err := t.eng.Read(r.Context(), func(wd *world.World) { in = takeReport(wd, q) }); err != nil {
 			s.apiError(w, r, err)
 			return
 		}
+		rep := buildReport(in, q, members) // off the engine's goroutine
+
 		name := fmt.Sprintf("hours-%s-%s", dayText(q.from), dayText(q.to))
 		w.Header().Set("Cache-Control", "no-store")
 		switch format {

@@ -12,6 +12,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"txxt/engine"
+	"txxt/wire"
 	"txxt/world"
 )
 
@@ -232,4 +233,45 @@ func TestHoursReport(t *testing.T) {
 			t.Errorf("without a login: %d", res.StatusCode)
 		}
 	})
+}
+
+// The team's working days are its schedule's: set in the settings (one
+// ScheduleChanged), they decide the reports' capacity; a SetSchedule of a
+// client that knows no working days keeps them.
+func TestWorkingDaysInCapacity(t *testing.T) {
+	h := start(t, options{})
+	reportWorld(t, h)
+	week := "from=2026-03-02&to=2026-03-08&group=service"
+	// Sunday to Thursday (bits 0-3 and 6): Friday and Saturday off.
+	if res, body := h.do("PUT", "/api/settings", h.admin, map[string]int{"working_days": 0x4F}); res.StatusCode != 200 {
+		t.Fatalf("PUT working days: %d %s", res.StatusCode, body)
+	}
+	var set struct {
+		WorkingDays int `json:"working_days"`
+	}
+	if _, body := h.do("GET", "/api/settings", h.member, nil); json.Unmarshal(body, &set) != nil || set.WorkingDays != 0x4F {
+		t.Fatalf("settings after the PUT: %s", body)
+	}
+	// Monday ann and bob, Tuesday and Wednesday ann (bob off), Thursday
+	// the holiday, Friday and Saturday not worked, Sunday both.
+	rep := getReport(t, h, h.member, week)
+	if fmt.Sprint(rep.Capacity.ByDay) != "[1200 600 600 0 0 0 1200]" || rep.Capacity.Total != 3600 {
+		t.Errorf("capacity by day %v, total %d", rep.Capacity.ByDay, rep.Capacity.Total)
+	}
+	// An old client's SetSchedule (no working days) changes the hours and keeps the days.
+	c := h.dialAs(h.admin, true, "")
+	c.handshake()
+	c.send(1, world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1020, TimeZone: "UTC"}}) // the frame of before working days
+	if f, _ := c.answer(1); f.Type != wire.TypeAck {
+		t.Fatalf("the old SetSchedule: %+v", f)
+	}
+	rep = getReport(t, h, h.member, week)
+	if fmt.Sprint(rep.Capacity.ByDay) != "[960 480 480 0 0 0 960]" {
+		t.Errorf("after an old client's SetSchedule, capacity by day %v", rep.Capacity.ByDay)
+	}
+	for _, bad := range []int{0, 0x80, -1} {
+		if res, body := h.do("PUT", "/api/settings", h.admin, map[string]int{"working_days": bad}); res.StatusCode != 400 || !bytes.Contains(body, []byte("INVALID_DATE")) {
+			t.Errorf("working days %d: %d %s", bad, res.StatusCode, body)
+		}
+	}
 }

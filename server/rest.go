@@ -514,9 +514,12 @@ type Settings struct {
 	WorkdayEnd     int    `json:"workday_end"`
 	FirstDayOfWeek int    `json:"first_day_of_week"` // 0 Monday … 6 Sunday
 	TimeZone       string `json:"time_zone"`
+	// WorkingDays is a bit a weekday, bit 0 Monday … bit 6 Sunday (31:
+	// Monday to Friday); a PUT without it keeps the team's.
+	WorkingDays int `json:"working_days"`
 }
 
-var defaultSettings = Settings{WorkdayStart: 8 * 60, WorkdayEnd: 18 * 60, FirstDayOfWeek: 0, TimeZone: "UTC"}
+var defaultSettings = Settings{WorkdayStart: 8 * 60, WorkdayEnd: 18 * 60, FirstDayOfWeek: 0, TimeZone: "UTC", WorkingDays: int(world.MondayToFriday)}
 
 // settings reads the team's settings from its world, where they are
 // state every open page follows (GridChanged, ScheduleChanged).
@@ -525,7 +528,7 @@ func (t *team) settings(ctx context.Context) (Settings, error) {
 	err := t.eng.Read(ctx, func(w *world.World) {
 		sch := w.Schedule()
 		out = Settings{Grid: w.Grid(), WorkdayStart: int(sch.WorkdayStart), WorkdayEnd: int(sch.WorkdayEnd),
-			FirstDayOfWeek: int(sch.FirstDay), TimeZone: sch.TimeZone}
+			FirstDayOfWeek: int(sch.FirstDay), TimeZone: sch.TimeZone, WorkingDays: int(sch.WorkingDays)}
 	})
 	return out, err
 }
@@ -546,9 +549,12 @@ func (t *team) migrateSettings(ctx context.Context) error {
 		return err
 	}
 	set.Grid = cur.Grid
+	if set.WorkingDays < 1 || set.WorkingDays > int(world.AllWeek) {
+		set.WorkingDays = cur.WorkingDays // the table never held working days
+	}
 	if set != cur {
 		err := do(ctx, t, Session{}, world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{
-			WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone}})
+			WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone, WorkingDays: uint8(set.WorkingDays)}})
 		if err != nil {
 			return err
 		}
@@ -591,16 +597,20 @@ func (s *Server) handlePutSettings() http.Handler {
 			writeError(w, http.StatusBadRequest, world.CodeInvalidDate, "Choose the first day of the week from Monday to Sunday.")
 			return
 		}
+		if set.WorkingDays < 1 || set.WorkingDays > int(world.AllWeek) {
+			writeError(w, http.StatusBadRequest, world.CodeInvalidDate, "Choose at least one working day, from Monday to Sunday.")
+			return
+		}
 		if set.Grid != old.Grid {
 			if err := do(r.Context(), t, sessionOf(r), world.Command{Kind: world.CmdSetGrid, Grid: set.Grid}); err != nil {
 				s.apiError(w, r, err)
 				return
 			}
 		}
-		if sch := (Settings{Grid: old.Grid, WorkdayStart: set.WorkdayStart, WorkdayEnd: set.WorkdayEnd, FirstDayOfWeek: set.FirstDayOfWeek, TimeZone: set.TimeZone}); sch != old {
+		if sch := (Settings{Grid: old.Grid, WorkdayStart: set.WorkdayStart, WorkdayEnd: set.WorkdayEnd, FirstDayOfWeek: set.FirstDayOfWeek, TimeZone: set.TimeZone, WorkingDays: set.WorkingDays}); sch != old {
 			// One event every open page applies: no reload.
 			err := do(r.Context(), t, sessionOf(r), world.Command{Kind: world.CmdSetSchedule, Schedule: world.Schedule{
-				WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone}})
+				WorkdayStart: uint16(set.WorkdayStart), WorkdayEnd: uint16(set.WorkdayEnd), FirstDay: uint8(set.FirstDayOfWeek), TimeZone: set.TimeZone, WorkingDays: uint8(set.WorkingDays)}})
 			if err != nil {
 				s.apiError(w, r, err)
 				return

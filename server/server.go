@@ -177,6 +177,7 @@ type Server struct {
 	hashing    semaphore
 	pasts      semaphore   // past worlds being rebuilt at once (each holds a whole world in memory)
 	feedLimits feedLimiter // calendar feed fetches, per token
+	feedZones  zoneCache   // each time zone's VTIMEZONE, built once
 	tracer     *slowTracer // nil unless Config.TraceSlow
 	logger     *slog.Logger
 	now        func() time.Time

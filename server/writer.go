@@ -117,8 +117,13 @@ func (c *conn) write() {
 		if !c.flush() {
 			return
 		}
+		// A user over their budget takes events at most every floodPace
+		// (fair.go); answers and their own work are not paced.
+		wake, paced := c.paced(wake)
 		select {
 		case <-wake:
+			own = false
+		case <-paced:
 			own = false
 		case <-presence:
 			own, presenceDue = false, true

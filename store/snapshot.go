@@ -56,7 +56,20 @@ func pruneSnapshots(b *bolt.Bucket, first uint64) error {
 // SnapshotBefore returns the newest snapshot at or before rev (0, nil, nil
 // when there is none), checksum verified; the frame is a copy.
 func (s *Store) SnapshotBefore(rev uint64) (at uint64, frame []byte, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
+	err = s.ReadSnapshotBefore(rev, func(r uint64, f []byte) error {
+		at, frame = r, bytes.Clone(f)
+		return nil
+	})
+	return at, frame, err
+}
+
+// ReadSnapshotBefore calls fn with the newest snapshot at or before rev,
+// checksum verified, and returns fn's error; fn is not called when there
+// is none. The frame is valid only during the call (it points into the
+// file's memory map): a reader of a few tasks of a big snapshot copies
+// nothing.
+func (s *Store) ReadSnapshotBefore(rev uint64, fn func(at uint64, frame []byte) error) error {
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSnapshots).Cursor()
 		var k, v []byte
 		if k, _ = c.Seek(revKey(rev + 1)); k == nil {
@@ -67,12 +80,13 @@ func (s *Store) SnapshotBefore(rev uint64) (at uint64, frame []byte, err error) 
 		if k == nil {
 			return nil
 		}
-		at = binary.BigEndian.Uint64(k)
+		at := binary.BigEndian.Uint64(k)
 		f, err := snapshotFrame(at, v)
-		frame = bytes.Clone(f)
-		return err
+		if err != nil {
+			return err
+		}
+		return fn(at, f)
 	})
-	return at, frame, err
 }
 
 // snapshotFrame checks a stored snapshot's checksum and returns its frame

@@ -143,7 +143,14 @@ func DecodeCommand(frame []byte, v1 bool) (ClientFrame, error) {
 			return f, err
 		}
 	case TypeSetSchedule:
-		c.Schedule = world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:])}
+		// time_zone is the rest, unless the rest ends with a NUL and a
+		// non-zero byte: then that byte is working_days (protocol 4). No
+		// valid frame of before reads otherwise: a zone holds no NUL.
+		zone, days := b[5:], byte(0)
+		if n := len(zone); n >= 2 && zone[n-1] != 0 && zone[n-2] == 0 {
+			zone, days = zone[:n-2], zone[n-1]
+		}
+		c.Schedule = world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(zone), WorkingDays: days}
 	case TypeAddHoliday, TypeRemoveHoliday, TypeAddTimeOff, TypeRemoveTimeOff:
 		decodeNonWorking(f.Type, b, c)
 	default:
@@ -203,7 +210,11 @@ func AppendCommand(dst []byte, v1 bool, request uint32, c *world.Command) []byte
 		dst = appendU16(dst, c.Schedule.WorkdayStart)
 		dst = appendU16(dst, c.Schedule.WorkdayEnd)
 		dst = append(dst, c.Schedule.FirstDay)
-		return append(dst, c.Schedule.TimeZone...)
+		dst = append(dst, c.Schedule.TimeZone...)
+		if c.Schedule.WorkingDays != 0 {
+			dst = append(dst, 0, c.Schedule.WorkingDays)
+		}
+		return dst
 	case TypeAddHoliday, TypeRemoveHoliday, TypeAddTimeOff, TypeRemoveTimeOff:
 		return appendNonWorkingCommand(dst, t, c)
 	}

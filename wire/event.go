@@ -120,7 +120,9 @@ func DecodeEvent(frame []byte) (world.Event, error) {
 	if kind == 0 {
 		return world.Event{}, unknownType(frame[0])
 	}
-	if len(frame) != eventSizes[frame[0]] {
+	if n := len(frame); n != eventSizes[frame[0]] && (frame[0] != TypeScheduleChanged || n != 9+oldScheduleSize) {
+		// A ScheduleChanged of 78 bytes is one written before working
+		// days (a save file's log holds them): Monday to Friday.
 		return world.Event{}, badFrame(kind.String() + " frame has the wrong length")
 	}
 	ev := world.Event{Kind: kind, Revision: le.Uint64(frame[1:])}

@@ -151,7 +151,7 @@ func timeOffFields(o world.TimeOff) map[string]any {
 }
 
 func scheduleFields(s world.Schedule) map[string]any {
-	return map[string]any{"workdayStart": s.WorkdayStart, "workdayEnd": s.WorkdayEnd, "firstDay": s.FirstDay, "timeZone": s.TimeZone}
+	return map[string]any{"workdayStart": s.WorkdayStart, "workdayEnd": s.WorkdayEnd, "firstDay": s.FirstDay, "timeZone": s.TimeZone, "workingDays": s.WorkingDays}
 }
 
 func taskFields(t world.Task) map[string]any {
@@ -291,6 +291,7 @@ func clientFields(f ClientFrame) map[string]any {
 		m["service"], m["archived"] = c.Service.String(), c.Archived
 	case TypeSetSchedule:
 		m["workdayStart"], m["workdayEnd"], m["firstDay"], m["timeZone"] = c.Schedule.WorkdayStart, c.Schedule.WorkdayEnd, c.Schedule.FirstDay, c.Schedule.TimeZone
+		m["workingDays"] = c.Schedule.WorkingDays
 	case TypeAddHoliday:
 		m["date"], m["name"] = c.Holiday.Date, c.Holiday.Name
 	case TypeRemoveHoliday:

@@ -87,11 +87,23 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 		}
 		switch extra := rest - nu*UserRecordSize; {
 		case extra == 0: // written before the trailer
-		case extra >= uint64(trailerSize(int(ns))):
+		case extra >= serviceStateSize*ns+oldScheduleSize:
+			// The schedule is 70 bytes, or 69 when written before
+			// working days; the non-working days after it are 0 or
+			// 8 + 66·H + 100·O bytes, an even number, so the parity
+			// of what follows the colours tells which.
+			sched := uint64(scheduleSize)
+			if (extra-serviceStateSize*ns)%2 == 1 {
+				sched = oldScheduleSize
+			}
 			trailer = tail[6+nu*UserRecordSize:]
-			if err := readNonWorking(trailer[trailerSize(int(ns)):], st); err != nil {
+			if uint64(len(trailer)) < serviceStateSize*ns+sched {
+				return nil, badFrame("snapshot trailer does not match its service and user counts")
+			}
+			if err := readNonWorking(trailer[serviceStateSize*ns+sched:], st); err != nil {
 				return nil, err
 			}
+			trailer = trailer[:serviceStateSize*ns+sched]
 		default:
 			return nil, badFrame("snapshot trailer does not match its service and user counts")
 		}
@@ -136,4 +148,32 @@ func DecodeSnapshot(frame []byte) (*world.State, error) {
 		st.Schedule = readSchedule(trailer)
 	}
 	return st, nil
+}
+
+// SnapshotTasks calls fn with each task of a Snapshot frame (of any
+// layout) whose id want accepts, in the frame's order, decoding only
+// those: the history reads a few tasks of a big snapshot this way.
+func SnapshotTasks(frame []byte, want func(world.ID) bool, fn func(world.Task)) error {
+	if len(frame) < snapshotHeader {
+		return badFrame("snapshot shorter than its 17-byte header")
+	}
+	if frame[0] != TypeSnapshot {
+		return unknownType(frame[0])
+	}
+	nt := uint64(le.Uint32(frame[9:]))
+	if nt*TaskRecordSize > uint64(len(frame)-snapshotHeader) {
+		return badFrame("snapshot shorter than its counts say")
+	}
+	b := frame[snapshotHeader:]
+	for range nt {
+		if want(world.ID(b[:16])) {
+			t, err := readTask(b[:TaskRecordSize])
+			if err != nil {
+				return err
+			}
+			fn(t)
+		}
+		b = b[TaskRecordSize:]
+	}
+	return nil
 }

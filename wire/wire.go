@@ -27,8 +27,10 @@ const Subprotocol = "txxt.v1"
 // misread. 2: the v1 Snapshot's trailer (service colours and archives, the
 // schedule) and the events ServiceRecolored, ServiceArchived and
 // ScheduleChanged, which a client of 1 refuses. 3: non-working days (the
-// Snapshot's second trailer and the events 0x36–0x39).
-const ProtocolVersion = 3
+// Snapshot's second trailer and the events 0x36–0x39). 4: the schedule's
+// working days (a byte appended to the schedule record: the Snapshot's
+// trailer and ScheduleChanged one byte longer).
+const ProtocolVersion = 4
 
 // Frame types. Server → client world frames (both versions):
 const (
@@ -111,7 +113,8 @@ const (
 	titleSize         = 128
 	nameSize          = 64
 	timeZoneSize      = 64
-	scheduleSize      = 5 + timeZoneSize // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
+	scheduleSize      = 6 + timeZoneSize // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64 · working_days u8
+	oldScheduleSize   = 5 + timeZoneSize // before protocol 4: no working_days (Monday to Friday)
 	serviceStateSize  = 5                // the v1 snapshot's trailer, per service: color u32 · archived u8
 	holidaySize       = 2 + nameSize     // date u16 · name 64
 	timeOffSize       = 36 + nameSize    // id · user · from u16 · to u16 · note 64
@@ -217,18 +220,30 @@ func readNamed(b []byte) (world.ID, string) {
 	return readID(b[:16]), trimZeros(b[16:80])
 }
 
-// appendSchedule appends a 69-byte schedule: workday_start u16 ·
-// workday_end u16 · first_day u8 · time_zone 64, zero-padded.
+// appendSchedule appends a 70-byte schedule: workday_start u16 ·
+// workday_end u16 · first_day u8 · time_zone 64, zero-padded ·
+// working_days u8 (bit 0 Monday … bit 6 Sunday; 0 is written as Monday
+// to Friday, which a world's never is).
 func appendSchedule(dst []byte, s *world.Schedule) []byte {
 	dst = appendU16(dst, s.WorkdayStart)
 	dst = appendU16(dst, s.WorkdayEnd)
 	dst = append(dst, s.FirstDay)
-	return appendPadded(dst, s.TimeZone, timeZoneSize)
+	dst = appendPadded(dst, s.TimeZone, timeZoneSize)
+	days := s.WorkingDays
+	if days == 0 {
+		days = world.MondayToFriday
+	}
+	return append(dst, days)
 }
 
-// readSchedule reads a schedule; b must hold scheduleSize bytes.
+// readSchedule reads a schedule of scheduleSize bytes, or of
+// oldScheduleSize (written before working days: Monday to Friday).
 func readSchedule(b []byte) world.Schedule {
-	return world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:scheduleSize])}
+	s := world.Schedule{WorkdayStart: le.Uint16(b), WorkdayEnd: le.Uint16(b[2:]), FirstDay: b[4], TimeZone: trimZeros(b[5:oldScheduleSize]), WorkingDays: world.MondayToFriday}
+	if len(b) >= scheduleSize {
+		s.WorkingDays = b[oldScheduleSize]
+	}
+	return s
 }
 
 // readFlag reads a boolean byte: 0 or 1, anything else is a bad frame.

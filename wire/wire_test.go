@@ -45,8 +45,8 @@ func sampleEvents() []world.Event {
 		{Revision: 18, Kind: world.EvServiceRecolored, Service: world.Service{ID: tid(2), Color: 0xFFFFFFFF}}, // the codec passes it; the world refuses it
 		{Revision: 19, Kind: world.EvServiceArchived, Service: world.Service{ID: tid(2), Archived: true}},
 		{Revision: 20, Kind: world.EvServiceArchived, Service: world.Service{ID: tid(2)}},
-		{Revision: 21, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "America/Argentina/Buenos_Aires"}},
-		{Revision: 22, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 0, WorkdayEnd: 1440, TimeZone: strings.Repeat("Z", world.MaxTimeZone)}},
+		{Revision: 21, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 540, WorkdayEnd: 1050, FirstDay: 6, TimeZone: "America/Argentina/Buenos_Aires", WorkingDays: world.MondayToFriday}},
+		{Revision: 22, Kind: world.EvScheduleChanged, Schedule: world.Schedule{WorkdayStart: 0, WorkdayEnd: 1440, TimeZone: strings.Repeat("Z", world.MaxTimeZone), WorkingDays: 0x41}},
 	}
 }
 
@@ -65,6 +65,14 @@ func TestEventRoundTrip(t *testing.T) {
 				t.Errorf("round trip\n got %+v\nwant %+v", got, ev)
 			}
 			for _, n := range []int{len(frame) - 1, len(frame) + 1} {
+				if ev.Kind == world.EvScheduleChanged && n == len(frame)-1 {
+					// The layout before working days: Monday to Friday.
+					old, err := DecodeEvent(frame[:n])
+					if want := ev.Schedule; err != nil || old.Schedule != (world.Schedule{WorkdayStart: want.WorkdayStart, WorkdayEnd: want.WorkdayEnd, FirstDay: want.FirstDay, TimeZone: want.TimeZone, WorkingDays: world.MondayToFriday}) {
+						t.Errorf("ScheduleChanged of before working days: %+v, %v", old.Schedule, err)
+					}
+					continue
+				}
 				bad := append(frame[:len(frame):len(frame)], 0)[:n]
 				if _, err := DecodeEvent(bad); code(err) != world.CodeBadFrame {
 					t.Errorf("length %d: %v", n, err)
@@ -118,7 +126,7 @@ func TestLegacy(t *testing.T) {
 
 func sampleState(tasks int) *world.State {
 	st := &world.State{Revision: 99, Grid: 15,
-		Schedule: world.Schedule{WorkdayStart: 420, WorkdayEnd: 1200, FirstDay: 6, TimeZone: "Europe/Berlin"},
+		Schedule: world.Schedule{WorkdayStart: 420, WorkdayEnd: 1200, FirstDay: 6, TimeZone: "Europe/Berlin", WorkingDays: 0x3F},
 		Services: []world.Service{{ID: tid(2), Name: "Platform", Color: 0x10B981}, {ID: tid(4), Name: "Billing", Archived: true}},
 		Users:    []world.User{{ID: tid(3), Name: "alice"}}}
 	for i := range tasks {
@@ -199,11 +207,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	st := sampleState(1)
 	full := AppendSnapshot(nil, st, true)
 	cut := len(full) - trailerSize(len(st.Services))
-	for _, n := range []int{cut + 1, cut + 5, len(full) - 1, len(full) + 1} {
+	for _, n := range []int{cut + 1, cut + 5, len(full) - 2, len(full) + 1} {
 		f := append(full[:len(full):len(full)], 0)[:n]
 		if _, err := DecodeSnapshot(f); code(err) != world.CodeBadFrame {
 			t.Errorf("snapshot of %d bytes (trailer from %d to %d): %v", n, cut, len(full), err)
 		}
+	}
+	// Without its last byte, the schedule is one of before working days
+	// (an old save file's snapshot): Monday to Friday.
+	if old, err := DecodeSnapshot(full[:len(full)-1]); err != nil || old.Schedule.WorkingDays != world.MondayToFriday || old.Schedule.TimeZone != st.Schedule.TimeZone {
+		t.Errorf("a snapshot of before working days: %+v, %v", old, err)
 	}
 	bad = bytes.Clone(full)
 	bad[cut+4] = 2 // the first service's archived byte
@@ -430,7 +443,8 @@ func FuzzDecodeServerFrame(f *testing.F) {
 			}
 			return
 		}
-		if IsEvent(sf.Type) && sf.Type != TypeTaskCreated && sf.Type != TypeTaskRenamed &&
+		old := sf.Type == TypeScheduleChanged && len(frame) == 9+oldScheduleSize // re-encoded in today's layout
+		if IsEvent(sf.Type) && !old && sf.Type != TypeTaskCreated && sf.Type != TypeTaskRenamed &&
 			sf.Type != TypeServiceCreated && sf.Type != TypeServiceRenamed && sf.Type != TypeUserCreated && sf.Type != TypeUserRenamed {
 			if again := AppendEvent(nil, &sf.Event); string(again) != string(frame) {
 				t.Fatalf("re-encoding differs:\n%x\n%x", frame, again)
@@ -455,9 +469,36 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		// Exactly one of the layouts: original, v1 from before the
 		// trailer, v1 (with the non-working days' trailer when there are
 		// any: SnapshotSize counts it).
+		// Or v1 with the schedule of before working days, a byte shorter.
 		if err == nil && len(frame) != SnapshotSize(st, true) && len(frame) != SnapshotSize(st, false) &&
-			len(frame) != SnapshotSize(st, true)-trailerSize(len(st.Services)) {
+			len(frame) != SnapshotSize(st, true)-trailerSize(len(st.Services)) &&
+			!(len(frame) == SnapshotSize(st, true)-1 && st.Schedule.WorkingDays == world.MondayToFriday) {
 			t.Fatalf("accepted a snapshot of %d bytes holding %d tasks", len(frame), len(st.Tasks))
 		}
 	})
+}
+
+// SetSchedule's working days come after the zone behind a NUL; a frame
+// of before them (the zone alone, padded with zeros or not) keeps the
+// team's (0).
+func TestSetScheduleWorkingDays(t *testing.T) {
+	head := []byte{TypeSetSchedule, 7, 0, 0, 0, 0xe0, 0x01, 0x38, 0x04, 0}
+	for _, c := range []struct {
+		rest string
+		zone string
+		days uint8
+	}{
+		{"UTC", "UTC", 0},
+		{"UTC\x00\x00", "UTC", 0},
+		{"UTC\x00\x1f", "UTC", 0x1f},
+		{"Europe/Berlin\x00\x4f", "Europe/Berlin", 0x4f},
+		{"UTC\x00\x00\x7f", "UTC", 0x7f},
+		{"U\x00C", "U", 'C'},         // no older server took it (a NUL in the zone); read as the new layout, still refused (no zone U)
+		{"UTC\x00\x80", "UTC", 0x80}, // past Sunday: the world refuses it
+	} {
+		f, err := DecodeCommand(append(append([]byte{}, head...), c.rest...), true)
+		if err != nil || f.Command.Schedule.TimeZone != c.zone || f.Command.Schedule.WorkingDays != c.days {
+			t.Errorf("%q: zone %q days %#x, %v; want %q %#x", c.rest, f.Command.Schedule.TimeZone, f.Command.Schedule.WorkingDays, err, c.zone, c.days)
+		}
+	}
 }

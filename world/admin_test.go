@@ -130,14 +130,17 @@ func TestRecolorService(t *testing.T) {
 }
 
 func TestSetSchedule(t *testing.T) {
-	berlin := Schedule{WorkdayStart: 9 * 60, WorkdayEnd: 17*60 + 30, FirstDay: 6, TimeZone: "Europe/Berlin"}
+	berlin := Schedule{WorkdayStart: 9 * 60, WorkdayEnd: 17*60 + 30, FirstDay: 6, TimeZone: "Europe/Berlin", WorkingDays: MondayToFriday}
+	days := func(mask uint8) Command {
+		return Command{Kind: CmdSetSchedule, Schedule: Schedule{WorkdayStart: 480, WorkdayEnd: 1080, TimeZone: "UTC", WorkingDays: mask}}
+	}
 	set := func(start, end uint16, first uint8, tz string) Command {
 		return Command{Kind: CmdSetSchedule, Schedule: Schedule{WorkdayStart: start, WorkdayEnd: end, FirstDay: first, TimeZone: tz}}
 	}
 	tz := func(name string) Command { return set(480, 1080, 0, name) }
 	rows := []rule{
 		{name: "a schedule is set", cmd: Command{Kind: CmdSetSchedule, Schedule: berlin}, check: scheduleIs(berlin)},
-		{name: "the workday may be the whole day", cmd: set(0, 1440, 0, "UTC"), check: scheduleIs(Schedule{0, 1440, 0, "UTC"})},
+		{name: "the workday may be the whole day", cmd: set(0, 1440, 0, "UTC"), check: scheduleIs(Schedule{0, 1440, 0, "UTC", MondayToFriday})},
 		{name: "the workday may be one minute", cmd: set(1439, 1440, 0, "UTC")},
 		{name: "a workday that ends as it starts is refused", cmd: set(600, 600, 0, "UTC"), want: CodeInvalidTime, msg: "10:00"},
 		{name: "a workday that ends before it starts is refused", cmd: set(1080, 480, 0, "UTC"), want: CodeInvalidTime, msg: "starts at 18:00 and ends at 08:00"},
@@ -161,11 +164,16 @@ func TestSetSchedule(t *testing.T) {
 		{name: "a time zone that is not UTF-8 is refused", cmd: tz("UTC\xff"), want: CodeInvalidTimeZone},
 		{name: "a time zone holding NUL is refused", cmd: tz("UTC\x00"), want: CodeInvalidTimeZone},
 		{name: "the time zone is checked after the hours", cmd: set(600, 500, 9, ""), want: CodeInvalidTime},
+		{name: "working days are set", cmd: days(0x3E), check: scheduleIs(Schedule{480, 1080, 0, "UTC", 0x3E})},
+		{name: "every day may be a working day", cmd: days(AllWeek)},
+		{name: "working days 0 keep the world's (a client that knows none)",
+			setup: apply(days(0x41)), cmd: set(540, 1020, 0, "UTC"), check: scheduleIs(Schedule{540, 1020, 0, "UTC", 0x41})},
+		{name: "a working day past Sunday is refused", cmd: days(0x80), want: CodeInvalidDate, msg: "working days"},
 	}
 	runRules(t, rows)
 
 	t.Run("a new world has the default schedule", func(t *testing.T) {
-		if got, want := New().Schedule(), (Schedule{480, 1080, 0, "UTC"}); got != want || DefaultSchedule() != want {
+		if got, want := New().Schedule(), (Schedule{480, 1080, 0, "UTC", MondayToFriday}); got != want || DefaultSchedule() != want {
 			t.Errorf("schedule %+v, want %+v", got, want)
 		}
 	})
@@ -179,7 +187,7 @@ func TestReplayOfAdminEvents(t *testing.T) {
 	for _, ev := range []Event{
 		{Kind: EvServiceRecolored, Service: Service{ID: svc, Color: 0x123456}},
 		{Kind: EvServiceArchived, Service: Service{ID: svc2, Archived: true}},
-		{Kind: EvScheduleChanged, Schedule: Schedule{WorkdayStart: 420, WorkdayEnd: 900, FirstDay: 6, TimeZone: "Asia/Tokyo"}},
+		{Kind: EvScheduleChanged, Schedule: Schedule{WorkdayStart: 420, WorkdayEnd: 900, FirstDay: 6, TimeZone: "Asia/Tokyo", WorkingDays: MondayToFriday}},
 	} {
 		rev++
 		ev.Revision = rev
@@ -189,7 +197,7 @@ func TestReplayOfAdminEvents(t *testing.T) {
 	}
 	serviceIs(svc, Service{ID: svc, Name: "Platform", Color: 0x123456})(t, w)
 	serviceIs(svc2, Service{ID: svc2, Name: "Billing", Archived: true})(t, w)
-	scheduleIs(Schedule{420, 900, 6, "Asia/Tokyo"})(t, w)
+	scheduleIs(Schedule{420, 900, 6, "Asia/Tokyo", MondayToFriday})(t, w)
 
 	for _, ev := range []Event{
 		{Kind: EvServiceRecolored, Service: Service{ID: nobody, Color: 1}},

@@ -217,10 +217,14 @@ func (w *World) check(c Command) (Event, error) {
 		return Event{Kind: EvServiceArchived, Service: Service{ID: c.Service, Archived: c.Archived}}, nil
 
 	case CmdSetSchedule:
-		if err := checkSchedule(c.Schedule); err != nil {
+		sch := c.Schedule
+		if sch.WorkingDays == 0 {
+			sch.WorkingDays = w.schedule.WorkingDays // a client that knows no working days keeps them
+		}
+		if err := checkSchedule(sch); err != nil {
 			return Event{}, err
 		}
-		return Event{Kind: EvScheduleChanged, Schedule: c.Schedule}, nil
+		return Event{Kind: EvScheduleChanged, Schedule: sch}, nil
 
 	case CmdCreateUser:
 		if _, dup := w.users[c.User]; dup || c.User.IsZero() {
@@ -365,6 +369,9 @@ func checkSchedule(s Schedule) error {
 	}
 	if s.FirstDay > 6 {
 		return errorf(CodeInvalidDate, "Choose the first day of the week from Monday to Sunday.")
+	}
+	if s.WorkingDays == 0 || s.WorkingDays > AllWeek {
+		return errorf(CodeInvalidDate, "Choose the working days from Monday to Sunday: at least one.")
 	}
 	return checkTimeZone(s.TimeZone)
 }

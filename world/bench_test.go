@@ -39,7 +39,7 @@ func BenchmarkApply(b *testing.B) {
 		{"SetGrid", []Command{{Kind: CmdSetGrid, Grid: 15}, {Kind: CmdSetGrid, Grid: 5}}},
 		{"RecolorService", []Command{{Kind: CmdRecolorService, Service: svc, Color: 0x3B82F6}, {Kind: CmdRecolorService, Service: svc}}},
 		{"ArchiveService", []Command{{Kind: CmdArchiveService, Service: svc2, Archived: true}, {Kind: CmdArchiveService, Service: svc2}}},
-		{"SetSchedule", []Command{{Kind: CmdSetSchedule, Schedule: Schedule{420, 1200, 6, "Europe/Berlin"}}, {Kind: CmdSetSchedule, Schedule: DefaultSchedule()}}},
+		{"SetSchedule", []Command{{Kind: CmdSetSchedule, Schedule: Schedule{420, 1200, 6, "Europe/Berlin", MondayToFriday}}, {Kind: CmdSetSchedule, Schedule: DefaultSchedule()}}},
 		{"Rejected/TaskNotFound", []Command{{Kind: CmdMoveTask, Task: nobody, Slot: evening}}},
 		{"Rejected/InvalidTime", []Command{{Kind: CmdMoveTask, Task: sched, Slot: Slot{Date: monday, Start: 7, Duration: 5}}}},
 	}

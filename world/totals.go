@@ -9,8 +9,34 @@ package world
 // taken back), so an event costs two map updates whatever the number of
 // tasks, and nothing ever rescans the world. A task never crosses
 // midnight, so each one adds to exactly one day.
+//
+// A reader on another goroutine takes a TotalsView of a range of days
+// (ViewTotals, on the world's goroutine, in the days' time): the days it
+// holds are never changed again, the world copies a day before its next
+// change to it (copy on write), so the view is read while the world goes
+// on, and a report over 100,000 tasks stalls no command.
 type Totals struct {
-	days map[uint16]map[TotalsKey]Minutes
+	days map[uint16]*dayTotals
+}
+
+// dayTotals is one day's totals: its cells, and each counted task's part
+// (so a day cut by a time of day is summed from its own tasks, never by a
+// scan of the world).
+type dayTotals struct {
+	cells map[TotalsKey]Minutes
+	tasks map[ID]DayTask // never shared: DayTasks copies what it gives
+	// shared is set once a TotalsView holds the day's cells: from then on
+	// the world changes a copy of them (writable), which costs the day's
+	// cells (a few hundred at most: services × assignees), not its
+	// tasks. Only the world's goroutine reads or writes it.
+	shared bool
+}
+
+// DayTask is one task's part of its day's totals.
+type DayTask struct {
+	Key             TotalsKey
+	Start, Duration uint16
+	Minutes         Minutes
 }
 
 // TotalsKey is one cell of a day's totals.
@@ -36,7 +62,25 @@ func (m Minutes) Add(o Minutes) Minutes {
 	return Minutes{m.Planned + o.Planned, m.InProgress + o.InProgress, m.Done + o.Done}
 }
 
-func newTotals() Totals { return Totals{days: make(map[uint16]map[TotalsKey]Minutes)} }
+func newTotals() Totals { return Totals{days: make(map[uint16]*dayTotals)} }
+
+// writable returns date's totals for a change: made when the day has none,
+// copied when a view holds it.
+func (tt *Totals) writable(date uint16) *dayTotals {
+	d := tt.days[date]
+	switch {
+	case d == nil:
+		d = &dayTotals{cells: make(map[TotalsKey]Minutes), tasks: make(map[ID]DayTask)}
+		tt.days[date] = d
+	case d.shared:
+		cells := make(map[TotalsKey]Minutes, len(d.cells))
+		for k, m := range d.cells {
+			cells[k] = m
+		}
+		d.cells, d.shared = cells, false // the view keeps the old map
+	}
+	return d
+}
 
 // contribution is what t adds to its day's cell; ok is false when it adds
 // nothing (staged, or no task).
@@ -63,15 +107,12 @@ func (tt *Totals) add(t *Task) {
 	if !ok {
 		return
 	}
-	day := tt.days[t.Slot.Date]
-	if day == nil {
-		// Emptied days are kept: a task moving back and forth between
-		// two days allocates nothing after the first time.
-		day = make(map[TotalsKey]Minutes)
-		tt.days[t.Slot.Date] = day
-	}
+	// Emptied days are kept: a task moving back and forth between two
+	// days allocates nothing after the first time.
+	day := tt.writable(t.Slot.Date)
 	k := TotalsKey{t.Service, t.Assignee}
-	day[k] = day[k].Add(m)
+	day.cells[k] = day.cells[k].Add(m)
+	day.tasks[t.ID] = DayTask{Key: k, Start: t.Slot.Start, Duration: t.Slot.Duration, Minutes: m}
 }
 
 func (tt *Totals) sub(t *Task) {
@@ -79,15 +120,16 @@ func (tt *Totals) sub(t *Task) {
 	if !ok {
 		return
 	}
-	day := tt.days[t.Slot.Date]
+	day := tt.writable(t.Slot.Date)
 	k := TotalsKey{t.Service, t.Assignee}
-	c := day[k]
+	c := day.cells[k]
 	c = Minutes{c.Planned - m.Planned, c.InProgress - m.InProgress, c.Done - m.Done}
 	if c == (Minutes{}) {
-		delete(day, k)
+		delete(day.cells, k)
 	} else {
-		day[k] = c
+		day.cells[k] = c
 	}
+	delete(day.tasks, t.ID)
 }
 
 // change applies ev by changeState and keeps the totals: a task event
@@ -117,19 +159,63 @@ func (w *World) DayTotals(from, to uint16, fn func(date uint16, k TotalsKey, m M
 		to--
 	}
 	for d := uint32(from); d <= uint32(to); d++ {
-		for k, m := range w.totals.days[uint16(d)] {
-			fn(uint16(d), k, m)
+		if day := w.totals.days[uint16(d)]; day != nil {
+			for k, m := range day.cells {
+				fn(uint16(d), k, m)
+			}
 		}
 	}
 }
 
-// TasksOn calls fn with each task that has a slot on date, in no set
-// order. It scans every task (the world keeps no index by date): reports
-// call it only for a range's edge days cut by a time of day.
-func (w *World) TasksOn(date uint16, fn func(Task)) {
-	for _, t := range w.tasks {
-		if t.Slot.Date == date && date != NoDate {
-			fn(*t)
+// TotalsView is the totals of the days from From on, as they stood when
+// ViewTotals took it. It is read-only and may be read on any goroutine,
+// by any number of readers at once, while the world goes on changing.
+type TotalsView struct {
+	From uint16
+	days []map[TotalsKey]Minutes // nil: a day without totals
+}
+
+// ViewTotals takes a view of the days from from to to, both inclusive
+// (NoDate excluded). It costs a lookup per day, whatever the tasks: the
+// days are marked shared, and the world copies one before it next changes
+// it (each such day once per view taken).
+func (w *World) ViewTotals(from, to uint16) TotalsView {
+	if to == NoDate {
+		to--
+	}
+	v := TotalsView{From: from}
+	if to < from {
+		return v
+	}
+	v.days = make([]map[TotalsKey]Minutes, int(to)-int(from)+1)
+	for i := range v.days {
+		if d := w.totals.days[from+uint16(i)]; d != nil {
+			d.shared = true
+			v.days[i] = d.cells
 		}
 	}
+	return v
+}
+
+// Cells calls fn for each cell of date (in no set order); none for a day
+// outside the view.
+func (v TotalsView) Cells(date uint16, fn func(k TotalsKey, m Minutes)) {
+	if date < v.From || int(date-v.From) >= len(v.days) {
+		return
+	}
+	for k, m := range v.days[date-v.From] {
+		fn(k, m)
+	}
+}
+
+// DayTasks appends each task that counts on date (in no set order) to dst
+// and returns it: what a day cut by a time of day is summed from. It
+// costs the day's tasks, not the world's.
+func (w *World) DayTasks(dst []DayTask, date uint16) []DayTask {
+	if d := w.totals.days[date]; d != nil {
+		for _, t := range d.tasks {
+			dst = append(dst, t)
+		}
+	}
+	return dst
 }

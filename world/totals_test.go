@@ -26,6 +26,35 @@ func recount(w *World) map[uint16]map[TotalsKey]Minutes {
 	return out
 }
 
+// viewed is what a view holds, without the days left empty.
+func viewed(v TotalsView) map[uint16]map[TotalsKey]Minutes {
+	out := map[uint16]map[TotalsKey]Minutes{}
+	for i := range v.days {
+		d := v.From + uint16(i)
+		v.Cells(d, func(k TotalsKey, m Minutes) {
+			if out[d] == nil {
+				out[d] = map[TotalsKey]Minutes{}
+			}
+			out[d][k] = m
+		})
+	}
+	return out
+}
+
+// dayTasks is what DayTasks gives, summed into cells: a day's cells.
+func dayTasks(w *World, from, to uint16) map[uint16]map[TotalsKey]Minutes {
+	out := map[uint16]map[TotalsKey]Minutes{}
+	for d := from; d <= to; d++ {
+		for _, t := range w.DayTasks(nil, d) {
+			if out[d] == nil {
+				out[d] = map[TotalsKey]Minutes{}
+			}
+			out[d][t.Key] = out[d][t.Key].Add(t.Minutes)
+		}
+	}
+	return out
+}
+
 // kept is what the incremental totals hold, without the days left empty.
 func kept(w *World) map[uint16]map[TotalsKey]Minutes {
 	out := map[uint16]map[TotalsKey]Minutes{}
@@ -78,6 +107,12 @@ func TestTotalsMatchRecount(t *testing.T) {
 				return Slot{Date: monday + uint16(rng.IntN(10)), Start: start, Duration: dur}
 			}
 			accepted := 0
+			type taken struct {
+				batch int
+				v     TotalsView
+				want  map[uint16]map[TotalsKey]Minutes
+			}
+			var views []taken
 			for batch := 0; batch < 300; batch++ {
 				w.Begin()
 				var evs []Event
@@ -132,6 +167,19 @@ func TestTotalsMatchRecount(t *testing.T) {
 				}
 				if got, want := kept(w), recount(w); !reflect.DeepEqual(got, want) {
 					t.Fatalf("batch %d: totals drift from a recount\n got %v\nwant %v", batch, got, want)
+				}
+				if got, want := dayTasks(w, monday, monday+9), recount(w); !reflect.DeepEqual(got, want) {
+					t.Fatalf("batch %d: the days' tasks add up to other totals\n got %v\nwant %v", batch, got, want)
+				}
+				// A view taken now holds the totals of now, whatever
+				// the world does after (copy on write).
+				for i := range views {
+					if got := viewed(views[i].v); !reflect.DeepEqual(got, views[i].want) {
+						t.Fatalf("batch %d: the view taken at batch %d changed\n got %v\nwant %v", batch, views[i].batch, got, views[i].want)
+					}
+				}
+				if batch%10 == 0 {
+					views = append(views, taken{batch, w.ViewTotals(monday, monday+9), recount(w)})
 				}
 			}
 			if accepted < 1000 {

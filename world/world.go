@@ -181,15 +181,33 @@ type Schedule struct {
 	// only its shape (it does no IO); whoever submits CmdSetSchedule
 	// checks that the zone exists.
 	TimeZone string
+	// WorkingDays is the team's working days, a bit a weekday: bit 0
+	// Monday … bit 6 Sunday (MondayToFriday by default). A world's is
+	// never 0; in CmdSetSchedule, 0 keeps the world's (a command from a
+	// client that knows no working days).
+	WorkingDays uint8
 }
+
+// MondayToFriday is the working days of a world that never set any.
+const MondayToFriday uint8 = 0x1F
+
+// AllWeek is every working-day bit.
+const AllWeek uint8 = 0x7F
+
+// Works reports whether weekday (0 Monday … 6 Sunday) is a working day.
+func (s Schedule) Works(weekday int) bool { return s.WorkingDays&(1<<weekday) != 0 }
+
+// WorksOn reports whether date (days since 1970-01-01) falls on a
+// working day.
+func (s Schedule) WorksOn(date uint16) bool { return s.Works((int(date) + 3) % 7) }
 
 // MaxTimeZone is the longest time zone name, in bytes (the wire's field).
 const MaxTimeZone = 64
 
 // DefaultSchedule is the schedule of a new world: 08:00 to 18:00, weeks
-// starting on Monday, in UTC.
+// starting on Monday, Monday to Friday, in UTC.
 func DefaultSchedule() Schedule {
-	return Schedule{WorkdayStart: 480, WorkdayEnd: 1080, FirstDay: 0, TimeZone: "UTC"}
+	return Schedule{WorkdayStart: 480, WorkdayEnd: 1080, FirstDay: 0, TimeZone: "UTC", WorkingDays: MondayToFriday}
 }
 
 // User is a member of the team as the world sees them: someone a task can be
@@ -286,6 +304,15 @@ func (w *World) Tasks() []Task {
 	return out
 }
 
+// EachTask calls fn with a copy of each task, in no set order: a reader
+// of many tasks (a calendar feed) takes what it needs without the copy
+// and sort of Tasks.
+func (w *World) EachTask(fn func(Task)) {
+	for _, t := range w.tasks {
+		fn(*t)
+	}
+}
+
 // Services returns every service, ordered by name then id.
 func (w *World) Services() []Service {
 	out := make([]Service, 0, len(w.services))
@@ -338,7 +365,7 @@ func (w *World) StagingQueue() []Task {
 type State struct {
 	Revision uint64
 	Grid     uint16
-	Schedule Schedule // the zero Schedule means DefaultSchedule
+	Schedule Schedule // the zero Schedule means DefaultSchedule; WorkingDays 0 means MondayToFriday
 	Tasks    []Task   // in creation order
 	Services []Service
 	Users    []User
@@ -376,6 +403,9 @@ func FromState(s State) (*World, error) {
 	}
 	if s.Schedule != (Schedule{}) {
 		w.schedule = s.Schedule
+		if w.schedule.WorkingDays == 0 { // a state from before working days
+			w.schedule.WorkingDays = MondayToFriday
+		}
 	}
 	if err := checkSchedule(w.schedule); err != nil {
 		e := err.(*Error)

@@ -348,7 +348,7 @@ func TestClusterFailover(t *testing.T) {
 // something stops it (its error).
 func writeWhile(url, token, prefix string, stop *atomic.Bool, ack func(acked)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
-	ws, err := dialGame(ctx, url, token)
+	ws, err := dialNode(ctx, url, token)
 	cancel()
 	if err != nil {
 		return err
@@ -369,7 +369,7 @@ func writeWhile(url, token, prefix string, stop *atomic.Bool, ack func(acked)) e
 func writeUntil(url, token, name string, ack func(acked)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 	defer cancel()
-	ws, err := dialGame(ctx, url, token)
+	ws, err := dialNode(ctx, url, token)
 	if err != nil {
 		return err
 	}
@@ -445,8 +445,8 @@ func verifyCluster(t *testing.T, url string, all []acked) {
 	t.Logf("the log holds revisions 1 to %d, no hole; %d acknowledged commands each once at its revision", prev, len(all))
 }
 
-// dialGame opens a game connection of the demo's team.
-func dialGame(ctx context.Context, url, token string) (*websocket.Conn, error) {
+// dialNode opens a game connection of the demo's team.
+func dialNode(ctx context.Context, url, token string) (*websocket.Conn, error) {
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/api/game", &websocket.DialOptions{
 		Subprotocols: []string{wire.Subprotocol},
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
@@ -501,7 +501,7 @@ func TestClusterSameRevision(t *testing.T) {
 	defer cancel()
 	clients := map[string]*websocket.Conn{}
 	for name, n := range nodes {
-		ws, err := dialGame(ctx, n.url, token)
+		ws, err := dialNode(ctx, n.url, token)
 		if err != nil {
 			t.Fatal(err)
 		}

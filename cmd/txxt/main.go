@@ -80,6 +80,8 @@ Usage:
                              manage a team's services
   txxt load SCENARIO [--spawn | --url U] [--keep] [flags]
                              drive a server with real clients and measure (txxt load --help for the list)
+  txxt load attack --kind KIND[,KIND...]|all [--duration D]
+                             run the attacks of RELIABILITY.md against a server of its own; lost commands fail it
   txxt info [--data FILE]    print what a save file holds (it must exist)
   txxt check [FILE]          verify a save file: checksums, log continuity, snapshot = replay
   txxt backup --url U --user NAME OUT | --data FILE OUT
@@ -128,6 +130,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	case "setup":
 		return runSetup(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "load":
+		if len(args) > 1 && args[1] == "attack" {
+			return runAttack(ctx, args[2:], stdin, stdout, stderr)
+		}
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "info":
 		return runInfo(ctx, args[1:], getenv, stdout, stderr)

@@ -142,16 +142,22 @@ export class AdminPanel {
     const end = el('input', { type: 'time', name: 'workday_end', value: hm(s.workday_end) });
     const first = el('select', { name: 'first_day_of_week' }, ...DAYS.map((d, i) => new Option(d, String(i), false, i === s.first_day_of_week)));
     const zone = el('input', { name: 'time_zone', value: s.time_zone, placeholder: 'Europe/Berlin' });
+    // Working days: a bit a weekday, bit 0 Monday … bit 6 Sunday.
+    const mask = s.working_days ?? 0x1f;
+    const days = DAYS.map((d, i) => el('input', { type: 'checkbox', name: `working_day_${i}`, checked: ((mask >> i) & 1) === 1, ariaLabel: d }));
     const saved = el('span', { className: 'muted' });
     const form = el('form', { className: 'settings', on: { submit: (e) => {
       e.preventDefault();
       this.act(async () => {
-        await api('PUT', this.t('/api/settings'), { grid: Number(grid.value), workday_start: minutes(start.value), workday_end: minutes(end.value), first_day_of_week: Number(first.value), time_zone: zone.value.trim() });
+        const working = days.reduce((m, box, i) => (/** @type {HTMLInputElement} */ (box).checked ? m | (1 << i) : m), 0);
+        await api('PUT', this.t('/api/settings'), { grid: Number(grid.value), workday_start: minutes(start.value), workday_end: minutes(end.value), first_day_of_week: Number(first.value), time_zone: zone.value.trim(), working_days: working });
       });
     } } },
     el('label', {}, 'Grid (minutes a drag snaps to) ', grid),
     el('label', {}, 'Working hours from ', start, ' to ', end),
     el('label', {}, 'First day of the week ', first),
+    el('fieldset', { className: 'working-days' }, el('legend', { textContent: 'Working days (the others are shaded and count no capacity)' }),
+      ...days.map((box, i) => el('label', {}, box, ` ${DAYS[i].slice(0, 3)}`))),
     el('label', {}, 'Time zone ', zone),
     el('div', {}, el('button', { type: 'submit', textContent: 'Save settings' }), ' ', saved),
     el('p', { className: 'muted', textContent: 'A change shows on every open page of the team at once.' }));

@@ -32,7 +32,7 @@ const PHONE = '(max-width: 640px)';
 
 class App {
   /**
-   * @param {{workday_start: number, workday_end: number, first_day_of_week: number, time_zone: string, grid: number}} settings
+   * @param {{workday_start: number, workday_end: number, first_day_of_week: number, time_zone: string, grid: number, working_days?: number}} settings
    * @param {string} [base] the team's path prefix ('' in a one-team deployment at /)
    * @param {any} [me] the user, from /api/me
    */
@@ -328,8 +328,8 @@ class App {
   followSchedule() {
     const w = this.world.schedule, s = this.settings;
     if (!this.world.loaded || !w) return;
-    if (w.workdayStart === s.workday_start && w.workdayEnd === s.workday_end && w.firstDay === s.first_day_of_week && w.timeZone === s.time_zone && this.world.grid === s.grid) return;
-    this.settings = { ...s, grid: this.world.grid, workday_start: w.workdayStart, workday_end: w.workdayEnd, first_day_of_week: w.firstDay, time_zone: w.timeZone };
+    if (w.workdayStart === s.workday_start && w.workdayEnd === s.workday_end && w.firstDay === s.first_day_of_week && w.timeZone === s.time_zone && w.workingDays === s.working_days && this.world.grid === s.grid) return;
+    this.settings = { ...s, grid: this.world.grid, workday_start: w.workdayStart, workday_end: w.workdayEnd, first_day_of_week: w.firstDay, time_zone: w.timeZone, working_days: w.workingDays };
     this.settingsVersion++;
     this.grid.settings = this.settings; // its layout key holds the working day and the first day
     this.showView();

@@ -31,16 +31,18 @@ const NAMES = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
 
 /** The subprotocol of the extended protocol, and its version in Welcome. */
 export const SUBPROTOCOL = 'txxt.v1';
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** The date of a task without a slot. */
 export const NO_DATE = 0xffff;
 export const DEFAULT_GRID = 5;
 /** The schedule of a world that never set one (and of snapshots from before it could). */
-/** @type {Readonly<{workdayStart: number, workdayEnd: number, firstDay: number, timeZone: string}>} */
-export const DEFAULT_SCHEDULE = Object.freeze({ workdayStart: 480, workdayEnd: 1080, firstDay: 0, timeZone: 'UTC' });
+/** workingDays: a bit a weekday, bit 0 Monday … bit 6 Sunday. */
+/** @type {Readonly<{workdayStart: number, workdayEnd: number, firstDay: number, timeZone: string, workingDays: number}>} */
+export const DEFAULT_SCHEDULE = Object.freeze({ workdayStart: 480, workdayEnd: 1080, firstDay: 0, timeZone: 'UTC', workingDays: 0x1f });
 
 const TASK = 192, NAMED = 80, TITLE = 128, NAME = 64, ZONE = 64;
-const SCHEDULE = 5 + ZONE; // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64
+const SCHEDULE = 6 + ZONE; // workday_start u16 · workday_end u16 · first_day u8 · time_zone 64 · working_days u8
+const OLD_SCHEDULE = 5 + ZONE; // before protocol 4: no working days (Monday to Friday)
 const SERVICE_STATE = 5; // the snapshot trailer, per service: color u32 · archived u8
 const HOLIDAY = 2 + NAME; // date u16 · name 64
 const TIME_OFF = 36 + NAME; // id · user · from u16 · to u16 · note 64
@@ -104,7 +106,11 @@ function flag(b, o, what) {
   return b[o] === 1;
 }
 
-const schedule = (b, o) => ({ workdayStart: u16(b, o), workdayEnd: u16(b, o + 2), firstDay: b[o + 4], timeZone: text(b, o + 5, ZONE) });
+/** A schedule of `size` bytes: SCHEDULE, or OLD_SCHEDULE (Monday to Friday). */
+const schedule = (b, o, size = SCHEDULE) => ({
+  workdayStart: u16(b, o), workdayEnd: u16(b, o + 2), firstDay: b[o + 4], timeZone: text(b, o + 5, ZONE),
+  workingDays: size === SCHEDULE ? b[o + OLD_SCHEDULE] : DEFAULT_SCHEDULE.workingDays,
+});
 const timeOff = (b, o) => ({ id: id(b, o), user: id(b, o + 16), from: u16(b, o + 32), to: u16(b, o + 34), note: text(b, o + 36, NAME) });
 
 // The Snapshot's second trailer (protocol 3), after the schedule, only when
@@ -124,7 +130,9 @@ function nonWorking(b, o, out) {
 // A Snapshot is one of three layouts: the original (nothing after the
 // services), v1 from before the trailer (users and grid, then nothing: old
 // save files), or v1 (then each service's colour and archive, and the
-// schedule). Anything between is an error.
+// schedule: 70 bytes, or 69 from before working days, told apart by the
+// parity of what follows the colours, as the non-working days after the
+// schedule are an even number of bytes). Anything between is an error.
 function snapshot(b, v1) {
   need(b, 17, 'Snapshot');
   const nt = u32(b, 9), ns = u32(b, 13);
@@ -141,15 +149,17 @@ function snapshot(b, v1) {
     const nu = u32(b, end);
     out.grid = u16(b, end + 4);
     const users = end + 6 + nu * NAMED;
-    if (b.length !== users) need(b, users + SERVICE_STATE * ns + SCHEDULE, 'Snapshot');
+    if (b.length !== users) need(b, users + SERVICE_STATE * ns + OLD_SCHEDULE, 'Snapshot');
     for (let i = 0, o = end + 6; i < nu; i++, o += NAMED) out.users.push(named(b, o));
     if (b.length > users) {
       for (let i = 0, o = users; i < ns; i++, o += SERVICE_STATE) {
         out.services[i].color = u32(b, o);
         out.services[i].archived = flag(b, o + 4, 'Snapshot service archived');
       }
-      out.schedule = schedule(b, users + SERVICE_STATE * ns);
-      nonWorking(b, users + SERVICE_STATE * ns + SCHEDULE, out);
+      const at = users + SERVICE_STATE * ns, size = (b.length - at) % 2 === 1 ? OLD_SCHEDULE : SCHEDULE;
+      need(b, at + size, 'Snapshot');
+      out.schedule = schedule(b, at, size);
+      nonWorking(b, at + size, out);
     }
   } else {
     exactly(b, end, 'Snapshot');
@@ -187,7 +197,10 @@ export function decodeServer(frame, v1) {
     case T.GridChanged: return { ...ev(11), grid: u16(b, 9) };
     case T.ServiceRecolored: return { ...ev(29), id: id(b, 9), color: u32(b, 25) };
     case T.ServiceArchived: return { ...ev(26), id: id(b, 9), archived: flag(b, 25, type) };
-    case T.ScheduleChanged: return { ...ev(9 + SCHEDULE), schedule: schedule(b, 9) };
+    case T.ScheduleChanged: {
+      const size = b.length === 9 + OLD_SCHEDULE ? OLD_SCHEDULE : SCHEDULE; // 78 bytes: written before working days
+      return { ...ev(9 + size), schedule: schedule(b, 9, size) };
+    }
     case T.HolidayAdded: return { ...ev(9 + HOLIDAY), date: u16(b, 9), name: text(b, 11, NAME) };
     case T.HolidayRemoved: return { ...ev(11), date: u16(b, 9) };
     case T.TimeOffAdded: return { ...ev(9 + TIME_OFF), timeOff: timeOff(b, 9) };
@@ -270,7 +283,9 @@ export function encodeClient(c, v1) {
     case T.SetGrid: return w.u16(c.grid).bytes();
     case T.RecolorService: return w.id(c.service).u32(c.color >>> 0).bytes();
     case T.ArchiveService: return w.id(c.service).u8(c.archived ? 1 : 0).bytes();
-    case T.SetSchedule: return w.u16(c.workdayStart).u16(c.workdayEnd).u8(c.firstDay).text(c.timeZone).bytes();
+    case T.SetSchedule: // working days (protocol 4) after a NUL; none: the world's are kept
+      w.u16(c.workdayStart).u16(c.workdayEnd).u8(c.firstDay).text(c.timeZone);
+      return (c.workingDays ? w.u8(0).u8(c.workingDays) : w).bytes();
     case T.AddHoliday: return w.u16(c.date).text(c.name).bytes();
     case T.RemoveHoliday: return w.u16(c.date).bytes();
     case T.AddTimeOff: return w.id(c.user).u16(c.from).u16(c.to).text(c.note).bytes();

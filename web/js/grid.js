@@ -92,8 +92,9 @@ export class WeekGrid {
     this.world = o.world;
     /**
      * Marks a block, or not: the past view's comparison with now
-     * (history.js) says which tasks moved or went since.
-     * @type {((t: any) => 'moved'|'removed'|null)|null}
+     * (history.js) says which tasks moved or went since, and which it
+     * drew in as ghosts of tasks added since.
+     * @type {((t: any) => 'moved'|'removed'|'added'|null)|null}
      */
     this.mark = null;
     this.state = o.state;
@@ -322,8 +323,8 @@ export class WeekGrid {
     const y = (/** @type {number} */ m) => HEAD + axis.y(m) - scroll;
     for (const c of cols) {
       if (c.w < 1) continue;
-      // A holiday has no working hours: its day stays shaded.
-      if (this.world.holidays?.has(c.date)) continue;
+      // A holiday or a day the team does not work has no working hours: it stays shaded.
+      if (this.world.holidays?.has(c.date) || this.world.worksOn?.(c.date) === false) continue;
       ctx.fillStyle = c.date === now.date ? K.todayWork : K.work;
       ctx.fillRect(c.x, y(ws), c.w, y(we) - y(ws));
     }
@@ -445,7 +446,9 @@ export class WeekGrid {
     }
     const mark = this.mark?.(t);
     if (mark) {
-      ctx.setLineDash(mark === 'removed' ? [3, 2] : []); ctx.strokeStyle = mark === 'removed' ? '#c0392b' : '#d68910'; ctx.lineWidth = 3;
+      if (mark === 'added') { ctx.fillStyle = 'rgba(255,255,255,0.6)'; ctx.fillRect(x, y, w, h); } // a ghost: not there then
+      ctx.setLineDash(mark === 'removed' ? [3, 2] : mark === 'added' ? [1, 2] : []);
+      ctx.strokeStyle = mark === 'removed' ? '#c0392b' : mark === 'added' ? '#1e8449' : '#d68910'; ctx.lineWidth = 3;
       ctx.strokeRect(x + 1.5, y + 1.5, w - 3, h - 3); ctx.setLineDash([]);
     }
     if (h < 13) return;

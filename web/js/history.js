@@ -10,7 +10,7 @@
 // server's events.
 
 import { api } from './team.js';
-import { decodeServer, ZERO_ID } from './codec.js';
+import { decodeServer, ZERO_ID, NO_DATE } from './codec.js';
 import { World } from './model.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -241,6 +241,10 @@ export class History {
     const past = new World();
     past.load(snap);
     note.textContent = '';
+    /** The ids the past holds; every other task drawn in it is a ghost of one added since. */
+    this.pastIds = new Set(past.tasks.keys());
+    /** @type {Set<string>} */
+    this.ghosts = new Set();
     this.past = past; // app.send refuses every command while it is set
     this.pastRevision = Number(r.headers.get('X-Txxt-Revision'));
     const at = r.headers.get('X-Txxt-Time');
@@ -253,26 +257,44 @@ export class History {
     this.app.grid.redraw();
   }
 
-  /** How a task of the past stands now. @param {any} t @returns {'moved'|'removed'|null} */
+  /** How a task of the past stands now. @param {any} t @returns {'moved'|'removed'|'added'|null} */
   markOf(t) {
+    if (this.ghosts?.has(t.id)) return 'added';
     const now = this.app.world.tasks.get(t.id);
     if (!now) return 'removed';
     if (now.date !== t.date || now.start !== t.start || now.duration !== t.duration) return 'moved';
     return null;
   }
 
-  /** Then and now, in the bar: moved, added, removed since. */
+  /**
+   * Then and now, in the bar: moved, added, removed since. The tasks added
+   * since that have a slot are drawn into the past as ghosts (pale,
+   * outlined green and dotted, `markOf` 'added'), where they are now; they
+   * follow the live world. Those still staged are only counted.
+   */
   compare() {
-    if (!this.past) return;
-    const then = this.past.tasks, now = this.app.world.tasks;
-    let moved = 0, removed = 0, added = 0;
-    for (const t of then.values()) {
-      const m = this.markOf(t);
+    const past = this.past;
+    if (!past || !this.pastIds || !this.ghosts) return;
+    const now = this.app.world.tasks;
+    for (const id of this.ghosts) past.tasks.delete(id);
+    this.ghosts.clear();
+    let moved = 0, removed = 0, added = 0, staged = 0;
+    for (const t of now.values()) {
+      if (this.pastIds.has(t.id)) continue;
+      added++;
+      if (t.date === NO_DATE) { staged++; continue; }
+      past.tasks.set(t.id, { ...t });
+      this.ghosts.add(t.id);
+    }
+    for (const id of this.pastIds) {
+      const m = this.markOf(past.tasks.get(id));
       if (m === 'moved') moved++;
       else if (m === 'removed') removed++;
     }
-    for (const id of now.keys()) if (!then.has(id)) added++;
-    $('past-diff').textContent = `Since then: ${moved} moved (amber), ${removed} removed (red, dashed), ${added} added.`;
+    past.changes++;
+    const ghosts = added - staged;
+    const addedWords = added === 0 ? '0 added' : `${added} added (${ghosts} drawn pale, outlined green${staged ? `; ${staged} still staged` : ''})`;
+    $('past-diff').textContent = `Since then: ${moved} moved (amber), ${removed} removed (red, dashed), ${addedWords}.`;
   }
 
   /** The live world changed: the comparison follows it. */
@@ -283,6 +305,8 @@ export class History {
   backToNow() {
     if (!this.past) return;
     this.past = null;
+    this.pastIds = null;
+    this.ghosts = null;
     this.app.grid.world = this.app.world;
     this.app.grid.mark = null;
     document.body.classList.remove('past');

@@ -155,13 +155,20 @@ export class World {
 
   /** A task's title, also when it was deleted lately (undefined if unknown). @param {string} id */
   titleOf(id) { return this.tasks.get(id)?.title ?? this.deleted.get(id); }
-  /** Whether user is off on date: a holiday (its name) or their time off (its note or 'time off'); '' when not. */
+  /**
+   * Whether user is off on date: a holiday (its name), their time off (its
+   * note or 'time off'), or a day that is not one of the team's working
+   * days ('not a working day'); '' when not.
+   */
   offOn(user, date) {
     const h = this.holidays.get(date);
     if (h !== undefined) return h;
     for (const o of this.timeOff.values()) if (o.user === user && o.from <= date && date <= o.to) return o.note || 'time off';
-    return '';
+    return this.worksOn(date) ? '' : 'not a working day';
   }
+
+  /** Whether date (days since 1970-01-01) is one of the team's working days (bit 0 Monday … bit 6 Sunday). */
+  worksOn(date) { return (((this.schedule.workingDays ?? 0x1f) >> ((date + 3) % 7)) & 1) === 1; }
 
   /** A service's name ('' for an unknown one). */
   serviceName(id) { return this.services.get(id)?.name ?? ''; }

@@ -330,10 +330,11 @@ test('a service\'s colour and archive and the team\'s schedule reach the other p
     'FORBIDDEN');
   assert.equal(await send({ type: 'ArchiveService', service: svc, archived: false }), 0);
 
+  // A SetSchedule without working days keeps the team's (Monday to Friday).
   const berlin = { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' };
   assert.equal(await send({ type: 'SetSchedule', ...berlin }), 0);
   await B.waitForFunction((tz) => window.txxt.world.schedule.timeZone === tz, berlin.timeZone);
-  assert.deepEqual(await B.evaluate(() => window.txxt.world.schedule), berlin);
+  assert.deepEqual(await B.evaluate(() => window.txxt.world.schedule), { ...berlin, workingDays: 0x1f });
   assert.equal(await send({ type: 'SetSchedule', ...berlin, timeZone: 'Not a zone' }), 32, 'INVALID_TIME_ZONE');
   await caughtUp(B);
 });

@@ -158,21 +158,45 @@ test('a task\'s history in the side panel, the activity, and the plan as it stoo
     null, 'the side panel lists the move with who made it');
   await page.screenshot({ path: path.join(artifacts, 'history-side.png') });
 
-  // The activity lists it too; "see then" on the change before it opens the past.
+  // A task added after the move, on the Saturday of the week in view (the
+  // demo leaves weekends empty): the past has no such task.
+  const added = await page.evaluate(async (id) => {
+    const t = window.txxt, moved = t.world.tasks.get(id);
+    await t.conn.send({ type: 'CreateTask', priority: 1, service: moved.service, assignee: '', date: t.week() + 5, start: 600, duration: 60, text: 'Added since' });
+    return [...t.world.tasks.values()].find((x) => x.title === 'Added since').id;
+  }, id);
+
+  // The activity lists both, each from where to where; "see then" on the change before them opens the past.
   await page.click('#activity-open');
-  await waitFor(() => document.querySelectorAll('#activity-list .change').length >= 2, null, 'the activity lists changes');
-  const first = await page.textContent('#activity-list .change');
-  assert.match(first, /moved to .* by demo/); // the activity says where to; the task's own history from where
-  await page.click('#activity-list .change:nth-child(2) button.then');
+  await waitFor(() => document.querySelectorAll('#activity-list .change').length >= 3, null, 'the activity lists changes');
+  const second = await page.textContent('#activity-list .change:nth-child(2)');
+  assert.match(second, /moved from .* to .* by demo/);
+  await page.click('#activity-list .change:nth-child(3) button.then');
   await waitFor(() => !document.getElementById('past-bar').hidden, null, 'the past bar shows');
   assert.match(await page.textContent('#past-when'), /^You are looking at .*revision \d+/);
-  assert.match(await page.textContent('#past-diff'), /Since then: 1 moved/);
-  const past = await page.evaluate((id) => {
+  assert.match(await page.textContent('#past-diff'), /Since then: 1 moved .*, 1 added \(1 drawn pale, outlined green\)/);
+  // Drawn into the past, or behind its slot's "+N" chip on a busy day.
+  const laidOut = (added) => {
+    const g = window.txxt.grid;
+    return g.items.some((/** @type {any} */ it) => it.task.id === added) || g.chips.some((/** @type {any} */ c) => c.tasks.some((/** @type {any} */ x) => x.id === added));
+  };
+  await waitFor(laidOut, added, 'the grid lays out the task added since in the past');
+  const past = await page.evaluate(([id, added]) => {
     const t = window.txxt, then = t.grid.world.tasks.get(id), now = t.world.tasks.get(id);
-    return { separate: t.grid.world !== t.world, moved: now.start - then.start, mark: t.grid.mark(then) };
-  }, id);
-  assert.deepEqual(past, { separate: true, moved: 60, mark: 'moved' });
+    const ghost = t.grid.world.tasks.get(added);
+    return {
+      separate: t.grid.world !== t.world, moved: now.start - then.start, mark: t.grid.mark(then),
+      ghost: ghost && t.grid.mark(ghost),
+    };
+  }, [id, added]);
+  assert.deepEqual(past, { separate: true, moved: 60, mark: 'moved', ghost: 'added' });
   await page.screenshot({ path: path.join(artifacts, 'history-past.png') });
+  const size = page.viewportSize();
+  for (const [w, h] of [[1440, 900], [800, 600], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: path.join(artifacts, `history-past-${w}x${h}.png`) });
+  }
+  if (size) await page.setViewportSize(size);
   // Read-only: a command is refused on the page, the server sees none.
   const rev = await page.evaluate(() => window.txxt.world.revision);
   const refused = await page.evaluate((id) => window.txxt.send({ type: 'CompleteTask', task: id }).then(() => 'sent', (e) => e.message), id);

@@ -125,7 +125,7 @@ test('the golden v1 Snapshot and events load into the copy', () => {
   w.load(decodeServer(frame('v1 Snapshot'), true));
   const svc = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
   assert.deepEqual(w.services.get(svc), { id: svc, name: 'Platform', color: 0x10b981, archived: true });
-  assert.deepEqual(w.schedule, { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin' });
+  assert.deepEqual(w.schedule, { workdayStart: 540, workdayEnd: 1050, firstDay: 6, timeZone: 'Europe/Berlin', workingDays: 0x4f });
   w.load(decodeServer(frame('v1 Snapshot, written before the trailer (an old save file\'s)'), true));
   assert.deepEqual([w.services.get(svc).color, w.services.get(svc).archived, w.schedule], [0, false, DEFAULT_SCHEDULE]);
   // The golden events, renumbered to follow the snapshot.

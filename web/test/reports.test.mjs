@@ -166,5 +166,44 @@ test('live totals follow each event; the reports page draws the report and links
   const sch = await page.evaluate(() => window.txxt.world.schedule);
   const members = await page.evaluate(() => fetch(`${window.txxt.base}/api/members`, { credentials: 'same-origin' }).then((r) => r.json()).then((l) => l.length));
   assert.equal(mins(before) - mins(after), members * (sch.workdayEnd - sch.workdayStart), `capacity ${before} → ${after}: one working day less for each of the ${members} members`);
+  await page.click('#reports-close');
+
+  // Working days, in the team's settings: Friday unticked, the page
+  // follows without a reload (shaded, "off" in the person layout), and
+  // the report's capacity loses a day for each member.
+  await page.click('#admin-open');
+  await page.click('dialog#admin nav button:has-text("Settings")');
+  await page.waitForSelector('input[name=working_day_4]', { timeout: 10000 });
+  assert.equal(await page.isChecked('input[name=working_day_4]'), true, 'Friday works by default');
+  assert.equal(await page.isChecked('input[name=working_day_5]'), false, 'Saturday does not');
+  for (const [w, h] of [[1440, 900], [800, 600], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: path.join(artifacts, `settings-working-days-${w}x${h}.png`) });
+  }
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.uncheck('input[name=working_day_4]');
+  await page.click('dialog#admin button:has-text("Save settings")');
+  await page.waitForFunction(() => window.txxt.world.schedule.workingDays === 0x0f && window.txxt.settings.working_days === 0x0f, null, { timeout: 10000 })
+    .catch((e) => assert.fail(`the page follows the working days: ${e.message}`));
+  await page.click('dialog#admin nav button:has-text("Close")');
+  const friday = await page.evaluate(() => window.txxt.week() + ((4 - window.txxt.settings.first_day_of_week + 7) % 7));
+  assert.equal(await page.evaluate((d) => window.txxt.world.worksOn(d), friday), false);
+  for (const [w, h] of [[1440, 900], [800, 600], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: path.join(artifacts, `working-days-time-${w}x${h}.png`) });
+  }
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.click('#view-person');
+  await page.waitForFunction(() => window.txxt.grid.texts.some((t) => /off: not a working day/.test(t.text)), null, { timeout: 10000 })
+    .catch((e) => assert.fail(`the person layout says Friday is off: ${e.message}`));
+  await page.screenshot({ path: path.join(artifacts, 'working-days-person.png') });
+  await page.click('#view-person');
+  await page.click('#reports-open');
+  await page.waitForFunction((after) => {
+    const c = document.querySelector('#report-capacity')?.textContent;
+    return c && c !== after;
+  }, after, { timeout: 10000 });
+  const fewer = await page.textContent('#report-capacity');
+  assert.equal(mins(after) - mins(fewer), members * (sch.workdayEnd - sch.workdayStart), `capacity ${after} → ${fewer}: Friday is no working day`);
   assert.deepEqual(errors, []);
 });
