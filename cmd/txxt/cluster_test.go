@@ -33,8 +33,14 @@ import (
 
 var clusterKills = flag.Int("cluster.kills", 3, "how many times TestClusterFailover kills a world's owner (the figure: -cluster.kills 100)")
 
-// clusterTTL is the lease TTL the cluster tests run on.
-const clusterTTL = time.Second
+// clusterTTL is the lease TTL the failover test runs on; steadyTTL the
+// one of the tests in which no node dies, long enough that a node the
+// loaded machine stalls for seconds keeps its worlds (only a hand-over
+// moves one then), so that nothing in them hangs on the machine's speed.
+const (
+	clusterTTL = time.Second
+	steadyTTL  = 30 * time.Second
+)
 
 // startNATS runs a nats-server with JetStream (sync always: an
 // acknowledgement means fsynced) in the test process, and returns its URL.
@@ -92,14 +98,14 @@ func dirOf(s *spawned) string { d, _ := nodeDirs.Load(s); return d.(string) }
 
 // spawnNodes starts the nodes at once, each with --demo: the demo is
 // seeded once, whichever starts first.
-func spawnNodes(t *testing.T, url string, names ...string) map[string]*spawned {
+func spawnNodes(t *testing.T, url string, ttl time.Duration, names ...string) map[string]*spawned {
 	t.Helper()
 	out := map[string]*spawned{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range names {
 		wg.Go(func() {
-			s := spawnNode(t, url, n)
+			s := spawnNodeTTL(t, url, n, ttl)
 			mu.Lock()
 			out[n] = s
 			mu.Unlock()
@@ -178,6 +184,30 @@ func ownerOf(t *testing.T, nodes map[string]*spawned, token, slug string, within
 	}
 }
 
+// settledOwner waits until the team is owned by its preferred node among
+// the live ones (jetstream.Preferred): after a node comes back, the world
+// moves to it by a hand-over, which closes the owner's connections, and a
+// writer there before the kill would take that for the kill.
+func settledOwner(t *testing.T, nodes map[string]*spawned, token, slug, what string) string {
+	t.Helper()
+	names := make([]string, 0, len(nodes))
+	for name := range nodes {
+		names = append(names, name)
+	}
+	want := jetstream.Preferred(names, slug)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		owner := ownerOf(t, nodes, token, slug, 30*time.Second, what)
+		if owner == want {
+			return owner
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30 s for %s: %s owns %s, %s is preferred", what, owner, slug, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func login(t *testing.T, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -195,7 +225,7 @@ func login(t *testing.T, url string) string {
 // names it; a team made on one node is known to all, and owned by one.
 func TestClusterServe(t *testing.T) {
 	url := startNATS(t)
-	nodes := spawnNodes(t, url, "a", "b", "c")
+	nodes := spawnNodes(t, url, steadyTTL, "a", "b", "c")
 	token := login(t, nodes["a"].url)
 	for _, name := range []string{"b", "c"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -270,13 +300,13 @@ func TestClusterServe(t *testing.T) {
 // killed node is started again each time, so three nodes stay.
 func TestClusterFailover(t *testing.T) {
 	url := startNATS(t)
-	nodes := spawnNodes(t, url, "a", "b", "c")
+	nodes := spawnNodes(t, url, clusterTTL, "a", "b", "c")
 	token := login(t, nodes["a"].url)
 	var mu sync.Mutex
 	var all []acked
 	var failovers []time.Duration
 	for k := 0; k < *clusterKills; k++ {
-		owner := ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, fmt.Sprintf("an owner before kill %d", k))
+		owner := settledOwner(t, nodes, token, server.DemoTeam, fmt.Sprintf("the placement to settle before kill %d", k))
 		var wg sync.WaitGroup
 		var killed, done atomic.Bool
 		follower := ""
@@ -293,7 +323,7 @@ func TestClusterFailover(t *testing.T) {
 				all = append(all, a)
 				mu.Unlock()
 			})
-			if !killed.Load() {
+			if !killed.Load() && !moved(followerErr) {
 				t.Errorf("before kill %d, on follower %s: %v", k, follower, followerErr)
 			}
 		})
@@ -304,7 +334,7 @@ func TestClusterFailover(t *testing.T) {
 					all = append(all, a)
 					mu.Unlock()
 				})
-				if !killed.Load() {
+				if !killed.Load() && !moved(err) {
 					t.Errorf("before kill %d: %v", k, err)
 				}
 			})
@@ -322,8 +352,14 @@ func TestClusterFailover(t *testing.T) {
 		failovers = append(failovers, time.Since(killedAt))
 		done.Store(true)
 		waitGroup(t, &wg, 2*answerWait, fmt.Sprintf("the writers to end after kill %d", k))
-		if followerErr != nil && next != follower {
-			t.Errorf("kill %d: the writer on %s, which follows the world (now %s's), failed: %v", k, follower, next, followerErr)
+		// The follower's writer goes through the failover: its commands
+		// are forwarded again until the new owner answers. It may end
+		// with 1001 (its node took the world), or with NO_OWNER if the
+		// failover outlasted the forwarder's bound (10 s) on a machine
+		// that stalled; nothing else.
+		took := failovers[len(failovers)-1]
+		if followerErr != nil && !moved(followerErr) && !(took > 10*time.Second && strings.Contains(followerErr.Error(), world.CodeNoOwner.String())) {
+			t.Errorf("kill %d: the writer on %s, which follows the world (now %s's, %s after the kill), failed: %v", k, follower, next, took.Round(time.Millisecond), followerErr)
 		}
 		if t.Failed() {
 			t.FailNow()
@@ -342,6 +378,12 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("%d kills, %d acknowledged commands kept exactly once; kill → every node names a new owner that serves: min %s, median %s, max %s (lease TTL %s)",
 		len(failovers), len(all), failovers[0].Round(time.Millisecond), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), clusterTTL)
 }
+
+// moved reports whether a writer ended because its connection was closed
+// with 1001: the world changed hands on its node (it reconnects, in a
+// browser). A lease lost on a machine stalled past the TTL moves a world
+// without a kill.
+func moved(err error) bool { return websocket.CloseStatus(err) == websocket.StatusGoingAway }
 
 // writeWhile creates services named prefix-N one after another, on one
 // connection, reporting each acknowledgement, until stop is set (nil) or
@@ -494,9 +536,9 @@ func operatorStatus(t *testing.T, dir string) (owned []string, owners map[string
 // on every node, sees the command's event at that same revision.
 func TestClusterSameRevision(t *testing.T) {
 	url := startNATS(t)
-	nodes := spawnNodes(t, url, "a", "b", "c")
+	nodes := spawnNodes(t, url, steadyTTL, "a", "b", "c")
 	token := login(t, nodes["a"].url)
-	owner := ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, "the demo's owner")
+	owner := settledOwner(t, nodes, token, server.DemoTeam, "the demo's owner")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	clients := map[string]*websocket.Conn{}
