@@ -58,6 +58,8 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		status, code, msg = http.StatusUnauthorized, world.CodeUnauthorized, "Log in first: you are not logged in, or your session has ended."
 	case errors.Is(err, engine.ErrOverloaded):
 		code, msg = world.CodeOverloaded, msgOverloaded
+	case errors.Is(err, ErrElsewhere):
+		code, msg = world.CodeNotOwner, msgElsewhere
 	case errors.Is(err, engine.ErrNotOwner):
 		code, msg = world.CodeNotOwner, msgNotOwner
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, context.Canceled):

@@ -106,6 +106,9 @@ func (s *Server) handleMetrics() http.Handler {
 		}
 		var size int64
 		for _, t := range all {
+			if t.st == nil {
+				continue // a cluster's world: no save file here
+			}
 			if n, err := t.st.Size(); err == nil {
 				size += n
 			}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -399,8 +400,32 @@ func (s *Server) handleStatus() http.Handler {
 			scope = []*team{t}
 			out["team"] = t.slug
 			out["revision"] = t.eng.Revision()
-			size, _ := t.st.Size()
-			out["save_file_bytes"] = size
+			if t.st != nil {
+				size, _ := t.st.Size()
+				out["save_file_bytes"] = size
+			}
+		}
+		if s.cluster != nil {
+			// The node, the live nodes, and how many worlds it owns to
+			// anyone; which teams, to the operator (their names tell
+			// who uses the deployment); a team's owner, to its members.
+			cl := s.clusterStatus(r.Context())
+			if operator, _ := r.Context().Value(operatorKey{}).(bool); !operator {
+				cl["owned"] = len(s.cluster.Owned())
+				delete(cl, "owners")
+			}
+			if t := teamFrom(r).t; t != nil {
+				// Every node serves every team; one owns its world (its
+				// engine writes it), the others follow it.
+				owner, err := s.cluster.Owner(r.Context(), t.slug)
+				if err != nil {
+					s.apiError(w, r, err)
+					return
+				}
+				cl["owner"] = owner
+				cl["owned_here"] = owner == s.cluster.Node() && slices.Contains(s.cluster.Owned(), t.slug)
+			}
+			out["cluster"] = cl
 		}
 		var tasks, services, users, conns, v1, degraded int
 		var st engine.Stats

@@ -166,6 +166,7 @@ type Server struct {
 	accounts   *Accounts
 	teams      teams
 	open       TeamOpener // nil: New's single save file, no team can be added
+	cluster    Cluster    // nil unless the deployment is shared by several nodes (NewClustered)
 	creating   sync.Mutex // held while a team is created
 	settingUp  sync.Mutex // one setup at a time: its token is checked, used, then spent
 	metrics    *metrics

@@ -91,10 +91,15 @@ func SlugFor(name string) string {
 }
 
 // teams is the server's open teams, by slug. The map changes when a team
-// is created; each team's fields never change once it is in the map.
+// is created (and, on a cluster, when this node starts or stops serving
+// one); each team's fields never change once it is in the map.
 type teams struct {
 	mu sync.RWMutex
 	m  map[string]*team
+	// elsewhere is, on a cluster, the deployment's teams this node does
+	// not serve (another node owns them, or none yet), by slug, with
+	// their archived flag.
+	elsewhere map[string]bool
 }
 
 func (ts *teams) get(slug string) *team {
@@ -107,6 +112,16 @@ func (ts *teams) put(t *team) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.m[t.slug] = t
+	delete(ts.elsewhere, t.slug)
+}
+
+// away reports whether slug is a team of the deployment that this node
+// does not serve (a cluster's team another node owns).
+func (ts *teams) away(slug string) bool {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	_, ok := ts.elsewhere[slug]
+	return ok
 }
 
 // all returns the open teams in slug order.
@@ -121,10 +136,11 @@ func (ts *teams) all() []*team {
 	return out
 }
 
+// len counts the deployment's teams, those served elsewhere too.
 func (ts *teams) len() int {
 	ts.mu.RLock()
 	defer ts.mu.RUnlock()
-	return len(ts.m)
+	return len(ts.m) + len(ts.elsewhere)
 }
 
 // only returns the team of a deployment that has exactly one that is not
@@ -144,6 +160,34 @@ func (s *Server) only() *team {
 		}
 		found = t
 	}
+	for _, archived := range s.teams.elsewhere {
+		if !archived && found != nil {
+			return nil
+		}
+	}
+	return found
+}
+
+// onlyAway returns the slug of a deployment's only team that is not
+// archived when this node does not serve it ("" otherwise).
+func (s *Server) onlyAway() string {
+	s.teams.mu.RLock()
+	defer s.teams.mu.RUnlock()
+	found := ""
+	for _, t := range s.teams.m {
+		if !t.archived.Load() {
+			return ""
+		}
+	}
+	for slug, archived := range s.teams.elsewhere {
+		if archived {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = slug
+	}
 	return found
 }
 
@@ -156,6 +200,10 @@ func (s *Server) teamOf(w http.ResponseWriter, r *http.Request) *team {
 		if t := s.only(); t != nil {
 			return t
 		}
+		if slug := s.onlyAway(); slug != "" {
+			s.elsewhere(w, r, slug)
+			return nil
+		}
 		if s.teams.len() == 0 {
 			writeError(w, http.StatusNotFound, world.CodeNotFound, "This server has no team yet: open the setup link it printed when it started.")
 		} else {
@@ -166,6 +214,10 @@ func (s *Server) teamOf(w http.ResponseWriter, r *http.Request) *team {
 	if t := s.teams.get(slug); t != nil {
 		return t
 	}
+	if s.teams.away(slug) {
+		s.elsewhere(w, r, slug)
+		return nil
+	}
 	writeError(w, http.StatusNotFound, world.CodeNotFound, noTeam(slug))
 	return nil
 }
@@ -173,7 +225,7 @@ func (s *Server) teamOf(w http.ResponseWriter, r *http.Request) *team {
 // CreateTeam registers a new team and opens its world. The slug must be
 // free; name is what people see.
 func (s *Server) CreateTeam(ctx context.Context, slug, name string) (TeamInfo, error) {
-	if s.open == nil {
+	if s.open == nil && s.cluster == nil {
 		return TeamInfo{}, errors.New("this server holds one save file: it cannot hold another team")
 	}
 	name = strings.TrimSpace(name)
@@ -191,11 +243,23 @@ func (s *Server) CreateTeam(ctx context.Context, slug, name string) (TeamInfo, e
 	if _, err := s.accounts.Team(slug); err == nil || s.teams.get(slug) != nil {
 		return TeamInfo{}, fmt.Errorf("%w: a team called %s exists already", ErrTaken, slug)
 	}
+	info := TeamInfo{Slug: slug, Name: name, Created: s.now().UTC()}
+	if s.cluster != nil {
+		// The teams table is the cluster's list of worlds: the team's
+		// node (maybe this one) takes its world once it is in it.
+		if err := s.accounts.AddTeam(info); err != nil {
+			return TeamInfo{}, err
+		}
+		if _, err := s.SyncTeams(); err != nil {
+			return TeamInfo{}, err
+		}
+		s.waitServed(ctx, slug, 10*time.Second)
+		return info, nil
+	}
 	eng, st, err := s.open(slug)
 	if err != nil {
 		return TeamInfo{}, fmt.Errorf("open team %s: %w", slug, err)
 	}
-	info := TeamInfo{Slug: slug, Name: name, Created: s.now().UTC()}
 	if err := s.accounts.AddTeam(info); err != nil {
 		eng.Close()
 		st.Close()
@@ -334,6 +398,9 @@ func (s *Server) adopt(slug, name string, st *store.Store) error {
 func (s *Server) AddMember(ctx context.Context, slug, name, password string, role Role) (Account, error) {
 	t := s.teams.get(slug)
 	if t == nil {
+		if s.teams.away(slug) {
+			return Account{}, ErrElsewhere
+		}
 		return Account{}, ErrNoSuchTeam
 	}
 	acc, err := s.accounts.Get(name)

@@ -105,6 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "serve:", err)
 		return exitCode(2)
 	}
+	cluster := addClusterFlags(fs, getenv)
 	rate := fs.Int("command-rate", rateDef, "commands a second one user may send to one team, over all their connections, in bursts of twice that (env TXXT_COMMAND_RATE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -124,19 +125,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	dir, err := prepareData(*data, fs, getenv, logger)
-	if err != nil {
-		return err
-	}
-	accounts, err := openSaveFileLogged(filepath.Join(dir, store.AccountsFile), logger)
-	if err != nil {
-		return err
-	}
-	defer accounts.Close()
-	open := teamOpener(dir, logger, engine.Options{CommitPerCommand: *perCommand})
-	slugs, err := store.TeamSlugs(dir)
-	if err != nil {
-		return err
+	clustered := *cluster.urls != ""
+	var (
+		dir      string
+		accounts *store.Store
+		open     server.TeamOpener
+		slugs    []string
+	)
+	if clustered {
+		// A node of a cluster keeps its teams in JetStream: its data
+		// directory holds only its own files (the admin socket).
+		dir = *data
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return refused(fmt.Errorf("data directory %s: %w", dir, err))
+		}
+	} else {
+		if dir, err = prepareData(*data, fs, getenv, logger); err != nil {
+			return err
+		}
+		if accounts, err = openSaveFileLogged(filepath.Join(dir, store.AccountsFile), logger); err != nil {
+			return err
+		}
+		defer accounts.Close()
+		open = teamOpener(dir, logger, engine.Options{CommitPerCommand: *perCommand})
+		if slugs, err = store.TeamSlugs(dir); err != nil {
+			return err
+		}
 	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
@@ -168,12 +182,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		base = "http://" + ln.Addr().String()
 	}
 	booted := time.Now()
-	srv, err := server.NewDeployment(server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
-		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL, TrustedProxies: proxies}, accounts, open, slugs)
-	if err != nil {
-		return err
+	cfg := server.Config{Version: version, AllowedOrigins: allowed, InsecureNoAuth: *insecure, Logger: logger,
+		TraceSlow: *traceSlow, TraceDir: *traceDir, Limits: limits, Quotas: quotas, PublicURL: *publicURL, TrustedProxies: proxies}
+	var (
+		srv  *server.Server
+		node *clusterNode
+	)
+	if clustered {
+		node, err = joinCluster(ctx, cluster, ln.Addr().String(), cfg, engine.Options{CommitPerCommand: *perCommand}, logger)
+		if err != nil {
+			return err
+		}
+		defer node.nc.Close()
+		srv = node.srv
+		logger.Info("joined the cluster", "node", node.name, "nats", node.nc.ConnectedUrlRedacted(), "took", time.Since(booted).Round(time.Millisecond))
+	} else {
+		srv, err = server.NewDeployment(cfg, accounts, open, slugs)
+		if err != nil {
+			return err
+		}
+		logger.Info("booted", "teams", len(slugs), "took", time.Since(booted).Round(time.Millisecond))
 	}
-	logger.Info("booted", "teams", len(slugs), "took", time.Since(booted).Round(time.Millisecond))
 	if *traceSlow > 0 {
 		logger.Info("tracing slow commands", "over", *traceSlow, "dir", cmp.Or(*traceDir, os.TempDir()))
 	}
@@ -184,14 +213,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if !loopback {
 		adminPW, memberPW = newPassword(), newPassword()
 	}
-	if *demo && srv.NeedsSetup() {
+	demoSpec := server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano()),
+		AdminPassword: adminPW, MemberPassword: memberPW}
+	// shutdown ends what runs: a node first hands its worlds over.
+	shutdown := func(ctx context.Context) error {
+		if node != nil {
+			if err := node.stop(ctx); err != nil {
+				logger.Warn("handing the teams over", "err", err)
+			}
+		}
+		return srv.Shutdown(ctx)
+	}
+	switch {
+	case *demo && node != nil:
+		if seeded, err = node.seedDemo(ctx, demoSpec); err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+	case *demo && srv.NeedsSetup():
 		if _, err := srv.CreateTeam(ctx, server.DemoTeam, "Demo team"); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("create the demo team: %w", err)
 		}
-		if err := srv.SeedDemo(ctx, server.DemoTeam, time.Now(),
-			server.Demo{Tasks: *demoTasks, Weeks: *demoWeeks, Seed: uint64(time.Now().UnixNano()),
-				AdminPassword: adminPW, MemberPassword: memberPW}); err != nil {
+		if err := srv.SeedDemo(ctx, server.DemoTeam, time.Now(), demoSpec); err != nil {
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("seed demo data: %w", err)
 		}
@@ -200,9 +244,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *insecure {
 		logger.Warn("INSECURE: --insecure-no-auth: anyone who can reach this address is an admin")
 	}
+	if node != nil {
+		if err := node.start(ctx); err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		sctx, stopSync := context.WithCancel(ctx)
+		defer stopSync()
+		go node.syncTeams(sctx, time.Second)
+	}
 	sock, err := listenAdmin(dir)
 	if err != nil {
-		srv.Shutdown(context.Background())
+		shutdown(context.Background())
 		return err
 	}
 	defer sock.Close()
@@ -215,13 +268,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case seeded:
 		fmt.Fprintf(stdout, "demo data seeded: log in as %s, password %s (an admin), or as %s, password %s (a member)\n",
 			server.DemoUser, adminPW, server.DemoMember, memberPW)
+	case *demo && node != nil:
+		fmt.Fprintf(stdout, "--demo: the cluster holds teams already, or another node seeds it, so this node did not (log in as %s or %s, with the passwords printed where it was seeded)\n", server.DemoUser, server.DemoMember)
 	case *demo:
 		fmt.Fprintf(stdout, "--demo: %s holds teams already, so it was not seeded (log in as %s or %s, with the passwords printed when it was)\n", dir, server.DemoUser, server.DemoMember)
 	}
-	if srv.NeedsSetup() {
+	if node != nil && srv.NeedsSetup() && srv.Accounts().HasSetupToken() {
+		fmt.Fprintln(stdout, "This cluster has no team yet; another node printed its setup link (txxt setup --data DIR on any node makes a new one).")
+	} else if srv.NeedsSetup() {
 		link, err := srv.SetupLink(base)
 		if err != nil {
-			srv.Shutdown(context.Background())
+			shutdown(context.Background())
 			return err
 		}
 		fmt.Fprintf(stdout, "This server has no team yet. Open this link to set it up (it works once):\n  %s\n", link)
@@ -232,7 +289,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ps, err := servePprof(*pprofAddr, errc)
 		if err != nil {
 			hs.Close()
-			srv.Shutdown(context.Background())
+			shutdown(context.Background())
 			return err
 		}
 		defer ps.Close()
@@ -241,14 +298,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
-		srv.Shutdown(context.Background())
+		shutdown(context.Background())
 		return err
 	}
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx) // stop accepting; game connections are hijacked and closed next
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, engine.ErrClosed) {
+	if err := shutdown(sctx); err != nil && !errors.Is(err, engine.ErrClosed) {
 		return err
 	}
 	return nil
