@@ -368,7 +368,8 @@ class App {
     let named = null;
     if (!o.replay && (cmd.type === 'CreateTask' || cmd.type === 'CloneTask')) {
       const c = /** @type {import('./undo.js').Change} */ ({ label: cmd.type === 'CloneTask' ? 'copy' : 'create', undo: [], redo: [] });
-      c.ready = new Promise((resolve) => { named = () => { delete c.ready; resolve(undefined); }; });
+      const ready = new Promise((resolve) => { named = () => { if (c.ready === ready) delete c.ready; resolve(undefined); }; });
+      c.ready = ready;
       change = c;
     }
     if (change) this.undo.push(change);
@@ -426,7 +427,26 @@ class App {
     // Where it goes once through, at once: a gesture made before the
     // answers come must land after it on the stack.
     if (dir < 0) u.undoneOk(c); else u.redoneOk(c);
-    if (c.ready) await c.ready; // a create not answered yet: its task's id
+    // A step of c still on its way (a create not answered yet, or a redo
+    // whose re-created task's id is not known yet) is waited for; and this
+    // one is waited for by the next.
+    const before = c.ready;
+    /** @type {() => void} */
+    let finish = () => {};
+    const mine = new Promise((resolve) => { finish = () => resolve(undefined); });
+    c.ready = mine;
+    try {
+      if (before) await before;
+      await this.stepChange(c, dir);
+    } finally {
+      if (c.ready === mine) delete c.ready;
+      finish();
+    }
+  }
+
+  /** Sends c's undo (dir -1) or redo (1) commands. @param {import('./undo.js').Change} c @param {-1|1} dir */
+  async stepChange(c, dir) {
+    const u = this.undo;
     if (!c.undo.length) { const l = dir < 0 ? u.undone : u.done, i = l.indexOf(c); if (i >= 0) l.splice(i, 1); return; } // it was refused
     const what = `${dir < 0 ? 'Undo' : 'Redo'} of ${c.label}`;
     /** @type {string|undefined} */
