@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,13 +190,12 @@ func (c calendar) encode(host string, now time.Time, zones *zoneCache) ([]byte, 
 		// Wall-clock times in the team's zone: the grid's times are.
 		startTZ, endTZ = "DTSTART;TZID="+c.zone+":", "DTEND;TZID="+c.zone+":"
 	}
-	var id [36]byte
 	for _, k := range order {
 		e := &c.events[k.i]
 		b.line("BEGIN:VEVENT")
 		b.begin()
 		b.buf = append(b.buf, "UID:"...)
-		b.buf = appendID(b.buf, &id, e.id)
+		b.buf = e.id.Append(b.buf)
 		b.buf = append(b.buf, '@')
 		b.buf = append(b.buf, host...)
 		b.end()
@@ -239,20 +237,6 @@ func (c calendar) encode(host string, now time.Time, zones *zoneCache) ([]byte, 
 	}
 	b.line("END:VCALENDAR")
 	return b.buf, nil
-}
-
-// appendID appends id in its canonical form (scratch holds it on the way).
-func appendID(dst []byte, scratch *[36]byte, id world.ID) []byte {
-	hex.Encode(scratch[0:8], id[0:4])
-	scratch[8] = '-'
-	hex.Encode(scratch[9:13], id[4:6])
-	scratch[13] = '-'
-	hex.Encode(scratch[14:18], id[6:8])
-	scratch[18] = '-'
-	hex.Encode(scratch[19:23], id[8:10])
-	scratch[23] = '-'
-	hex.Encode(scratch[24:], id[10:])
-	return append(dst, scratch[:]...)
 }
 
 // appendLocal appends the moment minute minutes into day date as

@@ -26,6 +26,15 @@ func (id ID) IsZero() bool { return id == ID{} }
 // String returns id in the canonical 8-4-4-4-12 hexadecimal form.
 func (id ID) String() string {
 	var b [36]byte
+	return string(id.Append(b[:0]))
+}
+
+// Append appends id in its canonical form to dst, allocating nothing
+// when dst has room.
+func (id ID) Append(dst []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, 36)...)
+	b := dst[n:]
 	hex.Encode(b[0:8], id[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], id[4:6])
@@ -35,7 +44,7 @@ func (id ID) String() string {
 	hex.Encode(b[19:23], id[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], id[10:])
-	return string(b[:])
+	return dst
 }
 
 // MarshalText writes id as String does, so JSON shows ids as UUIDs.
