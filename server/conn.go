@@ -91,9 +91,10 @@ type conn struct {
 	listed   bool          // in the presence list (hub.mu)
 	waiting  *list.Element // unlisted: its place in the hub's queue (hub.mu)
 	inflight chan struct{}
-	limiter  *budget     // the user's, in this team: shared by their connections
-	pace     *time.Timer // the writer's, while its user floods (see paced)
-	pings    bucket      // this connection's protocol Pings (reader only)
+	limiter  *budget       // the user's, in this team: shared by their connections
+	pace     *time.Timer   // the writer's, while its user floods (see paced)
+	phase    time.Duration // where in each floodPace its pace ticks
+	pings    bucket        // this connection's protocol Pings (reader only)
 
 	dying     chan struct{}
 	dieOnce   sync.Once

@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -120,10 +121,18 @@ func (c *conn) paced(wake <-chan struct{}) (<-chan struct{}, <-chan time.Time) {
 	if wake == nil || c.limiter == nil || !c.limiter.flooding() {
 		return wake, nil
 	}
+	// Each connection ticks at a phase of its own, so a flooder's writers
+	// wake spread over the span, not all at once: woken together, his
+	// 128 writers were a burst of a few milliseconds every floodPace, and
+	// a bystander's answer that fell in one waited for it.
 	if c.pace == nil {
-		c.pace = time.NewTimer(floodPace)
+		c.phase = rand.N(floodPace)
+	}
+	d := floodPace - (time.Since(paceEpoch)-c.phase)%floodPace
+	if c.pace == nil {
+		c.pace = time.NewTimer(d)
 	} else {
-		c.pace.Reset(floodPace)
+		c.pace.Reset(d)
 	}
 	return nil, c.pace.C
 }
