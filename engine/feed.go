@@ -109,6 +109,44 @@ func (f *feed) close() {
 	}
 }
 
+// A subscription's deliveries are in buffers it borrows for each one and
+// gives back at its next Poll (a delivery is valid until then): an idle
+// subscriber holds none, and a busy team's readers, woken for a few events
+// each, reuse a few buffers rather than each growing its own from nothing
+// at every wake (that was most of the server's allocation under a flood).
+// Three sizes, so that a crowd woken at once for one event each does not
+// borrow maxRead each. sync.Pools: what stays unused is freed by the GC.
+var eventBuffers = [...]struct {
+	n    int
+	pool sync.Pool
+}{{n: 8}, {n: 64}, {n: maxRead}}
+
+// borrowEvents returns an empty buffer for n events (at most maxRead).
+func borrowEvents(n int) []Published {
+	for i := range eventBuffers {
+		if c := &eventBuffers[i]; n <= c.n {
+			if b, ok := c.pool.Get().(*[]Published); ok {
+				return *b
+			}
+			return make([]Published, 0, c.n)
+		}
+	}
+	return make([]Published, 0, n)
+}
+
+// giveBackEvents returns what borrowEvents lent, its events cleared (so
+// that a pooled buffer holds no frame).
+func giveBackEvents(b []Published) {
+	clear(b)
+	b = b[:0]
+	for i := range eventBuffers {
+		if c := &eventBuffers[i]; cap(b) == c.n {
+			c.pool.Put(&b)
+			return
+		}
+	}
+}
+
 // maxRead bounds how many events one Next returns, so a subscriber far behind
 // catches up in steps.
 const maxRead = 512
@@ -116,12 +154,17 @@ const maxRead = 512
 // read appends to dst the events after revision after, at most maxRead.
 // tooOld means the ring no longer holds after+1 (or after is in the
 // future): the reader needs a snapshot. When nothing is new, wake is closed on the next publish.
-func (f *feed) read(after uint64, legacy bool, dst []Published) (out []Published, tooOld bool, wake <-chan struct{}, closed bool) {
+// The events are in a borrowed buffer (see borrowEvents), nil when there
+// are none.
+func (f *feed) read(after uint64, legacy bool) (dst []Published, tooOld bool, wake <-chan struct{}, closed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	first := f.last - uint64(f.count) + 1
 	if after > f.last || after+1 < first {
-		return dst, true, nil, f.closed
+		return nil, true, nil, f.closed
+	}
+	if after < f.last {
+		dst = borrowEvents(int(min(f.last-after, maxRead)))
 	}
 	for rev := after + 1; rev <= f.last && len(dst) < maxRead; rev++ {
 		p := f.ring[rev%uint64(len(f.ring))]
@@ -141,7 +184,7 @@ type Subscription struct {
 	e    *Engine
 	next uint64 // the next revision to deliver; 0 until the first snapshot
 	v1   bool
-	buf  []Published
+	buf  []Published // the last delivery's events, borrowed (nil: none)
 }
 
 // Delivery is what one Next returns: either a snapshot or events.
@@ -153,9 +196,8 @@ type Delivery struct {
 // Subscribe returns a subscription that starts with a snapshot. v1 selects
 // the txxt.v1 frames; otherwise the original protocol's.
 func (e *Engine) Subscribe(v1 bool) *Subscription {
-	// buf grows as deliveries need it: an idle subscriber costs a few
-	// bytes, not maxRead events (a constant-size make here would also be
-	// put on the caller's stack once inlined: 32 KiB of stack each).
+	// Deliveries borrow their buffers (borrowEvents): an idle subscriber
+	// holds none.
 	return &Subscription{e: e, v1: v1}
 }
 
@@ -192,13 +234,24 @@ func (s *Subscription) Poll(ctx context.Context) (Delivery, <-chan struct{}, err
 		d, err := s.snapshot(ctx)
 		return d, nil, err
 	}
-	events, tooOld, wake, closed := s.e.feed.read(s.next-1, !s.v1, s.buf[:0])
+	if s.buf != nil { // the last delivery's: its caller is done with it
+		giveBackEvents(s.buf)
+		s.buf = nil
+	}
+	events, tooOld, wake, closed := s.e.feed.read(s.next-1, !s.v1)
+	if len(events) == 0 || tooOld {
+		if events != nil {
+			giveBackEvents(events)
+		}
+		events = nil
+	}
 	if tooOld {
 		d, err := s.snapshot(ctx)
 		return d, nil, err
 	}
 	if len(events) > 0 {
 		s.next = events[len(events)-1].Revision + 1
+		s.buf = events
 		return Delivery{Events: events}, nil, nil
 	}
 	if closed {

@@ -73,8 +73,8 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // library has sent a close frame (the close handshake has begun).
 //
 // What a connection holds in flight is bounded: the gathered bytes never
-// pass corkLimit (past it they are sent first; a connection keeps at most
-// keepBuffer of it between bursts), and a big frame (from straightFrame:
+// pass corkLimit (past it they are sent first; a connection borrows its
+// buffer for a burst and keeps none between bursts), and a big frame (from straightFrame:
 // a snapshot or a presence list, which every connection that needs it
 // shares: it is never copied here) goes out in pieces of writePiece
 // straight from its bytes.
@@ -108,7 +108,7 @@ const (
 	// straightFrame is the size from which a frame goes to the socket
 	// from its own bytes rather than through the buffer.
 	straightFrame = 8 << 10
-	// keepBuffer bounds the buffer a connection keeps between bursts.
+	// keepBuffer is the size of the buffer a burst of a few frames borrows.
 	keepBuffer = 2 << 10
 	maxHeader  = 14 // a WebSocket frame header: 2 bytes, 8 of extended length, 4 of mask
 )
@@ -128,14 +128,14 @@ func (c *corkedConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.corked && len(c.buf)+len(p) <= corkLimit {
-		c.buf = append(c.buf, p...)
+		c.buf = append(c.room(len(p)), p...)
 		return len(p), nil
 	}
 	if err := c.writeBuf(); err != nil {
 		return 0, err
 	}
 	if c.corked && len(p) <= corkLimit {
-		c.buf = append(c.buf, p...)
+		c.buf = append(c.room(len(p)), p...)
 		return len(p), nil
 	}
 	return c.writePieces(p)
@@ -245,7 +245,7 @@ func (c *corkedConn) writeMessage(frame []byte) error {
 		// What was gathered and the header in one write, then the
 		// frame from its own bytes (a snapshot or a presence list,
 		// shared by every connection: never copied per connection).
-		c.buf = appendHeader(c.buf, len(frame))
+		c.buf = appendHeader(c.room(maxHeader), len(frame))
 		if err := c.writeBuf(); err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (c *corkedConn) writeMessage(frame []byte) error {
 			return err
 		}
 	}
-	c.buf = append(appendHeader(c.buf, len(frame)), frame...)
+	c.buf = append(appendHeader(c.room(n), len(frame)), frame...)
 	if c.corked {
 		return nil
 	}
@@ -293,11 +293,49 @@ func (c *corkedConn) writeBuf() error {
 		return nil
 	}
 	_, err := c.writePieces(c.buf)
-	c.buf = c.buf[:0]
-	if cap(c.buf) > keepBuffer {
-		c.buf = nil // a burst's buffer is not kept by an idle connection
-	}
+	c.giveBack()
 	return err
+}
+
+// A connection holds no buffer between bursts: it borrows one when it has
+// bytes to gather and gives it back once they are written, so an idle
+// connection costs no buffer, and a crowd's bursts (every reader of a busy
+// team, every connection of a paced flooder every floodPace) reuse a few
+// buffers rather than each growing its own from nothing to drop after the
+// write (that was most of the server's allocation under a flood). Two
+// sizes: keepBuffer for a burst of a few frames, corkLimit for more.
+// sync.Pools: what stays unused is freed by the GC.
+var (
+	burstBuffers = sync.Pool{New: func() any { b := make([]byte, 0, keepBuffer); return &b }}
+	fullBuffers  = sync.Pool{New: func() any { b := make([]byte, 0, corkLimit); return &b }}
+)
+
+// room returns c.buf with room for n more bytes, borrowed if need be
+// (c.buf never passes corkLimit). c.mu is held.
+func (c *corkedConn) room(n int) []byte {
+	need := len(c.buf) + n
+	if need <= cap(c.buf) {
+		return c.buf
+	}
+	pool := &fullBuffers
+	if need <= keepBuffer {
+		pool = &burstBuffers
+	}
+	b := append((*pool.Get().(*[]byte))[:0], c.buf...)
+	c.giveBack()
+	return b
+}
+
+// giveBack returns c.buf to its pool; c.buf is then nil. c.mu is held.
+func (c *corkedConn) giveBack() {
+	b := c.buf[:0]
+	c.buf = nil
+	switch {
+	case cap(b) >= corkLimit:
+		fullBuffers.Put(&b)
+	case cap(b) == keepBuffer:
+		burstBuffers.Put(&b)
+	}
 }
 
 func (c *corkedConn) cork() {
