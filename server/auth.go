@@ -351,8 +351,7 @@ func (a *Accounts) Login(name, password string) (token string, s Session, err er
 				live = append(live, o) // an expired one leaves the index here, its key at Sweep or its next use
 			}
 		}
-		live = append(live, s)
-		sortOldestFirst(live)
+		live = append(live, s) // last: the index is in the order of the logins, whatever the nodes' clocks say
 		// A login past the quota ends the oldest sessions rather than
 		// being refused: the person logging in is the one at a keyboard
 		// now, and a browser forgotten on another machine months ago is
