@@ -228,6 +228,9 @@ type Engine struct {
 	stats    counters
 	onBatch  atomic.Pointer[func(BatchStats)]
 	quotas   atomic.Pointer[Quotas]
+	// handTo is, on a follower, the engine its Close hands what it could
+	// not forward (HandTo).
+	handTo atomic.Pointer[Engine]
 
 	// Owned by the engine goroutine.
 	world   *world.World

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"txxt/wire"
@@ -164,11 +165,18 @@ func (e *Engine) follow(f *follower) {
 		case r := <-f.records:
 			e.applyFollowed(f, r)
 		case a := <-f.answers:
+			if e.closing() {
+				// Close came while this forward was in flight: its
+				// answer is the close's to give (it may hand what the
+				// forward could not place to the local owner).
+				e.closeFollower(f, &a)
+				return
+			}
 			e.answerForwarded(f, a)
 		case <-ready:
 			if e.closing() {
 				// Close came first: what is queued is its to answer.
-				e.closeFollower(f)
+				e.closeFollower(f, nil)
 				return
 			}
 			e.forward(f, e.opts.MaxBatch)
@@ -179,7 +187,7 @@ func (e *Engine) follow(f *follower) {
 		case req := <-e.snapshots:
 			req.answer <- e.sharedSnapshot(req.v1)
 		case <-e.stop:
-			e.closeFollower(f)
+			e.closeFollower(f, nil)
 			return
 		}
 	}
@@ -490,6 +498,90 @@ func (e *Engine) followerHealth(f *follower) {
 	}
 }
 
+// HandTo makes a follower's Close hand what it could not forward to
+// owner, the world's owner engine in this process (the node that
+// followed the world has just become its owner), instead of refusing it:
+// the commands of a forward that could not reach the old owner, and
+// those still queued. Each goes with its actor, its origin (given one
+// here if it had none) and the ids drawn for it, the same as any forward
+// of it carried, so the owner's retry table answers one it had committed
+// already (a forward's lost answer) and applies none twice. An accepted
+// answer is held, as a forward's is, until the follower's feed has its
+// event or the close's bound passes. HandTo is called before Close; on
+// an owner engine it does nothing.
+func (e *Engine) HandTo(owner *Engine) { e.handTo.Store(owner) }
+
+// handOff is a closing follower's commands handed to the local owner
+// (HandTo), and their answers on their way back to the follower's
+// goroutine; once the follower has given up waiting (abandon), an answer
+// goes straight to its sender.
+type handOff struct {
+	owner   *Engine
+	answers chan heldAnswer
+	left    int // handed and not answered yet (follower goroutine only)
+
+	mu   sync.Mutex
+	gone bool
+}
+
+// hand submits each pending command to the owner, once per close.
+// Engine goroutine only.
+func (h *handOff) hand(e *Engine, f *follower, batch []pending) {
+	// Room for every answer, so that the owner's goroutine never waits on
+	// this one.
+	h.answers = make(chan heldAnswer, len(batch))
+	for _, p := range batch {
+		r := p.req
+		if r.Origin.Client.IsZero() {
+			f.request++
+			r.Origin = Origin{Client: f.client, Request: f.request}
+		}
+		e.fillIDs(&r.Command)
+		done := r.Done
+		r.Done = func(res Result) {
+			h.mu.Lock()
+			if !h.gone {
+				h.answers <- heldAnswer{done, res}
+				h.mu.Unlock()
+				return
+			}
+			h.mu.Unlock()
+			if done != nil {
+				done(res)
+			}
+		}
+		if err := h.owner.Submit(r); err != nil {
+			e.answerOne(done, Result{Err: handRefusal(err)})
+			continue
+		}
+		h.left++
+	}
+}
+
+// abandon gives every answer that came, and has the ones still to come go
+// straight to their senders. Engine goroutine only.
+func (h *handOff) abandon(e *Engine) {
+	h.mu.Lock()
+	h.gone = true
+	h.mu.Unlock()
+	for len(h.answers) > 0 {
+		a := <-h.answers
+		e.answerOne(a.done, a.result)
+	}
+	h.left = 0
+}
+
+// handRefusal answers a command the owner would not queue.
+func handRefusal(err error) *world.Error {
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		return &world.Error{Code: world.CodeOverloaded, Message: "The server is busy, so nothing was changed: try again in a moment."}
+	case errors.Is(err, ErrNotOwner):
+		return &world.Error{Code: world.CodeNotOwner, Message: "This team's calendar is now kept by another server, so nothing was changed: try again in a moment."}
+	}
+	return &world.Error{Code: world.CodeShuttingDown, Message: shutdownRefusal}
+}
+
 // closing reports that Close was called (stop may not have been seen yet).
 func (e *Engine) closing() bool {
 	e.closeMu.RLock()
@@ -498,20 +590,41 @@ func (e *Engine) closing() bool {
 }
 
 // closeFollower is a follower's Close, on its goroutine: the forward in
-// flight is answered, then every command still queued is forwarded and
+// flight (inflight, when the loop has taken its answer) is answered, then
+// every command still queued is forwarded and
 // answered (Submit queues no more: closed is set), each within the
 // forwarder's bound; unless the owner could not be reached at the last
 // forward: then they are refused SHUTTING_DOWN (they were never sent), so
-// that a follower cut off from its owner closes at once. Answers still
-// held for events the feed has not published wait for them a moment
-// (closeWait); then they are given as they are, as the subscribers end:
-// a client reconnects and resumes from its last revision, which brings it
-// the events.
-func (e *Engine) closeFollower(f *follower) {
-	if f.sending {
-		e.answerForwarded(f, <-f.answers)
+// that a follower cut off from its owner closes at once. A follower given
+// the local owner (HandTo) hands it instead what the forward in flight
+// could not place and everything queued. Answers still held for events
+// the feed has not published wait for them a moment (closeWait); then
+// they are given as they are, as the subscribers end: a client
+// reconnects and resumes from its last revision, which brings it the
+// events.
+func (e *Engine) closeFollower(f *follower, inflight *forwarded) {
+	var h *handOff
+	if owner := e.handTo.Load(); owner != nil {
+		h = &handOff{owner: owner}
 	}
-	if f.forwardErr != nil {
+	var unplaced []pending
+	if f.sending {
+		var a forwarded
+		if inflight != nil {
+			a = *inflight // taken by the loop already
+		} else {
+			a = <-f.answers
+		}
+		if h != nil && a.err != nil && len(a.results) < len(a.batch) {
+			a.batch, unplaced = a.batch[:len(a.results)], a.batch[len(a.results):]
+		}
+		e.answerForwarded(f, a)
+	}
+	switch {
+	case h != nil:
+		queued, _ := e.queue.take(nil, 1<<30)
+		h.hand(e, f, append(unplaced, queued...))
+	case f.forwardErr != nil:
 		refusal := Result{Err: &world.Error{Code: world.CodeShuttingDown, Message: shutdownRefusal}}
 		queued, _ := e.queue.take(nil, 1<<30)
 		for _, p := range queued {
@@ -522,12 +635,28 @@ func (e *Engine) closeFollower(f *follower) {
 		e.forward(f, 1<<30)
 		e.answerForwarded(f, <-f.answers)
 	}
+	var handed <-chan heldAnswer
+	left := func() int { return 0 }
+	if h != nil {
+		handed = h.answers
+		left = func() int { return h.left }
+	}
 	wait := time.After(closeWait)
-	for len(f.held) > 0 {
+	for len(f.held) > 0 || left() > 0 {
 		select {
 		case r := <-f.records:
 			e.applyFollowed(f, r)
+		case a := <-handed:
+			h.left--
+			if a.result.Err == nil && a.result.Revision > e.world.Revision() {
+				f.held = append(f.held, a)
+			} else {
+				e.answerOne(a.done, a.result)
+			}
 		case <-wait:
+			if h != nil {
+				h.abandon(e)
+			}
 			for _, h := range f.held {
 				e.answerOne(h.done, h.result)
 			}

@@ -334,41 +334,173 @@ func (a *Accounts) Login(name, password string) (token string, s Session, err er
 	if err != nil {
 		return "", Session{}, err
 	}
-	if err := a.tb.Put(bg, tableSessions, s.Hash, rec); err != nil {
+	// The session and the user's index change in one update, the index
+	// read and written back: logins of one user racing each other
+	// conflict, and the one that lost runs again on the index the other
+	// wrote, so the quota holds and no session is left out of it.
+	var ended []world.ID
+	err = tables.Do(bg, a.tb, func(tx tables.Tx) error {
+		ended = nil
+		list, err := a.indexed(tx, acc.ID)
+		if err != nil {
+			return err
+		}
+		live := make([]Session, 0, len(list)+1)
+		for _, o := range list {
+			if now.Before(o.Expires) {
+				live = append(live, o) // an expired one leaves the index here, its key at Sweep or its next use
+			}
+		}
+		live = append(live, s) // last: the index is in the order of the logins, whatever the nodes' clocks say
+		// A login past the quota ends the oldest sessions rather than
+		// being refused: the person logging in is the one at a keyboard
+		// now, and a browser forgotten on another machine months ago is
+		// the session nobody misses; a refusal would lock out the
+		// account's owner until sessions expired, and anyone who knows
+		// the password can log in again either way.
+		limit := a.MaxSessions
+		if limit <= 0 || limit > maxIndexed {
+			limit = maxIndexed
+		}
+		for n := 0; len(live) > limit && n < maxEndedAtOnce; n++ {
+			if err := tx.Delete(tableSessions, live[0].Hash); err != nil {
+				return err
+			}
+			ended = append(ended, live[0].ID)
+			live = live[1:]
+		}
+		if err := tx.Put(tableSessions, s.Hash, rec); err != nil {
+			return err
+		}
+		return putIndex(tx, acc.ID, live)
+	})
+	if err != nil {
 		return "", Session{}, err
 	}
-	if err := a.trimSessions(acc.ID); err != nil {
-		return "", Session{}, err
+	if a.OnEnded != nil && len(ended) > 0 {
+		a.OnEnded(ended)
 	}
 	return token, s, nil
 }
 
-// trimSessions ends the user's oldest sessions past MaxSessions. A login
-// past the quota ends the oldest session rather than being refused: the
-// person logging in is the one at a keyboard now, and a browser forgotten
-// on another machine months ago is the session nobody misses; a refusal
-// would lock out the account's owner until sessions expired, and anyone
-// who knows the password can log in again either way. The sessions are
-// bounded all the same.
-func (a *Accounts) trimSessions(user world.ID) error {
-	if a.MaxSessions <= 0 {
-		return nil
+// The sessions index: tableUserSessions holds at each user's id the
+// user's sessions, oldest first (a JSON list of the same records as the
+// sessions table's), so that listing, counting and revoking a user's
+// sessions read one key, not the whole sessions table (which on
+// JetStream is a watch over every key). Every update that makes or ends a
+// session reads the user's index and writes it back in the same
+// compare-and-set: a session is never made without being indexed, so
+// revoking the index's sessions revokes them all. An index may still
+// list a session that ended by itself (expired, deleted at its next use
+// or by Sweep): whoever reads it skips what has expired.
+const tableUserSessions = "usersessions"
+
+const (
+	// maxIndexed bounds one user's sessions when the quota does not (no
+	// limit): an index of 1,000 records is about 250 KiB, under a
+	// table's value limit.
+	maxIndexed = 1000
+	// maxEndedAtOnce bounds the sessions one update ends, under the keys
+	// an update may touch (tables.MaxKeys).
+	maxEndedAtOnce = 500
+)
+
+// indexed returns the user's sessions as the index holds them, read in
+// tx. A user never indexed (sessions made before the index was kept) is
+// indexed from one scan of the sessions table: the index's absence is a
+// read of the update too, so two first scans at once conflict as well.
+func (a *Accounts) indexed(tx tables.Tx, user world.ID) ([]Session, error) {
+	raw, err := tx.Get(tableUserSessions, user.String())
+	if err != nil {
+		return nil, err
 	}
-	list, err := a.Sessions(user)
-	if err != nil || len(list) <= a.MaxSessions {
+	if raw != nil {
+		var list []Session
+		if err := json.Unmarshal(raw, &list); err == nil {
+			return list, nil
+		}
+		// A damaged index is made again from the sessions table.
+	}
+	return a.scanSessions(user)
+}
+
+// scanSessions reads the user's sessions from the whole sessions table,
+// oldest first: what indexed does for a user never indexed.
+func (a *Accounts) scanSessions(user world.ID) ([]Session, error) {
+	var out []Session
+	err := tables.ForEach(bg, a.tb, tableSessions, func(_ string, raw []byte) error {
+		var s Session
+		if json.Unmarshal(raw, &s) == nil && s.User == user {
+			out = append(out, s)
+		}
+		return nil
+	})
+	sortOldestFirst(out)
+	return out, err
+}
+
+func sortOldestFirst(list []Session) {
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Created.Before(list[j].Created) })
+}
+
+// putIndex writes the user's index in tx; an empty one stays, as the
+// mark of a user indexed already.
+func putIndex(tx tables.Tx, user world.ID, list []Session) error {
+	if list == nil {
+		list = []Session{}
+	}
+	raw, err := json.Marshal(list)
+	if err != nil {
 		return err
 	}
-	var ended []world.ID
-	for _, s := range list[a.MaxSessions:] { // newest first: these are the oldest
-		if err := a.tb.Delete(bg, tableSessions, s.Hash); err != nil {
-			return err
+	return tx.Put(tableUserSessions, user.String(), raw)
+}
+
+// endSessions ends those of the user's sessions that match (and, in the
+// same updates, the sessions the index lists that have expired), and
+// returns the ones it ended, at most maxEndedAtOnce an update.
+func (a *Accounts) endSessions(user world.ID, match func(Session) bool) ([]Session, error) {
+	var all []Session
+	for {
+		var ended []Session
+		more := false
+		err := tables.Do(bg, a.tb, func(tx tables.Tx) error {
+			ended, more = nil, false
+			list, err := a.indexed(tx, user)
+			if err != nil {
+				return err
+			}
+			now := a.now()
+			kept := make([]Session, 0, len(list))
+			for _, s := range list {
+				expired := !now.Before(s.Expires)
+				switch {
+				case !match(s) && !expired:
+					kept = append(kept, s)
+				case len(ended) == maxEndedAtOnce:
+					kept, more = append(kept, s), true
+				default:
+					if err := tx.Delete(tableSessions, s.Hash); err != nil {
+						return err
+					}
+					if match(s) {
+						ended = append(ended, s)
+					}
+				}
+			}
+			if len(kept) == len(list) && len(list) > 0 {
+				return nil // nothing to end: no write, no check
+			}
+			return putIndex(tx, user, kept)
+		})
+		if err != nil {
+			return all, err
 		}
-		ended = append(ended, s.ID)
+		all = append(all, ended...)
+		if !more {
+			return all, nil
+		}
 	}
-	if a.OnEnded != nil {
-		a.OnEnded(ended)
-	}
-	return nil
 }
 
 // dummyHash is a hash of nothing with the configured parameters, made once.
@@ -403,7 +535,7 @@ func (a *Accounts) Session(token string) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	if !a.now().Before(s.Expires) {
-		a.tb.Delete(bg, tableSessions, h)
+		a.tb.Delete(bg, tableSessions, h) // its index drops it at the user's next login, or at Sweep
 		return Session{}, ErrSessionExpiry
 	}
 	return s, nil
@@ -415,19 +547,28 @@ func (a *Accounts) Logout(token string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	return s, a.tb.Delete(bg, tableSessions, s.Hash)
+	ended, err := a.endSessions(s.User, func(o Session) bool { return o.Hash == s.Hash })
+	if err == nil && len(ended) == 0 {
+		err = a.tb.Delete(bg, tableSessions, s.Hash) // not indexed: cannot be, but a logout ends it whatever
+	}
+	return s, err
 }
 
 // Sweep deletes the expired sessions (a session is also deleted when its
 // token is next used after expiry; Sweep catches the ones never used
-// again). It returns how many it deleted.
+// again), and takes them out of their users' indexes. It reads the whole
+// sessions table, hourly. It returns how many it deleted.
 func (a *Accounts) Sweep() (int, error) {
 	now := a.now()
 	var doomed []string
+	users := map[world.ID]bool{}
 	err := tables.ForEach(bg, a.tb, tableSessions, func(k string, raw []byte) error {
 		var s Session
 		if json.Unmarshal(raw, &s) != nil || !now.Before(s.Expires) {
 			doomed = append(doomed, k)
+			if !s.User.IsZero() {
+				users[s.User] = true
+			}
 		}
 		return nil
 	})
@@ -436,28 +577,21 @@ func (a *Accounts) Sweep() (int, error) {
 			err = a.tb.Delete(bg, tableSessions, k)
 		}
 	}
+	for user := range users {
+		if err == nil {
+			_, err = a.endSessions(user, func(Session) bool { return false }) // the expired ones leave the index
+		}
+	}
 	return len(doomed), err
 }
 
-// RevokeUser ends every session of a user and returns their ids.
+// RevokeUser ends every session of a user and returns their ids: the
+// sessions the user's index lists, in updates of at most maxEndedAtOnce.
 func (a *Accounts) RevokeUser(user world.ID) ([]world.ID, error) {
-	var doomed []Session
-	err := tables.ForEach(bg, a.tb, tableSessions, func(_ string, raw []byte) error {
-		var s Session
-		if json.Unmarshal(raw, &s) == nil && s.User == user {
-			doomed = append(doomed, s)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var ids []world.ID
-	for _, s := range doomed {
-		if err := a.tb.Delete(bg, tableSessions, s.Hash); err != nil {
-			return ids, err
-		}
+	ended, err := a.endSessions(user, func(Session) bool { return true })
+	ids := make([]world.ID, 0, len(ended))
+	for _, s := range ended {
 		ids = append(ids, s.ID)
 	}
-	return ids, nil
+	return ids, err
 }

@@ -108,7 +108,15 @@ func (s *Server) ServeTeam(slug string, eng *engine.Engine, tb tables.Tables) er
 // once it lost its lease), and its game connections close with 1001 so
 // their clients reconnect, with `since`, to wherever it is served now. It
 // returns when they are closed, or after a bound.
-func (s *Server) LeaveTeam(slug string) {
+func (s *Server) LeaveTeam(slug string) { s.leaveTeam(slug, nil) }
+
+// SwitchTeam is LeaveTeam for a team whose world this node has just come
+// to own, with owner the owner's engine (booted, not served yet): its
+// follower hands owner what it could not forward (engine.HandTo), rather
+// than refusing it, as the follower closes. ServeTeam then serves owner.
+func (s *Server) SwitchTeam(slug string, owner *engine.Engine) { s.leaveTeam(slug, owner) }
+
+func (s *Server) leaveTeam(slug string, owner *engine.Engine) {
 	s.teams.mu.Lock()
 	t := s.teams.m[slug]
 	if t != nil {
@@ -125,6 +133,9 @@ func (s *Server) LeaveTeam(slug string) {
 	conns := t.hub.close()
 	for _, c := range conns {
 		c.drain()
+	}
+	if owner != nil {
+		t.eng.HandTo(owner)
 	}
 	if err := t.eng.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
 		s.logger.Warn("closing a team's engine", "team", slug, "err", err)

@@ -275,33 +275,38 @@ func (a *Accounts) SetRole(name string, role Role) error {
 	return err
 }
 
-// Sessions returns the user's live sessions, newest first.
+// Sessions returns the user's live sessions, newest first: one read of
+// the user's index (see tableUserSessions), or, for a user never indexed,
+// a scan of the sessions table.
 func (a *Accounts) Sessions(user world.ID) ([]Session, error) {
-	now := a.now()
-	var out []Session
-	err := tables.ForEach(bg, a.tb, tableSessions, func(_ string, raw []byte) error {
-		var s Session
-		if json.Unmarshal(raw, &s) == nil && s.User == user && now.Before(s.Expires) {
-			out = append(out, s)
+	var list []Session
+	raw, err := a.tb.Get(bg, tableUserSessions, user.String())
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil || json.Unmarshal(raw, &list) != nil {
+		if list, err = a.scanSessions(user); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, err
+	}
+	now := a.now()
+	out := make([]Session, 0, len(list))
+	for i := len(list) - 1; i >= 0; i-- { // the index is oldest first
+		if now.Before(list[i].Expires) {
+			out = append(out, list[i])
+		}
+	}
+	return out, nil
 }
 
-// EndSession ends one of the user's sessions by its public id.
+// EndSession ends one of the user's live sessions by its public id.
 func (a *Accounts) EndSession(user, id world.ID) error {
-	list, err := a.Sessions(user)
-	if err != nil {
-		return err
+	now := a.now()
+	ended, err := a.endSessions(user, func(s Session) bool { return s.ID == id && now.Before(s.Expires) })
+	if err == nil && len(ended) == 0 {
+		return ErrNoSession
 	}
-	for _, s := range list {
-		if s.ID == id {
-			return a.tb.Delete(bg, tableSessions, s.Hash)
-		}
-	}
-	return ErrNoSession
+	return err
 }
 
 // Invite is a one-time link to join a team with a role. The invites table

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,11 +35,41 @@ type Profile struct {
 }
 
 // Keys in the team's profiles table (team.tb): "p/<user>/<name>" holds a
-// profile, "active/<user>" the name of the user's active one.
+// profile, "active/<user>" the name of the user's active one, and
+// "count/<user>" how many profiles the user has, in decimal (see
+// viewCount).
 const tableProfiles = "profiles"
 
 func profileKey(user world.ID, name string) string { return "p/" + user.String() + "/" + name }
 func activeKey(user world.ID) string               { return "active/" + user.String() }
+func viewCountKey(user world.ID) string            { return "count/" + user.String() }
+
+// viewCount returns how many saved views user has, read in tx: every
+// update that makes or deletes a view reads the count and writes it back
+// changed, so two updates that race on one user's views conflict at the
+// commit's check, and the one that lost runs again on the count the other
+// wrote. That is what makes the quota hold when two new views are saved
+// at once. A user whose count was never stored (views saved before the
+// count was kept) has their views counted once; the count's absence is a
+// read too, so two first counts at once conflict as well.
+func viewCount(ctx context.Context, tb tables.Tables, tx tables.Tx, user world.ID) (int, error) {
+	v, err := tx.Get(tableProfiles, viewCountKey(user))
+	if err != nil {
+		return 0, err
+	}
+	if v != nil {
+		if n, err := strconv.Atoi(string(v)); err == nil && n >= 0 {
+			return n, nil
+		}
+	}
+	n := 0
+	err = tb.Range(ctx, tableProfiles, "p/"+user.String()+"/", "", func(string, []byte) bool { n++; return true })
+	return n, err
+}
+
+func putViewCount(tx tables.Tx, user world.ID, n int) error {
+	return tx.Put(tableProfiles, viewCountKey(user), []byte(strconv.Itoa(max(n, 0))))
+}
 
 func validProfileName(name string) bool {
 	return name != "" && len(name) <= world.MaxName && utf8.ValidString(name) && !strings.ContainsAny(name, "/\x00")
@@ -132,18 +163,18 @@ func (s *Server) handlePutProfile() http.Handler {
 			if err != nil {
 				return err
 			}
-			if q.Views > 0 && old == nil {
-				// The count is read outside the update's check: two new
-				// views the same user saves at the same moment may both
-				// pass it. The quota bounds a user's views; one over it
-				// harms nobody.
-				n := 0
-				err := tb.Range(r.Context(), tableProfiles, "p/"+user.String()+"/", "", func(string, []byte) bool { n++; return n < q.Views })
+			if old == nil {
+				// A new view: counted in this update (viewCount), so
+				// the quota holds against views saved at the same moment.
+				n, err := viewCount(r.Context(), tb, tx, user)
 				if err != nil {
 					return err
 				}
-				if n >= q.Views {
+				if q.Views > 0 && n >= q.Views {
 					return fmt.Errorf("%w: you have %d saved views in this team, the most this server allows: delete one you no longer use first", ErrQuota, q.Views)
+				}
+				if err := putViewCount(tx, user, n+1); err != nil {
+					return err
 				}
 			}
 			return tx.Put(tableProfiles, key, raw)
@@ -187,9 +218,19 @@ func (s *Server) handleDeleteProfile() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, name := sessionOf(r).User, r.PathValue("name")
 		found := false
-		err := tables.Do(r.Context(), teamFrom(r).t.tb, func(tx tables.Tx) error {
+		tb := teamFrom(r).t.tb
+		err := tables.Do(r.Context(), tb, func(tx tables.Tx) error {
 			raw, err := tx.Get(tableProfiles, profileKey(user, name))
 			if found = raw != nil; err != nil || !found {
+				return err
+			}
+			// The count read before the view goes: a first count
+			// (viewCount) still sees it.
+			n, err := viewCount(r.Context(), tb, tx, user)
+			if err == nil {
+				err = putViewCount(tx, user, n-1)
+			}
+			if err != nil {
 				return err
 			}
 			active, err := tx.Get(tableProfiles, activeKey(user))

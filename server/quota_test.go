@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"txxt/engine"
 	"txxt/server"
@@ -179,4 +182,84 @@ func TestDeploymentListsArePaged(t *testing.T) {
 	if strings.Count(string(body), `"name"`) != 3 || !strings.Contains(res.Header.Get("Link"), "after=") {
 		t.Fatalf("accounts page: %s, Link %q", body, res.Header.Get("Link"))
 	}
+}
+
+// TestViewQuotaHoldsUnderRace saves many new views of one user at the
+// same moment, one below the quota: exactly one of them is stored, the
+// others are refused QUOTA_EXCEEDED (the count is read and written in the
+// update that stores the view, so racing saves conflict and run again on
+// the count the winner wrote). Deleting a view makes room for one more.
+func TestViewQuotaHoldsUnderRace(t *testing.T) {
+	const racers = 12
+	h := start(t, options{cfg: server.Config{Quotas: server.Quotas{Views: 3}}})
+	for _, name := range []string{"a", "b"} {
+		if res, body := h.do("PUT", "/api/profiles/"+name, h.member, map[string]any{"view": "week"}); res.StatusCode != 200 {
+			t.Fatalf("view %s: %d %s", name, res.StatusCode, body)
+		}
+	}
+	type outcome struct {
+		status int
+		body   string
+		err    error
+	}
+	out := make(chan outcome, racers)
+	start := make(chan struct{})
+	for i := range racers {
+		go func() {
+			<-start
+			status, body, err := fixPutView(h.hs.URL, h.member, fmt.Sprintf("race-%d", i))
+			out <- outcome{status, body, err}
+		}()
+	}
+	close(start)
+	stored, refused := 0, 0
+	for range racers {
+		o := <-out // each request ends within its own 30 s
+		switch {
+		case o.err != nil:
+			t.Fatal(o.err)
+		case o.status == http.StatusOK:
+			stored++
+		case o.status == http.StatusForbidden && errorCode([]byte(o.body)) == "QUOTA_EXCEEDED":
+			refused++
+		default:
+			t.Fatalf("a racing save: %d %s", o.status, o.body)
+		}
+	}
+	if stored != 1 || refused != racers-1 {
+		t.Fatalf("%d racing saves at 2 of 3 views: %d stored, %d refused; want 1 and %d", racers, stored, refused, racers-1)
+	}
+	res, body := h.do("GET", "/api/profiles", h.member, nil)
+	var list []server.Profile
+	json.Unmarshal(body, &list)
+	if res.StatusCode != 200 || len(list) != 3 {
+		t.Fatalf("the user's views after the race: %d %s, want 3 views", res.StatusCode, body)
+	}
+	if res, body := h.do("DELETE", "/api/profiles/a", h.member, nil); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete a view: %d %s", res.StatusCode, body)
+	}
+	if res, body := h.do("PUT", "/api/profiles/after-delete", h.member, map[string]any{"view": "week"}); res.StatusCode != 200 {
+		t.Fatalf("a view after deleting one: %d %s", res.StatusCode, body)
+	}
+	res, body = h.do("PUT", "/api/profiles/one-too-many", h.member, map[string]any{"view": "week"})
+	refusedQuota(t, "a fourth view", res, body, "3 saved views")
+}
+
+// fixPutView saves a week view called name with token's session, from any
+// goroutine, within 30 s.
+func fixPutView(base, token, name string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "PUT", base+"/api/profiles/"+name, strings.NewReader(`{"view":"week"}`))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("save view %s: %w", name, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(raw), err
 }

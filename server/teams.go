@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -343,9 +344,22 @@ func (s *Server) adopt(slug, name string, st *store.Store) error {
 			rows = append(rows, row{k, bytes.Clone(v)})
 			return nil
 		})
+		users := map[world.ID]bool{}
 		for _, r := range rows {
 			if err == nil {
 				err = s.accounts.tb.Put(bg, tableSessions, r.k, r.v)
+			}
+			var sess Session
+			if json.Unmarshal(r.v, &sess) == nil {
+				users[sess.User] = true
+			}
+		}
+		// The sessions came in without their users' indexes: each such
+		// index is made again from the sessions table at its next use,
+		// so that revoking the user ends these too.
+		for user := range users {
+			if err == nil {
+				err = s.accounts.tb.Delete(bg, tableUserSessions, user.String())
 			}
 		}
 		if err != nil {

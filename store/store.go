@@ -50,7 +50,7 @@ var (
 	// laterTables came after format 1's first files, so an older file may
 	// lack them: they are created by their first Put, and a missing one
 	// reads as empty.
-	laterTables = []string{"teams", "members", "invites", "deployment", "feeds"}
+	laterTables = []string{"teams", "members", "invites", "deployment", "feeds", "usersessions"}
 )
 
 // Errors wrapped by the store's errors, for callers to act on.

@@ -246,8 +246,10 @@ func (n *clusterNode) start(ctx context.Context) error {
 // open is the Manager's Open: the owner's engine boots on the guarded log
 // (the newest snapshot, then the log after it) and takes the commands
 // other nodes forward; then the team's follower here, if any, closes
-// (what it has queued is forwarded to that engine and answered; its game
-// connections close with 1001 and reconnect, to the owner's engine), and
+// (what it has queued, and what its last forward could not place while
+// the world had no owner, is handed to that engine and answered with the
+// same origins, so the retry table holds; its game connections close
+// with 1001 and reconnect, to the owner's engine), and
 // the owner's engine is served here. In that order, because a follower
 // that closes first would wait for an owner to forward to, and none would
 // answer until this one serves.
@@ -269,7 +271,7 @@ func (n *clusterNode) open(ctx context.Context, slug string, log worldlog.Log) e
 		return err
 	}
 	if tn.role == roleFollower {
-		n.srv.LeaveTeam(slug)
+		n.srv.SwitchTeam(slug, eng) // what the follower could not forward goes to eng
 		tn.role = roleNone
 	}
 	if err := n.srv.ServeTeam(slug, eng, tb); err != nil {

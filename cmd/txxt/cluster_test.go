@@ -540,9 +540,10 @@ func operatorStatus(t *testing.T, dir string) (owned []string, owners map[string
 }
 
 // TestClusterSameRevision connects a client to each of three nodes (one
-// owns the demo's world, two follow it) and sends a command on each node
-// in turn: the sender is acknowledged at a revision, and every client,
-// on every node, sees the command's event at that same revision.
+// owns the demo's world, two follow it), waits for each client's
+// snapshot, and sends a command on each node in turn: the sender is
+// acknowledged at a revision, and every client, on every node, sees the
+// command's event at that same revision.
 func TestClusterSameRevision(t *testing.T) {
 	url := startNATS(t)
 	nodes := spawnNodes(t, url, steadyTTL, "a", "b", "c")
@@ -557,6 +558,13 @@ func TestClusterSameRevision(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ws.CloseNow()
+		// Every client has its snapshot before the first command: one
+		// still without it would get the command in its snapshot (its
+		// writer subscribes after the upgrade, and on the owner the
+		// command commits within a millisecond), not as an event.
+		if _, err := fixSnapshot(ctx, ws); err != nil {
+			t.Fatalf("node %s's client, waiting for its snapshot: %v", name, err)
+		}
 		clients[name] = ws
 	}
 	for i, sender := range []string{"a", "b", "c"} {
@@ -597,6 +605,24 @@ func TestClusterSameRevision(t *testing.T) {
 			}
 		}
 		t.Logf("%s (sent on %s; %s owns the world): acknowledged at %d, seen at %d on every node", name, sender, owner, rev, rev)
+	}
+}
+
+// fixSnapshot reads a new game connection's frames until its first
+// snapshot, within ctx, and returns the snapshot's revision.
+func fixSnapshot(ctx context.Context, ws *websocket.Conn) (uint64, error) {
+	for {
+		_, raw, err := ws.Read(ctx)
+		if err != nil {
+			return 0, err
+		}
+		f, err := wire.DecodeServerFrame(raw, true)
+		if err != nil {
+			return 0, err
+		}
+		if f.Type == wire.TypeSnapshot {
+			return f.Snapshot.Revision, nil
+		}
 	}
 }
 
