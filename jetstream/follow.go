@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,10 @@ const (
 	// followInactive is how long the server keeps a follower's consumer
 	// it no longer hears from (one that went without deleting it).
 	followInactive = time.Minute
+	// followIdle is how long a follower waits without a message before
+	// it reads the world's head to check its consumer is not stuck (one
+	// read per idle world per node every followIdle).
+	followIdle = 5 * time.Second
 )
 
 // OpenReader returns a handle on world's log that reads and follows it
@@ -86,12 +91,50 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(worldlog.Record)
 	// Next waits for ctx too, but while the consumer is being recreated
 	// only Stop ends the wait.
 	defer context.AfterFunc(ctx, msgs.Stop)()
+	// A consumer being recreated can wait for ever: seen when the NATS
+	// server it was on was killed, the world's owner writing on while
+	// this follower delivered nothing (and held its clients' answers).
+	// So after followIdle without a message a watchdog reads the world's
+	// head; past what was delivered, it stops the consumer, Follow
+	// returns an error, and the follower follows again from where it is.
+	var delivered atomic.Uint64
+	var stalled atomic.Bool
+	delivered.Store(after)
+	watch := make(chan struct{})
+	defer close(watch)
+	go func() {
+		tick := time.NewTicker(followIdle)
+		defer tick.Stop()
+		last := delivered.Load()
+		for {
+			select {
+			case <-watch:
+				return
+			case <-tick.C:
+			}
+			if now := delivered.Load(); now != last {
+				last = now
+				continue
+			}
+			hctx, cancel := context.WithTimeout(ctx, followIdle)
+			_, head, err := l.readHead(hctx)
+			cancel()
+			if err == nil && head > last {
+				stalled.Store(true)
+				msgs.Stop()
+				return
+			}
+		}
+	}()
 	seen, any := after, false // the newest revision given to fn, and whether one was
 	for {
 		m, err := msgs.Next(natsjs.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if stalled.Load() {
+				return fmt.Errorf("world %s: its consumer delivered nothing past revision %d for %s while the log went on: following it again", l.world, seen, followIdle)
 			}
 			return fmt.Errorf("world %s: follow it after revision %d: %w", l.world, seen, err)
 		}
@@ -106,6 +149,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(worldlog.Record)
 				return fmt.Errorf("world %s: its log jumps from revision %d to %d", l.world, seen, r.Revision)
 			}
 			seen, any = r.Revision, true
+			delivered.Store(seen)
 			return fn(r)
 		})
 		if err != nil {

@@ -429,13 +429,21 @@ func (l *Lease) Release(ctx context.Context) error {
 // SaveSnapshot and Compact are refused with worldlog.ErrFenced (before
 // any network call) once the lease is lost, released or due for renewal
 // past its TTL, so the engine on it steps down at its next write; and a
-// write the log itself fences ends the lease (lost). Reads pass through.
+// write the log itself fences ends the lease (lost), as does a head that
+// shows an append whose outcome was unclear landed after all (Head).
+// Other reads pass through.
 func (l *Lease) Guard(log worldlog.Log) worldlog.Log { return &guardedLog{Log: log, lease: l} }
 
 // guardedLog is a world's log written only while its lease holds.
 type guardedLog struct {
 	worldlog.Log
 	lease *Lease
+
+	mu sync.Mutex
+	// unclear is the first revision of the last append that failed
+	// without saying whether it was stored (a timeout, no leader to read
+	// the head from); 0 when the last append was stored or refused.
+	unclear uint64
 }
 
 func (g *guardedLog) write(fn func() error) error {
@@ -459,7 +467,43 @@ func (g *guardedLog) write(fn func() error) error {
 }
 
 func (g *guardedLog) Append(ctx context.Context, recs []worldlog.Record) error {
-	return g.write(func() error { return g.Log.Append(ctx, recs) })
+	err := g.write(func() error { return g.Log.Append(ctx, recs) })
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case err == nil, len(recs) == 0, errors.Is(err, worldlog.ErrFenced), errors.Is(err, worldlog.ErrGap):
+		g.unclear = 0
+	default:
+		g.unclear = recs[0].Revision
+	}
+	return err
+}
+
+// Head implements worldlog.Log. After an append whose outcome was
+// unclear, the engine rolled the batch back and reads the head before it
+// writes again: a head at or past the batch's first revision says it was
+// stored after all (its acknowledgement lost, as in a NATS leader
+// election), so the world in memory is not the log's and the engine steps
+// down. The lease ends with it, as for a fenced write, so that the world
+// is opened again from its log (by its Manager, here or on another
+// node): without that, this node would go on renewing the lease of a
+// world none of its engines serves, and nobody would serve it.
+func (g *guardedLog) Head(ctx context.Context) (uint64, error) {
+	head, err := g.Log.Head(ctx)
+	if err != nil {
+		return head, err
+	}
+	g.mu.Lock()
+	unclear := g.unclear
+	g.unclear = 0 // read: the engine goes on from this head, or steps down
+	g.mu.Unlock()
+	if unclear != 0 && head >= unclear {
+		select {
+		case g.lease.fenced <- fmt.Errorf("world %s: the append from revision %d, whose answer was lost, is in the log (head %d): the engine steps down", g.lease.world, unclear, head):
+		default:
+		}
+	}
+	return head, nil
 }
 
 func (g *guardedLog) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error {

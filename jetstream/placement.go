@@ -328,7 +328,8 @@ func (m *Manager) run(nodeUpdates, leaseUpdates <-chan natsjs.KeyValueEntry) {
 	defer close(m.done)
 	defer m.unwatch()
 	live := map[string]bool{}
-	holders := map[string]string{} // world → node, for leases held
+	holders := map[string]string{}  // world → node, for leases held
+	heard := map[string]time.Time{} // world → when the watcher last told of its lease
 	worlds := map[string]bool{}
 	for _, w := range m.cfg.Worlds {
 		worlds[w] = true
@@ -368,8 +369,10 @@ func (m *Manager) run(nodeUpdates, leaseUpdates <-chan natsjs.KeyValueEntry) {
 				leasesReady = true
 			case e.Operation() == natsjs.KeyValuePut:
 				holders[e.Key()] = string(e.Value())
+				heard[e.Key()] = time.Now()
 			default:
 				delete(holders, e.Key())
+				delete(heard, e.Key())
 			}
 		case ws := <-m.setWorld:
 			clear(worlds)
@@ -407,7 +410,39 @@ func (m *Manager) run(nodeUpdates, leaseUpdates <-chan natsjs.KeyValueEntry) {
 			return
 		}
 		if stopping || nodesReady && leasesReady {
+			m.recheck(holders, heard, worlds, mine)
 			m.reconcile(live, holders, worlds, mine, notBefore, stopping)
+		}
+	}
+}
+
+// recheck reads from the bucket the lease of each world this node is
+// preferred for and does not own, whose holder the watcher has not
+// heard of for over TTL + TTL/4: a held lease is renewed every TTL/4, so
+// the watcher missed its end. Seen when a NATS server was killed under
+// the cluster (the watcher's consumer on it, recreated from after the
+// end's marker, or the marker never written): the preferred node then
+// waited for ever for a lease nobody held. run's goroutine only; one
+// read, bounded by TTL/4, per such world and tick.
+func (m *Manager) recheck(holders map[string]string, heard map[string]time.Time, worlds map[string]bool, mine map[string]*worldState) {
+	ttl := m.leases.ttl
+	nodes := *m.live.Load()
+	for w := range holders {
+		if !worlds[w] || mine[w] != nil || time.Since(heard[w]) < ttl+ttl/4 || Preferred(nodes, w) != m.cfg.Node {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ttl/4)
+		holder, err := m.leases.Holder(ctx, w)
+		cancel()
+		switch {
+		case err != nil:
+			m.logger.Warn("reading a lease the watcher has not heard of", "world", w, "err", err)
+		case holder == "":
+			m.logger.Warn("the leases' watcher missed the end of a lease: taking it from the bucket", "world", w, "holder", holders[w])
+			delete(holders, w)
+			delete(heard, w)
+		default:
+			heard[w] = time.Now() // held: read again after another TTL
 		}
 	}
 }
