@@ -92,6 +92,26 @@ func OpenTables(ctx context.Context, js natsjs.JetStream, bucket string, opts Ta
 	t := &Tables{bucket: bucket, stream: "KV_" + bucket, prefix: "$KV." + bucket + ".", js: js, timeout: opts.Timeout}
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
+	// A young cluster answers nodes that start together unevenly: the
+	// bucket another node just made, whose stream has no leader yet, is
+	// "not found" for a moment. So the open is tried again, with backoff,
+	// until it works or its bound ends.
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := t.open(ctx, opts)
+		if err == nil {
+			return t, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// open binds the bucket, making it when there is none.
+func (t *Tables) open(ctx context.Context, opts TablesOptions) error {
+	js, bucket := t.js, t.bucket
 	// Bind first: creating (or updating) a bucket that exists would write
 	// its stream's configuration back without the atomic batches another
 	// node switched on.
@@ -105,20 +125,20 @@ func OpenTables(ctx context.Context, js natsjs.JetStream, bucket string, opts Ta
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tables %s: open the bucket: %w", bucket, err)
+		return fmt.Errorf("tables %s: open the bucket: %w", bucket, err)
 	}
 	t.kv = kv
 	stream, err := js.Stream(ctx, t.stream)
 	if err != nil {
-		return nil, fmt.Errorf("tables %s: stream %s: %w", bucket, t.stream, err)
+		return fmt.Errorf("tables %s: stream %s: %w", bucket, t.stream, err)
 	}
 	if cfg := stream.CachedInfo().Config; !cfg.AllowAtomicPublish {
 		cfg.AllowAtomicPublish = true
 		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("tables %s: allow atomic updates on %s: %w", bucket, t.stream, err)
+			return fmt.Errorf("tables %s: allow atomic updates on %s: %w", bucket, t.stream, err)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // bound gives ctx the tables' timeout when it has no deadline of its own.
