@@ -407,21 +407,21 @@ func (c *partClient) answer(a partAnswer) {
 }
 
 // state returns what the client has seen so far.
-func (c *partClient) state() (last uint64, hole error, names map[string]uint64) {
+func (c *partClient) state() (last uint64, names map[string]uint64, hole error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.last, c.hole, maps.Clone(c.names)
+	return c.last, maps.Clone(c.names), c.hole
 }
 
-// end returns why and when the connection ended, or ok false while open.
-func (c *partClient) end() (err error, at time.Time, ok bool) {
+// end returns when and why the connection ended, or ok false while open.
+func (c *partClient) end() (at time.Time, ok bool, err error) {
 	select {
 	case <-c.ended:
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.endErr, c.endedAt, true
+		return c.endedAt, true, c.endErr
 	default:
-		return nil, time.Time{}, false
+		return time.Time{}, false, nil
 	}
 }
 
@@ -435,7 +435,7 @@ func (c *partClient) send(n uint32, name string, within time.Duration) (partAnsw
 	defer cancel()
 	cmd := world.Command{Kind: world.CmdCreateService, Text: name}
 	if err := c.ws.Write(ctx, websocket.MessageBinary, wire.AppendCommand(nil, true, n, &cmd)); err != nil {
-		if rerr, _, ended := c.end(); ended {
+		if _, ended, rerr := c.end(); ended {
 			err = fmt.Errorf("%w (the connection ended: %w)", err, rerr)
 		}
 		return partAnswer{}, fmt.Errorf("send %s: %w", name, err)
@@ -447,7 +447,7 @@ func (c *partClient) send(n uint32, name string, within time.Duration) (partAnsw
 				return a, nil
 			}
 		case <-c.ended:
-			err, _, _ := c.end()
+			_, _, err := c.end()
 			return partAnswer{}, fmt.Errorf("%s: the connection ended before its answer: %w", name, err)
 		case <-ctx.Done():
 			return partAnswer{}, fmt.Errorf("%s: waited %s: %w", name, within, errPartNoAnswer)
@@ -570,7 +570,7 @@ func partCatchUp(t *testing.T, url, token string, client world.ID, since, want u
 			continue
 		}
 		for {
-			l, hole, names := c.state()
+			l, names, hole := c.state()
 			if hole != nil {
 				t.Fatalf("%s: resumed after %d: %v", what, last, hole)
 			}
@@ -581,7 +581,7 @@ func partCatchUp(t *testing.T, url, token string, client world.ID, since, want u
 				c.ws.Close(websocket.StatusNormalClosure, "")
 				return seen
 			}
-			if err, _, ok := c.end(); ok {
+			if _, ok, err := c.end(); ok {
 				last, why = l, err
 				break
 			}
@@ -851,7 +851,7 @@ func TestClusterPartitionedOwner(t *testing.T) {
 		case <-time.After(time.Until(cutAt.Add(partAnswered))):
 			t.Fatalf("%s: a connection to the cut-off owner was still open %s after the cut", what, partAnswered)
 		}
-		_, watcherAt, _ := watcher.end()
+		watcherAt, _, _ := watcher.end()
 		answered := max(wOwner.at.Sub(cutAt), watcherAt.Sub(cutAt))
 		got, freshTook, freshAck := partFresh(t, nodes[cutOff].url, token, fmt.Sprintf("r%d-fresh", i))
 		if freshAck != nil {
@@ -874,7 +874,7 @@ func TestClusterPartitionedOwner(t *testing.T) {
 
 		// The cut-off node's client comes back after the last revision it
 		// saw and gets every one it missed.
-		last, hole, _ := watcher.state()
+		last, _, hole := watcher.state()
 		if hole != nil {
 			t.Fatalf("%s: the watcher on the cut-off owner: %v", what, hole)
 		}
@@ -1008,14 +1008,14 @@ func TestClusterPartitionedFollower(t *testing.T) {
 		head := acks.head()
 		deadline := time.Now().Add(partSettle)
 		for {
-			last, hole, _ := onCut.state()
+			last, _, hole := onCut.state()
 			if hole != nil {
 				t.Fatalf("%s: the client on the cut-off node: %v", what, hole)
 			}
 			if last >= head {
 				break
 			}
-			if err, _, ended := onCut.end(); ended {
+			if _, ended, err := onCut.end(); ended {
 				t.Logf("%s: the client on the cut-off node was closed (%v): it resumes after %d", what, err, last)
 				partCatchUp(t, nodes[cutOff].url, token, onCut.client, last, head, time.Until(deadline), what+": the cut-off node's client to catch up")
 				break
