@@ -793,6 +793,13 @@ func (e *Engine) depose(err error) {
 	e.stats.failedCommits.Add(1)
 	e.deposed = true
 	e.opts.Logger.Warn("another writer owns this world: stepping down", "err", err, "revision", e.world.Revision())
+	if errors.Is(err, worldlog.ErrOutcomeUnknown) {
+		// The batch may be in the log: its commands are told so, and a
+		// retry with their ids is answered by the next owner, which
+		// replays the log, from its retry table.
+		e.refuseWith(&world.Error{Code: world.CodeNotOwner, Message: notOwnerUnsureRefusal})
+		return
+	}
 	e.refuse()
 }
 
@@ -960,6 +967,9 @@ const storageRefusal = "The server could not save this change, so nothing was ch
 const (
 	notOwnerRefusal = "This team's calendar is now kept by another server, so nothing was changed: the page reconnects to it by itself; try again then."
 	notOwnerReason  = "another server keeps this team's calendar now"
+	// notOwnerUnsureRefusal answers a batch that was on its way to the log
+	// when the engine lost the world (worldlog.ErrOutcomeUnknown).
+	notOwnerUnsureRefusal = "This team's calendar changed hands while this change was being saved, so it may have been saved or not: the page reconnects by itself; try it again then, and a change that did go through is not made twice."
 )
 
 // refuse answers every command of the batch STORAGE_UNAVAILABLE, or
@@ -969,6 +979,11 @@ func (e *Engine) refuse() {
 	if e.deposed {
 		refusal = &world.Error{Code: world.CodeNotOwner, Message: notOwnerRefusal}
 	}
+	e.refuseWith(refusal)
+}
+
+// refuseWith answers every command of the batch with refusal.
+func (e *Engine) refuseWith(refusal *world.Error) {
 	for i := range e.batch {
 		p := &e.batch[i]
 		e.stats.rejected.Add(1)

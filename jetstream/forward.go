@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -42,12 +43,6 @@ import (
 // world.Command and not here fails it.
 const forwardVersion = 1
 
-// forwardQueue is the queue group of the command subject: were two nodes
-// serving a world at once (an owner that has not learnt yet that it was
-// deposed, and the new one), each request goes to one of them; the
-// deposed one answers NOT_OWNER and the follower tries again.
-const forwardQueue = "owner"
-
 // CommandSubject is where world's owner takes forwarded commands.
 func CommandSubject(world string) string { return "world." + world + ".cmd" }
 
@@ -64,9 +59,21 @@ type Owner struct {
 // its actor and origin kept, so that a retry is answered from e's retry
 // table; it replies with each command's answer once all of the batch's
 // are in. Close stops it.
+//
+// The subscription is a plain one, not a queue group: while two nodes
+// serve a world (the new owner, and a deposed one that has not learnt it
+// yet, or one cut off from NATS whose subscription the server keeps until
+// it finds the connection dead, minutes later by default), every request
+// reaches both, and the follower takes the new owner's answer over the
+// deposed one's quicker NOT_OWNER when it comes within refusalGrace
+// (Forwarder.request); otherwise the refusal sends it again, to be
+// answered from the new owner's retry table. In a queue group each request went to one of them: those
+// that went to a cut-off owner were never answered, and, at random, a
+// follower's command was given up NO_OWNER after the forwarder's bound
+// (TestClusterPartitionedOwner, in cmd/txxt).
 func Serve(nc *nats.Conn, world string, e *engine.Engine) (*Owner, error) {
 	o := &Owner{world: world, eng: e}
-	sub, err := nc.QueueSubscribe(CommandSubject(world), forwardQueue, o.handle)
+	sub, err := nc.Subscribe(CommandSubject(world), o.handle)
 	if err != nil {
 		return nil, fmt.Errorf("world %s: serve its commands: %w", world, err)
 	}
@@ -254,25 +261,65 @@ func stepping(r engine.Result) bool {
 
 var errBadReply = errors.New("a reply that does not decode")
 
-// request sends one request and returns its n answers.
+// refusalGrace is how long a request waits, after a reply that refuses
+// its commands as a stepping-down owner's, for another node's reply: the
+// new owner, if it serves the world yet, answers within its commit.
+const refusalGrace = 250 * time.Millisecond
+
+// request sends one request and returns its n answers. Every node that
+// serves the world gets it (Serve), so more than one reply may come: the
+// first that refuses none of its commands as a stepping-down owner's
+// (NOT_OWNER, SHUTTING_DOWN) is taken; such a refusal is taken when no
+// other reply came within refusalGrace after it.
 func (f *Forwarder) request(ctx context.Context, data []byte, n int, deadline time.Time) ([]engine.Result, error) {
 	if end := time.Now().Add(f.opts.Attempt); end.Before(deadline) {
 		deadline = end
 	}
 	actx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	m, err := f.nc.RequestWithContext(actx, f.subject, data)
+	inbox := f.nc.NewInbox()
+	sub, err := f.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, err
 	}
-	answers, err := decodeReply(m.Data)
-	if err == nil && len(answers) != n {
-		err = fmt.Errorf("%d answers to %d commands", len(answers), n)
+	defer sub.Unsubscribe()
+	if err := f.nc.PublishRequest(f.subject, inbox, data); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadReply, err)
+	var refused []engine.Result
+	wait := actx
+	for {
+		m, err := sub.NextMsgWithContext(wait)
+		switch {
+		case err != nil && refused != nil:
+			return refused, nil
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			return nil, nats.ErrTimeout
+		case err != nil:
+			return nil, err
+		case len(m.Data) == 0 && m.Header.Get("Status") == "503":
+			if refused != nil {
+				continue
+			}
+			return nil, nats.ErrNoResponders
+		}
+		answers, err := decodeReply(m.Data)
+		if err == nil && len(answers) != n {
+			err = fmt.Errorf("%d answers to %d commands", len(answers), n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadReply, err)
+		}
+		if !slices.ContainsFunc(answers, stepping) {
+			return answers, nil
+		}
+		if refused == nil {
+			refused = answers
+			gctx, gcancel := context.WithTimeout(actx, refusalGrace)
+			defer gcancel()
+			wait = gctx
+		}
 	}
-	return answers, nil
 }
 
 // The codec. Each Append writes one value; the reader returns zero values

@@ -446,13 +446,60 @@ type guardedLog struct {
 	unclear uint64
 }
 
-func (g *guardedLog) write(fn func() error) error {
+// write runs fn, a write to the log, while the lease holds. The write
+// does not outlive the lease: its context ends a tenth of the TTL after
+// the lease does, so an owner cut off from NATS (its append sent into
+// silence) gives up about the lease's deadline rather than at the
+// publish's and the head read's timeouts (5 s each), and a write
+// whose outcome is still unknown when the lease ends is taken as fenced,
+// with worldlog.ErrOutcomeUnknown: the world may be another node's by
+// then, so the engine steps down (it never degrades and retries on a
+// world that is no longer its own), and tells its clients that the change
+// may have been saved. Whether it was is for the log to say: the next
+// owner's replay has it or not, and a retry with the same ids is answered
+// from there.
+func (g *guardedLog) write(ctx context.Context, fn func(context.Context) error) error {
 	if err := g.lease.check(); err != nil {
 		return fmt.Errorf("%w: %w", err, worldlog.ErrFenced)
 	}
 	g.lease.leases.at("write")
-	err := fn()
-	if errors.Is(err, worldlog.ErrFenced) {
+	select {
+	case <-g.lease.lost:
+		// Lost between the check and here (a holder frozen in between,
+		// as by SIGSTOP): the write goes out as it would have, and the
+		// log's fence refuses it.
+		return g.fenced(fn(ctx))
+	default:
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-g.lease.lost:
+		case <-wctx.Done():
+			return
+		}
+		// A tenth of the TTL more for the answer: a write that reached
+		// NATS (a holder thawed, its renewal refused meanwhile) learns
+		// that the fence refused it; one sent into silence gives up.
+		select {
+		case <-time.After(g.lease.leases.ttl / 10):
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	err := fn(wctx)
+	if err != nil && !errors.Is(err, worldlog.ErrFenced) && ctx.Err() == nil {
+		if lerr := g.lease.check(); lerr != nil {
+			return fmt.Errorf("%w: %w (%w): %w", lerr, worldlog.ErrOutcomeUnknown, err, worldlog.ErrFenced)
+		}
+	}
+	return g.fenced(err)
+}
+
+// fenced counts a write the log fenced, and ends the lease then.
+func (g *guardedLog) fenced(err error) error {
+	if errors.Is(err, worldlog.ErrFenced) && !errors.Is(err, worldlog.ErrOutcomeUnknown) {
 		g.lease.fencedWrites.Add(1)
 		if g.lease.heldAt(time.Now()) {
 			g.lease.fencedWhileValid.Add(1)
@@ -467,7 +514,7 @@ func (g *guardedLog) write(fn func() error) error {
 }
 
 func (g *guardedLog) Append(ctx context.Context, recs []worldlog.Record) error {
-	err := g.write(func() error { return g.Log.Append(ctx, recs) })
+	err := g.write(ctx, func(ctx context.Context) error { return g.Log.Append(ctx, recs) })
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
@@ -507,9 +554,9 @@ func (g *guardedLog) Head(ctx context.Context) (uint64, error) {
 }
 
 func (g *guardedLog) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error {
-	return g.write(func() error { return g.Log.SaveSnapshot(ctx, rev, frame) })
+	return g.write(ctx, func(ctx context.Context) error { return g.Log.SaveSnapshot(ctx, rev, frame) })
 }
 
 func (g *guardedLog) Compact(ctx context.Context, keepAfter uint64) error {
-	return g.write(func() error { return g.Log.Compact(ctx, keepAfter) })
+	return g.write(ctx, func(ctx context.Context) error { return g.Log.Compact(ctx, keepAfter) })
 }

@@ -156,12 +156,31 @@ func (s *Server) leaveTeam(slug string, owner *engine.Engine) {
 
 // elsewhere answers a request for a team this node does not serve: to a
 // member, 503 NOT_OWNER naming the node that owns it; to anyone else the
-// 404 of a team that does not exist, so a team's name tells nothing.
+// 404 of a team that does not exist, so a team's name tells nothing. When
+// the membership cannot be read (a node cut off from NATS), 503 NO_OWNER:
+// a 404 would tell a member that the team is gone. The game's upgrade
+// comes here before it has authenticated: its session is read here.
 func (s *Server) elsewhere(w http.ResponseWriter, r *http.Request, slug string) {
-	sess := sessionOf(r)
+	sess, authed := r.Context().Value(ctxKey{}).(Session)
+	if !authed {
+		var err error
+		if sess, err = s.session(r); err != nil {
+			if status, _ := sessionRefusal(err); status == http.StatusServiceUnavailable {
+				s.logger.Warn("reading a session", "team", slug, "err", err)
+				writeError(w, http.StatusServiceUnavailable, world.CodeNoOwner, msgUnreachable)
+				return
+			}
+			sess = Session{}
+		}
+	}
 	member := sess.insecure || sess.operator
 	if !member && !sess.User.IsZero() {
-		_, member, _ = s.accounts.Role(slug, sess.User)
+		var err error
+		if _, member, err = s.accounts.Role(slug, sess.User); err != nil {
+			s.logger.Warn("reading a team's members", "team", slug, "err", err)
+			writeError(w, http.StatusServiceUnavailable, world.CodeNoOwner, msgUnreachable)
+			return
+		}
 	}
 	if !member {
 		writeError(w, http.StatusNotFound, world.CodeNotFound, noTeam(slug))
@@ -176,6 +195,8 @@ func (s *Server) elsewhere(w http.ResponseWriter, r *http.Request, slug string) 
 	}
 	writeError(w, http.StatusServiceUnavailable, world.CodeNotOwner, msgElsewhere)
 }
+
+const msgUnreachable = "This server cannot reach the rest of its deployment right now, so it cannot open this team's calendar: try again in a moment."
 
 const msgElsewhere = "This team's calendar is kept by another server of this deployment, which serves it (the X-Txxt-Owner header names it): open it there, or try again in a moment if it is changing hands."
 

@@ -34,6 +34,16 @@ var (
 	// down (stop writing, close the world here, let its clients reconnect
 	// to the new owner), never retry and never rewrite.
 	ErrFenced = errors.New("another writer owns this world")
+
+	// ErrOutcomeUnknown comes with ErrFenced when the writer lost the
+	// world with the call on its way (an owner cut off from its log, its
+	// lease ended before the answer came): the call may have been
+	// written, or not. The log knows, and so does the next owner, which
+	// replays it: a command retried there with its ids is answered from
+	// its retry table when it was written, applied when it was not. The
+	// writer steps down as for ErrFenced, and must not tell its clients
+	// that nothing was changed.
+	ErrOutcomeUnknown = errors.New("the write's outcome is unknown")
 )
 
 // Record is one log entry: the event frame committed at Revision and where
