@@ -79,8 +79,7 @@ func histSnapshots(t *testing.T, js natsjs.JetStream, name string) int {
 // the snapshots kept for it stay bounded.
 func TestHistoryOnJetStream(t *testing.T) {
 	js := startNATS(t)
-	ctx := ctxWait(t)
-	if err := SetupOwnership(ctx, js, OwnershipOptions{}); err != nil {
+	if err := SetupOwnership(ctxWait(t), js, OwnershipOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	lease, err := acquire(t, openLeases(t, js), "hist", "node-a")
@@ -99,14 +98,13 @@ func TestHistoryOnJetStream(t *testing.T) {
 		eng  *engine.Engine
 	}{{"owner", owner}, {"follower", follower}} {
 		t.Run(node.name, func(t *testing.T) {
-			ctx := ctxWait(t)
 			h, ok := node.eng.History()
 			if !ok {
 				t.Fatal("the engine's log keeps no history")
 			}
 			var kept engine.Kept
 			waitUntil(t, "a compaction (the engine compacts after a snapshot, on a goroutine of its own)", func() bool {
-				kept, err = h.Kept(ctx)
+				kept, err = h.Kept(ctxWait(t))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -117,7 +115,7 @@ func TestHistoryOnJetStream(t *testing.T) {
 			}
 			start := time.Now()
 			for rev, s := range states {
-				w, err := h.Past(ctx, rev)
+				w, err := h.Past(ctxWait(t), rev)
 				if rev < kept.From {
 					var werr *world.Error
 					if !errors.As(err, &werr) || werr.Code != world.CodeNotFound {
@@ -135,25 +133,25 @@ func TestHistoryOnJetStream(t *testing.T) {
 			}
 			t.Logf("past of %d revisions: %v", len(states), time.Since(start))
 			start = time.Now()
-			if _, err := h.Past(ctx, last+1); err == nil {
+			if _, err := h.Past(ctxWait(t), last+1); err == nil {
 				t.Fatal("Past of a revision to come answered")
 			}
 			for rev := kept.From + 1; rev <= last; rev += 7 {
-				r, ok, err := h.Record(ctx, rev)
+				r, ok, err := h.Record(ctxWait(t), rev)
 				if err != nil || !ok {
 					t.Fatalf("record %d: %v, %v", rev, ok, err)
 				}
-				got, err := h.RevisionAt(ctx, time.Unix(0, r.Time))
+				got, err := h.RevisionAt(ctxWait(t), time.Unix(0, r.Time))
 				// Records of one batch may share a moment: the revision
 				// at it is the batch's last made then.
 				if err != nil || got < rev {
 					t.Fatalf("RevisionAt(the time of %d) = %d, %v", rev, got, err)
 				}
-				if n, ok, _ := h.Record(ctx, got); !ok || n.Time != r.Time {
+				if n, ok, _ := h.Record(ctxWait(t), got); !ok || n.Time != r.Time {
 					t.Fatalf("RevisionAt(the time of %d) = %d, made at another moment", rev, got)
 				}
 			}
-			if _, err := h.RevisionAt(ctx, time.Unix(0, 1)); err == nil {
+			if _, err := h.RevisionAt(ctxWait(t), time.Unix(0, 1)); err == nil {
 				t.Fatal("a moment before the kept history answered")
 			}
 
@@ -162,7 +160,7 @@ func TestHistoryOnJetStream(t *testing.T) {
 			// Every kept change of every task says what it changed from:
 			// the task as it was at the revision before.
 			for i := range 10 {
-				changes, _, err := h.TaskChanges(ctx, histTask(i), 0, 500)
+				changes, _, err := h.TaskChanges(ctxWait(t), histTask(i), 0, 500)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -185,7 +183,7 @@ func TestHistoryOnJetStream(t *testing.T) {
 				}
 			}
 			t.Logf("task changes: %v", time.Since(start))
-			all, next, err := h.Changes(ctx, 0, 1000, 20000, func(engine.Change) bool { return true })
+			all, next, err := h.Changes(ctxWait(t), 0, 1000, 20000, func(engine.Change) bool { return true })
 			if err != nil || next != 0 || uint64(len(all)) != last-kept.From || all[0].Revision != last {
 				t.Fatalf("the activity: %d changes, next %d, %v; want %d", len(all), next, err, last-kept.From)
 			}
