@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,21 +10,69 @@ import (
 	"txxt/store"
 	"txxt/wire"
 	"txxt/world"
+	"txxt/worldlog"
 )
 
-// History reads what the save file's log holds of the past: the world as
-// it stood at a revision (Past), and the changes one by one, newest first
-// (Changes). It reads the file, never the live world, and keeps nothing in
+// History reads what a world's log holds of the past: the world as it
+// stood at a revision (Past), and the changes one by one, newest first
+// (Changes). It reads the log, never the live world, and keeps nothing in
 // memory between calls: the log is the history, for as long as the engine
 // keeps it (Options.KeepLog records before the newest snapshot).
 //
-// The past is the save file's alone: reading it backwards and by snapshot
-// goes beyond worldlog.Log, so History takes the bbolt store itself (a
-// team's, which the server holds beside its engine), not the engine's log.
-type History struct{ st *store.Store }
+// It reads through HistoryLog, which the save file (store.Store) and
+// JetStream's log (jetstream.Log, on the owner's node and on every
+// follower's) implement, so a cluster's nodes answer as one node does.
+type History struct{ log HistoryLog }
 
-// NewHistory reads the past from st.
-func NewHistory(st *store.Store) History { return History{st: st} }
+// HistoryLog is what History reads of a world's log, beyond worldlog.Log:
+// ranges of records, the snapshots kept at or before a revision, the
+// window of revisions kept, and the revision at a moment.
+type HistoryLog interface {
+	// HistoryWindow returns the revisions the log holds the records of:
+	// every one from from+1 to last (its head). from is 0 when the log
+	// holds every record since the world was empty; otherwise the log
+	// keeps a snapshot at from (but for a file rewritten after a failed
+	// write, whose older past is gone). from == last: no record.
+	HistoryWindow(ctx context.Context) (from, last uint64, err error)
+
+	// RecordsBetween calls fn for every record held from revision from
+	// to revision to, both included, in order, and stops at fn's first
+	// error, which it returns. The Frame given to fn is valid only
+	// during the call.
+	RecordsBetween(ctx context.Context, from, to uint64, fn func(worldlog.Record) error) error
+
+	// SnapshotAtOrBefore calls fn with the newest snapshot kept at or
+	// before rev, checked, and returns fn's error; fn is not called when
+	// there is none. The frame is valid only during the call.
+	SnapshotAtOrBefore(ctx context.Context, rev uint64, fn func(at uint64, frame []byte) error) error
+
+	// RevisionAt returns the newest revision of the window (from+1 to
+	// last) whose record was made at or before at (unix nanoseconds);
+	// ok is false when the window's first record was made after at, or
+	// the window holds no record.
+	RevisionAt(ctx context.Context, at int64) (rev uint64, ok bool, err error)
+}
+
+// NewHistory reads the past from log.
+func NewHistory(log HistoryLog) History { return History{log: log} }
+
+// History returns a History of the engine's world when its log keeps the
+// past (ok false otherwise). A log wrapped by another (a lease's guard)
+// is found through the wrapper's Unwrap.
+func (e *Engine) History() (History, bool) {
+	var log worldlog.Log = e.log
+	for log != nil {
+		if hl, ok := log.(HistoryLog); ok {
+			return NewHistory(hl), true
+		}
+		u, ok := log.(interface{ Unwrap() worldlog.Log })
+		if !ok {
+			break
+		}
+		log = u.Unwrap()
+	}
+	return History{}, false
+}
 
 // Kept is where the history the log holds begins.
 type Kept struct {
@@ -34,21 +83,40 @@ type Kept struct {
 	// was made (zero for an empty log).
 	From uint64
 	Time time.Time
+	// Last is the newest revision (the log's head).
+	Last uint64
 }
 
 // Kept says where the kept history begins.
-func (h History) Kept() (Kept, error) {
-	first := h.st.FirstRevision()
-	if first == 0 {
-		rev := h.st.LastRevision()
-		return Kept{Complete: rev == 0, From: rev}, nil
-	}
-	r, ok, err := h.st.Record(first)
-	if err != nil || !ok {
+func (h History) Kept(ctx context.Context) (Kept, error) {
+	from, last, err := h.log.HistoryWindow(ctx)
+	if err != nil {
 		return Kept{}, err
 	}
-	k := Kept{Complete: first == 1, From: first - 1, Time: time.Unix(0, r.Time).UTC()}
+	k := Kept{Complete: from == 0, From: from, Last: last}
+	if from == last {
+		return k, nil
+	}
+	r, ok, err := h.Record(ctx, from+1)
+	if err != nil {
+		return Kept{}, err
+	}
+	if !ok {
+		return Kept{}, fmt.Errorf("log record %d missing: %w", from+1, store.ErrDamaged)
+	}
+	k.Time = time.Unix(0, r.Time).UTC()
 	return k, nil
+}
+
+// Record returns the log record at rev (ok false when the log does not
+// hold it); its Frame is a copy.
+func (h History) Record(ctx context.Context, rev uint64) (r worldlog.Record, ok bool, err error) {
+	err = h.log.RecordsBetween(ctx, rev, rev, func(rec worldlog.Record) error {
+		r, ok = rec, true
+		r.Frame = bytes.Clone(rec.Frame)
+		return nil
+	})
+	return r, ok && err == nil, err
 }
 
 // notKept is the refusal of a moment before the kept history.
@@ -61,91 +129,63 @@ func notKept(k Kept) *world.Error {
 
 // RevisionAt returns the revision the world stood at, at moment at: the
 // last record made at or before it (0 before the first change).
-func (h History) RevisionAt(at time.Time) (uint64, error) {
-	first, last := h.st.FirstRevision(), h.st.LastRevision()
-	if first == 0 {
-		return last, nil
-	}
-	ns := at.UnixNano()
-	timeOf := func(rev uint64) (int64, error) {
-		r, ok, err := h.st.Record(rev)
-		if err == nil && !ok {
-			err = fmt.Errorf("log record %d missing: %w", rev, store.ErrDamaged)
-		}
-		return r.Time, err
-	}
-	t, err := timeOf(first)
+func (h History) RevisionAt(ctx context.Context, at time.Time) (uint64, error) {
+	k, err := h.Kept(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if t > ns {
-		if first == 1 {
-			return 0, nil
-		}
-		k, err := h.Kept()
-		if err != nil {
-			return 0, err
-		}
-		return 0, notKept(k)
+	if k.From == k.Last {
+		return k.Last, nil
 	}
-	// The largest revision in [first, last] made at or before at; the
-	// engine's clock rises with the revision (a step back of the system
-	// clock at worst misplaces a moment by that step).
-	lo, hi := first, last
-	for lo < hi {
-		mid := lo + (hi-lo+1)/2
-		t, err := timeOf(mid)
-		if err != nil {
-			return 0, err
-		}
-		if t <= ns {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
+	rev, ok, err := h.log.RevisionAt(ctx, at.UnixNano())
+	switch {
+	case err != nil:
+		return 0, err
+	case ok && rev > k.From:
+		return rev, nil
+	case k.Complete:
+		return 0, nil
 	}
-	return lo, nil
+	return 0, notKept(k)
 }
 
 // Past rebuilds the world as it stood at rev: the newest snapshot at or
 // before it, then the log after that snapshot up to rev. ctx ends the
 // replay early.
 func (h History) Past(ctx context.Context, rev uint64) (*world.World, error) {
-	last := h.st.LastRevision()
-	if rev > last {
-		return nil, &world.Error{Code: world.CodeBadRequest, Message: fmt.Sprintf("Revision %d has not happened yet: the plan is at revision %d.", rev, last)}
-	}
-	k, err := h.Kept()
+	k, err := h.Kept(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if rev > k.Last {
+		return nil, &world.Error{Code: world.CodeBadRequest, Message: fmt.Sprintf("Revision %d has not happened yet: the plan is at revision %d.", rev, k.Last)}
 	}
 	if rev < k.From && !k.Complete {
 		return nil, notKept(k)
 	}
-	at, frame, err := h.st.SnapshotBefore(rev)
-	if err != nil {
-		return nil, err
-	}
+	at := uint64(0)
 	w := world.New()
-	if frame != nil {
+	err = h.log.SnapshotAtOrBefore(ctx, rev, func(r uint64, frame []byte) error {
+		at = r
 		s, err := wire.DecodeSnapshot(frame)
 		if err != nil {
-			return nil, fmt.Errorf("snapshot at revision %d does not decode: %w: %w", at, err, store.ErrDamaged)
+			return fmt.Errorf("snapshot at revision %d does not decode: %w: %w", at, err, store.ErrDamaged)
 		}
 		if w, err = world.FromState(*s); err != nil {
-			return nil, fmt.Errorf("snapshot at revision %d: %w: %w", at, err, store.ErrDamaged)
+			return fmt.Errorf("snapshot at revision %d: %w: %w", at, err, store.ErrDamaged)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if at == rev {
 		return w, nil
 	}
-	if first := h.st.FirstRevision(); first == 0 || first > at+1 {
+	if k.From == k.Last || k.From > at {
 		return nil, notKept(k)
 	}
-	err = h.st.Records(ctx, at, func(r store.Record) error {
-		if r.Revision > rev {
-			return store.ErrStop
-		}
+	err = h.log.RecordsBetween(ctx, at+1, rev, func(r worldlog.Record) error {
 		ev, err := wire.DecodeEvent(r.Frame)
 		if err != nil {
 			return fmt.Errorf("log record %d does not decode: %w: %w", r.Revision, err, store.ErrDamaged)
@@ -155,13 +195,48 @@ func (h History) Past(ctx context.Context, rev uint64) (*world.World, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrStop) {
+	if err != nil {
 		return nil, err
 	}
 	if w.Revision() != rev {
 		return nil, fmt.Errorf("the log replayed to revision %d, not %d: %w", w.Revision(), rev, store.ErrDamaged)
 	}
 	return w, nil
+}
+
+// backChunk is how many revisions a walk back through the log reads at a
+// time: each chunk is read forward (the way every log reads) and given
+// newest first.
+const backChunk = 512
+
+// recordsBefore calls fn for every record of the window (after from) with
+// a revision before before, newest first, until fn returns an error
+// (returned) or store.ErrStop (which ends the walk with nil). The Frame
+// given to fn is fn's to keep.
+func (h History) recordsBefore(ctx context.Context, from, before uint64, fn func(worldlog.Record) error) error {
+	var chunk []worldlog.Record
+	for before > from+1 {
+		lo := max(from+1, before-min(before, backChunk))
+		chunk = chunk[:0]
+		err := h.log.RecordsBetween(ctx, lo, before-1, func(r worldlog.Record) error {
+			r.Frame = bytes.Clone(r.Frame)
+			chunk = append(chunk, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := len(chunk) - 1; i >= 0; i-- {
+			if err := fn(chunk[i]); err != nil {
+				if errors.Is(err, store.ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		before = lo
+	}
+	return nil
 }
 
 // Change is one accepted command as the log holds it.
@@ -253,10 +328,14 @@ func IsTaskEvent(kind world.EventKind) bool { return sets(kind) != 0 || kind == 
 // compaction says what each change changed from.
 func (h History) TaskChanges(ctx context.Context, id world.ID, before uint64, limit int) ([]Change, uint64, error) {
 	var mine []Change // newest first
-	if before == 0 {
-		before = h.st.LastRevision() + 1
+	from, last, err := h.log.HistoryWindow(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
-	err := h.st.RecordsBefore(before, func(r store.Record) error {
+	if before == 0 {
+		before = last + 1
+	}
+	err = h.recordsBefore(ctx, from, before, func(r worldlog.Record) error {
 		if len(mine) > limit {
 			return store.ErrStop
 		}
@@ -273,7 +352,7 @@ func (h History) TaskChanges(ctx context.Context, id world.ID, before uint64, li
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrStop) {
+	if err != nil {
 		return nil, 0, err
 	}
 	next := uint64(0)
@@ -281,7 +360,7 @@ func (h History) TaskChanges(ctx context.Context, id world.ID, before uint64, li
 		mine = mine[:limit]
 		next = mine[limit-1].Revision
 	}
-	if err := h.beforeEach(ctx, mine); err != nil {
+	if err := h.beforeEach(ctx, from, mine); err != nil {
 		return nil, 0, err
 	}
 	return mine, next, nil
@@ -294,12 +373,16 @@ func (h History) TaskChanges(ctx context.Context, id world.ID, before uint64, li
 // alone; scanned bounds the records read, so a filter that matches nothing
 // does not read the whole log in one request.
 func (h History) Changes(ctx context.Context, before uint64, limit, scanned int, keep func(Change) bool) (out []Change, next uint64, err error) {
+	from, last, err := h.log.HistoryWindow(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	if before == 0 {
-		before = h.st.LastRevision() + 1
+		before = last + 1
 	}
 	next = before
 	n := 0
-	err = h.st.RecordsBefore(before, func(r store.Record) error {
+	err = h.recordsBefore(ctx, from, before, func(r worldlog.Record) error {
 		if len(out) >= limit || n >= scanned {
 			return store.ErrStop
 		}
@@ -315,13 +398,13 @@ func (h History) Changes(ctx context.Context, before uint64, limit, scanned int,
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrStop) {
+	if err != nil {
 		return nil, 0, err
 	}
-	if first := h.st.FirstRevision(); first == 0 || next <= first {
+	if from == last || next <= from+1 {
 		next = 0
 	}
-	if err := h.beforeEach(ctx, out); err != nil {
+	if err := h.beforeEach(ctx, from, out); err != nil {
 		return nil, 0, err
 	}
 	return out, next, nil
@@ -338,7 +421,7 @@ func (h History) Changes(ctx context.Context, before uint64, limit, scanned int,
 // When no snapshot is continued by the log (a file whose oldest snapshots
 // are gone), the tasks start unknown and each change knows only the fields
 // the kept changes before it set (Known).
-func (h History) beforeEach(ctx context.Context, changes []Change) error {
+func (h History) beforeEach(ctx context.Context, from uint64, changes []Change) error {
 	at := map[uint64]int{} // revision → index in changes
 	type state struct {
 		t     world.Task
@@ -355,13 +438,14 @@ func (h History) beforeEach(ctx context.Context, changes []Change) error {
 		return nil
 	}
 	oldest, newest := changes[len(changes)-1].Revision, changes[0].Revision
-	first := h.st.FirstRevision()
 	snap := uint64(0)
-	err := h.st.ReadSnapshotBefore(oldest-1, func(at uint64, frame []byte) error {
+	continued := false // the log continues the snapshot
+	err := h.log.SnapshotAtOrBefore(ctx, oldest-1, func(at uint64, frame []byte) error {
 		snap = at
-		if first == 0 || first > at+1 {
+		if from > at {
 			return nil
 		}
+		continued = true
 		err := wire.SnapshotTasks(frame, func(id world.ID) bool { return tasks[id] != nil }, func(t world.Task) { tasks[t.ID].t = t })
 		if err != nil {
 			return fmt.Errorf("snapshot at revision %d does not decode: %w: %w", at, err, store.ErrDamaged)
@@ -371,7 +455,7 @@ func (h History) beforeEach(ctx context.Context, changes []Change) error {
 	if err != nil {
 		return err
 	}
-	if first != 0 && first <= snap+1 {
+	if continued || from == 0 {
 		// The log continues the snapshot (or the empty world, when it
 		// starts at 1): every tracked task is known from there on (one
 		// absent from it did not exist yet).
@@ -381,10 +465,7 @@ func (h History) beforeEach(ctx context.Context, changes []Change) error {
 	} else {
 		snap = oldest - 1
 	}
-	err = h.st.Records(ctx, snap, func(r store.Record) error {
-		if r.Revision > newest {
-			return store.ErrStop
-		}
+	err = h.log.RecordsBetween(ctx, snap+1, newest, func(r worldlog.Record) error {
 		// Every task event names its task at offset 9: skip the others
 		// without decoding them (a false match is decoded and checked).
 		if len(r.Frame) < 25 || tasks[world.ID(r.Frame[9:25])] == nil {
@@ -408,8 +489,5 @@ func (h History) beforeEach(ctx context.Context, changes []Change) error {
 		s.known |= sets(ev.Kind)
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrStop) {
-		return err
-	}
-	return nil
+	return err
 }

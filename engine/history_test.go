@@ -66,7 +66,7 @@ func TestPastEqualsTheWorldThen(t *testing.T) {
 	}
 	check := func(t *testing.T) {
 		h := NewHistory(st)
-		kept, err := h.Kept()
+		kept, err := h.Kept(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

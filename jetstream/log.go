@@ -18,7 +18,8 @@
 //	marker     a message without records, header Txxt-Owner (the writer
 //	           that took the world) and Txxt-Last (the head then)
 //	snapshots  object store bucket WORLD_SNAPSHOTS, object
-//	           <world>/<revision, 20 digits>; the two newest are kept
+//	           <world>/<revision, 20 digits>; the two newest are kept,
+//	           and every one the kept records continue (the past)
 //
 // The fence is the world's head: every append carries
 // Nats-Expected-Last-Subject-Sequence, the stream sequence of the world's
@@ -415,7 +416,8 @@ func (l *Log) stillOwner(ctx context.Context) error {
 	return nil
 }
 
-// SaveSnapshot implements worldlog.Log; it keeps the world's two newest.
+// SaveSnapshot implements worldlog.Log; it keeps the world's two newest
+// and every one the kept records continue (see history.go).
 func (l *Log) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -428,21 +430,15 @@ func (l *Log) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) error 
 	if _, err := l.snaps.PutBytes(ctx, snapshotName(l.world, rev), bytes.Clone(frame)); err != nil {
 		return fmt.Errorf("world %s: save snapshot at %d: %w", l.world, rev, err)
 	}
-	revs, err := l.snapshotRevisions(ctx)
-	if err != nil {
-		return err
-	}
-	for len(revs) > 2 {
-		if err := l.snaps.Delete(ctx, snapshotName(l.world, revs[0])); err != nil {
-			return fmt.Errorf("world %s: delete snapshot at %d: %w", l.world, revs[0], err)
-		}
-		revs = revs[1:]
-	}
-	return nil
+	return l.pruneSnapshots(ctx)
 }
 
 // Compact implements worldlog.Log: it purges the world's messages whose
-// records all end at or before the limit (a batch is kept whole).
+// records all end at or before the limit, the newest snapshot kept at or
+// before keepAfter (and before the newest record), so that the records
+// kept continue a snapshot kept and the past they hold can be rebuilt; a
+// batch is kept whole. Then the snapshots no longer continued go, but for
+// the two newest.
 func (l *Log) Compact(ctx context.Context, keepAfter uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -452,11 +448,19 @@ func (l *Log) Compact(ctx context.Context, keepAfter uint64) error {
 	if err := l.stillOwner(ctx); err != nil {
 		return err
 	}
-	snap, _, err := l.latestSnapshot(ctx, false)
+	revs, err := l.snapshotRevisions(ctx)
 	if err != nil {
 		return err
 	}
-	limit := min(keepAfter, snap, l.head-min(l.head, 1))
+	limit, cut := uint64(0), min(keepAfter, l.head-min(l.head, 1))
+	for _, rev := range revs {
+		if rev <= cut {
+			limit = rev
+		}
+	}
+	if limit == 0 {
+		return nil // no snapshot to cut back to: every record is needed
+	}
 	var keepFrom uint64 // the first message to keep
 	err = l.messages(ctx, 1, func(m *natsjs.RawStreamMsg) (bool, error) {
 		last, _ := strconv.ParseUint(m.Header.Get(headerLast), 10, 64)
@@ -472,5 +476,5 @@ func (l *Log) Compact(ctx context.Context, keepAfter uint64) error {
 	if err := l.stream.Purge(ctx, natsjs.WithPurgeSubject(l.subject), natsjs.WithPurgeSequence(keepFrom)); err != nil {
 		return fmt.Errorf("world %s: compact to revision %d: %w", l.world, limit, err)
 	}
-	return nil
+	return l.pruneSnapshots(ctx)
 }

@@ -92,6 +92,7 @@ func TestJetStream(t *testing.T) {
 		Follow: func(t *testing.T, l worldlog.Log) worldlog.Follower {
 			return openReader(t, js, l.(*Log).world)
 		},
+		CutsToSnapshots: true, // it keeps the past (history.go)
 	})
 }
 

@@ -245,9 +245,10 @@ func (s *Server) clusterStatus(ctx context.Context) map[string]any {
 }
 
 // needsFile answers, on a cluster, what needs the team's own save file
-// (a backup download, the history and the past, which read the file's
-// log): 501 with what to do instead. A cluster's worlds are in JetStream,
-// which keeps them (and is backed up) on its side.
+// (a backup download): 501 with what to do instead. A cluster's worlds
+// are in JetStream, which keeps them (and is backed up) on its side. The
+// history and the past need no file: every node reads them from the
+// world's stream (engine.History over jetstream.Log).
 func (s *Server) needsFile(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := teamFrom(r).t; t != nil && t.st == nil {
@@ -258,7 +259,7 @@ func (s *Server) needsFile(next http.Handler) http.Handler {
 	})
 }
 
-const msgNoFile = "This server keeps its teams' calendars in a cluster (NATS JetStream), not in a file of its own, so it has no backup to download and does not show the history or the past yet: back up the JetStream streams and buckets instead (see the README)."
+const msgNoFile = "This server keeps its teams' calendars in a cluster (NATS JetStream), not in a file of its own, so it has no backup to download: back up the JetStream streams and buckets instead (see the README)."
 
 // ClaimDemo reports whether this node is the one to seed the demo into a
 // cluster that holds no team yet: the first of the nodes started with

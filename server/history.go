@@ -13,8 +13,9 @@ import (
 
 // The history of a team: what its log holds of every change (who, when,
 // from what to what), page by page, and the plan as it stood at a past
-// moment. All of it is read from the save file, never kept in memory: the
-// engine's KeepLog setting is how far back it reaches.
+// moment. All of it is read from the world's log (the save file, or on a
+// cluster the world's JetStream stream, from any node), never kept in
+// memory: the engine's KeepLog setting is how far back it reaches.
 
 const (
 	historyLimit    = 50    // changes per page unless ?limit= says
@@ -260,6 +261,22 @@ func quoted(s string) string {
 	return "“" + s + "”"
 }
 
+// historyOf returns the history of t's world: its save file's, or the
+// history its engine's log keeps (a cluster's, on every node). It answers
+// the request itself when there is none.
+func (s *Server) historyOf(w http.ResponseWriter, r *http.Request, t *team) (engine.History, bool) {
+	if t.st != nil {
+		return engine.NewHistory(t.st), true
+	}
+	if h, ok := t.eng.History(); ok {
+		return h, true
+	}
+	writeError(w, http.StatusNotImplemented, world.CodeNotFound, msgNoHistory)
+	return engine.History{}, false
+}
+
+const msgNoHistory = "This server's log of the team's calendar does not keep its past, so it cannot show the history or the plan as it stood."
+
 func keptOf(k engine.Kept) keptView {
 	v := keptView{Complete: k.Complete, From: k.From}
 	if !k.Time.IsZero() {
@@ -284,7 +301,10 @@ func (s *Server) handleTaskHistory() http.Handler {
 			return
 		}
 		t := teamFrom(r).t
-		h := engine.NewHistory(t.st)
+		h, ok := s.historyOf(w, r, t)
+		if !ok {
+			return
+		}
 		n, err := readNames(r, t, &id)
 		if err != nil {
 			s.apiError(w, r, err)
@@ -295,7 +315,7 @@ func (s *Server) handleTaskHistory() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		kept, err := h.Kept()
+		kept, err := h.Kept(r.Context())
 		if err != nil {
 			s.apiError(w, r, err)
 			return
@@ -338,7 +358,10 @@ func (s *Server) handleActivity() http.Handler {
 			}
 		}
 		t := teamFrom(r).t
-		h := engine.NewHistory(t.st)
+		h, ok := s.historyOf(w, r, t)
+		if !ok {
+			return
+		}
 		n, err := readNames(r, t, nil)
 		if err != nil {
 			s.apiError(w, r, err)
@@ -363,7 +386,7 @@ func (s *Server) handleActivity() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		kept, err := h.Kept()
+		kept, err := h.Kept(r.Context())
 		if err != nil {
 			s.apiError(w, r, err)
 			return
@@ -379,12 +402,15 @@ func (s *Server) handleActivity() http.Handler {
 // handlePast answers GET /api/past?rev=N or ?at=RFC3339 (neither: the
 // newest revision): the world as it
 // stood then, as a v1 Snapshot frame (the encoding a client loads on
-// connect), rebuilt from the save file. X-Txxt-Revision and X-Txxt-Time say
+// connect), rebuilt from the world's log. X-Txxt-Revision and X-Txxt-Time say
 // which revision it is and when it was made.
 func (s *Server) handlePast() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := teamFrom(r).t
-		h := engine.NewHistory(t.st)
+		h, ok := s.historyOf(w, r, t)
+		if !ok {
+			return
+		}
 		q := r.URL.Query()
 		var rev uint64
 		switch {
@@ -401,12 +427,17 @@ func (s *Server) handlePast() http.Handler {
 				s.apiError(w, r, &world.Error{Code: world.CodeBadRequest, Message: "at is a moment such as 2026-12-01T10:41:00Z (RFC 3339)."})
 				return
 			}
-			if rev, err = h.RevisionAt(at); err != nil {
+			if rev, err = h.RevisionAt(r.Context(), at); err != nil {
 				s.apiError(w, r, err)
 				return
 			}
 		case q.Get("rev") == "" && q.Get("at") == "":
-			rev = t.st.LastRevision() // now, rebuilt the same way
+			kept, err := h.Kept(r.Context())
+			if err != nil {
+				s.apiError(w, r, err)
+				return
+			}
+			rev = kept.Last // now, rebuilt the same way
 		default:
 			s.apiError(w, r, &world.Error{Code: world.CodeBadRequest, Message: "Say which moment: ?rev=REVISION or ?at=2026-12-01T10:41:00Z, not both."})
 			return
@@ -426,7 +457,7 @@ func (s *Server) handlePast() http.Handler {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Txxt-Revision", strconv.FormatUint(rev, 10))
-		if rec, ok, err := t.st.Record(rev); err == nil && ok {
+		if rec, ok, err := h.Record(r.Context(), rev); err == nil && ok {
 			w.Header().Set("X-Txxt-Time", time.Unix(0, rec.Time).UTC().Format(time.RFC3339Nano))
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(frame)))

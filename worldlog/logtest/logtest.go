@@ -530,13 +530,20 @@ func followCompacted(t *testing.T, b Backend) {
 	for rev := uint64(1); rev <= 100; rev++ {
 		mustAppend(t, l, records(rev, rev))
 	}
-	if err := l.SaveSnapshot(ctx, 60, []byte("world at 60")); err != nil {
-		t.Fatal(err)
+	// A snapshot at or before the limit, for a backend that cuts only
+	// back to one (CutsToSnapshots).
+	for _, rev := range []uint64{40, 60} {
+		if err := l.SaveSnapshot(ctx, rev, []byte(fmt.Sprint("world at ", rev))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := l.Compact(ctx, 50); err != nil {
 		t.Fatal(err)
 	}
 	first := read(t, l, 0)[0].Revision
+	if first <= 11 {
+		t.Fatalf("compacted to 50, the log still starts at %d", first)
+	}
 	f := follow(t, b, l, 10)
 	if r := f.next(t); r.Revision != first {
 		t.Fatalf("a follower after 10 of a log compacted to start at %d begins at %d", first, r.Revision)
