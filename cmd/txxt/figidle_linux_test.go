@@ -159,7 +159,7 @@ func figIdleRun(t *testing.T, n int, idle, ttl time.Duration) figIdleCost {
 	}
 	t.Logf("%d worlds: the node owned them all %s after it started", n, time.Since(began).Round(time.Millisecond))
 	time.Sleep(min(idle, 10*time.Second)) // the start's garbage collected, its renewals settled
-	lost0 := strings.Count(log.String(), `msg="team lost"`)
+	logAt := len(log.String())
 
 	var renewals atomic.Int64
 	sub, err := nc.Subscribe("$KV."+jetstream.LeaseBucket+".>", func(*nats.Msg) { renewals.Add(1) })
@@ -186,9 +186,9 @@ func figIdleRun(t *testing.T, n int, idle, ttl time.Duration) figIdleCost {
 	}
 	renewed := renewals.Load()
 	sub.Unsubscribe()
-	lost := strings.Count(log.String(), `msg="team lost"`) - lost0
+	lost, why := figLost(log.String()[logAt:])
 	owned := figOwned(dir)
-	t.Logf("%d worlds: while idle the node lost %d leases; it owns %d at the end", n, lost, owned)
+	t.Logf("%d worlds: while idle the node lost %d worlds (%v); it owns %d at the end", n, lost, why, owned)
 	c := figIdleCost{worlds: n, lost: lost, cpu: (cpu1 - cpu0) / secs, natsCPU: (self1 - self0) / secs, renewals: float64(renewed) / secs,
 		natsIn: float64(v1.InMsgs-v0.InMsgs) / secs, natsOut: float64(v1.OutMsgs-v0.OutMsgs) / secs,
 		natsInKiB: float64(v1.InBytes-v0.InBytes) / 1024 / secs, natsOutKiB: float64(v1.OutBytes-v0.OutBytes) / 1024 / secs}
@@ -198,6 +198,28 @@ func figIdleRun(t *testing.T, n int, idle, ttl time.Duration) figIdleCost {
 	heap1, rss1 := figSelfMemory(t)
 	c.natsHeap, c.natsRSSKiB = heap1-heap0, rss1-rss0
 	return c
+}
+
+// figLost counts the worlds the node's log says it lost ("team lost"), by
+// the reason given (the world's name taken out).
+func figLost(log string) (int, map[string]int) {
+	why := map[string]int{}
+	n := 0
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `msg="team lost"`) {
+			continue
+		}
+		n++
+		reason := line
+		if i := strings.Index(line, ` err="`); i >= 0 {
+			reason = strings.TrimSuffix(strings.TrimSpace(line[i+6:]), `"`)
+		}
+		if _, after, ok := strings.Cut(reason, ": "); ok && strings.HasPrefix(reason, "world ") {
+			reason = after
+		}
+		why[reason]++
+	}
+	return n, why
 }
 
 // figPutTeam writes team i to the deployment's teams table.
