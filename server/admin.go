@@ -233,6 +233,12 @@ func (s *Server) closeUser(user world.ID) {
 	}
 }
 
+// closeMember closes a member's game connections in a team (their
+// membership or role changed).
+func (s *Server) closeMember(t *team, user world.ID) {
+	t.hub.revokeUser(user)
+}
+
 // First run: a server with no team prints a setup link with a one-time
 // token; the page at /setup?token=… creates the first team and its admin.
 
@@ -575,7 +581,7 @@ func (s *Server) handlePutMember() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		t.hub.revokeUser(acc.ID) // its pages reconnect with the new role
+		s.closeMember(t, acc.ID) // its pages reconnect with the new role
 		writeJSON(w, http.StatusOK, memberView{ID: acc.ID, Name: acc.Name, Role: role.String()})
 	})
 }
@@ -594,7 +600,7 @@ func (s *Server) handleRemoveMember() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		t.hub.revokeUser(acc.ID)
+		s.closeMember(t, acc.ID)
 		s.logger.Info("member removed", "team", t.slug, "user", acc.Name, "by", sessionOf(r).Name)
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -636,6 +636,12 @@ func do(ctx context.Context, t *team, sess Session, c world.Command) error {
 
 // revoke closes the game connections of the given sessions, in every team.
 func (s *Server) revoke(sessions []world.ID) {
+	s.revokeHere(sessions)
+}
+
+// revokeHere closes the game connections of the given sessions on this
+// node.
+func (s *Server) revokeHere(sessions []world.ID) {
 	for _, t := range s.teams.all() {
 		t.hub.revoke(sessions)
 	}
