@@ -226,17 +226,20 @@ func (s *Server) handleEndMySession() http.Handler {
 	})
 }
 
-// closeUser closes a user's game connections in every team.
+// closeUser closes a user's game connections in every team, on every node
+// of a cluster.
 func (s *Server) closeUser(user world.ID) {
 	for _, t := range s.teams.all() {
 		t.hub.revokeUser(user)
 	}
+	s.link.spread(revocation{User: user})
 }
 
 // closeMember closes a member's game connections in a team (their
-// membership or role changed).
+// membership or role changed), on every node of a cluster.
 func (s *Server) closeMember(t *team, user world.ID) {
 	t.hub.revokeUser(user)
+	s.link.spread(revocation{User: user, Team: t.slug})
 }
 
 // First run: a server with no team prints a setup link with a one-time

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,8 +17,10 @@ import (
 // Bus is a cluster's core messaging (NATS core subjects, not streams): at
 // most once, in order from one publisher, kept nowhere. What travels on it
 // is not durable state and may be lost: presence, which every node sends
-// again in full every presenceRoster. A Cluster that is also a Bus
-// (cmd/txxt's node is) gets presence across nodes.
+// again in full every presenceRoster, and session revocations, which every
+// node also enforces on the next request from the shared sessions table.
+// A Cluster that is also a Bus (cmd/txxt's node is) gets presence and
+// revocations across nodes.
 type Bus interface {
 	// Publish sends data on subject, without waiting for anyone.
 	Publish(subject string, data []byte) error
@@ -31,6 +34,9 @@ const (
 	// presenceSubject + a team's slug carries its presence: each node's
 	// changes to the connections it lists, and its rosters.
 	presenceSubject = "txxt.presence."
+	// revokeSubject carries the sessions and members whose game
+	// connections every node closes.
+	revokeSubject = "txxt.revoke"
 	// presenceRoster is how often a node sends, for each team it has
 	// listed connections of, the whole list of them: a node that missed
 	// a change or came late has it right within that.
@@ -93,7 +99,7 @@ func (s *Server) startPresenceLink(bus Bus) error {
 		return fmt.Errorf("node name %q: presence needs 1 to 255 bytes", node)
 	}
 	l := &presenceLink{s: s, bus: bus, node: node, bound: bound, teams: map[string]map[string]*nodePresence{}}
-	for subject, fn := range map[string]func(string, []byte){presenceSubject + "*": l.onPresence} {
+	for subject, fn := range map[string]func(string, []byte){presenceSubject + "*": l.onPresence, revokeSubject: l.onRevoke} {
 		stop, err := bus.Subscribe(subject, fn)
 		if err != nil {
 			l.close()
@@ -314,4 +320,50 @@ func decodePresenceMessage(b []byte) (kind byte, node string, joined, left []wir
 		copy(entries[i].User[:], e[16:32])
 	}
 	return kind, node, entries[:j:j], entries[j:], nil
+}
+
+// revocation is a message on revokeSubject: close the game connections of
+// these sessions, in every team; and those of User in Team (every team
+// when Team is empty).
+type revocation struct {
+	Node     string     `json:"node"`
+	Sessions []world.ID `json:"sessions,omitempty"`
+	User     world.ID   `json:"user,omitzero"`
+	Team     string     `json:"team,omitempty"`
+}
+
+// spread tells the other nodes of a revocation made here (a no-op on a
+// single node).
+func (l *presenceLink) spread(r revocation) {
+	if l == nil {
+		return
+	}
+	r.Node = l.node
+	data, err := json.Marshal(r)
+	if err == nil {
+		err = l.bus.Publish(revokeSubject, data)
+	}
+	if err != nil {
+		// The other nodes still refuse the session's next request and
+		// its next connection; only their open game connections stay.
+		l.s.logger.Warn("telling the other nodes of a revocation", "err", err)
+	}
+}
+
+// onRevoke closes this node's game connections of another node's
+// revocation, as that node closed its own.
+func (l *presenceLink) onRevoke(_ string, data []byte) {
+	var r revocation
+	if err := json.Unmarshal(data, &r); err != nil || r.Node == l.node {
+		return
+	}
+	l.s.revokeHere(r.Sessions)
+	if r.User.IsZero() {
+		return
+	}
+	for _, t := range l.s.teams.all() {
+		if r.Team == "" || r.Team == t.slug {
+			t.hub.revokeUser(r.User)
+		}
+	}
 }

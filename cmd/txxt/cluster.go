@@ -490,8 +490,8 @@ func (n *clusterNode) Owner(ctx context.Context, slug string) (string, error) {
 	return m.Owner(ctx, slug)
 }
 
-// The server's Bus: core NATS subjects, for presence, which is not
-// durable state (nothing keeps it; a node sends its
+// The server's Bus: core NATS subjects, for presence and revocations,
+// which are not durable state (nothing keeps them; a node sends its
 // presence again in full every few seconds).
 
 func (n *clusterNode) Publish(subject string, data []byte) error {

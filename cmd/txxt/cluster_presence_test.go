@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -166,4 +167,44 @@ func TestClusterPresence(t *testing.T) {
 	// the receivers and a loaded machine's slack.
 	presWaitAll(t, []*presClient{keep, cc}, want, 25*time.Second, fmt.Sprintf("node %s's connection to leave the lists after its kill", victim))
 	t.Logf("node %s, killed with SIGKILL, left the other nodes' lists after %s", victim, time.Since(killed))
+}
+
+// TestClusterRevokeEverywhere logs a session out on node a while it has a
+// game connection open on node b and one on a: both close with 4002 (the
+// session ended), as on a single node.
+func TestClusterRevokeEverywhere(t *testing.T) {
+	url := startNATS(t)
+	nodes := spawnNodes(t, url, steadyTTL, "a", "b")
+	token := login(t, nodes["a"].url)
+	ownerOf(t, nodes, token, server.DemoTeam, 30*time.Second, "the demo served on both nodes")
+	ca, _ := presDial(t, "a", nodes["a"].url, token)
+	cb, _ := presDial(t, "b", nodes["b"].url, token)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", nodes["a"].url+"/api/auth/logout", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("log out on node a: %s", res.Status)
+	}
+	loggedOut := time.Now()
+	for _, c := range []*presClient{ca, cb} {
+		select {
+		case <-c.ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node %s's game connection of the session logged out on a is still open after 10 s", c.node)
+		}
+		c.mu.Lock()
+		err := c.err
+		c.mu.Unlock()
+		if code := websocket.CloseStatus(err); code != 4002 {
+			t.Fatalf("node %s's game connection ended with %v (code %d), not 4002 (session ended)", c.node, err, code)
+		}
+		t.Logf("node %s's connection closed with 4002 %s after the logout", c.node, time.Since(loggedOut))
+	}
 }
