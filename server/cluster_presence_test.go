@@ -213,3 +213,20 @@ func TestHubListsRemoteInArrivalOrder(t *testing.T) {
 		t.Fatalf("the other nodes were told %v, want the local leave", published)
 	}
 }
+
+// FuzzDecodePresenceMessage: any bytes another node sends decode without
+// a panic, and what decodes encodes back to the same bytes.
+func FuzzDecodePresenceMessage(f *testing.F) {
+	f.Add(presMsg(presenceChanges, "b", presEntries(2, 'b'), presEntries(1, 'c')))
+	f.Add(presMsg(presenceFull, "node-1", presEntries(3, 'x'), nil))
+	f.Add([]byte{presenceChanges, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		kind, node, joined, left, err := decodePresenceMessage(b)
+		if err != nil {
+			return
+		}
+		if again := appendPresenceMessage(nil, kind, node, joined, left); !bytes.Equal(again, b) {
+			t.Fatalf("%x decodes to what encodes as %x", b, again)
+		}
+	})
+}
