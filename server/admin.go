@@ -226,11 +226,20 @@ func (s *Server) handleEndMySession() http.Handler {
 	})
 }
 
-// closeUser closes a user's game connections in every team.
+// closeUser closes a user's game connections in every team, on every node
+// of a cluster.
 func (s *Server) closeUser(user world.ID) {
 	for _, t := range s.teams.all() {
 		t.hub.revokeUser(user)
 	}
+	s.link.spread(revocation{User: user})
+}
+
+// closeMember closes a member's game connections in a team (their
+// membership or role changed), on every node of a cluster.
+func (s *Server) closeMember(t *team, user world.ID) {
+	t.hub.revokeUser(user)
+	s.link.spread(revocation{User: user, Team: t.slug})
 }
 
 // First run: a server with no team prints a setup link with a one-time
@@ -575,7 +584,7 @@ func (s *Server) handlePutMember() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		t.hub.revokeUser(acc.ID) // its pages reconnect with the new role
+		s.closeMember(t, acc.ID) // its pages reconnect with the new role
 		writeJSON(w, http.StatusOK, memberView{ID: acc.ID, Name: acc.Name, Role: role.String()})
 	})
 }
@@ -594,7 +603,7 @@ func (s *Server) handleRemoveMember() http.Handler {
 			s.apiError(w, r, err)
 			return
 		}
-		t.hub.revokeUser(acc.ID)
+		s.closeMember(t, acc.ID)
 		s.logger.Info("member removed", "team", t.slug, "user", acc.Name, "by", sessionOf(r).Name)
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -18,7 +18,9 @@ import (
 // Cluster is what a server that shares its deployment with other nodes
 // (txxt serve --nats) asks about the placement of the teams' worlds. Its
 // implementation (cmd/txxt, over jetstream.Manager) calls ServeTeam when
-// this node takes a team's world and LeaveTeam when it lets it go.
+// this node takes a team's world and LeaveTeam when it lets it go. A
+// Cluster that is also a Bus carries presence and session revocations
+// between the nodes (cluster_presence.go).
 type Cluster interface {
 	// Node names this node.
 	Node() string
@@ -48,6 +50,12 @@ func NewClustered(cfg Config, accounts tables.Tables, cl Cluster) (*Server, erro
 		return nil, err
 	}
 	s.cluster = cl
+	if bus, ok := cl.(Bus); ok {
+		if err := s.startPresenceLink(bus); err != nil {
+			s.Shutdown(context.Background())
+			return nil, fmt.Errorf("presence across nodes: %w", err)
+		}
+	}
 	if _, err := s.SyncTeams(); err != nil {
 		s.Shutdown(context.Background())
 		return nil, err
@@ -98,7 +106,13 @@ func (s *Server) ServeTeam(slug string, eng *engine.Engine, tb tables.Tables) er
 	}
 	eng.OnBatch(s.metrics.batch)
 	eng.SetQuotas(s.cfg.Quotas.engine())
+	if s.link != nil {
+		t.hub.publish = s.link.publisher(slug)
+	}
 	s.teams.put(t)
+	if s.link != nil {
+		s.link.attach(t) // after put: a message in between is applied to this hub already, and a join twice is one
+	}
 	return nil
 }
 

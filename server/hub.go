@@ -31,6 +31,13 @@ import (
 // entries in all (5,000 connections: 800 MB of presence, the whole of a
 // connect storm's cost); with it, a crowd's arrival past maxListed is no
 // news, and each newcomer costs one full list of at most maxListed.
+//
+// On a cluster the list is of the team's connections on every node: the
+// other nodes' listed connections come in as remote entries (see
+// presenceLink in cluster_presence.go) and take places in the same list,
+// and wait in the same queue, as this node's own; the hub tells the other
+// nodes only of its own connections, and only of those it lists, so what
+// one node makes another hold is bounded by maxListed too.
 type hub struct {
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -48,6 +55,26 @@ type hub struct {
 	fullAt       uint64 // the batch the cached full list is of
 	fullFrames   [][]byte
 	wake         chan struct{} // closed when a batch is sealed
+
+	// On a cluster: the other nodes' listed connections, by session, and
+	// how many each node has here; the changes to this node's own listed
+	// connections since the last batch, and publish, which tells them to
+	// the other nodes (nil on a single node). out orders what is published:
+	// taken before mu, held from reading the state to publishing it.
+	remote           map[world.ID]*remoteEntry
+	perNode          map[string]int
+	outJoin, outLeft []wire.PresenceEntry
+	publish          func(joined, left []wire.PresenceEntry)
+	out              sync.Mutex
+}
+
+// remoteEntry is a connection of another node, as that node told of it.
+// Its fields are guarded by hub.mu.
+type remoteEntry struct {
+	e       wire.PresenceEntry
+	node    string
+	listed  bool
+	waiting *list.Element
 }
 
 // presenceBatch is one sealed batch of presence changes, as frames.
@@ -112,7 +139,21 @@ func (h *hub) list(c *conn) {
 	c.listed = true
 	h.listed++
 	h.change(c.presence(), true)
+	h.tell(c.presence(), true)
 	c.joinedIn = h.sealed + 1
+}
+
+// tell adds a change to this node's own list to what the other nodes are
+// told with the next batch. h.mu is held.
+func (h *hub) tell(e wire.PresenceEntry, joined bool) {
+	if h.publish == nil {
+		return
+	}
+	if joined {
+		h.outJoin = append(h.outJoin, e)
+	} else {
+		h.outLeft = append(h.outLeft, e)
+	}
 }
 
 // leave removes c and puts its departure in the batch being gathered.
@@ -136,6 +177,7 @@ func (h *hub) leave(c *conn) {
 	c.listed = false
 	h.listed--
 	h.change(c.presence(), false) // the earliest waiting takes its place when the batch is sealed
+	h.tell(c.presence(), false)
 }
 
 // promote lists the earliest waiting connections in the places free, at
@@ -152,11 +194,18 @@ func (h *hub) promote() bool {
 		if h.maxListed < 0 || h.listed >= h.maxListed || h.waiting.Len() == 0 {
 			break
 		}
-		o := h.waiting.Remove(h.waiting.Front()).(*conn)
-		o.waiting = nil
-		o.listed = true
+		switch o := h.waiting.Remove(h.waiting.Front()).(type) {
+		case *conn:
+			o.waiting = nil
+			o.listed = true
+			h.joined = append(h.joined, o.presence())
+			h.tell(o.presence(), true)
+		case *remoteEntry:
+			o.waiting = nil
+			o.listed = true
+			h.joined = append(h.joined, o.e)
+		}
 		h.listed++
-		h.joined = append(h.joined, o.presence())
 	}
 	return h.maxListed >= 0 && h.listed < h.maxListed && h.waiting.Len() > 0
 }
@@ -182,8 +231,11 @@ func (h *hub) every() time.Duration {
 	return presenceEvery * time.Duration(max(1, h.v1/presenceCrowd))
 }
 
-// seal makes the gathered changes a batch and wakes the writers.
+// seal makes the gathered changes a batch and wakes the writers, and
+// tells the other nodes of the changes to this node's own list.
 func (h *hub) seal() {
+	h.out.Lock()
+	defer h.out.Unlock()
 	h.mu.Lock()
 	h.sealing = nil
 	if h.promote() && !h.closed {
@@ -197,10 +249,15 @@ func (h *hub) seal() {
 	frames = appendPresence(frames, wire.PresenceLeft, h.left)
 	h.log[h.sealed%presenceLog] = presenceBatch{seq: h.sealed, frames: frames}
 	h.joined, h.left = nil, nil
+	joined, left := h.outJoin, h.outLeft
+	h.outJoin, h.outLeft = nil, nil
 	wake := h.wake
 	h.wake = make(chan struct{})
 	h.mu.Unlock()
 	close(wake)
+	if len(joined)+len(left) > 0 {
+		h.publish(joined, left)
+	}
 }
 
 // appendPresence appends entries as Presence frames of op, presenceFrame
@@ -248,6 +305,11 @@ func (h *hub) full() [][]byte {
 	for o := range h.conns {
 		if o.listed {
 			list = append(list, o.presence())
+		}
+	}
+	for _, r := range h.remote {
+		if r.listed {
+			list = append(list, r.e)
 		}
 	}
 	n := min(len(list), presenceFrame)
@@ -329,4 +391,83 @@ func (h *hub) revokeUser(user world.ID) {
 			c.kill(closeRevoked, "your membership of this team changed")
 		}
 	})
+}
+
+// remoteJoin adds other nodes' listed connections to the list, as this
+// node's own arrive: listed when a place is free and nobody waits, else
+// waiting in arrival order. An entry held already is skipped, and so is
+// one past bound entries of its node (< 0: no bound).
+func (h *hub) remoteJoin(node string, entries []wire.PresenceEntry, bound int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if h.remote == nil {
+		h.remote, h.perNode = map[world.ID]*remoteEntry{}, map[string]int{}
+	}
+	for _, e := range entries {
+		if _, ok := h.remote[e.Session]; ok || bound >= 0 && h.perNode[node] >= bound {
+			continue
+		}
+		r := &remoteEntry{e: e, node: node}
+		h.remote[e.Session] = r
+		h.perNode[node]++
+		if h.maxListed >= 0 && (h.listed >= h.maxListed || h.waiting.Len() > 0) {
+			r.waiting = h.waiting.PushBack(r)
+			continue
+		}
+		r.listed = true
+		h.listed++
+		h.change(r.e, true)
+	}
+}
+
+// remoteLeave removes other nodes' connections (by session) that node
+// told of; all of node's when all is set.
+func (h *hub) remoteLeave(node string, sessions []world.ID, all bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	drop := func(r *remoteEntry) {
+		delete(h.remote, r.e.Session)
+		if h.perNode[node]--; h.perNode[node] <= 0 {
+			delete(h.perNode, node)
+		}
+		if !r.listed {
+			h.waiting.Remove(r.waiting)
+			r.waiting = nil
+			return
+		}
+		r.listed = false
+		h.listed--
+		h.change(r.e, false)
+	}
+	if all {
+		for _, r := range h.remote {
+			if r.node == node {
+				drop(r)
+			}
+		}
+		return
+	}
+	for _, id := range sessions {
+		if r := h.remote[id]; r != nil && r.node == node {
+			drop(r)
+		}
+	}
+}
+
+// roster returns this node's own listed connections, and holds h.out
+// until done is called: what is published of it then cannot pass, or be
+// passed by, a batch's changes.
+func (h *hub) roster() (entries []wire.PresenceEntry, done func()) {
+	h.out.Lock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		if c.listed {
+			entries = append(entries, c.presence())
+		}
+	}
+	return entries, h.out.Unlock
 }

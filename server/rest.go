@@ -634,8 +634,18 @@ func do(ctx context.Context, t *team, sess Session, c world.Command) error {
 	return nil
 }
 
-// revoke closes the game connections of the given sessions, in every team.
+// revoke closes the game connections of the given sessions, in every team,
+// on every node of a cluster.
 func (s *Server) revoke(sessions []world.ID) {
+	s.revokeHere(sessions)
+	if len(sessions) > 0 {
+		s.link.spread(revocation{Sessions: sessions})
+	}
+}
+
+// revokeHere closes the game connections of the given sessions on this
+// node.
+func (s *Server) revokeHere(sessions []world.ID) {
 	for _, t := range s.teams.all() {
 		t.hub.revoke(sessions)
 	}

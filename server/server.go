@@ -165,10 +165,11 @@ type Server struct {
 	limits     Limits
 	accounts   *Accounts
 	teams      teams
-	open       TeamOpener // nil: New's single save file, no team can be added
-	cluster    Cluster    // nil unless the deployment is shared by several nodes (NewClustered)
-	creating   sync.Mutex // held while a team is created
-	settingUp  sync.Mutex // one setup at a time: its token is checked, used, then spent
+	open       TeamOpener    // nil: New's single save file, no team can be added
+	cluster    Cluster       // nil unless the deployment is shared by several nodes (NewClustered)
+	link       *presenceLink // presence and revocations across nodes: nil unless cluster is a Bus
+	creating   sync.Mutex    // held while a team is created
+	settingUp  sync.Mutex    // one setup at a time: its token is checked, used, then spent
 	metrics    *metrics
 	logins     *loginLimiter
 	perHost    *hostConns  // game connections per remote host

@@ -491,3 +491,19 @@ func (n *clusterNode) Owner(ctx context.Context, slug string) (string, error) {
 	}
 	return m.Owner(ctx, slug)
 }
+
+// The server's Bus: core NATS subjects, for presence and revocations,
+// which are not durable state (nothing keeps them; a node sends its
+// presence again in full every few seconds).
+
+func (n *clusterNode) Publish(subject string, data []byte) error {
+	return n.nc.Publish(subject, data)
+}
+
+func (n *clusterNode) Subscribe(subject string, fn func(subject string, data []byte)) (func(), error) {
+	sub, err := n.nc.Subscribe(subject, func(m *nats.Msg) { fn(m.Subject, m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", subject, err)
+	}
+	return func() { sub.Unsubscribe() }, nil
+}
