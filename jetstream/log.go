@@ -225,13 +225,39 @@ func (l *Log) Append(ctx context.Context, recs []worldlog.Record) error {
 	// revision (one that failed and was refused, then retried with other
 	// commands): only a retry of these very bytes is a duplicate.
 	id := fmt.Sprintf("%s:%d:%08x", l.world, first, crc32.Checksum(msg.Data, castagnoli))
-	ack, err := l.js.PublishMsg(ctx, msg, natsjs.WithMsgID(id), natsjs.WithExpectLastSequencePerSubject(l.lastSeq))
-	if err == nil {
-		l.lastSeq, l.head = ack.Sequence, last
-		return nil
+	for try := 1; ; try++ {
+		ack, err := l.js.PublishMsg(ctx, msg, natsjs.WithMsgID(id), natsjs.WithExpectLastSequencePerSubject(l.lastSeq))
+		if err == nil {
+			l.lastSeq, l.head = ack.Sequence, last
+			return nil
+		}
+		m, rerr := l.stream.GetLastMsgForSubject(ctx, l.subject)
+		// A replicated stream can refuse a fenced write with 10164 while
+		// the world's previous write is still being applied, though it
+		// was acknowledged (seen at 64 worlds on R3: the engine refused a
+		// correct writer's command and went degraded). The head unchanged
+		// says nobody else wrote: the same bytes, fenced on the same
+		// sequence and deduplicated by their id, are tried again.
+		var apiErr *natsjs.APIError
+		if rerr == nil && m.Sequence == l.lastSeq && m.Header.Get(nats.MsgIdHdr) != id && try < appendTries &&
+			errors.As(err, &apiErr) && apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequenceConstant {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(try) * time.Millisecond):
+				continue
+			}
+		}
+		return l.unclear(id, first, last, err, m, rerr)
 	}
-	// Unclear or refused: the world's newest message says which.
-	m, rerr := l.stream.GetLastMsgForSubject(ctx, l.subject)
+}
+
+// appendTries bounds the tries of an append refused while the world's
+// previous write was still being applied.
+const appendTries = 8
+
+// unclear resolves an append that failed or was refused: the world's
+// newest message (m, or the error reading it) says which. l.mu is held.
+func (l *Log) unclear(id string, first, last uint64, err error, m *natsjs.RawStreamMsg, rerr error) error {
 	switch {
 	case rerr == nil && m.Header.Get(nats.MsgIdHdr) == id:
 		l.lastSeq, l.head = m.Sequence, last // committed; its acknowledgement was lost
