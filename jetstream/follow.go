@@ -65,29 +65,11 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(worldlog.Record)
 	if err != nil {
 		return err
 	}
-	cons, err := l.js.OrderedConsumer(ctx, l.stream.CachedInfo().Config.Name, natsjs.OrderedConsumerConfig{
-		FilterSubjects:    []string{l.subject},
-		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
-		OptStartSeq:       start,
-		InactiveThreshold: followInactive,
-	})
+	msgs, stop, err := l.consume(ctx, start)
 	if err != nil {
-		return fmt.Errorf("world %s: follow it from sequence %d: %w", l.world, start, err)
+		return err
 	}
-	msgs, err := cons.Messages(natsjs.PullMaxBytes(followBuffer))
-	if err != nil {
-		return fmt.Errorf("world %s: follow it from sequence %d: %w", l.world, start, err)
-	}
-	defer func() {
-		msgs.Stop()
-		// The consumer would go by itself after followInactive; a
-		// follower that ends takes it with it.
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			l.js.DeleteConsumer(dctx, info.Stream, info.Name)
-			cancel()
-		}
-	}()
+	defer stop() // the consumer goes with the follower
 	// Next waits for ctx too, but while the consumer is being recreated
 	// only Stop ends the wait.
 	defer context.AfterFunc(ctx, msgs.Stop)()

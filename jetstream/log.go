@@ -369,27 +369,11 @@ const replayStall = 2 * time.Second
 // said to stop or failed.
 func (l *Log) stream1(ctx context.Context, from, last uint64, fn func(*natsjs.RawStreamMsg) (bool, error)) (next uint64, more bool, err error) {
 	next = from
-	cons, err := l.js.OrderedConsumer(ctx, l.stream.CachedInfo().Config.Name, natsjs.OrderedConsumerConfig{
-		FilterSubjects:    []string{l.subject},
-		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: followInactive,
-	})
+	msgs, stop, err := l.consume(ctx, from)
 	if err != nil {
 		return next, true, nil
 	}
-	msgs, err := cons.Messages(natsjs.PullMaxBytes(followBuffer))
-	if err != nil {
-		return next, true, nil
-	}
-	defer func() {
-		msgs.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			l.js.DeleteConsumer(dctx, info.Stream, info.Name)
-			cancel()
-		}
-	}()
+	defer stop()
 	for next <= last {
 		nctx, cancel := context.WithTimeout(ctx, replayStall)
 		m, err := msgs.Next(natsjs.NextContext(nctx))
@@ -415,6 +399,33 @@ func (l *Log) stream1(ctx context.Context, from, last uint64, fn func(*natsjs.Ra
 		next = raw.Sequence + 1
 	}
 	return next, true, nil
+}
+
+// consume opens an ordered consumer on the world's subject from sequence
+// start; stop ends it and deletes it from the server (it would go by
+// itself after followInactive).
+func (l *Log) consume(ctx context.Context, start uint64) (natsjs.MessagesContext, func(), error) {
+	cons, err := l.js.OrderedConsumer(ctx, l.stream.CachedInfo().Config.Name, natsjs.OrderedConsumerConfig{
+		FilterSubjects:    []string{l.subject},
+		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		InactiveThreshold: followInactive,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("world %s: follow it from sequence %d: %w", l.world, start, err)
+	}
+	msgs, err := cons.Messages(natsjs.PullMaxBytes(followBuffer))
+	if err != nil {
+		return nil, nil, fmt.Errorf("world %s: follow it from sequence %d: %w", l.world, start, err)
+	}
+	return msgs, func() {
+		msgs.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			l.js.DeleteConsumer(dctx, info.Stream, info.Name)
+			cancel()
+		}
+	}, nil
 }
 
 // Records implements worldlog.Log.
