@@ -416,6 +416,22 @@ func (e *Engine) Submit(r Request) error {
 	return nil
 }
 
+// submitHanded queues r, a command a closing follower of this world had
+// admitted (HandTo), whatever room the queue has: the follower's queue,
+// of the same bounds, bounded it already.
+func (e *Engine) submitHanded(r Request) error {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return e.closedErr()
+	}
+	if !e.opts.NoTimings {
+		r.queued = time.Now()
+	}
+	e.queue.putAnyway(r)
+	return nil
+}
+
 // Do submits r, waiting for room in the queue, and waits for its answer.
 func (e *Engine) Do(ctx context.Context, r Request) (Result, error) {
 	answer := make(chan Result, 1)

@@ -550,7 +550,7 @@ func (h *handOff) hand(e *Engine, f *follower, batch []pending) {
 				done(res)
 			}
 		}
-		if err := h.owner.Submit(r); err != nil {
+		if err := h.owner.submitHanded(r); err != nil {
 			e.answerOne(done, Result{Err: handRefusal(err)})
 			continue
 		}

@@ -69,7 +69,12 @@ func TestFollowerHandsWhatItCouldNotForwardToTheLocalOwner(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- f.Close() }()
 	handed := 3
-	for { // until Close has begun; what was queued before it is handed too
+	// Until Close has begun: what was queued before it is handed too, a
+	// user's queue full to its bound on the follower and the forward in
+	// flight, one more than the owner's queue would admit from that user
+	// (seen on a fast machine: the last one was refused OVERLOADED, before
+	// the owner took handed commands whatever its room).
+	for {
 		err := f.Submit(Request{Command: createTask("until the close"), Done: done})
 		if errors.Is(err, ErrClosed) {
 			break

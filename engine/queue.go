@@ -70,6 +70,27 @@ func (q *queue) put(r Request) (ok bool, room <-chan struct{}) {
 		q.mu.Unlock()
 		return false, room
 	}
+	q.add(u, held, r)
+	return true, nil
+}
+
+// putAnyway queues r whatever the bounds: for a command another queue of
+// the same bounds admitted already (a closing follower's, handed to the
+// local owner, which must not refuse it for room its own sender never
+// exceeded), so the queue holds at most that queue's more.
+func (q *queue) putAnyway(r Request) {
+	q.mu.Lock()
+	u := q.users[r.Actor]
+	held := 0
+	if u != nil {
+		held = len(u.reqs) - u.head
+	}
+	q.add(u, held, r)
+}
+
+// add queues r for its user, u (nil: none yet) holding held; q.mu is held,
+// and add unlocks it.
+func (q *queue) add(u *userQueue, held int, r Request) {
 	if u == nil {
 		u = &userQueue{user: r.Actor}
 		q.users[r.Actor] = u
@@ -84,7 +105,6 @@ func (q *queue) put(r Request) (ok bool, room <-chan struct{}) {
 	case q.ready <- struct{}{}:
 	default:
 	}
-	return true, nil
 }
 
 // take appends to batch up to max commands, one of each waiting user in
