@@ -316,9 +316,15 @@ var setupLink = regexp.MustCompile(`(http://[0-9.:]+)/setup\?token=([A-Za-z0-9_-
 func TestCLIAgainstRunningServer(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	s := serveTxxt(t, "--data", dir)
-	m := setupLink.FindStringSubmatch(s.stdout.String())
+	// The link may come just after the address serveTxxt waited for.
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m = setupLink.FindStringSubmatch(s.stdout.String()); m != nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if m == nil || m[1] != s.base {
-		t.Fatalf("no setup link for %s printed:\n%s", s.base, s.stdout.String())
+		t.Fatalf("no setup link for %s printed within 30 s:\n%s", s.base, s.stdout.String())
 	}
 	token := m[2]
 
