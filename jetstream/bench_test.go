@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"txxt/engine"
+	"txxt/jetstream/natstest"
 	"txxt/store"
 	"txxt/world"
 	"txxt/worldlog"
@@ -289,18 +287,7 @@ func figMedians(rounds []figRound) figRound {
 // stream set up (one shard, as `txxt serve --nats` by default).
 func figServer(t *testing.T) natsjs.JetStream {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("waited 10 s for the NATS server to take connections")
-	}
-	return figConnect(t, []string{ns.ClientURL()}, 1)
+	return figConnect(t, []string{natstest.Start(t)}, 1)
 }
 
 // figCluster runs three clustered NATS servers in the test process (routes
@@ -309,36 +296,7 @@ func figServer(t *testing.T) natsjs.JetStream {
 // stream set up with three replicas.
 func figCluster(t *testing.T) natsjs.JetStream {
 	t.Helper()
-	var routes []*url.URL
-	var ports []int
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-		routes = append(routes, &url.URL{Scheme: "nats", Host: ln.Addr().String()})
-		ln.Close()
-	}
-	var urls []string
-	for i := range 3 {
-		ns, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("fig-%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "fig", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  routes,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		if !ns.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("waited 20 s for NATS server %d to take connections", i+1)
-		}
-		urls = append(urls, ns.ClientURL())
-	}
-	return figConnect(t, urls, 3)
+	return figConnect(t, natstest.Cluster(t, 3), 3)
 }
 
 // figConnect connects to urls and sets the worlds' stream up with

@@ -3,17 +3,14 @@ package jetstream
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"txxt/jetstream/natstest"
 	"txxt/worldlog"
 )
 
@@ -23,61 +20,16 @@ import (
 // server ends with the test.
 func ownNATS(t *testing.T, ttl time.Duration) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "nats-1", Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("waited 10s for the NATS server to take connections")
-	}
-	ownSetup(t, []string{ns.ClientURL()}, 1, ttl)
-	return ns.ClientURL()
+	url := natstest.Start(t)
+	ownSetup(t, []string{url}, 1, ttl)
+	return url
 }
 
 // ownCluster runs three clustered NATS servers in the test process and
 // sets up everything with three replicas; it returns their URLs.
 func ownCluster(t *testing.T, ttl time.Duration) []string {
 	t.Helper()
-	// Route ports picked first, so that each server lists all three.
-	var routes []*url.URL
-	var ports []int
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-		routes = append(routes, &url.URL{Scheme: "nats", Host: ln.Addr().String()})
-		ln.Close()
-	}
-	var servers []*server.Server
-	for i := range 3 {
-		ns, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("nats-%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "txxt", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  routes,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		servers = append(servers, ns)
-	}
-	for i, ns := range servers {
-		if !ns.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("waited 20s for NATS server %d to take connections", i+1)
-		}
-	}
-	urls := make([]string, len(servers))
-	for i, ns := range servers {
-		urls[i] = ns.ClientURL()
-	}
+	urls := natstest.Cluster(t, 3)
 	ownSetup(t, urls, 3, ttl)
 	return urls
 }

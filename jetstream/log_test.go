@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"txxt/engine"
+	"txxt/jetstream/natstest"
 	"txxt/world"
 	"txxt/worldlog"
 	"txxt/worldlog/logtest"
@@ -24,18 +24,7 @@ import (
 // the streams and the snapshot bucket. Both end with the test.
 func startNATS(t testing.TB) natsjs.JetStream {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("waited 10s for the NATS server to take connections")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(natstest.Start(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"txxt/engine"
 	"txxt/jetstream"
+	"txxt/jetstream/natstest"
 	"txxt/server"
 	"txxt/wire"
 	"txxt/world"
@@ -26,18 +26,8 @@ import (
 // and the ownership buckets. It returns its URL; it ends with the test.
 func histNATS(t *testing.T) string {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("waited 10s for the NATS server to take connections")
-	}
-	js := histConnect(t, ns.ClientURL())
+	url := natstest.Start(t)
+	js := histConnect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := jetstream.Setup(ctx, js, jetstream.Options{}); err != nil {
@@ -46,7 +36,7 @@ func histNATS(t *testing.T) string {
 	if err := jetstream.SetupOwnership(ctx, js, jetstream.OwnershipOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return ns.ClientURL()
+	return url
 }
 
 // histConnect opens a NATS connection of its own (a node's), closed with

@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/coder/websocket"
 
 	"txxt/jetstream"
+	"txxt/jetstream/natstest"
 	"txxt/lab"
 	"txxt/server"
 	"txxt/store"
@@ -49,19 +49,7 @@ func init() {
 // acknowledgement means fsynced) in the test process, and returns its URL.
 func startNATS(t *testing.T) string {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		ServerName: "nats-1", Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("waited 10 s for the NATS server to take connections")
-	}
-	return ns.ClientURL()
+	return natstest.Start(t)
 }
 
 // spawnNode starts `txxt serve --demo --nats url --node name` (this test
