@@ -273,6 +273,7 @@ type Stats struct {
 	Batches, Accepted, Rejected, Duplicates uint64
 	FailedCommits, Overloaded               uint64
 	SnapshotBuilds                          uint64 // snapshots encoded (for new connections, the store, a fresh file)
+	SnapshotSaving                          bool   // a snapshot, and the compaction behind it, is being written
 	QueueLength, QueueCapacity              int
 	Health                                  Health
 }
@@ -531,6 +532,7 @@ func (e *Engine) Stats() Stats {
 		FailedCommits:  e.stats.failedCommits.Load(),
 		Overloaded:     e.stats.overloaded.Load(),
 		SnapshotBuilds: e.stats.snapshotBuilds.Load(),
+		SnapshotSaving: len(e.saving) > 0,
 		QueueLength:    e.queue.len(),
 		QueueCapacity:  e.opts.QueueSize,
 		Health:         e.Health(),
