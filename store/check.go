@@ -22,6 +22,9 @@ type Summary struct {
 // log's continuity. Open does the same before it returns, so a damaged
 // file is refused at start rather than found by a reader later.
 func (s *Store) Check() (sum Summary, err error) {
+	if err := s.checkpoint(); err != nil {
+		return sum, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.check()

@@ -22,7 +22,11 @@ func (s *Store) Compact(ctx context.Context, keepAfter uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	snapRev, _, err := s.SnapshotBefore(min(keepAfter, s.last.Load()-1))
+	// Only the save file's own records: the tail goes into it first.
+	if err := s.checkpoint(); err != nil {
+		return err
+	}
+	snapRev, _, err := s.SnapshotBefore(min(keepAfter, s.bolted.Load()-1))
 	if err != nil {
 		return err
 	}

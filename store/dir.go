@@ -15,6 +15,7 @@ import (
 //	                     memberships, invitations (its log stays empty)
 //	DIR/teams/SLUG.db    one save file per team: its world's log and snapshots,
 //	                     its settings and saved views
+//	DIR/teams/SLUG.db.wal  while the server runs: the team's write-ahead file (wal.go)
 //	DIR/admin.sock       the running server's local admin socket
 //
 // Each file has its own lock, so one server holds the directory, and the

@@ -64,6 +64,9 @@ func (s *Store) RevisionAt(ctx context.Context, at int64) (rev uint64, ok bool, 
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
+	if err := s.checkpoint(); err != nil {
+		return 0, false, err
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
 		timeOf := func(rev uint64) (int64, error) {
@@ -74,8 +77,8 @@ func (s *Store) RevisionAt(ctx context.Context, at int64) (rev uint64, ok bool, 
 			r, err := decodeRecord(rev, v)
 			return r.Time, err
 		}
-		first, last := s.first.Load(), s.last.Load()
-		if first == 0 {
+		first, last := s.first.Load(), s.bolted.Load()
+		if first == 0 || first > last {
 			return nil
 		}
 		t, err := timeOf(first)

@@ -71,6 +71,10 @@ func Open(path string, opts Options) (s *Store, err error) {
 			err = s.setRange(sum)
 		}
 	}
+	s.bolted.Store(s.last.Load())
+	if err == nil && !opts.NoWAL {
+		err = s.startWAL()
+	}
 	if err != nil {
 		db.Close()
 		if created {
@@ -79,6 +83,28 @@ func Open(path string, opts Options) (s *Store, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startWAL replays what a write-ahead file left, and starts the
+// checkpointer.
+func (s *Store) startWAL() (err error) {
+	if s.opts.WALSize <= 0 {
+		s.opts.WALSize = DefaultWALSize
+	}
+	if s.id, err = s.walID(); err != nil {
+		return err
+	}
+	if err := s.replayWAL(); err != nil {
+		return err
+	}
+	s.cpWake, s.cpFull = make(chan struct{}, 1), make(chan struct{}, 1)
+	s.cpStop, s.cpDone = make(chan struct{}), make(chan struct{})
+	if s.opts.noCheckpoints {
+		close(s.cpDone)
+	} else {
+		go s.checkpoints()
+	}
+	return nil
 }
 
 // openBolt opens the bbolt file at path and returns the identity of the
@@ -138,6 +164,14 @@ func (s *Store) CheckFile(ctx context.Context) error {
 
 // checkFile is CheckFile with mu held.
 func (s *Store) checkFile() error {
+	if err := s.checkWAL(); err != nil {
+		return err
+	}
+	return s.checkSaveFile()
+}
+
+// checkSaveFile is checkFile for the save file alone.
+func (s *Store) checkSaveFile() error {
 	fi, err := os.Stat(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -225,6 +259,8 @@ func createBuckets(tx *bolt.Tx) error {
 	meta.Put([]byte("magic"), []byte(magic))
 	meta.Put([]byte("version"), v[:])
 	meta.Put([]byte("created"), []byte(time.Now().UTC().Format(time.RFC3339)))
+	id := newWALID()
+	meta.Put([]byte("walid"), id[:])
 	for _, name := range append(append([]string{string(bucketLog), string(bucketSnapshots)}, tableNames...), laterTables...) {
 		if _, err := tx.CreateBucket([]byte(name)); err != nil {
 			return err

@@ -42,6 +42,10 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 			return fmt.Errorf("fresh save file: tail record %d where %d belongs: %w", tail[i].Revision, want, ErrGap)
 		}
 	}
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	foreign, err := s.lockForeign()
@@ -83,7 +87,40 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 		s.first.Store(tail[0].Revision)
 	}
 	s.last.Store(rev)
+	s.bolted.Store(rev)
+	s.dropWAL()
 	return nil
+}
+
+// dropWAL forgets the write-ahead file after Rewrite: everything it held
+// that counts is in the fresh file, which has an id of its own, so the
+// file is removed (or, if another file is in its place, moved aside); the
+// next Append makes a new one. walMu, cpMu and mu held.
+func (s *Store) dropWAL() {
+	s.db.View(func(tx *bolt.Tx) error {
+		copy(s.id[:], tx.Bucket(bucketMeta).Get([]byte("walid")))
+		return nil
+	})
+	s.tailMu.Lock()
+	s.tail, s.tailBytes = nil, 0
+	s.tailMu.Unlock()
+	s.cpErr = nil
+	if s.wal == nil {
+		return
+	}
+	path := WALPath(s.path)
+	if fi, err := os.Stat(path); err == nil && !os.SameFile(fi, *s.walInfo.Load()) {
+		aside := path + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if os.Rename(path, aside) == nil {
+			s.opts.Logger.Warn("moved the file found in the write-ahead file's place aside", "path", path, "to", aside)
+		}
+	} else {
+		os.Remove(path) // if it stays (a failing disk), Open finds its id stale
+	}
+	syncDir(filepath.Dir(path))
+	s.wal.f.Close()
+	s.wal = nil
+	s.walInfo.Store(nil)
 }
 
 // lockForeign returns the file at the store's path, opened and locked,
@@ -92,7 +129,7 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 // holds locked: bbolt locks the file it has open, so that is a server
 // running on it. mu held.
 func (s *Store) lockForeign() (*os.File, error) {
-	err := s.checkFile()
+	err := s.checkSaveFile()
 	var gone *FileGoneError
 	switch {
 	case err == nil:

@@ -10,7 +10,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// SaveSnapshot stores the encoded world at rev. It keeps the two newest
+// SaveSnapshot stores the encoded world at rev, with the write-ahead
+// file's records (a checkpoint). It keeps the two newest
 // snapshots (the older one is a fallback, should the newest prove damaged)
 // and every snapshot the log continues (at or after FirstRevision-1):
 // those are what the plan as it stood at an earlier revision is rebuilt
@@ -20,7 +21,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, rev uint64, frame []byte) erro
 		return err
 	}
 	v := snapshotValue(frame)
-	err := s.update(func(tx *bolt.Tx) error {
+	// In the commit that copies the tail in: the save file's log always
+	// reaches its newest snapshot.
+	err := s.checkpointWith(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSnapshots)
 		if err := b.Put(revKey(rev), v); err != nil {
 			return err

@@ -5,7 +5,8 @@
 // Layout (bucket: key → value; integers big-endian in keys so that bbolt's
 // byte order is revision order, little-endian in values like the wire):
 //
-//	meta:      "magic" → "txxt-save"; "version" → u32 format version; "created" → RFC 3339 time
+//	meta:      "magic" → "txxt-save"; "version" → u32 format version; "created" → RFC 3339 time;
+//	           "walid" → 16 random bytes, the id its write-ahead file carries (wal.go)
 //	log:       revision u64 → crc32c u32 · time i64 (unix ns) · actor 16 · client 16 · request u32 · frame
 //	snapshots: revision u64 → crc32c u32 · frame
 //	users, sessions, settings, profiles: string → bytes (owned by the server)
@@ -18,8 +19,13 @@
 // of its value: bbolt checksums only its meta pages, and a flipped bit in a
 // record must be found, not replayed. The store treats frames as opaque.
 //
-// A Store is a worldlog.File: the engine's log, kept in one local file.
-// It is safe for concurrent use; bbolt serialises writers.
+// A batch is made durable first in the write-ahead file beside the save
+// file (PATH.wal, one fdatasync), and copied into the log bucket by a
+// checkpoint soon after (see wal.go); a stopped store's is empty and gone.
+//
+// A Store is a worldlog.File: the engine's log, kept in one local file
+// (two while it runs). It is safe for concurrent use; bbolt serialises
+// writers.
 package store
 
 import (
@@ -75,6 +81,14 @@ type Options struct {
 	// Logger hears what the store does on its own: a file found in the
 	// save file's place moved aside by Rewrite (default: discard).
 	Logger *slog.Logger
+	// NoWAL commits every batch to the save file itself, two fdatasyncs
+	// (as before the write-ahead file): for comparing the two.
+	NoWAL bool
+	// WALSize is the write-ahead file's allocation (default
+	// DefaultWALSize); a batch that does not fit makes it anew.
+	WALSize int
+
+	noCheckpoints bool // tests: only Close, the readers and a full file checkpoint
 }
 
 // Store is an open save file.
@@ -89,6 +103,21 @@ type Store struct {
 	created bool
 	last    atomic.Uint64 // last revision in the log; updated after each commit
 	first   atomic.Uint64 // first revision still in the log (0: empty)
+	id      [16]byte      // the write-ahead id (meta "walid"); guarded by mu
+
+	// The write-ahead file (wal.go). Lock order: walMu, cpMu, mu, tailMu.
+	walMu     sync.Mutex                  // Append's and Rewrite's: wal
+	wal       *walFile                    // nil until the first Append
+	closed    bool                        // by Close: Append refuses
+	walInfo   atomic.Pointer[os.FileInfo] // wal's identity, for CheckFile (nil: none)
+	cpMu      sync.Mutex                  // one checkpoint at a time: cpErr, and moving the tail into the file
+	cpErr     error                       // a failed checkpoint: the file is suspect until Rewrite
+	tailMu    sync.Mutex
+	tail      []Record      // durable in the write-ahead file, not yet in the save file, oldest first
+	tailBytes int           // their size as entries
+	bolted    atomic.Uint64 // the save file's own last revision (last once the tail is in it)
+
+	cpWake, cpFull, cpStop, cpDone chan struct{} // the checkpointer's (nil with NoWAL)
 }
 
 // view and update run fn in a read or a write transaction on the current file.
@@ -104,11 +133,16 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
-// Close closes the file.
+// Close copies the write-ahead file's records into the save file, removes
+// it, and closes the file.
 func (s *Store) Close() error {
+	err := s.closeWAL()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.db.Close()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Path is the file's path.

@@ -174,6 +174,7 @@ func TestChecksums(t *testing.T) {
 	s = open(t, path+".2")
 	s.Append(context.Background(), records(1, 5))
 	s.SaveSnapshot(context.Background(), 5, []byte("snap"))
+	s.checkpoint() // the records into the file, from the write-ahead file
 	err := s.update(func(tx *bolt.Tx) error {
 		v := bytes.Clone(tx.Bucket(bucketLog).Get(revKey(3)))
 		v[len(v)-1] ^= 0x01
