@@ -98,21 +98,22 @@ func appendEntry(b []byte, r *Record) []byte {
 }
 
 // scanWAL returns the entries of a write-ahead file's bytes b (header
-// checked) that continue its base, and its id and base. The frames point
-// into b.
-func scanWAL(b []byte) (id [16]byte, base uint64, recs []Record, err error) {
+// checked) that continue its base, its id and base, and where the last
+// of those entries ends. The frames point into b.
+func scanWAL(b []byte) (id [16]byte, base uint64, recs []Record, end int, err error) {
 	if len(b) < walHeaderSize || string(b[:8]) != walMagic {
-		return id, 0, nil, fmt.Errorf("no write-ahead file header: %w", ErrDamaged)
+		return id, 0, nil, 0, fmt.Errorf("no write-ahead file header: %w", ErrDamaged)
 	}
 	if v := binary.LittleEndian.Uint32(b[8:]); v > walVersion {
-		return id, 0, nil, fmt.Errorf("write-ahead file format %d, this txxt reads up to %d: %w", v, walVersion, ErrVersion)
+		return id, 0, nil, 0, fmt.Errorf("write-ahead file format %d, this txxt reads up to %d: %w", v, walVersion, ErrVersion)
 	}
 	if binary.LittleEndian.Uint32(b[12:]) != crc32.Checksum(b[16:walHeaderSize], castagnoli) {
-		return id, 0, nil, fmt.Errorf("write-ahead file header fails its checksum: %w", ErrDamaged)
+		return id, 0, nil, 0, fmt.Errorf("write-ahead file header fails its checksum: %w", ErrDamaged)
 	}
 	copy(id[:], b[16:])
 	base = binary.LittleEndian.Uint64(b[32:])
 	const fixed = 8 + 8 + 16 + 16 + 4 // revision · time · actor · client · request
+	end = walHeaderSize
 	for off, want := walHeaderSize, base+1; off+walEntryHead <= len(b); want++ {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		if n < fixed || off+8+n > len(b) {
@@ -127,8 +128,9 @@ func scanWAL(b []byte) (id [16]byte, base uint64, recs []Record, err error) {
 		copy(r.Client[:], body[32:])
 		recs = append(recs, r)
 		off += 8 + n
+		end = off
 	}
-	return id, base, recs, nil
+	return id, base, recs, end, nil
 }
 
 // walID returns the save file's write-ahead id, giving an older file
@@ -155,6 +157,10 @@ func newWALID() (id [16]byte) {
 // (a crash: Close removes it) into the save file, and removes it. One of
 // another file, or of an older copy of this one, is moved aside to
 // PATH.wal.stale-TIME, never destroyed. A damaged header is refused.
+// Bytes other than zeros after the last entry it reads are a batch a
+// crash cut short (never acknowledged) or an entry damaged on disk with
+// acknowledged ones after it: the two cannot be told apart, so the file
+// is moved aside to PATH.wal.unread-TIME with a warning, not removed.
 func (s *Store) replayWAL() error {
 	path := WALPath(s.path)
 	b, err := os.ReadFile(path)
@@ -164,7 +170,7 @@ func (s *Store) replayWAL() error {
 	if err != nil {
 		return err
 	}
-	id, base, recs, err := scanWAL(b)
+	id, base, recs, end, err := scanWAL(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -203,7 +209,14 @@ func (s *Store) replayWAL() error {
 		s.bolted.Store(recs[len(recs)-1].Revision)
 		s.opts.Logger.Info("replayed the write-ahead file a crash left", "path", path, "records", len(recs), "to", recs[len(recs)-1].Revision)
 	}
-	if err := os.Remove(path); err != nil {
+	if bytes.ContainsFunc(b[end:], func(r rune) bool { return r != 0 }) {
+		aside := path + ".unread-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		s.opts.Logger.Warn("the write-ahead file a crash left holds bytes after its last sound entry that cannot be read: a batch cut short, never acknowledged, or damage; moved it aside",
+			"path", path, "to", aside, "revision", s.last.Load(), "unread_from", end, "size", len(b))
+		if err := os.Rename(path, aside); err != nil {
+			return fmt.Errorf("move %s aside: %w", path, err)
+		}
+	} else if err := os.Remove(path); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
