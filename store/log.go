@@ -65,10 +65,9 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		})
 		s.mu.RUnlock()
 	} else {
-		s.cpMu.Lock()
-		err = s.cpErr
-		s.cpMu.Unlock()
-		if err == nil {
+		// Not under cpMu: a checkpoint holds it while it commits, off
+		// the acknowledgement's path.
+		if err = s.checkpointErr(); err == nil {
 			own, err = s.writeWAL(recs)
 		}
 	}

@@ -104,7 +104,7 @@ func (s *Store) dropWAL() {
 	s.tailMu.Lock()
 	s.tail, s.tailBytes = nil, 0
 	s.tailMu.Unlock()
-	s.cpErr = nil
+	s.cpErr.Store(nil)
 	if s.wal == nil {
 		return
 	}

@@ -88,7 +88,8 @@ type Options struct {
 	// DefaultWALSize); a batch that does not fit makes it anew.
 	WALSize int
 
-	noCheckpoints bool // tests: only Close, the readers and a full file checkpoint
+	noCheckpoints bool              // tests: only Close, the readers and a full file checkpoint
+	testStep      func(step string) // tests: called at the steps of a checkpoint and of Rewrite (Store.step)
 }
 
 // Store is an open save file.
@@ -110,8 +111,8 @@ type Store struct {
 	wal       *walFile                    // nil until the first Append
 	closed    bool                        // by Close: Append refuses
 	walInfo   atomic.Pointer[os.FileInfo] // wal's identity, for CheckFile (nil: none)
-	cpMu      sync.Mutex                  // one checkpoint at a time: cpErr, and moving the tail into the file
-	cpErr     error                       // a failed checkpoint: the file is suspect until Rewrite
+	cpMu      sync.Mutex                  // one checkpoint at a time: moving the tail into the file; cpErr's writers
+	cpErr     atomic.Pointer[error]       // a failed checkpoint: the file is suspect until Rewrite (Append reads it without cpMu, which a checkpoint holds while it commits)
 	tailMu    sync.Mutex
 	tail      []Record      // durable in the write-ahead file, not yet in the save file, oldest first
 	tailBytes int           // their size as entries

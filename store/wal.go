@@ -381,7 +381,7 @@ func (s *Store) checkpoint() error { return s.checkpointWith(nil) }
 func (s *Store) checkpointWith(then func(*bolt.Tx) error) error {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
-	if err := s.cpErr; err != nil {
+	if err := s.checkpointErr(); err != nil {
 		return err
 	}
 	s.tailMu.Lock()
@@ -407,13 +407,15 @@ func (s *Store) checkpointWith(then func(*bolt.Tx) error) error {
 		return err // then's: the tail was not part of it
 	}
 	if err != nil {
-		s.cpErr = fmt.Errorf("copy revisions %d to %d into the save file: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
-		s.opts.Logger.Error("checkpoint", "err", s.cpErr)
-		return s.cpErr
+		err = fmt.Errorf("copy revisions %d to %d into the save file: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
+		s.cpErr.Store(&err)
+		s.opts.Logger.Error("checkpoint", "err", err)
+		return err
 	}
 	if len(recs) == 0 {
 		return nil
 	}
+	s.step("copied")
 	s.bolted.Store(recs[len(recs)-1].Revision)
 	s.tailMu.Lock()
 	s.tail = append([]Record(nil), s.tail[len(recs):]...)
@@ -445,7 +447,31 @@ func (s *Store) checkpoints() {
 		case <-s.cpFull:
 			t.Stop()
 		}
-		s.checkpoint()
+		if s.checkpoint() == nil {
+			// A batch acknowledged while the checkpoint committed found
+			// the tail not empty and woke nobody: it is the next one's.
+			s.tailMu.Lock()
+			more := len(s.tail) > 0
+			s.tailMu.Unlock()
+			if more {
+				poke(s.cpWake)
+			}
+		}
+	}
+}
+
+// checkpointErr is the failed checkpoint's error (nil: none).
+func (s *Store) checkpointErr() error {
+	if p := s.cpErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// step tells a test where a checkpoint or Rewrite is (Options.testStep).
+func (s *Store) step(name string) {
+	if s.opts.testStep != nil {
+		s.opts.testStep(name)
 	}
 }
 

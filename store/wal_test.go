@@ -384,9 +384,8 @@ func TestWALFailedCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	s := walOpen(t, filepath.Join(t.TempDir(), "save"), Options{})
 	s.Append(ctx, records(1, 3))
-	s.cpMu.Lock()
-	s.cpErr = errors.New("input/output error")
-	s.cpMu.Unlock()
+	failed := errors.New("input/output error")
+	s.cpErr.Store(&failed)
 	if err := s.Append(ctx, records(4, 4)); err == nil || !strings.Contains(err.Error(), "input/output") {
 		t.Fatalf("append after a failed checkpoint: %v", err)
 	}

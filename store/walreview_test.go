@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // wrRecord is the record at rev with a frame of size bytes, the same
@@ -202,5 +204,71 @@ func TestWALCrashAtEveryByte(t *testing.T) {
 				try(t, dir, "the file's last byte set", 0, b, len(all), true)
 			}
 		})
+	}
+}
+
+// Append does not wait for a checkpoint: a checkpoint (a snapshot's
+// commit, which can be megabytes and two fsyncs) holds cpMu while it
+// commits, and the acknowledgement is one fdatasync of the write-ahead
+// file, off the checkpoint's path.
+func TestWALAppendDoesNotWaitForACheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s := walOpen(t, filepath.Join(t.TempDir(), "save"), Options{})
+	if err := s.Append(ctx, records(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	s.cpMu.Lock() // a checkpoint committing
+	done := make(chan error, 1)
+	go func() { done <- s.Append(ctx, records(4, 6)) }()
+	select {
+	case err := <-done:
+		s.cpMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		s.cpMu.Unlock()
+		t.Fatal("Append waited 10 s for a checkpoint in progress")
+	}
+	if got := readAll(t, open(t, crashCopy(t, s)), 0); !equalRecords(got, records(1, 6)) {
+		t.Fatalf("after a crash: %d records", len(got))
+	}
+}
+
+// A batch acknowledged while a background checkpoint commits is copied
+// in by the next one, half a second later, not left in the tail until
+// 256 KiB more arrive: it found the tail not empty and woke nobody.
+func TestWALCheckpointerWakesForWhatCameDuringOne(t *testing.T) {
+	ctx := context.Background()
+	var s *Store
+	var once atomic.Bool
+	during := make(chan error, 1)
+	opts := Options{testStep: func(step string) {
+		if step == "copied" && once.CompareAndSwap(false, true) {
+			during <- s.Append(ctx, records(4, 5)) // on the checkpointer's goroutine, after its commit
+		}
+	}}
+	s, err := Open(filepath.Join(t.TempDir(), "save"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Append(ctx, records(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-during:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("waited a minute for the background checkpoint of revisions 1 to 3")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for boltRecords(t, s) != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for the checkpointer to copy in the batch acknowledged during its last checkpoint: %d records in the save file", boltRecords(t, s))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
