@@ -40,6 +40,10 @@ func (s *Store) Compact(ctx context.Context, keepAfter uint64) error {
 			return err // between chunks: what is deleted stays deleted
 		}
 		end := min(limit, first+compactChunk-1)
+		// Before the records go, not after: a reader that takes the log
+		// to start at FirstRevision (RevisionAt, the history's window)
+		// never looks for one deleted under it.
+		s.first.Store(end + 1)
 		err := s.update(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketLog).Cursor()
 			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= end; k, _ = c.First() {
@@ -50,9 +54,9 @@ func (s *Store) Compact(ctx context.Context, keepAfter uint64) error {
 			return nil
 		})
 		if err != nil {
+			s.first.Store(first)
 			return fmt.Errorf("compact log to revision %d: %w", end, err)
 		}
-		s.first.Store(end + 1)
 		if end == limit {
 			err := s.update(func(tx *bolt.Tx) error { return pruneSnapshots(tx.Bucket(bucketSnapshots), end+1) })
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,4 +272,262 @@ func TestWALCheckpointerWakesForWhatCameDuringOne(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// wrAt is the record at rev that TestWALReadersWhileAppending writes:
+// its frame's size, 10 to 309 bytes, depends on rev alone.
+func wrAt(rev uint64) Record { return wrRecord(rev, int(10+rev*37%300)) }
+
+func wrAts(from, to uint64) []Record {
+	var out []Record
+	for rev := from; rev <= to; rev++ {
+		out = append(out, wrAt(rev))
+	}
+	return out
+}
+
+func wrWorld(rev uint64) []byte { return []byte(fmt.Sprintf("world at %d", rev)) }
+
+// wrSame reports whether r is the record wrAt writes at its revision.
+func wrSame(r Record) bool { return equalRecords([]Record{r}, []Record{wrAt(r.Revision)}) }
+
+// Readers see a contiguous, correct run of records while one goroutine
+// appends (the checkpointer running, a write-ahead file of 2 KiB made
+// anew every few batches, some batches bigger than it) and now and then
+// rewrites the file, as the engine does after a failed write; another
+// saves snapshots and compacts behind them, as engine/feed.go does (the
+// engine never runs those two and Rewrite at once); and others read with
+// every reader, check the file, and back it up and open the copy.
+func TestWALReadersWhileAppending(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "save"), Options{NoSync: true, WALSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	const total = 2500
+	var saving sync.Mutex // the engine's: a snapshot and compaction, or a Rewrite
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := fn(); err != nil {
+					t.Errorf("%s: %v", name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // the engine's goroutine
+		defer wg.Done()
+		defer close(stop)
+		for i, rev := 0, uint64(0); rev < total; i++ {
+			n := min(uint64(1+i%9), total-rev)
+			if err := s.Append(ctx, wrAts(rev+1, rev+n)); err != nil {
+				t.Errorf("append %d to %d: %v", rev+1, rev+n, err)
+				return
+			}
+			rev += n
+			if i%97 == 96 {
+				saving.Lock()
+				err := s.Rewrite(ctx, rev, wrWorld(rev), wrAts(rev-9, rev))
+				saving.Unlock()
+				if err != nil {
+					t.Errorf("rewrite at %d: %v", rev, err)
+					return
+				}
+			}
+		}
+	}()
+	run("snapshot and compact", func() error {
+		saving.Lock()
+		defer saving.Unlock()
+		rev := s.LastRevision()
+		if err := s.SaveSnapshot(ctx, rev, wrWorld(rev)); err != nil {
+			return err
+		}
+		if rev > 100 {
+			return s.Compact(ctx, rev-100)
+		}
+		return nil
+	})
+	var seed atomic.Uint64
+	pick := func(n uint64) uint64 { return (seed.Add(0x9e3779b97f4a7c15) >> 11) % (n + 1) } // 0..n
+	// contiguous checks a reader's records: each the one written at its
+	// revision, each the one before plus one (step 1, or -1 newest first).
+	contiguous := func(got []Record, step int) error {
+		for i, r := range got {
+			if !wrSame(r) {
+				return fmt.Errorf("revision %d is not the record written there", r.Revision)
+			}
+			if i > 0 && int64(r.Revision)-int64(got[i-1].Revision) != int64(step) {
+				return fmt.Errorf("revision %d follows %d", r.Revision, got[i-1].Revision)
+			}
+		}
+		return nil
+	}
+	collect := func(got *[]Record) func(Record) error {
+		return func(r Record) error {
+			r.Frame = bytes.Clone(r.Frame)
+			*got = append(*got, r)
+			return nil
+		}
+	}
+	for range 2 {
+		run("Records", func() error {
+			last := s.LastRevision()
+			after := pick(last)
+			var got []Record
+			if err := s.Records(ctx, after, collect(&got)); err != nil {
+				return err
+			}
+			first := s.FirstRevision()
+			if err := contiguous(got, 1); err != nil {
+				return fmt.Errorf("after %d: %w", after, err)
+			}
+			switch {
+			case after == last:
+			case len(got) == 0 || got[len(got)-1].Revision < last:
+				return fmt.Errorf("after %d: %d records, the log was at %d before the call", after, len(got), last)
+			case after+1 >= first && got[0].Revision != after+1:
+				return fmt.Errorf("after %d: the first is %d, the log holds from %d", after, got[0].Revision, first)
+			}
+			return nil
+		})
+		run("RecordsBefore", func() error {
+			last := s.LastRevision()
+			before := 1 + pick(last)
+			var got []Record
+			if err := s.RecordsBefore(before, collect(&got)); err != nil {
+				return err
+			}
+			if err := contiguous(got, -1); err != nil {
+				return fmt.Errorf("before %d: %w", before, err)
+			}
+			if first := s.FirstRevision(); before-1 >= first && first > 0 && (len(got) == 0 || got[0].Revision != before-1) {
+				return fmt.Errorf("before %d: %d records, the log holds from %d", before, len(got), first)
+			}
+			return nil
+		})
+	}
+	run("Record and RecordsBetween", func() error {
+		last := s.LastRevision()
+		if last == 0 {
+			return nil
+		}
+		rev := 1 + pick(last-min(last, 1))
+		r, ok, err := s.Record(rev)
+		if err != nil {
+			return err
+		}
+		if ok && !wrSame(r) {
+			return fmt.Errorf("Record(%d) is not the record written there", rev)
+		}
+		if first := s.FirstRevision(); !ok && first > 0 && rev >= first && rev <= last {
+			return fmt.Errorf("Record(%d): not found, the log holds %d to %d", rev, first, last)
+		}
+		var got []Record
+		if err := s.RecordsBetween(ctx, rev, min(rev+20, last), collect(&got)); err != nil {
+			return err
+		}
+		if err := contiguous(got, 1); err != nil {
+			return fmt.Errorf("between %d and %d: %w", rev, rev+20, err)
+		}
+		if first := s.FirstRevision(); rev >= first && first > 0 && (len(got) == 0 || got[0].Revision != rev || got[len(got)-1].Revision != min(rev+20, last)) {
+			return fmt.Errorf("between %d and %d: %d records", rev, min(rev+20, last), len(got))
+		}
+		return nil
+	})
+	run("RevisionAt and HistoryWindow", func() error {
+		last := s.LastRevision()
+		if last == 0 {
+			return nil
+		}
+		rev := 1 + pick(last-min(last, 1))
+		got, ok, err := s.RevisionAt(ctx, int64(rev)*1000+500)
+		if err != nil {
+			return err
+		}
+		if first := s.FirstRevision(); ok && got != rev || !ok && rev >= first && first > 0 {
+			return fmt.Errorf("RevisionAt(the time of %d): %d %v, the log holds from %d", rev, got, ok, first)
+		}
+		from, to, err := s.HistoryWindow(ctx)
+		if err != nil || from > to || to < last {
+			return fmt.Errorf("HistoryWindow: %d to %d, %v; the log was at %d", from, to, err, last)
+		}
+		return nil
+	})
+	run("Check and LatestSnapshot", func() error {
+		if _, err := s.Check(); err != nil {
+			return err
+		}
+		rev, frame, err := s.LatestSnapshot(ctx)
+		if err != nil || rev > 0 && !bytes.Equal(frame, wrWorld(rev)) {
+			return fmt.Errorf("LatestSnapshot: %d %q %v", rev, frame, err)
+		}
+		return nil
+	})
+	backups := t.TempDir()
+	run("Backup", func() error {
+		f, err := os.CreateTemp(backups, "copy")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		_, rev, err := s.Backup(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		c, err := Open(f.Name(), Options{NoSync: true})
+		if err != nil {
+			return fmt.Errorf("open the copy: %w", err)
+		}
+		defer c.Close()
+		var got []Record
+		if err := c.Records(ctx, 0, collect(&got)); err != nil {
+			return fmt.Errorf("the copy: %w", err)
+		}
+		if err := contiguous(got, 1); err != nil {
+			return fmt.Errorf("the copy: %w", err)
+		}
+		if c.LastRevision() != rev || rev > 0 && (len(got) == 0 || got[len(got)-1].Revision != rev) || c.id == s.walIDNow() {
+			return fmt.Errorf("the copy at %d holds %d records, last %d", rev, len(got), c.LastRevision())
+		}
+		return nil
+	})
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("waited 3 minutes for the appends and the readers to end: a deadlock?")
+	}
+	if t.Failed() {
+		return
+	}
+	if got := readAll(t, s, s.FirstRevision()-1); s.LastRevision() != total || contiguous(got, 1) != nil || got[len(got)-1].Revision != total {
+		t.Fatalf("at the end: last %d, %d records", s.LastRevision(), len(got))
+	}
+	if got := readAll(t, open(t, crashCopy(t, s)), 0); contiguous(got, 1) != nil || got[len(got)-1].Revision != total {
+		t.Fatalf("after a crash at the end: %d records", len(got))
+	}
+}
+
+// walIDNow is s's write-ahead id, read as Rewrite writes it (under mu).
+func (s *Store) walIDNow() [16]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.id
 }
