@@ -60,6 +60,7 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 		os.Remove(tmp)
 		return fmt.Errorf("write a fresh save file: %w", err)
 	}
+	s.step("fresh")
 	if foreign != nil {
 		aside := s.path + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 		if err := os.Rename(s.path, aside); err != nil {
@@ -72,6 +73,7 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 		os.Remove(tmp)
 		return fmt.Errorf("put the fresh save file in place: %w", err)
 	}
+	s.step("renamed")
 	if err := syncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("sync the save file's directory: %w", err)
 	}
@@ -88,6 +90,7 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 	}
 	s.last.Store(rev)
 	s.bolted.Store(rev)
+	s.step("switched")
 	s.dropWAL()
 	return nil
 }
@@ -118,6 +121,7 @@ func (s *Store) dropWAL() {
 		os.Remove(path) // if it stays (a failing disk), Open finds its id stale
 	}
 	syncDir(filepath.Dir(path))
+	s.step("dropped")
 	s.wal.f.Close()
 	s.wal = nil
 	s.walInfo.Store(nil)

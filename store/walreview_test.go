@@ -531,3 +531,62 @@ func (s *Store) walIDNow() [16]byte {
 	defer s.mu.RUnlock()
 	return s.id
 }
+
+// A crash at each step of Rewrite, and of a checkpoint: before the fresh
+// file is in place, the old file and its write-ahead file (which holds
+// the batch whose write the writer was told failed: it may have reached
+// the file, as the contract says); from the rename on, the fresh file
+// alone, the old write-ahead file moved aside, never replayed into it.
+func TestWALCrashAtEveryStepOfRewrite(t *testing.T) {
+	ctx := context.Background()
+	var s *Store
+	crashed := map[string]string{}
+	opts := Options{testStep: func(step string) { crashed[step] = crashCopy(t, s) }}
+	opts.noCheckpoints = true
+	s, err := Open(filepath.Join(t.TempDir(), "save"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.Append(ctx, records(1, 5))
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	s.Append(ctx, records(6, 8))  // acknowledged, in the tail
+	s.Append(ctx, records(9, 10)) // reached the file, but the writer was told its write failed
+	if err := s.Rewrite(ctx, 8, []byte("world at 8"), records(4, 8)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step  string
+		want  []Record
+		aside bool
+	}{
+		{"copied", records(1, 5), false},
+		{"fresh", records(1, 10), false},
+		{"renamed", records(4, 8), true},
+		{"switched", records(4, 8), true},
+		{"dropped", records(4, 8), false},
+	} {
+		path, ok := crashed[tc.step]
+		if !ok {
+			t.Fatalf("no step %q", tc.step)
+		}
+		c := open(t, path)
+		if got := readAll(t, c, 0); !equalRecords(got, tc.want) {
+			t.Errorf("a crash at %q: %d records, last %d", tc.step, len(got), c.LastRevision())
+		}
+		if aside, _ := filepath.Glob(WALPath(path) + ".stale-*"); len(aside) == 1 != tc.aside {
+			t.Errorf("a crash at %q: moved aside %v", tc.step, aside)
+		}
+		if err := c.Append(ctx, records(c.LastRevision()+1, c.LastRevision()+1)); err != nil {
+			t.Errorf("a crash at %q: the next Append: %v", tc.step, err)
+		}
+	}
+	if err := s.Append(ctx, records(9, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, open(t, crashCopy(t, s)), 0); !equalRecords(got, records(4, 9)) {
+		t.Fatalf("a crash after the Append after Rewrite: %d records", len(got))
+	}
+}
