@@ -252,6 +252,13 @@ func (s *Store) newWAL(base uint64, need int) (*walFile, error) {
 			return fail(err)
 		}
 	}
+	// Never over another's: with the save file deleted or replaced
+	// under this store, the write-ahead file at the path may be a second
+	// server's, holding what it acknowledged. walMu held: s.file is
+	// stable (Rewrite holds walMu too).
+	if err := s.checkSaveFile(); err != nil {
+		return fail(err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
@@ -497,7 +504,12 @@ func (s *Store) closeWAL() error {
 	}
 	s.wal.f.Close()
 	s.wal = nil
-	s.walInfo.Store(nil)
+	ours := s.walInfo.Swap(nil)
+	// Only ours: another file at the path (a second server's, with the
+	// save file deleted under this one) is left as it is.
+	if fi, err := os.Stat(WALPath(s.path)); err != nil || ours == nil || !os.SameFile(fi, *ours) {
+		return nil
+	}
 	if err := os.Remove(WALPath(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

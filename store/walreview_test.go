@@ -590,3 +590,45 @@ func TestWALCrashAtEveryStepOfRewrite(t *testing.T) {
 		t.Fatalf("a crash after the Append after Rewrite: %d records", len(got))
 	}
 }
+
+// A store whose save file was deleted under it, with a second store (a
+// second server) on the path, never touches the second one's
+// write-ahead file: not by making its own anew (the rename would put
+// it over the other's, whose acknowledged batches then live only in an
+// unlinked file), not by Close. What the first had acknowledged is
+// moved aside by the second's Open, not destroyed.
+func TestWALNeverOverAnotherStoresFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "save")
+	a := walOpen(t, path, Options{WALSize: 4096})
+	if err := a.Append(ctx, records(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	b := walOpen(t, path, Options{})
+	theirs := wrRecords(1, 2, 50)
+	if err := b.Append(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if aside, _ := filepath.Glob(WALPath(path) + ".stale-*"); len(aside) != 1 {
+		t.Fatalf("the first store's write-ahead file, moved aside by the second's Open: %v", aside)
+	}
+	sameAsB := func(when string) {
+		t.Helper()
+		fi, err := os.Stat(WALPath(path))
+		if err != nil || !os.SameFile(fi, *b.walInfo.Load()) {
+			t.Fatalf("%s: the second store's write-ahead file is no longer at its path (%v)", when, err)
+		}
+		if got := readAll(t, open(t, crashCopy(t, b)), 0); !equalRecords(got, theirs) {
+			t.Fatalf("%s: a crash of the second store: %d records", when, len(got))
+		}
+	}
+	a.wal.off = a.wal.size // its next batch makes its write-ahead file anew
+	var gone *FileGoneError
+	if err := a.Append(ctx, records(4, 4)); !errors.As(err, &gone) {
+		t.Fatalf("the first store's Append: %v, want its save file gone", err)
+	}
+	sameAsB("after the first store's Append")
+	a.Close()
+	sameAsB("after the first store's Close")
+}
