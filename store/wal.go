@@ -230,7 +230,7 @@ func (s *Store) newWAL(base uint64, need int) (*walFile, error) {
 	size := max(int64(s.opts.WALSize), int64(walHeaderSize+need))
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make a write-ahead file: %w", err)
 	}
 	fail := func(err error) (*walFile, error) {
 		f.Close()

@@ -632,3 +632,137 @@ func TestWALNeverOverAnotherStoresFile(t *testing.T) {
 	a.Close()
 	sameAsB("after the first store's Close")
 }
+
+// A write-ahead file that cannot be made (its place taken by a
+// directory, an allocation the file system refuses) fails the Append
+// and changes nothing: nothing left behind, what was acknowledged before
+// still there after a crash, and the Appends after it work once it can
+// be made.
+func TestWALCannotBeMade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "save")
+	s := walOpen(t, path, Options{WALSize: 4096})
+	blocked := func() {
+		t.Helper()
+		if err := os.Mkdir(WALPath(path)+".new", 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocked()
+	if err := s.Append(ctx, records(1, 2)); err == nil || !strings.Contains(err.Error(), "write-ahead") || s.LastRevision() != 0 || len(readAll(t, s, 0)) != 0 {
+		t.Fatalf("the first Append, its write-ahead file not made: %v, last %d", err, s.LastRevision())
+	}
+	os.Remove(WALPath(path) + ".new")
+	if err := s.Append(ctx, records(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.off = s.wal.size // the next batch makes it anew
+	blocked()
+	if err := s.Append(ctx, records(3, 3)); err == nil || s.LastRevision() != 2 {
+		t.Fatalf("an Append whose write-ahead file could not be made anew: %v, last %d", err, s.LastRevision())
+	}
+	if got := readAll(t, open(t, crashCopy(t, s)), 0); !equalRecords(got, records(1, 2)) {
+		t.Fatalf("a crash then: %d records", len(got))
+	}
+	os.Remove(WALPath(path) + ".new")
+	if err := s.Append(ctx, records(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, open(t, crashCopy(t, s)), 0); !equalRecords(got, records(1, 4)) {
+		t.Fatalf("a crash after it could be made: %d records", len(got))
+	}
+
+	huge := walOpen(t, filepath.Join(t.TempDir(), "save"), Options{WALSize: 1 << 62})
+	if err := huge.Append(ctx, records(1, 1)); err == nil || huge.LastRevision() != 0 {
+		t.Fatalf("an allocation of 4 EiB: %v", err)
+	}
+	if left, _ := filepath.Glob(huge.path + ".*"); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+	if err := huge.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A checkpoint that fails for real (the save file's database closed
+// under the store) keeps the write-ahead file: Close says so and leaves
+// it, and the next Open replays every acknowledged batch.
+func TestWALFailedCheckpointThenClose(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "save")
+	s, err := Open(path, Options{noCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(ctx, records(1, 4))
+	s.mu.Lock()
+	s.db.Close()
+	s.mu.Unlock()
+	if err := s.checkpoint(); err == nil {
+		t.Fatal("a checkpoint into a closed database succeeded")
+	}
+	if err := s.Append(ctx, records(5, 5)); err == nil {
+		t.Fatal("an Append after a failed checkpoint succeeded")
+	}
+	if err := s.Close(); err == nil || !exists(WALPath(path)) {
+		t.Fatalf("Close after a failed checkpoint: %v, the write-ahead file there: %v", err, exists(WALPath(path)))
+	}
+	if got := readAll(t, open(t, path), 0); !equalRecords(got, records(1, 4)) {
+		t.Fatalf("reopened: %d records", len(got))
+	}
+}
+
+// Close while one goroutine appends, the checkpointer runs, a small
+// write-ahead file is made anew often and readers read: every batch
+// acknowledged before it is in the save file after, the write-ahead file
+// gone; Appends after it are refused, readers fail without a panic.
+func TestWALCloseWhileAppending(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "save")
+	s, err := Open(path, Options{NoSync: true, WALSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := make(chan uint64)
+	go func() {
+		rev := uint64(0)
+		for s.Append(ctx, wrAts(rev+1, rev+3)) == nil {
+			rev += 3
+		}
+		acked <- rev
+	}()
+	reads := make(chan struct{})
+	go func() {
+		defer close(reads)
+		for s.Records(ctx, s.LastRevision()-min(s.LastRevision(), 5), func(Record) error { return nil }) == nil {
+		}
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for s.LastRevision() < 300 {
+		if time.Now().After(deadline) {
+			t.Fatal("waited a minute for 300 revisions")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	select {
+	case last = <-acked:
+	case <-time.After(time.Minute):
+		t.Fatal("waited a minute for the Append after Close to be refused")
+	}
+	select {
+	case <-reads:
+	case <-time.After(time.Minute):
+		t.Fatal("waited a minute for a read after Close to fail")
+	}
+	if exists(WALPath(path)) {
+		t.Fatal("Close left the write-ahead file")
+	}
+	c := open(t, path)
+	if got := readAll(t, c, 0); len(got) != int(last) || c.LastRevision() != last || !equalRecords(got, wrAts(1, last)) {
+		t.Fatalf("reopened: %d records, last %d; %d were acknowledged", len(got), c.LastRevision(), last)
+	}
+}
