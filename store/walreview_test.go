@@ -177,8 +177,8 @@ func TestWALCrashAtEveryByte(t *testing.T) {
 			t.Fatalf("%s: after the next Append and a crash: %d records, want %d", name, len(got), want+2)
 		}
 	}
-	// Four at a time: the cost is the file system's syncs, not the CPU.
-	const parts = 4
+	// Eight at a time: the cost is the file system's syncs, not the CPU.
+	const parts = 8
 	for part := range parts {
 		t.Run(fmt.Sprint("part ", part), func(t *testing.T) {
 			t.Parallel()
@@ -305,7 +305,7 @@ func TestWALReadersWhileAppending(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	const total = 2500
+	const total = 1500
 	var saving sync.Mutex // the engine's: a snapshot and compaction, or a Rewrite
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
