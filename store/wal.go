@@ -237,11 +237,16 @@ func (s *Store) newWAL(base uint64, need int) (*walFile, error) {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("make a write-ahead file: %w", err)
 	}
-	// Blocks allocated now are written later without changing the
-	// file's size or its allocation: an fdatasync then writes the data,
-	// no metadata. Where the file system cannot, the file grows as it is
-	// written (the same, one journal commit slower).
+	// Blocks allocated and written (with zeros) now are written again
+	// later without changing the file's size, its allocation or its
+	// extents' state: an fdatasync then writes the data and no metadata.
+	// Allocated alone is not enough on ext4, which keeps fallocate's
+	// blocks "unwritten" and journals their first write. allocate first
+	// makes a full disk fail here, in one call.
 	if err := allocate(f, size); err != nil {
+		return fail(err)
+	}
+	if err := zero(f, size); err != nil {
 		return fail(err)
 	}
 	if _, err := f.WriteAt(walHeader(s.id, base), 0); err != nil {
@@ -530,4 +535,15 @@ func reid(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// zero writes zeros over f's first size bytes.
+func zero(f *os.File, size int64) error {
+	chunk := make([]byte, min(size, 256<<10))
+	for off := int64(0); off < size; off += int64(len(chunk)) {
+		if _, err := f.WriteAt(chunk[:min(int64(len(chunk)), size-off)], off); err != nil {
+			return err
+		}
+	}
+	return nil
 }
