@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,14 +218,18 @@ func TestAnyNodeServesAnyClient(t *testing.T) {
 
 // gatedLog holds an owner's appends, once hold is set, until gate is
 // closed: a commit that takes longer than a follower's request waits.
+// held is closed when the first append reaches the closed gate.
 type gatedLog struct {
 	*Log
-	hold atomic.Bool
-	gate chan struct{}
+	hold     atomic.Bool
+	gate     chan struct{}
+	held     chan struct{}
+	heldOnce sync.Once
 }
 
 func (g *gatedLog) Append(ctx context.Context, recs []worldlog.Record) error {
 	if g.hold.Load() {
+		g.heldOnce.Do(func() { close(g.held) })
 		select {
 		case <-g.gate:
 		case <-time.After(wait):
@@ -236,12 +241,15 @@ func (g *gatedLog) Append(ctx context.Context, recs []worldlog.Record) error {
 // A reply that never reached the follower (its request timed out while
 // the owner's commit was slow): the follower sends the command again,
 // same ids, and the owner answers it from its retry table, so it is
-// applied once and answered with its revision.
+// applied once and answered with its revision. Every request the
+// follower sent again is such a retry: a loaded machine may answer the
+// first retry later than the attempt's 100 ms, and the follower sends
+// one more, which is answered the same way.
 func TestRetryAfterALostReply(t *testing.T) {
 	js := startNATS(t)
 	var gated *gatedLog
 	owner, _ := startOwner(t, js, "team", "node-a", func(l *Log) worldlog.Log {
-		gated = &gatedLog{Log: l, gate: make(chan struct{})}
+		gated = &gatedLog{Log: l, gate: make(chan struct{}), held: make(chan struct{})}
 		return gated
 	}, engine.Options{})
 	f, fwd := startFollower(t, js, "team", ForwardOptions{Attempt: 100 * time.Millisecond})
@@ -249,19 +257,26 @@ func TestRetryAfterALostReply(t *testing.T) {
 
 	gated.hold.Store(true)
 	answer := submit(t, f, createTask("slow", engine.Origin{Client: world.ID{0xc1}, Request: 1}))
-	// The first request's command is in the commit the gate holds; the
-	// retry, sent once that request timed out, waits behind it.
-	waitUntil(t, "the follower's retry to reach the owner's queue", func() bool { return owner.Stats().QueueLength == 1 })
+	// The first request's command is in the commit the gate holds (so it
+	// is out of the queue); a retry, sent once that request timed out,
+	// waits behind it.
+	recv(t, gated.held, "the owner's commit of the first request to reach the gate")
+	waitUntil(t, "the follower's retry to reach the owner's queue", func() bool { return owner.Stats().QueueLength >= 1 })
 	close(gated.gate)
 	a := recv(t, answer, "the answer to the retried command")
 	if a.res.Err != nil || !a.res.Duplicate || a.res.Revision != 2 || a.fed < 2 {
 		t.Fatalf("the retried command: %+v (feed at %d), want a duplicate at 2", a.res, a.fed)
 	}
-	if st := owner.Stats(); st.Accepted != 2 || st.Duplicates != 1 {
-		t.Fatalf("the owner accepted %d and answered %d duplicates, want 2 and 1", st.Accepted, st.Duplicates)
-	}
-	if fwd.Retries() == 0 {
+	// The answer came to the last request, so the owner has answered
+	// every one before it (one connection, one subscription, one user's
+	// queue: in the order sent): the first applied, each retry a
+	// duplicate.
+	retries := fwd.Retries()
+	if retries == 0 {
 		t.Fatal("the follower never sent the command again")
+	}
+	if st := owner.Stats(); st.Accepted != 2 || st.Duplicates != retries {
+		t.Fatalf("the owner accepted %d and answered %d duplicates, want 2 and %d (one a retry)", st.Accepted, st.Duplicates, retries)
 	}
 	if n := tasks(t, f); n != 1 {
 		t.Fatalf("the follower's world holds %d tasks, want 1", n)

@@ -772,6 +772,11 @@ class App {
     $('staged-count').textContent = list.length === all.length ? `(${list.length})` : `(${list.length} of ${all.length})`;
     const shown = list.slice(0, 300);
     const ol = $('staged');
+    // The list is drawn again at every change (a colleague's, an answer
+    // to one's own command), which takes the focus from a staged task the
+    // keyboard is on: it is given back, so Enter or P then still acts on it.
+    const focused = /** @type {HTMLElement|null} */ (document.activeElement?.closest('#staged li[data-id]') || null);
+    const had = focused?.dataset.id;
     ol.replaceChildren(...shown.map((t) => {
       const li = document.createElement('li');
       li.dataset.id = t.id;
@@ -789,6 +794,7 @@ class App {
       li.textContent = `… and ${list.length - shown.length} more`;
       ol.append(li);
     }
+    if (had) /** @type {HTMLElement|null} */ (ol.querySelector(`li[data-id="${had}"]`))?.focus({ preventScroll: true });
   }
 
   renderSide() {

@@ -200,7 +200,8 @@ test('from the keyboard alone: create at the cursor, move, resize, undo and redo
   await A.keyboard.press('Control+z');
   await waitFor(B, ([d, s]) => [...window.txxt.world.tasks.values()].some((t) => t.title === 'Keyboard made' && t.date === d && t.start === s && t.duration === 30),
     [cur.date + 1, cur.start + 30], 'B sees it back where it was');
-  const again = await findTitle(A, 'Keyboard made');
+  // Found on B, which has it: A's own copy of the world may not yet.
+  const again = await findTitle(B, 'Keyboard made');
   assert.notEqual(again, id, 'a new task');
   await waitFor(A, (id) => window.txxt.selected === id, again, 'the task back is selected');
   // An older change names the task as it is now: undoing the redo before the delete.
@@ -223,6 +224,10 @@ test('from the keyboard alone: create at the cursor, move, resize, undo and redo
   await A.waitForSelector('#staged li:has-text("Keyboard staged")');
   const st = await findTitle(A, 'Keyboard staged');
   await A.focus(`#staged li[data-id="${st}"]`);
+  // A colleague's change draws the list again: the keyboard's focus stays on the task.
+  await B.evaluate((id) => window.txxt.conn.send({ type: 'SetPriority', task: id, priority: 3 }), st);
+  await A.waitForSelector(`#staged li[data-id="${st}"] small:has-text("Urgent")`, { timeout: 10000 });
+  assert.equal(await A.evaluate(() => /** @type {HTMLElement} */ (document.activeElement)?.dataset.id), st, 'the staged task keeps the focus when the list is drawn again');
   await A.keyboard.press('Enter');
   await waitFor(A, (id) => window.txxt.selected === id, st, 'Enter selects the staged task');
   await A.keyboard.press('ArrowDown');
