@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"sync"
 	"time"
 )
@@ -65,7 +67,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// The library reads the socket itself past what is buffered: the
 	// read rate's bound is on the conn it gets.
 	slow := slowConn{Conn: nc, r: newSlowReader(nc, w.readRate, w.readBurst)}
-	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow), max(connBuffer, len(early)))
+	var src io.Reader = slow
+	if len(early) > 0 {
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow)
+	}
+	in := bufio.NewReaderSize(src, max(connBuffer, len(early)))
 	if len(early) > 0 {
 		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
@@ -82,22 +88,33 @@ const upgradeSize = 256
 
 // appendUpgrade appends the answer net/http would have written for
 // WriteHeader(101) with header h: the status line, h's fields sorted by
-// name, then Date.
+// name (each value trimmed and its line breaks made spaces, as
+// http.Header.Write does),
+// then Date.
 func appendUpgrade(b []byte, h http.Header, now time.Time) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\n"...)
-	aw := appendWriter{b}
-	h.Write(&aw)
-	b = append(aw.b, "Date: "...)
+	keys := make([]string, 0, 8)
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = append(append(b, k...), ": "...)
+			v = textproto.TrimString(v)
+			for i := range len(v) {
+				if c := v[i]; c == '\r' || c == '\n' {
+					b = append(b, ' ')
+				} else {
+					b = append(b, c)
+				}
+			}
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "Date: "...)
 	b = now.UTC().AppendFormat(b, http.TimeFormat)
 	return append(b, "\r\n\r\n"...)
-}
-
-// appendWriter is an io.Writer that appends to b.
-type appendWriter struct{ b []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }
 
 // corkedConn is the socket under every write of a game connection: the

@@ -292,3 +292,26 @@ func TestUpgradeGoesWithTheFirstFrames(t *testing.T) {
 		t.Fatalf("%d writes, the first %q: want the 101 and both frames in one", len(writes), writes[0])
 	}
 }
+
+// appendUpgrade writes what net/http writes for a 101 with the same
+// header, and allocates nothing into a buffer with room.
+func TestAppendUpgradeIsNetHTTPs(t *testing.T) {
+	h := http.Header{}
+	h.Set("Upgrade", "websocket")
+	h.Set("Connection", "Upgrade")
+	h.Set("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+	h.Set("Sec-WebSocket-Protocol", "txxt.v1")
+	h["X-Cn-Odd"] = []string{" two\r\nlines ", "second"}
+	now := time.Date(2026, 12, 1, 20, 0, 0, 0, time.FixedZone("CET", 3600))
+	var want bytes.Buffer
+	want.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	h.Write(&want)
+	want.WriteString("Date: Tue, 01 Dec 2026 19:00:00 GMT\r\n\r\n")
+	if got := appendUpgrade(nil, h, now); string(got) != want.String() {
+		t.Fatalf("got\n%q\nwant\n%q", got, want.String())
+	}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { appendUpgrade(buf, h, now) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}
