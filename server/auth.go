@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -154,6 +155,52 @@ type Accounts struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	// The decoded records read at every game connection.
+	sessionMemo recordMemo[Session]
+	memberMemo  recordMemo[Member]
+}
+
+// recordMemo remembers how the records read most often decoded (a
+// session's at every request and game connection, a membership's at every
+// game connection), by key: a record read again with the same bytes
+// decodes to the same value, so it is not decoded again (JSON was a tenth
+// of the server's CPU while 5,000 readers connected). Only the decoding is
+// remembered, never whether a record exists or what it holds: every call
+// still reads the record from the tables, so a session ended or a
+// membership changed, on this node or another, counts at once. It holds at
+// most memoSize records, and starts again empty past that.
+type recordMemo[T any] struct {
+	mu sync.Mutex
+	m  map[string]memoEntry[T]
+}
+
+type memoEntry[T any] struct {
+	raw []byte // the record's bytes (the tables' copy, never changed)
+	val T
+}
+
+const memoSize = 1024
+
+// decode returns raw, the record at key, decoded.
+func (m *recordMemo[T]) decode(key string, raw []byte) (T, error) {
+	m.mu.Lock()
+	e, ok := m.m[key]
+	m.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return e.val, nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, err
+	}
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= memoSize {
+		m.m = make(map[string]memoEntry[T])
+	}
+	m.m[key] = memoEntry[T]{raw: raw, val: v}
+	m.mu.Unlock()
+	return v, nil
 }
 
 // NewAccounts returns the accounts kept in tb. ttl is how long a session
@@ -527,8 +574,8 @@ func (a *Accounts) Session(token string) (Session, error) {
 	if raw == nil {
 		return Session{}, ErrNoSession
 	}
-	var s Session
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := a.sessionMemo.decode(h, raw)
+	if err != nil {
 		return Session{}, err
 	}
 	if subtle.ConstantTimeCompare([]byte(s.Hash), []byte(h)) != 1 {

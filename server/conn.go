@@ -160,6 +160,7 @@ func (c *conn) serve() {
 	c.limiter = c.t.budgets.acquire(c.login.User, s.limits.CommandRate, s.limits.CommandBurst, s.now())
 	defer c.t.budgets.release(c.login.User, c.limiter)
 	if !c.t.hub.join(c) {
+		c.out.uncork() // the upgrade's answer waits there (smallBuffers)
 		c.close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}

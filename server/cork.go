@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,11 +22,32 @@ const connBuffer = 1 << 10
 // smallBuffers hands the WebSocket library, which keeps the hijacked
 // connection's buffers for the life of the connection, smaller ones, and
 // puts a corkedConn under its writes.
+//
+// With holdUpgrade, the upgrade's answer (101 Switching Protocols) is not
+// written by net/http when the library asks for it: it is the first
+// bytes of the corkedConn, which starts corked, so that it goes out in
+// one write with the connection's first frames (Welcome, the Snapshot,
+// the presence list) when the writer first uncorks. A client then gets
+// its whole start in one segment, and the server makes one write where it
+// made two or three. Whoever holds the connection must uncork it (or
+// close it) for the client to see the answer at all.
 type smallBuffers struct {
 	http.ResponseWriter
 	readRate, readBurst float64       // bytes a second the reader takes (see slowReader)
 	pieceTimeout        time.Duration // each piece of a write must go within this (see corkedConn)
+	holdUpgrade         bool          // the 101 waits in the cork for the first frames
+	upgrade             bool          // WriteHeader(101) was held back
 	out                 *corkedConn   // set by Hijack
+}
+
+// WriteHeader holds back a 101 when holdUpgrade is set: Hijack writes it
+// into the cork. Any other status goes to net/http as it is.
+func (w *smallBuffers) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols && w.holdUpgrade {
+		w.upgrade = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -44,12 +67,54 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// The library reads the socket itself past what is buffered: the
 	// read rate's bound is on the conn it gets.
 	slow := slowConn{Conn: nc, r: newSlowReader(nc, w.readRate, w.readBurst)}
-	in := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow), max(connBuffer, len(early)))
+	var src io.Reader = slow
+	if len(early) > 0 {
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), slow)
+	}
+	in := bufio.NewReaderSize(src, max(connBuffer, len(early)))
 	if len(early) > 0 {
 		in.Peek(len(early)) // fills from the early bytes alone: nc is not read
 	}
 	w.out = newCorkedConn(nc, w.pieceTimeout)
+	if w.upgrade {
+		w.out.corked = true
+		w.out.buf = appendUpgrade(w.out.room(upgradeSize), w.Header(), time.Now())
+	}
 	return slow, bufio.NewReadWriter(in, bufio.NewWriterSize(w.out, connBuffer)), nil
+}
+
+// upgradeSize is about the size of the 101 answer (the room borrowed for it).
+const upgradeSize = 256
+
+// appendUpgrade appends the answer net/http would have written for
+// WriteHeader(101) with header h: the status line, h's fields sorted by
+// name (each value trimmed and its line breaks made spaces, as
+// http.Header.Write does),
+// then Date.
+func appendUpgrade(b []byte, h http.Header, now time.Time) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\n"...)
+	keys := make([]string, 0, 8)
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = append(append(b, k...), ": "...)
+			v = textproto.TrimString(v)
+			for i := range len(v) {
+				if c := v[i]; c == '\r' || c == '\n' {
+					b = append(b, ' ')
+				} else {
+					b = append(b, c)
+				}
+			}
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "Date: "...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	return append(b, "\r\n\r\n"...)
 }
 
 // corkedConn is the socket under every write of a game connection: the
@@ -77,7 +142,10 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // buffer for a burst and keeps none between bursts), and a big frame (from straightFrame:
 // a snapshot or a presence list, which every connection that needs it
 // shares: it is never copied here) goes out in pieces of writePiece
-// straight from its bytes.
+// straight from its bytes. While corked, a big frame waits by reference
+// among the gathered bytes (at most maxBig of them), and uncork sends the
+// whole run in one writev: the upgrade's answer, Welcome, a Snapshot and
+// a full presence list of a new connection go out in one write.
 // Every piece must go within timeout: the socket's write deadline is set
 // coarsely (when less than 7/8 of timeout is left of it, to now +
 // timeout), not per write, so a piece has between 7/8 and all of the
@@ -91,6 +159,7 @@ type corkedConn struct {
 	atFrame sync.Cond // L is mu; broadcast when the library's frame in progress has been written whole
 	corked  bool
 	buf     []byte
+	big     []bigFrame // while corked: frames from straightFrame, waiting by reference among buf's bytes
 
 	deadline time.Time // the socket's write deadline (zero: none set yet)
 	err      error     // the first write that failed: the stream is broken from there on
@@ -111,7 +180,17 @@ const (
 	// keepBuffer is the size of the buffer a burst of a few frames borrows.
 	keepBuffer = 2 << 10
 	maxHeader  = 14 // a WebSocket frame header: 2 bytes, 8 of extended length, 4 of mask
+	// maxBig is how many big frames a cork holds by reference before it
+	// writes what it has.
+	maxBig = 4
 )
+
+// bigFrame is a frame of straightFrame bytes or more waiting in the cork:
+// it goes out after buf[:at] (which ends with its header).
+type bigFrame struct {
+	at    int
+	frame []byte
+}
 
 func newCorkedConn(nc net.Conn, timeout time.Duration) *corkedConn {
 	c := &corkedConn{Conn: nc, timeout: timeout}
@@ -223,9 +302,11 @@ func appendHeader(b []byte, n int) []byte {
 }
 
 // writeMessage writes frame as one binary WebSocket message: gathered
-// when corked and small, else sent at once (a big one straight from its
-// bytes, in pieces). It waits for a frame of the library's in progress to
-// be written whole, and refuses once the library has sent a close frame
+// when corked (a big one by reference: frame must not change until
+// uncork; big frames are the engine's and the hub's shared ones, never
+// changed), else sent at once (a big one straight from its bytes, in
+// pieces). It waits for a frame of the library's in progress to be
+// written whole, and refuses once the library has sent a close frame
 // (net.ErrClosed). An error from the socket is returned as it is (a
 // deadline's is os.ErrDeadlineExceeded).
 func (c *corkedConn) writeMessage(frame []byte) error {
@@ -242,15 +323,17 @@ func (c *corkedConn) writeMessage(frame []byte) error {
 	}
 	n := len(frame) + maxHeader
 	if len(frame) >= straightFrame {
-		// What was gathered and the header in one write, then the
-		// frame from its own bytes (a snapshot or a presence list,
-		// shared by every connection: never copied per connection).
+		// The frame goes from its own bytes (a snapshot or a presence
+		// list, shared by every connection: never copied per
+		// connection), after what was gathered and its header, in the
+		// same write (writev). Corked, it waits by reference with the
+		// gathered bytes.
 		c.buf = appendHeader(c.room(maxHeader), len(frame))
-		if err := c.writeBuf(); err != nil {
-			return err
+		c.big = append(c.big, bigFrame{at: len(c.buf), frame: frame})
+		if c.corked && len(c.big) < maxBig {
+			return nil
 		}
-		_, err := c.writePieces(frame)
-		return err
+		return c.writeBuf()
 	}
 	if len(c.buf)+n > corkLimit {
 		if err := c.writeBuf(); err != nil {
@@ -269,12 +352,7 @@ func (c *corkedConn) writePieces(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), writePiece)
-		if c.timeout > 0 {
-			if now := time.Now(); c.deadline.Sub(now) < c.timeout-c.timeout/8 {
-				c.deadline = now.Add(c.timeout)
-				c.Conn.SetWriteDeadline(c.deadline)
-			}
-		}
+		c.extendDeadline()
 		m, err := c.Conn.Write(p[:n])
 		written += m
 		if err != nil {
@@ -287,14 +365,71 @@ func (c *corkedConn) writePieces(p []byte) (int, error) {
 	return written, nil
 }
 
-// writeBuf sends what was gathered. c.mu is held.
+// extendDeadline moves the socket's write deadline to now + timeout when
+// less than 7/8 of the timeout is left of it. c.mu is held.
+func (c *corkedConn) extendDeadline() {
+	if c.timeout <= 0 {
+		return
+	}
+	if now := time.Now(); c.deadline.Sub(now) < c.timeout-c.timeout/8 {
+		c.deadline = now.Add(c.timeout)
+		c.Conn.SetWriteDeadline(c.deadline)
+	}
+}
+
+// writeBuf sends what was gathered, with the big frames waiting among
+// it, in one write (or one a piece). c.mu is held.
 func (c *corkedConn) writeBuf() error {
 	if len(c.buf) == 0 {
-		return nil
+		return nil // a big frame always waits behind its header
 	}
-	_, err := c.writePieces(c.buf)
+	var err error
+	if len(c.big) == 0 {
+		_, err = c.writePieces(c.buf)
+	} else {
+		segs := make(net.Buffers, 0, 2*len(c.big)+1)
+		from := 0
+		for _, f := range c.big {
+			segs = append(segs, c.buf[from:f.at], f.frame)
+			from = f.at
+		}
+		if from < len(c.buf) {
+			segs = append(segs, c.buf[from:])
+		}
+		clear(c.big)
+		c.big = nil // an idle connection holds no reference to a shared frame
+		err = c.writeVector(segs)
+	}
 	c.giveBack()
 	return err
+}
+
+// writeVector writes segs in pieces of at most writePiece bytes, each
+// piece in one writev and within the timeout. c.mu is held.
+func (c *corkedConn) writeVector(segs net.Buffers) error {
+	var piece net.Buffers
+	for len(segs) > 0 {
+		piece = piece[:0]
+		n := 0
+		for len(segs) > 0 && n < writePiece {
+			s := segs[0]
+			if room := writePiece - n; len(s) > room {
+				piece = append(piece, s[:room])
+				segs[0] = s[room:]
+				break
+			}
+			piece = append(piece, s)
+			n += len(s)
+			segs = segs[1:]
+		}
+		c.extendDeadline()
+		if _, err := piece.WriteTo(c.Conn); err != nil {
+			c.err = err
+			c.atFrame.Broadcast()
+			return err
+		}
+	}
+	return nil
 }
 
 // A connection holds no buffer between bursts: it borrows one when it has

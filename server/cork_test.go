@@ -201,3 +201,117 @@ func TestCorkedConnTracksSplitFrames(t *testing.T) {
 		}
 	}
 }
+
+// cnCountingConn records each Write on the server's side of a connection.
+type cnCountingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *cnCountingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes = append(c.writes, bytes.Clone(p))
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+type cnCountingListener struct {
+	net.Listener
+	conns chan *cnCountingConn
+}
+
+func (l cnCountingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &cnCountingConn{Conn: nc}
+	l.conns <- c
+	return c, nil
+}
+
+// With holdUpgrade, the upgrade's answer waits in the cork: the 101 and
+// the first frames reach the socket in one write, and the client reads a
+// well-formed handshake (the headers net/http would have written, Date
+// included) followed by the frames.
+func TestUpgradeGoesWithTheFirstFrames(t *testing.T) {
+	conns := make(chan *cnCountingConn, 1)
+	release := make(chan struct{}) // closed once the client has read both frames
+	defer close(release)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sb := &smallBuffers{ResponseWriter: w, readRate: 1 << 20, readBurst: 1 << 20, pieceTimeout: 5 * time.Second, holdUpgrade: true}
+		ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{Subprotocols: []string{"cn.test"}})
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		go func() {
+			defer ws.CloseNow()
+			for _, m := range []string{"first", "second"} {
+				if err := sb.out.writeMessage([]byte(m)); err != nil {
+					t.Errorf("%s: %v", m, err)
+				}
+			}
+			if err := sb.out.uncork(); err != nil {
+				t.Errorf("uncork: %v", err)
+			}
+			ws.CloseRead(context.Background())
+			<-release
+		}()
+	}))
+	srv.Listener = cnCountingListener{Listener: srv.Listener, conns: conns}
+	srv.Start()
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"cn.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if ws.Subprotocol() != "cn.test" || res.Header.Get("Date") == "" || res.Header.Get("Upgrade") != "websocket" {
+		t.Fatalf("the handshake's answer: subprotocol %q, headers %v", ws.Subprotocol(), res.Header)
+	}
+	for _, want := range []string{"first", "second"} {
+		_, got, err := ws.Read(ctx)
+		if err != nil || string(got) != want {
+			t.Fatalf("waiting for %q: %q, %v", want, got, err)
+		}
+	}
+	c := <-conns
+	c.mu.Lock()
+	writes := c.writes
+	c.mu.Unlock()
+	if len(writes) == 0 {
+		t.Fatal("the server wrote nothing")
+	}
+	if !bytes.HasPrefix(writes[0], []byte("HTTP/1.1 101 Switching Protocols\r\n")) ||
+		!bytes.Contains(writes[0], []byte("first")) || !bytes.Contains(writes[0], []byte("second")) {
+		t.Fatalf("%d writes, the first %q: want the 101 and both frames in one", len(writes), writes[0])
+	}
+}
+
+// appendUpgrade writes what net/http writes for a 101 with the same
+// header, and allocates nothing into a buffer with room.
+func TestAppendUpgradeIsNetHTTPs(t *testing.T) {
+	h := http.Header{}
+	h.Set("Upgrade", "websocket")
+	h.Set("Connection", "Upgrade")
+	h.Set("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+	h.Set("Sec-WebSocket-Protocol", "txxt.v1")
+	h["X-Cn-Odd"] = []string{" two\r\nlines ", "second"}
+	now := time.Date(2026, 12, 1, 20, 0, 0, 0, time.FixedZone("CET", 3600))
+	var want bytes.Buffer
+	want.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	h.Write(&want)
+	want.WriteString("Date: Tue, 01 Dec 2026 19:00:00 GMT\r\n\r\n")
+	if got := appendUpgrade(nil, h, now); string(got) != want.String() {
+		t.Fatalf("got\n%q\nwant\n%q", got, want.String())
+	}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { appendUpgrade(buf, h, now) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}

@@ -163,12 +163,13 @@ func (a *Accounts) ChangeTeam(slug string, fn func(*TeamInfo) error) (TeamInfo, 
 
 // Role returns the user's role in the team, and whether they are a member.
 func (a *Accounts) Role(slug string, user world.ID) (Role, bool, error) {
-	raw, err := a.tb.Get(bg, tableMembers, memberKey(slug, user))
+	key := memberKey(slug, user)
+	raw, err := a.tb.Get(bg, tableMembers, key)
 	if err != nil || raw == nil {
 		return 0, false, err
 	}
-	var m Member
-	if err := json.Unmarshal(raw, &m); err != nil {
+	m, err := a.memberMemo.decode(key, raw)
+	if err != nil {
 		return 0, false, err
 	}
 	return m.Role, true, nil

@@ -114,7 +114,9 @@ func (s *Server) handleGame() http.Handler {
 			}
 			c.since, c.resume = n, true
 		}
-		sb := &smallBuffers{ResponseWriter: w, readRate: s.limits.ReadRate, readBurst: s.limits.ReadBurst, pieceTimeout: s.limits.WriteTimeout}
+		// The 101 waits in the cork for the first frames (the writer's
+		// first flush): one write, one segment for the client.
+		sb := &smallBuffers{ResponseWriter: w, readRate: s.limits.ReadRate, readBurst: s.limits.ReadBurst, pieceTimeout: s.limits.WriteTimeout, holdUpgrade: true}
 		ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 			Subprotocols: []string{wire.Subprotocol},
 			// The origin was checked by authenticateUpgrade, with the

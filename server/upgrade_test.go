@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -85,5 +86,23 @@ func TestFirstFrameInTheUpgradesPacket(t *testing.T) {
 		default:
 			t.Fatalf("frame with opcode %d", op)
 		}
+	}
+}
+
+// Welcome tells the world's grid: a new connection's is read from its
+// Snapshot, a resumed one's from the world.
+func TestWelcomeTellsTheGrid(t *testing.T) {
+	h := start(t, options{})
+	a := h.dial(true, "")
+	a.handshake()
+	rev := a.ack(1, world.Command{Kind: world.CmdSetGrid, Grid: 15})
+	w, snap := h.dial(true, "").handshake()
+	if w.Grid != 15 || snap.Grid != 15 {
+		t.Fatalf("a new connection after SetGrid 15: Welcome grid %d, Snapshot grid %d", w.Grid, snap.Grid)
+	}
+	resumed := h.dial(true, fmt.Sprintf("since=%d", rev))
+	_, f := resumed.read()
+	if f.Type != wire.TypeWelcome || f.Welcome.Grid != 15 {
+		t.Fatalf("a resumed connection's first frame: 0x%02x, grid %d; want a Welcome with grid 15", f.Type, f.Welcome.Grid)
 	}
 }

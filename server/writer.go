@@ -28,19 +28,36 @@ func (c *conn) write() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.out.cork()
-	if c.v1 {
-		if !c.send(c.welcome(ctx)) {
-			return
-		}
-		if h := c.t.eng.Health(); h.Degraded {
-			c.send(wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
-		}
-	}
 	var sub *engine.Subscription
 	if c.resume && c.v1 {
 		sub = c.t.eng.Resume(c.since, true)
 	} else {
 		sub = c.t.eng.Subscribe(c.v1)
+	}
+	if c.v1 {
+		// A new subscription's first delivery is its snapshot, which
+		// holds the grid the Welcome tells: one question to the engine
+		// instead of two. A resume asks the world.
+		var first engine.Delivery
+		grid, known := uint16(0), false
+		if !c.resume {
+			if d, _, err := sub.Poll(ctx); err == nil && d.Snapshot != nil {
+				first = d
+				grid, known = wire.SnapshotGrid(d.Snapshot.Frame)
+			} // else catchUp meets the engine's error again, and closes
+		}
+		if !known {
+			c.t.eng.Read(ctx, func(w *world.World) { grid = w.Grid() })
+		}
+		if !c.send(c.welcome(grid)) {
+			return
+		}
+		if h := c.t.eng.Health(); h.Degraded {
+			c.send(wire.AppendServerState(nil, &wire.ServerState{State: wire.StateDegraded, Reason: h.Reason}))
+		}
+		if first.Snapshot != nil && !c.deliver(first) {
+			return
+		}
 	}
 	var pingDue atomic.Bool
 	ping := time.AfterFunc(s.limits.PingInterval, func() {
@@ -313,11 +330,9 @@ func (c *conn) send(frame []byte) bool {
 // (an Error frame's message can be long).
 const scratchMax = 512
 
-func (c *conn) welcome(ctx context.Context) []byte {
+func (c *conn) welcome(grid uint16) []byte {
 	s := c.s
-	var grid uint16
-	c.t.eng.Read(ctx, func(w *world.World) { grid = w.Grid() })
-	return wire.AppendWelcome(nil, &wire.Welcome{
+	w := wire.Welcome{
 		Protocol:      wire.ProtocolVersion,
 		ServerTime:    uint64(s.now().UnixMilli()),
 		Grid:          grid,
@@ -328,5 +343,6 @@ func (c *conn) welcome(ctx context.Context) []byte {
 		ServerVersion: s.cfg.Version,
 		UserName:      c.login.Name,
 		Profile:       c.t.activeProfile(c.login.User),
-	})
+	}
+	return wire.AppendWelcome(make([]byte, 0, wire.WelcomeSize(&w)), &w)
 }

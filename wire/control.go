@@ -17,6 +17,9 @@ type Welcome struct {
 	Profile       []byte // JSON, may be empty
 }
 
+// WelcomeSize is the exact length of w's Welcome frame.
+func WelcomeSize(w *Welcome) int { return welcomeHeader + len(w.Profile) }
+
 // AppendWelcome appends a Welcome frame.
 func AppendWelcome(dst []byte, w *Welcome) []byte {
 	dst = append(dst, TypeWelcome)

@@ -177,3 +177,18 @@ func SnapshotTasks(frame []byte, want func(world.ID) bool, fn func(world.Task)) 
 	}
 	return nil
 }
+
+// SnapshotGrid returns the grid a v1 Snapshot frame carries (after its
+// user count, behind the task and service records), reading only the
+// header's counts; false for a frame without the v1 tail (the original
+// layout) or too short for its counts.
+func SnapshotGrid(frame []byte) (uint16, bool) {
+	if len(frame) < snapshotHeader || frame[0] != TypeSnapshot {
+		return 0, false
+	}
+	e := snapshotHeader + TaskRecordSize*uint64(le.Uint32(frame[9:])) + ServiceRecordSize*uint64(le.Uint32(frame[13:]))
+	if e+6 > uint64(len(frame)) {
+		return 0, false
+	}
+	return le.Uint16(frame[e+4:]), true
+}

@@ -475,7 +475,31 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			!(len(frame) == SnapshotSize(st, true)-1 && st.Schedule.WorkingDays == world.MondayToFriday) {
 			t.Fatalf("accepted a snapshot of %d bytes holding %d tasks", len(frame), len(st.Tasks))
 		}
+		// The grid read from the header's counts alone is the decoded one.
+		if grid, ok := SnapshotGrid(frame); err == nil && ok && grid != st.Grid {
+			t.Fatalf("SnapshotGrid %d, the decoded snapshot's %d", grid, st.Grid)
+		}
 	})
+}
+
+// SnapshotGrid reads a v1 snapshot's grid from behind its records, and
+// finds none in the original layout or a frame too short for its counts.
+func TestSnapshotGrid(t *testing.T) {
+	for _, n := range []int{0, 1, 100} {
+		st := sampleState(n)
+		frame := AppendSnapshot(nil, st, true)
+		if grid, ok := SnapshotGrid(frame); !ok || grid != st.Grid {
+			t.Errorf("%d tasks, v1: grid %d, %v; want %d", n, grid, ok, st.Grid)
+		}
+		if grid, ok := SnapshotGrid(AppendSnapshot(nil, st, false)); ok {
+			t.Errorf("%d tasks, v0: grid %d found", n, grid)
+		}
+		for _, cut := range []int{0, 1, 16, 17, len(frame) - trailerSize(len(st.Services)) - UserRecordSize*len(st.Users) - 1} {
+			if grid, ok := SnapshotGrid(frame[:cut]); ok {
+				t.Errorf("%d tasks, cut to %d bytes: grid %d found", n, cut, grid)
+			}
+		}
+	}
 }
 
 // SetSchedule's working days come after the zone behind a NUL; a frame
