@@ -27,7 +27,7 @@ import (
 //
 // Layout: a header of walHeaderSize bytes,
 //
-//	"txxt-wal" · version u32 · crc32c u32 of bytes 16-64 · id 16 · base u64 · 24 zero bytes
+//	"txxt-wal" · version u32 · crc32c u32 of bytes 8-12 and 16-64 · id 16 · base u64 · 24 zero bytes
 //
 // then entries, each
 //
@@ -76,8 +76,14 @@ func walHeader(id [16]byte, base uint64) []byte {
 	binary.LittleEndian.PutUint32(h[8:], walVersion)
 	copy(h[16:], id[:])
 	binary.LittleEndian.PutUint64(h[32:], base)
-	binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(h[16:], castagnoli))
+	binary.LittleEndian.PutUint32(h[12:], headerCRC(h))
 	return h
+}
+
+// headerCRC is the CRC-32C of a header's version and of everything after
+// its own 4 bytes.
+func headerCRC(h []byte) uint32 {
+	return crc32.Update(crc32.Checksum(h[8:12], castagnoli), castagnoli, h[16:walHeaderSize])
 }
 
 // appendEntry encodes r at the end of b.
@@ -104,11 +110,11 @@ func scanWAL(b []byte) (id [16]byte, base uint64, recs []Record, end int, err er
 	if len(b) < walHeaderSize || string(b[:8]) != walMagic {
 		return id, 0, nil, 0, fmt.Errorf("no write-ahead file header: %w", ErrDamaged)
 	}
+	if binary.LittleEndian.Uint32(b[12:]) != headerCRC(b) {
+		return id, 0, nil, 0, fmt.Errorf("write-ahead file header fails its checksum: %w", ErrDamaged)
+	}
 	if v := binary.LittleEndian.Uint32(b[8:]); v > walVersion {
 		return id, 0, nil, 0, fmt.Errorf("write-ahead file format %d, this txxt reads up to %d: %w", v, walVersion, ErrVersion)
-	}
-	if binary.LittleEndian.Uint32(b[12:]) != crc32.Checksum(b[16:walHeaderSize], castagnoli) {
-		return id, 0, nil, 0, fmt.Errorf("write-ahead file header fails its checksum: %w", ErrDamaged)
 	}
 	copy(id[:], b[16:])
 	base = binary.LittleEndian.Uint64(b[32:])
@@ -163,6 +169,9 @@ func newWALID() (id [16]byte) {
 // is moved aside to PATH.wal.unread-TIME with a warning, not removed.
 func (s *Store) replayWAL() error {
 	path := WALPath(s.path)
+	// A fresh write-ahead file a crash left before it was renamed in
+	// never held an entry.
+	os.Remove(path + ".new")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

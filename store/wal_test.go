@@ -418,3 +418,27 @@ func TestWALCheckpointsByItself(t *testing.T) {
 		t.Fatalf("%d records still in the tail after the checkpoint", n)
 	}
 }
+
+// A flipped bit in the header's version is damage, not a newer format;
+// a fresh write-ahead file a crash left before its rename is removed.
+func TestWALHeaderVersionAndLeftover(t *testing.T) {
+	ctx := context.Background()
+	s := walOpen(t, filepath.Join(t.TempDir(), "save"), Options{})
+	s.Append(ctx, records(1, 2))
+	crashed := crashCopy(t, s)
+	os.WriteFile(WALPath(crashed)+".new", []byte("half made"), 0o600)
+	flipped := crashCopy(t, s)
+	f, _ := os.OpenFile(WALPath(flipped), os.O_RDWR, 0)
+	f.WriteAt([]byte{2}, 8)
+	f.Close()
+	if _, err := Open(flipped, Options{}); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrVersion) {
+		t.Errorf("a flipped version byte: %v", err)
+	}
+	c := open(t, crashed)
+	if got := readAll(t, c, 0); !equalRecords(got, records(1, 2)) {
+		t.Fatalf("%d records", len(got))
+	}
+	if exists(WALPath(crashed) + ".new") {
+		t.Error("the leftover .new is still there")
+	}
+}
