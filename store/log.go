@@ -63,6 +63,9 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 			}
 			return nil
 		})
+		if err == nil {
+			err = s.checkFile() // as below, in the same hold of mu: no Rewrite between
+		}
 		s.mu.RUnlock()
 	} else {
 		// Not under cpMu: a checkpoint holds it while it commits, off
@@ -70,13 +73,14 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		if err = s.checkpointErr(); err == nil {
 			own, err = s.writeWAL(recs)
 		}
-	}
-	if err == nil {
-		// After the commit, not before: a file deleted before the commit
-		// returned is found here, before anyone is told it is durable.
-		s.mu.RLock()
-		err = s.checkFile()
-		s.mu.RUnlock()
+		if err == nil {
+			// After the write, not before: a file deleted before the
+			// write returned is found here, before anyone is told it is
+			// durable. (walMu, held, keeps Rewrite out.)
+			s.mu.RLock()
+			err = s.checkFile()
+			s.mu.RUnlock()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("append revisions %d to %d: %w", recs[0].Revision, recs[len(recs)-1].Revision, err)
