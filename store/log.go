@@ -53,16 +53,7 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 	var own []byte
 	if s.opts.NoWAL {
 		s.mu.RLock()
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketLog)
-			b.FillPercent = 1 // keys only grow: pack pages full
-			for i := range recs {
-				if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = s.db.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
 		if err == nil {
 			err = s.checkFile() // as below, in the same hold of mu: no Rewrite between
 		}
@@ -92,6 +83,18 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		s.addTail(recs, own)
 	}
 	s.last.Store(recs[len(recs)-1].Revision)
+	return nil
+}
+
+// putRecords writes recs into the log bucket of tx.
+func putRecords(tx *bolt.Tx, recs []Record) error {
+	b := tx.Bucket(bucketLog)
+	b.FillPercent = 1 // keys only grow: pack pages full
+	for i := range recs {
+		if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 	}
 	s.step("fresh")
 	if foreign != nil {
-		aside := s.path + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		aside := asidePath(s.path, "replaced")
 		if err := os.Rename(s.path, aside); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("move the file found at %s aside: %w", s.path, err)
@@ -113,7 +113,7 @@ func (s *Store) dropWAL() {
 	}
 	path := WALPath(s.path)
 	if fi, err := os.Stat(path); err == nil && !os.SameFile(fi, *s.walInfo.Load()) {
-		aside := path + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		aside := asidePath(path, "replaced")
 		if os.Rename(path, aside) == nil {
 			s.opts.Logger.Warn("moved the file found in the write-ahead file's place aside", "path", path, "to", aside)
 		}
@@ -170,12 +170,8 @@ func (s *Store) writeFresh(path string, rev uint64, snapshot []byte, tail []Reco
 		if err := tx.Bucket(bucketSnapshots).Put(revKey(rev), snapshotValue(snapshot)); err != nil {
 			return err
 		}
-		log := tx.Bucket(bucketLog)
-		log.FillPercent = 1
-		for i := range tail {
-			if err := log.Put(revKey(tail[i].Revision), encodeRecord(&tail[i])); err != nil {
-				return err
-			}
+		if err := putRecords(tx, tail); err != nil {
+			return err
 		}
 		return s.db.View(func(old *bolt.Tx) error {
 			for _, name := range append(tableNames, laterTables...) {
@@ -197,6 +193,12 @@ func (s *Store) writeFresh(path string, rev uint64, snapshot []byte, tail []Reco
 		err = cerr
 	}
 	return err
+}
+
+// asidePath is where a file found at path is moved aside to, never
+// destroyed: PATH.WHY-TIME.
+func asidePath(path, why string) string {
+	return path + "." + why + "-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 }
 
 func syncDir(dir string) error {

@@ -65,9 +65,8 @@ func WALPath(path string) string { return path + ".wal" }
 // walFile is the open write-ahead file. Append's (walMu).
 type walFile struct {
 	f    *os.File
-	off  int64  // where the next entry goes
-	size int64  // bytes allocated
-	buf  []byte // the batch being written, reused
+	off  int64 // where the next entry goes
+	size int64 // bytes allocated
 }
 
 func walHeader(id [16]byte, base uint64) []byte {
@@ -85,6 +84,13 @@ func walHeader(id [16]byte, base uint64) []byte {
 func headerCRC(h []byte) uint32 {
 	return crc32.Update(crc32.Checksum(h[8:12], castagnoli), castagnoli, h[16:walHeaderSize])
 }
+
+// walBodyFixed is an entry's bytes after its length and crc, but for the
+// frame: revision · time · actor · client · request.
+const walBodyFixed = 8 + 8 + 16 + 16 + 4
+
+// entrySize is the size of an entry holding frame.
+func entrySize(frame []byte) int { return 8 + walBodyFixed + len(frame) }
 
 // appendEntry encodes r at the end of b.
 func appendEntry(b []byte, r *Record) []byte {
@@ -118,18 +124,17 @@ func scanWAL(b []byte) (id [16]byte, base uint64, recs []Record, end int, err er
 	}
 	copy(id[:], b[16:])
 	base = binary.LittleEndian.Uint64(b[32:])
-	const fixed = 8 + 8 + 16 + 16 + 4 // revision · time · actor · client · request
 	end = walHeaderSize
 	for off, want := walHeaderSize, base+1; off+walEntryHead <= len(b); want++ {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
-		if n < fixed || off+8+n > len(b) {
+		if n < walBodyFixed || off+8+n > len(b) {
 			break
 		}
 		body := b[off+8 : off+8+n]
 		if binary.LittleEndian.Uint32(b[off+4:]) != crc32.Checksum(body, castagnoli) || binary.LittleEndian.Uint64(body) != want {
 			break
 		}
-		r := Record{Revision: want, Time: int64(binary.LittleEndian.Uint64(body[8:])), Request: binary.LittleEndian.Uint32(body[48:]), Frame: body[fixed:]}
+		r := Record{Revision: want, Time: int64(binary.LittleEndian.Uint64(body[8:])), Request: binary.LittleEndian.Uint32(body[48:]), Frame: body[walBodyFixed:]}
 		copy(r.Actor[:], body[16:])
 		copy(r.Client[:], body[32:])
 		recs = append(recs, r)
@@ -185,7 +190,7 @@ func (s *Store) replayWAL() error {
 	}
 	last := s.last.Load()
 	if id != s.id || base > last {
-		aside := path + ".stale-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		aside := asidePath(path, "stale")
 		why := "it belongs to another save file"
 		if id == s.id {
 			why = fmt.Sprintf("it continues revision %d and the save file ends at %d", base, last)
@@ -200,16 +205,7 @@ func (s *Store) replayWAL() error {
 		recs = recs[1:]
 	}
 	if len(recs) > 0 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketLog)
-			b.FillPercent = 1
-			for i := range recs {
-				if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := s.db.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
 		if err != nil {
 			return fmt.Errorf("replay %s into the save file: %w", path, err)
 		}
@@ -219,7 +215,7 @@ func (s *Store) replayWAL() error {
 		s.opts.Logger.Info("replayed the write-ahead file a crash left", "path", path, "records", len(recs), "to", recs[len(recs)-1].Revision)
 	}
 	if bytes.ContainsFunc(b[end:], func(r rune) bool { return r != 0 }) {
-		aside := path + ".unread-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		aside := asidePath(path, "unread")
 		s.opts.Logger.Warn("the write-ahead file a crash left holds bytes after its last sound entry that cannot be read: a batch cut short, never acknowledged, or damage; moved it aside",
 			"path", path, "to", aside, "revision", s.last.Load(), "unread_from", end, "size", len(b))
 		if err := os.Rename(path, aside); err != nil {
@@ -294,10 +290,12 @@ func (s *Store) newWAL(base uint64, need int) (*walFile, error) {
 // the save file then). It returns the bytes written, which the tail's
 // records point into. walMu held, mu not.
 func (s *Store) writeWAL(recs []Record) ([]byte, error) {
-	var buf []byte
-	if s.wal != nil {
-		buf = s.wal.buf[:0]
+	n := 0
+	for i := range recs {
+		n += entrySize(recs[i].Frame)
 	}
+	// A buffer of the batch's own: the tail keeps it (addTail).
+	buf := make([]byte, 0, n)
 	for i := range recs {
 		buf = appendEntry(buf, &recs[i])
 	}
@@ -316,7 +314,6 @@ func (s *Store) writeWAL(recs []Record) ([]byte, error) {
 		}
 		s.wal = w
 	}
-	s.wal.buf = buf
 	if _, err := s.wal.f.WriteAt(buf, s.wal.off); err != nil {
 		return nil, err
 	}
@@ -326,7 +323,7 @@ func (s *Store) writeWAL(recs []Record) ([]byte, error) {
 		}
 	}
 	s.wal.off += int64(len(buf))
-	return bytes.Clone(buf), nil
+	return buf, nil
 }
 
 // checkWAL is checkFile for the write-ahead file. mu held.
@@ -355,7 +352,7 @@ func (s *Store) addTail(recs []Record, own []byte) {
 	wasEmpty := len(s.tail) == 0
 	off := 0
 	for _, r := range recs {
-		n := walEntryHead + 8 + 16 + 16 + 4 + len(r.Frame)
+		n := entrySize(r.Frame)
 		r.Frame = own[off+n-len(r.Frame) : off+n : off+n]
 		off += n
 		s.tail = append(s.tail, r)
@@ -412,12 +409,8 @@ func (s *Store) checkpointWith(then func(*bolt.Tx) error) error {
 		return nil
 	}
 	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLog)
-		b.FillPercent = 1
-		for i := range recs {
-			if err := b.Put(revKey(recs[i].Revision), encodeRecord(&recs[i])); err != nil {
-				return err
-			}
+		if err := putRecords(tx, recs); err != nil {
+			return err
 		}
 		if then != nil {
 			return then(tx)
@@ -442,7 +435,7 @@ func (s *Store) checkpointWith(then func(*bolt.Tx) error) error {
 	s.tail = append([]Record(nil), s.tail[len(recs):]...)
 	s.tailBytes = 0
 	for _, r := range s.tail {
-		s.tailBytes += walEntryHead + 8 + 16 + 16 + 4 + len(r.Frame)
+		s.tailBytes += entrySize(r.Frame)
 	}
 	s.tailMu.Unlock()
 	return nil
