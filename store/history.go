@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -77,10 +78,16 @@ func (s *Store) RevisionAt(ctx context.Context, at int64) (rev uint64, ok bool, 
 			r, err := decodeRecord(rev, v)
 			return r.Time, err
 		}
-		first, last := s.first.Load(), s.bolted.Load()
-		if first == 0 || first > last {
+		// The bounds of this transaction's log, not the store's counters:
+		// a checkpoint or a compaction committed between the two moves
+		// them past what this view holds.
+		c := b.Cursor()
+		fk, _ := c.First()
+		lk, _ := c.Last()
+		if len(fk) != 8 || len(lk) != 8 {
 			return nil
 		}
+		first, last := binary.BigEndian.Uint64(fk), binary.BigEndian.Uint64(lk)
 		t, err := timeOf(first)
 		if err != nil || t > at {
 			return err
