@@ -84,10 +84,11 @@ func (s *Store) Rewrite(ctx context.Context, rev uint64, snapshot []byte, tail [
 	old := s.db
 	s.db, s.file = db, file
 	old.Close()
-	s.first.Store(0)
+	first := uint64(0) // never 0 in passing, to a reader of FirstRevision
 	if len(tail) > 0 {
-		s.first.Store(tail[0].Revision)
+		first = tail[0].Revision
 	}
+	s.first.Store(first)
 	s.last.Store(rev)
 	s.bolted.Store(rev)
 	s.step("switched")
