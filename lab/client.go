@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -70,12 +71,24 @@ type client struct {
 	mu      sync.Mutex
 	waiters map[uint32]chan wire.ServerFrame
 	next    uint32
-	created map[uint64]world.ID // revision → the task or service it created
+	created map[uint64]world.ID // revision → the task or service this client's command created
 
 	onEvent func(rev uint64, at time.Time)
-	gaps    int // events that did not follow the previous one (reader only)
+	gaps    int                   // events that did not follow the previous one (reader only)
+	recent  [recentCreated]recent // the latest creations by anyone, by revision (reader only)
+	buf     []byte                // the reader's message buffer, reused
 	done    chan struct{}
 	err     error
+}
+
+// recentCreated bounds what the reader remembers of others' creations: an
+// Ack follows its own event within the same write, so a creation is
+// looked up a few frames after it was seen, never thousands.
+const recentCreated = 1024
+
+type recent struct {
+	rev uint64
+	id  world.ID
 }
 
 // dial connects, reads Welcome and the Snapshot (or, with since, the
@@ -134,10 +147,43 @@ func (c *client) read(ctx context.Context) (wire.ServerFrame, error) {
 	return wire.DecodeServerFrame(raw, true)
 }
 
+// readInto reads the next message into the reader's own buffer, reused
+// from one message to the next: at 256 clients of one team the reader
+// takes every event of every client, and a fresh buffer each (as Read
+// makes) was most of the load generator's garbage. The frame decoded
+// from it must not be kept past the next read: readLoop keeps only ids
+// and revisions.
+func (c *client) readInto(ctx context.Context) (wire.ServerFrame, error) {
+	_, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return wire.ServerFrame{}, err
+	}
+	n := 0
+	for {
+		if n == len(c.buf) {
+			grown := make([]byte, max(2*len(c.buf), 512))
+			copy(grown, c.buf)
+			c.buf = grown
+		}
+		m, err := r.Read(c.buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return wire.ServerFrame{}, err
+		}
+	}
+	if cap(c.buf) > 64<<10 {
+		defer func() { c.buf = nil }() // a snapshot's buffer is not kept
+	}
+	return wire.DecodeServerFrame(c.buf[:n], true)
+}
+
 func (c *client) readLoop() {
 	defer close(c.done)
 	for {
-		f, err := c.read(context.Background())
+		f, err := c.readInto(context.Background())
 		if err != nil {
 			c.err = err
 			c.mu.Lock()
@@ -159,13 +205,9 @@ func (c *client) readLoop() {
 			c.last = f.Event.Revision
 			switch f.Event.Kind {
 			case world.EvTaskCreated:
-				c.mu.Lock()
-				c.created[f.Event.Revision] = f.Event.Task.ID
-				c.mu.Unlock()
+				c.recent[f.Event.Revision%recentCreated] = recent{f.Event.Revision, f.Event.Task.ID}
 			case world.EvServiceCreated:
-				c.mu.Lock()
-				c.created[f.Event.Revision] = f.Event.Service.ID
-				c.mu.Unlock()
+				c.recent[f.Event.Revision%recentCreated] = recent{f.Event.Revision, f.Event.Service.ID}
 			}
 			if c.onEvent != nil {
 				c.onEvent(f.Event.Revision, now)
@@ -178,6 +220,11 @@ func (c *client) readLoop() {
 			c.mu.Lock()
 			w := c.waiters[req]
 			delete(c.waiters, req)
+			if rev := f.Ack.Revision; f.Type == wire.TypeAck && w != nil {
+				if r := c.recent[rev%recentCreated]; r.rev == rev && rev != 0 {
+					c.created[rev] = r.id // what this client's command created
+				}
+			}
 			c.mu.Unlock()
 			if w != nil {
 				w <- f
