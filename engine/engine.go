@@ -86,6 +86,10 @@ type Options struct {
 	// Published.At), so their cost can be measured against nothing.
 	NoTimings bool
 
+	// NoFinalSnapshot leaves Close's snapshot out: a look at a save file
+	// (txxt info) leaves the file as it found it.
+	NoFinalSnapshot bool
+
 	Now    func() time.Time // the clock of the log's records and of the deletions remembered (default time.Now)
 	NewID  func() world.ID  // ids for new entities (default: random UUIDv4)
 	Logger *slog.Logger     // default: discard
@@ -587,7 +591,7 @@ func (e *Engine) run() {
 			for e.queue.len() > 0 {
 				e.collect()
 			}
-			if !e.deposed {
+			if !e.deposed && !e.opts.NoFinalSnapshot {
 				e.finalSnapshot()
 			}
 			return

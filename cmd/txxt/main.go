@@ -216,7 +216,7 @@ func infoOf(ctx context.Context, path string, stdout io.Writer) error {
 	}
 	defer st.Close()
 	start := time.Now()
-	e, err := engine.Open(st, engine.Options{})
+	e, err := engine.Open(st, engine.Options{NoFinalSnapshot: true})
 	if err != nil {
 		return refused(fmt.Errorf("boot %s: %w", *data, err))
 	}

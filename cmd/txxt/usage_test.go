@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"txxt/engine"
 	"txxt/store"
+	"txxt/world"
 )
 
 // runArgs runs txxt with args and returns what it wrote, its exit status
@@ -162,5 +164,51 @@ func newSaveFile(t *testing.T, path string) {
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// txxt info boots the world to count it, and leaves the file as it found
+// it: no snapshot of the log written since the last one.
+func TestInfoLeavesTheFileAsItFoundIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "team.db")
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Open(st, engine.Options{NoFinalSnapshot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		res, err := e.Do(context.Background(), engine.Request{Command: world.Command{Kind: world.CmdCreateService, Service: world.ID{byte(i + 1)}, Text: fmt.Sprintf("service %d", i)}})
+		if err != nil || res.Err != nil {
+			t.Fatalf("create a service: %v %v", err, res.Err)
+		}
+	}
+	e.Close()
+	snapshotOf := func() (uint64, uint64) {
+		t.Helper()
+		snap, _, err := st.LatestSnapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap, st.LastRevision()
+	}
+	snapBefore, last := snapshotOf()
+	if snapBefore >= last {
+		t.Fatalf("the newest snapshot is at %d, the log at %d: nothing for info to leave alone", snapBefore, last)
+	}
+	st.Close()
+
+	out, errOut, status, _ := runArgs(t, nil, "info", "--data", path)
+	if status != 0 || !strings.Contains(out, "services   3") {
+		t.Fatalf("info: status %d\n%s%s", status, out, errOut)
+	}
+	if st, err = store.Open(path, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if snap, _ := snapshotOf(); snap != snapBefore {
+		t.Fatalf("after txxt info the newest snapshot is at %d, was %d", snap, snapBefore)
 	}
 }
