@@ -84,8 +84,13 @@ func (s *Store) RevisionAt(ctx context.Context, at int64) (rev uint64, ok bool, 
 		c := b.Cursor()
 		fk, _ := c.First()
 		lk, _ := c.Last()
-		if len(fk) != 8 || len(lk) != 8 {
-			return nil
+		switch {
+		case fk == nil:
+			return nil // no records
+		case len(fk) != 8:
+			return fmt.Errorf("log key of %d bytes: %w", len(fk), ErrDamaged)
+		case len(lk) != 8:
+			return fmt.Errorf("log key of %d bytes: %w", len(lk), ErrDamaged)
 		}
 		first, last := binary.BigEndian.Uint64(fk), binary.BigEndian.Uint64(lk)
 		t, err := timeOf(first)
