@@ -995,7 +995,7 @@ class App {
     }
   }
 
-  /** Opens or closes the bar's ☰ menu (between a phone's width and 1000 px). @param {boolean} open */
+  /** Opens or closes the bar's ☰ menu (up to 1000 px wide). @param {boolean} open */
   menu(open) {
     if (document.body.classList.contains('more-open') === open) return;
     document.body.classList.toggle('more-open', open);

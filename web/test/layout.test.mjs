@@ -206,10 +206,16 @@ for (const [w, h] of SIZES) {
       await page.keyboard.press('Escape');
       await page.evaluate(() => window.txxt.select(null));
     }
-    if (w > 640 && w <= 1000) {
-      // the bar is one line; its last buttons are behind ☰, on screen when it opens
-      const rows = await page.evaluate(() => new Set([...document.querySelectorAll('.bar > *')].filter((e) => e.getBoundingClientRect().width).map((e) => Math.round(e.getBoundingClientRect().bottom / 20))).size);
+    if (w <= 1000) {
+      // the bar is one line at 800 px, two on a phone; its last buttons are
+      // behind ☰, on screen when it opens
+      const rows = await page.evaluate(() => {
+        // a line is the items whose middles lie within 12 px of its first's
+        const middles = [...document.querySelectorAll('.bar > *')].map((e) => e.getBoundingClientRect()).filter((r) => r.width).map((r) => (r.top + r.bottom) / 2).sort((a, b) => a - b);
+        return middles.filter((m, i) => i === 0 || m - middles[i - 1] > 12).length;
+      });
       if (w === 800) assert.equal(rows, 1, 'the bar is one line at 800 px');
+      if (w === 390) assert.equal(rows, 2, 'the bar is two lines on a phone');
       await page.click('#more-toggle');
       await page.waitForSelector('#logout', { state: 'visible', timeout: 10000 }).catch((e) => { throw new Error(`${w}×${h}: ☰ never showed Log out: ${e.message}`); });
       assert.equal(await page.getAttribute('#more-toggle', 'aria-expanded'), 'true');
