@@ -800,6 +800,12 @@ func (e *Engine) fail(err error) {
 	e.stats.failedCommits.Add(1)
 	e.suspect = true
 	e.degrade(err)
+	if errors.Is(err, worldlog.ErrOutcomeUnknown) {
+		// The log may hold the batch (its answer was lost): the head,
+		// read before the next write, says; its commands are told so.
+		e.refuseWith(&world.Error{Code: world.CodeStorageUnavailable, Message: storageUnsureRefusal})
+		return
+	}
 	e.refuse()
 }
 
@@ -983,6 +989,10 @@ func storageReason(err error) string {
 // A program retries it with the same request id; a person is told that
 // nothing happened.
 const storageRefusal = "The server could not save this change, so nothing was changed: it is repairing its save file by itself. Try again in a moment."
+
+// storageUnsureRefusal answers a batch whose write got no answer from the
+// log (worldlog.ErrOutcomeUnknown without ErrFenced): it may be saved.
+const storageUnsureRefusal = "The server could not confirm that this change was saved, so it may have been or not: it is checking by itself. Try it again in a moment; a change that did go through is not made twice."
 
 // notOwnerRefusal is the answer to a command sent to an engine that
 // stepped down; notOwnerReason is its Health.Reason.

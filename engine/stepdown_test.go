@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,6 +133,7 @@ func TestStepDownAnswersEveryCommandOnce(t *testing.T) {
 type flakyLog struct {
 	*worldlog.Memory
 	fail, landed atomic.Bool
+	unknown      atomic.Bool // the failure says its outcome is unknown, as a timeout does
 }
 
 func (l *flakyLog) Append(ctx context.Context, recs []worldlog.Record) error {
@@ -138,7 +141,10 @@ func (l *flakyLog) Append(ctx context.Context, recs []worldlog.Record) error {
 		if l.landed.Load() {
 			l.Memory.Append(ctx, recs)
 		}
-		return errors.New("injected: the log did not answer")
+		if l.unknown.Load() {
+			return fmt.Errorf("injected: the log did not answer: %w", worldlog.ErrOutcomeUnknown)
+		}
+		return errors.New("injected: the log refused the write")
 	}
 	return l.Memory.Append(ctx, recs)
 }
@@ -171,9 +177,14 @@ func TestFailedAppendToALogThatIsNotAFile(t *testing.T) {
 		createService(t, e)
 		l.fail.Store(true)
 		l.landed.Store(true)
+		l.unknown.Store(true)
 		origin := Origin{Client: world.ID{9}, Request: 1}
-		if res := doReq(t, e, Request{Command: createTask("landed"), Origin: origin}); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable {
-			t.Fatalf("a command whose append failed: %+v", res)
+		// Its answer lost, the log cannot say whether it holds the batch:
+		// its command is told it may have been saved, never that nothing
+		// was changed.
+		if res := doReq(t, e, Request{Command: createTask("landed"), Origin: origin}); res.Err == nil || res.Err.Code != world.CodeStorageUnavailable ||
+			!strings.Contains(res.Err.Message, "may have been") || strings.Contains(res.Err.Message, "nothing was changed") {
+			t.Fatalf("a command whose append got no answer: %+v", res)
 		}
 		l.fail.Store(false)
 		if res := doReq(t, e, Request{Command: createTask("landed"), Origin: origin}); res.Err == nil || res.Err.Code != world.CodeNotOwner {

@@ -265,9 +265,21 @@ func (l *Log) unclear(id string, first, last uint64, err error, m *natsjs.RawStr
 	case rerr == nil && m.Sequence != l.lastSeq:
 		return fmt.Errorf("world %s: append revisions %d to %d: message %d is another writer's (%v): %w", l.world, first, last, m.Sequence, err, worldlog.ErrFenced)
 	case rerr != nil && !errors.Is(rerr, natsjs.ErrMsgNotFound):
-		return fmt.Errorf("world %s: append revisions %d to %d: %w (and its head cannot be read: %v)", l.world, first, last, err, rerr)
+		return fmt.Errorf("world %s: append revisions %d to %d: %w (and its head cannot be read: %v): %w", l.world, first, last, err, rerr, worldlog.ErrOutcomeUnknown)
+	case !refused(err):
+		// No answer (a timeout): the message may still be stored after
+		// the head was read. The engine reads the head again before its
+		// next write, which is fenced on this one's sequence either way.
+		return fmt.Errorf("world %s: append revisions %d to %d: %w: %w", l.world, first, last, err, worldlog.ErrOutcomeUnknown)
 	}
 	return fmt.Errorf("world %s: append revisions %d to %d: %w", l.world, first, last, err)
+}
+
+// refused reports whether a publish's error says the stream did not store
+// it: an API error (a fence, a limit), or nobody to store it.
+func refused(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.As(err, &apiErr) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse)
 }
 
 func encodeRecords(recs []worldlog.Record) []byte {

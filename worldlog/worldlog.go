@@ -43,6 +43,13 @@ var (
 	// its retry table when it was written, applied when it was not. The
 	// writer steps down as for ErrFenced, and must not tell its clients
 	// that nothing was changed.
+	//
+	// It also comes alone, from a writer that still owns the world: a
+	// write whose answer never came (a timeout), or whose log's head could
+	// not be read after it failed. The writer treats it as any failed
+	// write (it rolls back, and reads the head before it writes again: a
+	// head past the batch says it was written, and the writer steps
+	// down), but tells its clients that the change may have been saved.
 	ErrOutcomeUnknown = errors.New("the write's outcome is unknown")
 )
 
