@@ -12,6 +12,7 @@ import (
 
 	"txxt/store"
 	"txxt/world"
+	"txxt/worldlog"
 )
 
 // BenchmarkThroughput measures durable commands per second (real fsync)
@@ -181,4 +182,36 @@ func submitAll(b *testing.B, e *Engine, n int, cmd func(int) world.Command) {
 func counts(e *Engine) (tasks, services, users int) {
 	e.Read(context.Background(), func(w *world.World) { tasks, services, users = w.Counts() })
 	return
+}
+
+// BenchmarkIdleEngine is what an idle team's engine holds: 200 engines
+// opened on empty logs, the heap in use before and after (two GCs each),
+// per engine (KiB/engine). The feed's ring, the log fields beside it and
+// the deleted tasks remembered grow with use, so an idle one holds few.
+func BenchmarkIdleEngine(b *testing.B) {
+	const n = 200
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	var per float64
+	for b.Loop() {
+		before := heap()
+		engines := make([]*Engine, 0, n)
+		for range n {
+			e, err := Open(worldlog.NewMemory(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			engines = append(engines, e)
+		}
+		per = float64(heap()-before) / n / 1024
+		for _, e := range engines {
+			e.Close()
+		}
+	}
+	b.ReportMetric(per, "KiB/engine")
 }

@@ -20,7 +20,8 @@ import (
 //
 // Owned by the engine goroutine.
 type deletions struct {
-	ring []deletion
+	ring []deletion // grows to max as entries come, then the oldest is at next
+	max  int
 	next int                 // where the next entry goes
 	byID map[world.ID]uint64 // task → seq of its newest entry
 	seq  uint64              // entries ever added
@@ -35,21 +36,26 @@ type deletion struct {
 	seq   uint64
 }
 
+// newDeletions remembers up to n; its ring and map grow as deletions come,
+// so a team that deletes nothing holds none.
 func newDeletions(n int) *deletions {
-	return &deletions{ring: make([]deletion, n), byID: make(map[world.ID]uint64, n)}
+	return &deletions{max: n, byID: map[world.ID]uint64{}}
 }
 
 // add remembers d, forgetting the oldest entry when the ring is full.
 func (r *deletions) add(d deletion) {
-	old := r.ring[r.next]
-	if old.seq != 0 && r.byID[old.task] == old.seq {
-		delete(r.byID, old.task)
-	}
 	r.seq++
 	d.seq = r.seq
-	r.ring[r.next] = d
+	if len(r.ring) < r.max {
+		r.ring = append(r.ring, d) // at next, which is len(r.ring) until full
+	} else {
+		if old := r.ring[r.next]; r.byID[old.task] == old.seq {
+			delete(r.byID, old.task)
+		}
+		r.ring[r.next] = d
+	}
 	r.byID[d.task] = d.seq
-	r.next = (r.next + 1) % len(r.ring)
+	r.next = (r.next + 1) % r.max
 }
 
 // get returns the newest deletion of task, if it is still remembered.
@@ -58,7 +64,7 @@ func (r *deletions) get(task world.ID) (deletion, bool) {
 	if !ok {
 		return deletion{}, false
 	}
-	return r.ring[(seq-1)%uint64(len(r.ring))], true
+	return r.ring[(seq-1)%uint64(r.max)], true
 }
 
 // refusal is the words of a command that named d's task after it was

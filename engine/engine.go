@@ -254,7 +254,7 @@ type Engine struct {
 	// deposed is set when the log said another writer owns the world:
 	// the engine steps down after the batch at hand.
 	deposed bool
-	recent  []worldlog.Record // the log fields of the events in the feed's ring, by revision % TailSize
+	recent  revRing[worldlog.Record] // the log fields of the events in the feed's ring
 	batch   []pending
 	records []worldlog.Record
 	pubs    []Published
@@ -317,7 +317,7 @@ func open(log worldlog.Log, opts Options) (*Engine, error) {
 		dedup:     newDedup(opts.DedupSize),
 		deleted:   newDeletions(opts.Deletions),
 		saving:    make(chan struct{}, 1),
-		recent:    make([]worldlog.Record, opts.TailSize),
+		recent:    newRevRing[worldlog.Record](opts.TailSize),
 	}
 	e.health.Store(&Health{})
 	if err := e.boot(); err != nil {
@@ -906,8 +906,8 @@ func (e *Engine) trustFile() bool {
 	// revision gets what it missed, and a retry is still recognised.
 	var tail []worldlog.Record
 	for _, p := range e.feed.tail() {
-		r := e.recent[p.Revision%uint64(len(e.recent))]
-		if r.Revision != p.Revision {
+		r, ok := e.recent.get(p.Revision)
+		if !ok || r.Revision != p.Revision {
 			r = worldlog.Record{Revision: p.Revision} // cannot happen: both hold the same revisions
 		}
 		r.Frame = p.Frame
@@ -964,7 +964,7 @@ func (e *Engine) trustHead() bool {
 // tail a fresh save file holds. Engine goroutine only.
 func (e *Engine) remember(r worldlog.Record) {
 	r.Frame = nil
-	e.recent[r.Revision%uint64(len(e.recent))] = r
+	e.recent.put(r.Revision, r)
 }
 
 // storageReason says in a person's words why the save file cannot be

@@ -39,16 +39,14 @@ type Snapshot struct {
 // that falls behind the ring gets a snapshot instead (so a slow reader costs
 // the server no memory beyond the ring).
 type feed struct {
-	mu     sync.Mutex
-	ring   []Published
-	last   uint64 // newest revision in the ring
-	count  int    // events in the ring: revisions last-count+1 .. last
-	wake   chan struct{}
-	closed bool
+	mu                 sync.Mutex
+	revRing[Published] // last is the newest revision published
+	wake               chan struct{}
+	closed             bool
 }
 
 func newFeed(size int) *feed {
-	return &feed{ring: make([]Published, size), wake: make(chan struct{})}
+	return &feed{revRing: newRevRing[Published](size), wake: make(chan struct{})}
 }
 
 // reset empties the ring and fills it with tail, which ends at last, and
@@ -56,11 +54,11 @@ func newFeed(size int) *feed {
 // jumps ahead: see resyncFollower).
 func (f *feed) reset(last uint64, tail []Published) {
 	f.mu.Lock()
-	clear(f.ring)
-	f.last, f.count = last, 0
-	for _, p := range tail {
-		f.ring[p.Revision%uint64(len(f.ring))] = p
-		f.count++
+	f.empty(last)
+	if len(tail) > 0 && tail[len(tail)-1].Revision == last {
+		for _, p := range tail[len(tail)-min(len(tail), f.max):] {
+			f.put(p.Revision, p)
+		}
 	}
 	wake := f.wake
 	f.wake = make(chan struct{})
@@ -79,9 +77,7 @@ func (f *feed) publish(events []Published) {
 		if p.Revision != f.last+1 {
 			panic("engine: published revisions out of order") // the engine's invariant, not input
 		}
-		f.ring[p.Revision%uint64(len(f.ring))] = p
-		f.last = p.Revision
-		f.count = min(f.count+1, len(f.ring))
+		f.put(p.Revision, p)
 	}
 	wake := f.wake
 	f.wake = make(chan struct{})
@@ -94,8 +90,9 @@ func (f *feed) tail() []Published {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]Published, 0, f.count)
-	for rev := f.last - uint64(f.count) + 1; rev <= f.last && f.count > 0; rev++ {
-		out = append(out, f.ring[rev%uint64(len(f.ring))])
+	for rev := f.first(); rev <= f.last && f.count > 0; rev++ {
+		p, _ := f.get(rev)
+		out = append(out, p)
 	}
 	return out
 }
@@ -159,15 +156,14 @@ const maxRead = 512
 func (f *feed) read(after uint64, legacy bool) (dst []Published, tooOld bool, wake <-chan struct{}, closed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	first := f.last - uint64(f.count) + 1
-	if after > f.last || after+1 < first {
+	if after > f.last || after+1 < f.first() {
 		return nil, true, nil, f.closed
 	}
 	if after < f.last {
 		dst = borrowEvents(int(min(f.last-after, maxRead)))
 	}
 	for rev := after + 1; rev <= f.last && len(dst) < maxRead; rev++ {
-		p := f.ring[rev%uint64(len(f.ring))]
+		p, _ := f.get(rev)
 		if legacy && p.NoLegacy {
 			return dst, true, nil, f.closed
 		}
