@@ -163,11 +163,11 @@ func (f *feed) read(after uint64, legacy bool) (dst []Published, tooOld bool, wa
 		dst = borrowEvents(int(min(f.last-after, maxRead)))
 	}
 	for rev := after + 1; rev <= f.last && len(dst) < maxRead; rev++ {
-		p, _ := f.get(rev)
+		p := &f.s[rev%uint64(len(f.s))] // held: after+1 >= first, rev <= last
 		if legacy && p.NoLegacy {
 			return dst, true, nil, f.closed
 		}
-		dst = append(dst, p)
+		dst = append(dst, *p)
 	}
 	return dst, false, f.wake, f.closed
 }
